@@ -1,0 +1,44 @@
+"""rwkv_core: an exact RWKV-v4 engine that runs one model in three schedules (rnn, cascade,
+parallel), with named state, recording points, timing and sampling. No UI imports here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import DEFAULT_MODEL, CheckpointError, read_checkpoint, to_weights_dict
+from .config import Config
+from .model import RWKV, RunResult
+from .sampling import Sample, SamplingSettings, make_generator, sample
+from .schedule import Cell, Plan, plan
+from .state import LayerState, State, init_state
+from .trace import Recorder
+from .weights import Weights
+
+__all__ = ["load_model", "RWKV", "Config", "CheckpointError", "State", "LayerState", "init_state",
+           "Recorder", "plan", "Plan", "Cell", "SamplingSettings", "Sample", "sample", "make_generator",
+           "RunResult", "Weights", "DEFAULT_MODEL", "from_state_dict"]
+
+
+def from_state_dict(sd: dict, *, device="cpu", dtype=torch.float32, tokenizer=None, source="",
+                    fmt="state dict") -> RWKV:
+    """A model from BlinkDL-named tensors already in memory (validated like a file)."""
+    from .checkpoint import validate
+    config = validate(sd, source or "state dict")
+    weights = Weights.from_state_dict(to_weights_dict(sd, config, device=device, dtype=dtype))
+    return RWKV(weights, config, tokenizer=tokenizer, source=source, fmt=fmt, device=device)
+
+
+def load_model(path: str | Path | None = None, *, device="cpu", dtype=torch.float32,
+               tokenizer: str | Path | None = None) -> RWKV:
+    """Load an RWKV-4 checkpoint (BlinkDL .pth, .safetensors, Hugging Face folder), or the
+    embedded default model when path is None. Raises CheckpointError with the reason."""
+    from .tokenizer import Tokenizer, find_tokenizer
+    sd, config, fmt, resolved = read_checkpoint(path)
+    tok_path = Path(tokenizer) if tokenizer else find_tokenizer(resolved)
+    tok = Tokenizer(tok_path) if tok_path else None
+    if tok is not None and tok.vocab_size > config.vocab_size:
+        raise CheckpointError(f"{tok_path.name}: the tokenizer has {tok.vocab_size} tokens but the model only "
+                              f"{config.vocab_size}: they do not belong together")
+    model = from_state_dict(sd, device=device, dtype=dtype, tokenizer=tok, source=str(resolved), fmt=fmt)
+    return model

@@ -1,0 +1,217 @@
+"""The RWKV-v4 model: time-mixing, channel-mixing and blocks as pure functions, and a model
+object that executes a schedule plan (schedule.py) cell by cell.
+
+A block, for tokens x (..., T, C) of one layer:
+    x = x + time_mixing(ln1(x))      token shift, R K V, the WKV average over the past, output
+    x = x + channel_mixing(ln2(x))   token shift, squared-ReLU MLP gated by a receptance
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import ops
+from .config import Config
+from .schedule import Cell, Plan, plan as make_plan
+from .state import LayerState, State, init_state
+from .timing import StepTimer, Timings
+from .weights import AttWeights, BlockWeights, FfnWeights, Weights
+
+
+def _rec(rec, name: str, start: int, value: torch.Tensor) -> None:
+    if rec is not None and rec.wants(name):
+        rec.record(name, start, value)
+
+
+def time_mixing(x, state: LayerState, att: AttWeights, *, rec=None, prefix="", start=0):
+    """x: (..., T, C), the layer-normed input. Returns the output (..., T, C) and the new
+    (x_att, aa, bb, pp)."""
+    prev = ops.token_shift(x, state.x_att)          # (..., T, C) the previous token's x
+    xk = ops.mix(x, prev, att.time_mix_k)           # (..., T, C)
+    xv = ops.mix(x, prev, att.time_mix_v)           # (..., T, C)
+    xr = ops.mix(x, prev, att.time_mix_r)           # (..., T, C)
+    r = torch.sigmoid(F.linear(xr, att.receptance))  # (..., T, C) how much of the WKV to let through
+    k = F.linear(xk, att.key)                        # (..., T, C)
+    v = F.linear(xv, att.value)                      # (..., T, C)
+    w = -torch.exp(att.time_decay)                   # (C,) decay per token: always negative
+    wkv, (aa, bb, pp) = ops.wkv_parallel(w, att.time_first, k, v, state.aa, state.bb, state.pp)
+    out = F.linear(r * wkv, att.output)              # (..., T, C)
+    if rec is not None:
+        for name, value in (("xk", xk), ("xv", xv), ("xr", xr), ("r", r), ("k", k), ("v", v),
+                            ("wkv", wkv), ("out", out)):
+            _rec(rec, f"{prefix}att.{name}", start, value)
+        if any(rec.wants(f"{prefix}att.{n}") for n in ("aa", "bb", "pp")):
+            # the state after every token, from the plain recurrence (only when asked for)
+            _, _, trace = ops.wkv_sequential(w, att.time_first, k, v, state.aa, state.bb, state.pp,
+                                             states=True)
+            for name, value in zip(("aa", "bb", "pp"), trace):
+                _rec(rec, f"{prefix}att.{name}", start, value)
+    return out, (x[..., -1, :], aa, bb, pp)
+
+
+def channel_mixing(x, x_ffn, ffn: FfnWeights, *, rec=None, prefix="", start=0):
+    """x: (..., T, C), the layer-normed input. Returns the output (..., T, C) and the new x_ffn."""
+    prev = ops.token_shift(x, x_ffn)                      # (..., T, C)
+    xk = ops.mix(x, prev, ffn.time_mix_k)                 # (..., T, C)
+    xr = ops.mix(x, prev, ffn.time_mix_r)                 # (..., T, C)
+    r = torch.sigmoid(F.linear(xr, ffn.receptance))       # (..., T, C)
+    k = ops.squared_relu(F.linear(xk, ffn.key))           # (..., T, F)
+    out = r * F.linear(k, ffn.value)                      # (..., T, C)
+    if rec is not None:
+        for name, value in (("k", k), ("r", r), ("out", out)):
+            _rec(rec, f"{prefix}ffn.{name}", start, value)
+    return out, x[..., -1, :]
+
+
+def block(x, state: LayerState, bw: BlockWeights, *, rec=None, prefix="", start=0):
+    """One RWKV block over tokens x (..., T, C) of one layer. Returns (x, new layer state)."""
+    att_out, (x_att, aa, bb, pp) = time_mixing(ops.layer_norm(x, bw.ln1.weight, bw.ln1.bias), state,
+                                               bw.att, rec=rec, prefix=prefix, start=start)
+    x = x + att_out                                                              # (..., T, C)
+    _rec(rec, prefix + "resid_mid", start, x)
+    ffn_out, x_ffn = channel_mixing(ops.layer_norm(x, bw.ln2.weight, bw.ln2.bias), state.x_ffn,
+                                    bw.ffn, rec=rec, prefix=prefix, start=start)
+    x = x + ffn_out                                                              # (..., T, C)
+    _rec(rec, prefix + "resid", start, x)
+    return x, LayerState(x_att, aa, bb, pp, x_ffn)
+
+
+def embed(weights: Weights, ids: torch.Tensor) -> torch.Tensor:
+    """Token ids (..., T) → the input of block 0, (..., T, C): embedding then ln0."""
+    return ops.layer_norm(weights.emb[ids], weights.ln0.weight, weights.ln0.bias)
+
+
+def head(weights: Weights, x: torch.Tensor) -> torch.Tensor:
+    """Top-layer output (..., T, C) → logits (..., T, V)."""
+    return F.linear(ops.layer_norm(x, weights.ln_out.weight, weights.ln_out.bias), weights.head)
+
+
+def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = None):
+    """Layer-parallel (GPT mode) over a batch, for training: ids (B, T) → logits (B, T, V).
+    The same block function as every other schedule."""
+    C = weights.emb.shape[1]
+    state = state or init_state(len(weights.blocks), C, batch=ids.shape[:-1], device=ids.device,
+                                dtype=weights.emb.dtype)
+    x = embed(weights, ids)                          # (B, T, C)
+    layers = []
+    for bw, st in zip(weights.blocks, state.layers):
+        x, st = block(x, st, bw)
+        layers.append(st)
+    return head(weights, x), State(tuple(layers))   # (B, T, V)
+
+
+class RWKV:
+    """A loaded RWKV-v4 model: weights (read-only), config, tokenizer (or None), device."""
+
+    def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
+                 fmt: str = "", device="cpu"):
+        self.weights = weights
+        self.config = config
+        self.tokenizer = tokenizer
+        self.source = source
+        self.format = fmt
+        self.device = torch.device(device)
+        self.dtype = weights.emb.dtype
+
+    def __repr__(self):
+        c = self.config
+        return (f"RWKV(v4, {c.n_layer} layers x {c.n_embd}, ffn {c.n_ffn}, vocab {c.vocab_size}, "
+                f"{c.n_params / 1e6:.1f}M params, {self.dtype}, {self.device})")
+
+    def init_state(self) -> State:
+        return init_state(self.config.n_layer, self.config.n_embd, device=self.device, dtype=self.dtype)
+
+    def check_tokens(self, tokens) -> torch.Tensor:
+        """Token ids as a 1-D long tensor on the model's device; ValueError for bad ids."""
+        ids = torch.as_tensor(tokens).reshape(-1) if not isinstance(tokens, torch.Tensor) else tokens
+        if ids.ndim != 1:
+            raise ValueError(f"tokens must be a flat list of ids, got shape {tuple(ids.shape)}")
+        if ids.numel() == 0:
+            raise ValueError("the token list is empty: give at least one token")
+        if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            raise ValueError(f"token ids must be whole numbers, got {ids.dtype}")
+        V = self.config.vocab_size
+        bad = ids[(ids < 0) | (ids >= V)]
+        if bad.numel():
+            raise ValueError(f"token id {int(bad[0])} is outside the vocabulary (ids 0 to {V - 1}, "
+                             f"vocabulary size {V})")
+        return ids.to(self.device, torch.long)
+
+    def forward(self, tokens: Sequence[int] | torch.Tensor, state: State | None = None, *,
+                mode: str = "rnn", chunk: int | None = None, recorder=None, all_logits: bool = True):
+        """Run the tokens through the model in one of the three schedules.
+
+        Returns (logits, state): logits (T, V) for every position, or (V,) for the last only when
+        all_logits=False; the state after the last token. `state` is not modified."""
+        result = self.run_plan(self.plan_for(len(self.check_tokens(tokens)), mode, chunk), tokens, state,
+                               recorder=recorder, all_logits=all_logits)
+        return result.logits, result.state
+
+    __call__ = forward
+
+    def plan_for(self, n_tokens: int, mode: str = "rnn", chunk: int | None = None) -> Plan:
+        return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1)
+
+    def run_plan(self, plan: Plan, tokens, state: State | None = None, *, recorder=None,
+                 all_logits: bool = True, timed: bool = False) -> "RunResult":
+        """Execute the plan's cells in order. A cell (layer, start, stop) reads the layer below
+        on its tokens and its own layer's state, which the previous chunk left behind."""
+        ids = self.check_tokens(tokens)
+        T, L = len(ids), self.config.n_layer
+        if (plan.n_tokens, plan.n_layer) != (T, L):
+            raise ValueError(f"the plan is for {plan.n_layer} layers x {plan.n_tokens} tokens, "
+                             f"not {L} x {T}")
+        layers = list((state or self.init_state()).layers)
+        w = self.weights
+        # acts[l] holds the input of layer l for all tokens (acts[L] the top output)
+        acts: list[torch.Tensor | None] = [None] * (L + 1)
+        logits = torch.empty(T if all_logits else 1, self.config.vocab_size, device=self.device,
+                             dtype=self.dtype)
+        timer = StepTimer(self.device) if timed else None
+        grad = any(t.requires_grad for t in (w.emb, w.head))
+        with (nullcontext() if grad else torch.inference_mode()):
+            if timer:
+                timer.begin()
+            for step in plan.steps:
+                if timer:
+                    timer.new_step()
+                for cell in step:
+                    t0 = timer.mark() if timer else None
+                    self._run_cell(cell, ids, layers, acts, logits, recorder, all_logits)
+                    if timer:
+                        timer.cell(t0, timer.mark())
+            timings = timer.finish() if timer else None
+        out = logits if all_logits else logits[0]
+        return RunResult(out, State(tuple(layers)), timings, plan)
+
+    def _run_cell(self, cell: Cell, ids, layers, acts, logits, rec, all_logits) -> None:
+        l, s, e = cell.layer, cell.start, cell.stop
+        w, T = self.weights, len(ids)
+        if l == 0:
+            x = embed(w, ids[s:e])                               # (t, C)
+            _rec(rec, "embed", s, x)
+        else:
+            x = acts[l][s:e]                                     # (t, C) from the cell below
+        x, layers[l] = block(x, layers[l], w.blocks[l], rec=rec, prefix=f"blocks.{l}.", start=s)
+        if l == self.config.n_layer - 1:
+            if all_logits:
+                logits[s:e] = head(w, x)
+                _rec(rec, "ln_out", s, ops.layer_norm(x, w.ln_out.weight, w.ln_out.bias))
+            elif e == T:
+                logits[0] = head(w, x[-1:])[0]
+            return
+        if acts[l + 1] is None:
+            acts[l + 1] = torch.empty(T, x.shape[-1], device=x.device, dtype=x.dtype)
+        acts[l + 1][s:e] = x
+        if e == T:
+            acts[l] = None  # every cell of layer l has now read it
+
+
+class RunResult:
+    """What running a plan gives: logits, the final state, and (when timed) the timings."""
+
+    def __init__(self, logits: torch.Tensor, state: State, timings: Timings | None, plan: Plan):
+        self.logits, self.state, self.timings, self.plan = logits, state, timings, plan

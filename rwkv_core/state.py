@@ -1,0 +1,104 @@
+"""The recurrent state, with names: what each layer carries from one token to the next.
+
+Per layer:
+  x_att  the last input of time-mix (after ln1): token shift of the next token mixes with it
+  aa     WKV numerator   sum_j e^{(t-1-j)w + k_j} v_j, stored divided by e^{pp}
+  bb     WKV denominator sum_j e^{(t-1-j)w + k_j},     stored divided by e^{pp}
+  pp     the running maximum exponent, which keeps aa and bb finite
+  x_ffn  the last input of channel-mix (after ln2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import torch
+
+FIELDS = ("x_att", "aa", "bb", "pp", "x_ffn")
+NEG_INF = -1e38  # pp of an empty history: e^{pp} = 0 without the NaNs a true -inf gives
+
+
+@dataclass(frozen=True)
+class LayerState:
+    x_att: torch.Tensor  # (..., C)
+    aa: torch.Tensor     # (..., C)
+    bb: torch.Tensor     # (..., C)
+    pp: torch.Tensor     # (..., C)
+    x_ffn: torch.Tensor  # (..., C)
+
+    def clone(self) -> "LayerState":
+        return LayerState(*(getattr(self, f).clone() for f in FIELDS))
+
+    def to(self, *args, **kwargs) -> "LayerState":
+        return LayerState(*(getattr(self, f).to(*args, **kwargs) for f in FIELDS))
+
+
+@dataclass(frozen=True)
+class State:
+    layers: tuple[LayerState, ...]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> LayerState:
+        return self.layers[i]
+
+    def replace_layer(self, i: int, layer: LayerState) -> "State":
+        return replace(self, layers=self.layers[:i] + (layer,) + self.layers[i + 1:])
+
+    def clone(self) -> "State":
+        return State(tuple(layer.clone() for layer in self.layers))
+
+    def to(self, *args, **kwargs) -> "State":
+        return State(tuple(layer.to(*args, **kwargs) for layer in self.layers))
+
+    def max_abs_diff(self, other: "State") -> dict[str, float]:
+        """Largest |difference| of each named field over all layers. aa and bb are compared as
+        true values relative to the shared scale e^{pp}, so two equal states stored at
+        slightly different pp still compare equal."""
+        out = {f: 0.0 for f in FIELDS}
+        for a, b in zip(self.layers, other.layers, strict=True):
+            for f in ("x_att", "x_ffn"):
+                out[f] = max(out[f], (getattr(a, f) - getattr(b, f)).abs().max().item())
+            p = torch.maximum(a.pp, b.pp)
+            ea, eb = torch.exp(a.pp - p), torch.exp(b.pp - p)
+            out["aa"] = max(out["aa"], (a.aa * ea - b.aa * eb).abs().max().item())
+            out["bb"] = max(out["bb"], (a.bb * ea - b.bb * eb).abs().max().item())
+            out["pp"] = max(out["pp"], (a.pp - b.pp).abs().max().item())
+        return out
+
+    def allclose(self, other: "State", atol: float = 1e-5) -> bool:
+        d = self.max_abs_diff(other)
+        return all(v <= atol for k, v in d.items() if k != "pp")
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"layers.{i}.{f}": getattr(layer, f).contiguous() for i, layer in enumerate(self.layers)
+                for f in FIELDS}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "State":
+        n = 1 + max(int(k.split(".")[1]) for k in tensors)
+        return cls(tuple(LayerState(*(tensors[f"layers.{i}.{f}"] for f in FIELDS)) for i in range(n)))
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+        save_file({k: v.detach().cpu() for k, v in self.to_tensors().items()}, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, device="cpu") -> "State":
+        from safetensors.torch import load_file
+        return cls.from_tensors(load_file(str(path), device=str(device)))
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.to_tensors().values())
+
+
+def init_state(n_layer: int, n_embd: int, *, batch: tuple[int, ...] = (), device="cpu",
+               dtype=torch.float32) -> State:
+    """The state before any token: nothing seen, so zero sums and pp = -inf (as NEG_INF)."""
+    def zeros():
+        return torch.zeros(*batch, n_embd, device=device, dtype=dtype)
+    return State(tuple(LayerState(x_att=zeros(), aa=zeros(), bb=zeros(),
+                                  pp=torch.full((*batch, n_embd), NEG_INF, device=device, dtype=dtype),
+                                  x_ffn=zeros())
+                       for _ in range(n_layer)))
