@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .state import NEG_INF
 
-WKV_BLOCK = 16  # tokens per block of the parallel WKV: long enough to vectorise, short enough to stay cheap
+WKV_BLOCK = 8  # tokens per block of the parallel WKV: long enough to vectorise, short enough to stay cheap
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,33 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from factory import SMALL, random_state_dict, write_pth  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_sd():
+    return random_state_dict(SMALL, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_pth(tmp_path_factory, small_sd):
+    return write_pth(small_sd, tmp_path_factory.mktemp("ckpt") / "small.pth")
+
+
+@pytest.fixture(scope="session")
+def small_model(small_pth):
+    import rwkv_core
+    return rwkv_core.load_model(small_pth)
+
+
+@pytest.fixture(scope="session")
+def long_tokens():
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(0, SMALL.vocab_size, (520,), generator=g).tolist()

@@ -1,0 +1,198 @@
+"""The engine agrees with itself: every schedule and chunk size, whole = split with state,
+recorder on = off, stable = naive, and plans are what they claim."""
+import math
+
+import pytest
+import torch
+
+import rwkv_core
+from rwkv_core import ops
+from rwkv_core.schedule import expected_steps, plan
+
+
+def naive_wkv(w, u, k, v):
+    """The paper's formula, term by term: fine for small k, overflows for large k."""
+    T = k.shape[0]
+    out = []
+    for t in range(T):
+        num = torch.exp(u + k[t]) * v[t]
+        den = torch.exp(u + k[t])
+        for j in range(t):
+            weight = torch.exp((t - 1 - j) * w + k[j])
+            num, den = num + weight * v[j], den + weight
+        out.append(num / den)
+    return torch.stack(out)
+
+
+def test_stable_equals_naive_on_safe_inputs():
+    g = torch.Generator().manual_seed(0)
+    C, T = 16, 40
+    w = -torch.exp(torch.empty(C).uniform_(-3, 1, generator=g))
+    u = torch.empty(C).uniform_(-1, 1, generator=g)
+    k, v = torch.randn(T, C, generator=g), torch.randn(T, C, generator=g)
+    zero, neg = torch.zeros(C), torch.full((C,), rwkv_core.state.NEG_INF)
+    ref = naive_wkv(w.double(), u.double(), k.double(), v.double()).float()
+    seq, _ = ops.wkv_sequential(w, u, k, v, zero, zero, neg)
+    par, _ = ops.wkv_parallel(w, u, k, v, zero, zero, neg)
+    assert (seq - ref).abs().max() < 1e-5
+    assert (par - ref).abs().max() < 1e-5
+
+
+def test_naive_overflows_where_stable_does_not():
+    C = 4
+    w, u = -torch.ones(C), torch.ones(C)
+    k = torch.full((3, C), 100.0)
+    v = torch.randn(3, C)
+    assert not torch.isfinite(naive_wkv(w, u, k, v)).all()
+    zero, neg = torch.zeros(C), torch.full((C,), rwkv_core.state.NEG_INF)
+    assert torch.isfinite(ops.wkv_parallel(w, u, k, v, zero, zero, neg)[0]).all()
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 8, 16, 100])
+def test_parallel_wkv_any_block_size(block):
+    g = torch.Generator().manual_seed(2)
+    C, T = 8, 45
+    w = -torch.exp(torch.empty(C).uniform_(-8, 3, generator=g))
+    u = torch.empty(C).uniform_(-2, 4, generator=g)
+    k, v = 5 * torch.randn(T, C, generator=g), torch.randn(T, C, generator=g)
+    aa, bb, pp = torch.randn(C, generator=g), torch.rand(C, generator=g) + 0.1, torch.randn(C, generator=g)
+    y1, s1 = ops.wkv_sequential(w, u, k, v, aa, bb, pp)
+    y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
+    assert (y1 - y2).abs().max() < 1e-4
+    assert (s1[2] - s2[2]).abs().max() < 1e-4
+    assert torch.allclose(s1[0] / s1[1], s2[0] / s2[1], atol=1e-4)
+
+
+def test_every_chunk_size_gives_the_same_logits(small_model):
+    tokens = list(range(5, 5 + 29))
+    ref, ref_state = small_model.forward(tokens, mode="rnn")
+    for chunk in range(1, len(tokens) + 1):
+        logits, state = small_model.forward(tokens, mode="cascade", chunk=chunk)
+        assert (logits - ref).abs().max() < 1e-5, chunk
+        assert state.allclose(ref_state, atol=1e-4), chunk
+
+
+@pytest.mark.parametrize("mode", ["rnn", "cascade", "parallel"])
+def test_whole_equals_split_with_state(small_model, long_tokens, mode):
+    whole, whole_state = small_model.forward(long_tokens[:90], mode=mode, chunk=4)
+    a, st = small_model.forward(long_tokens[:37], mode=mode, chunk=4)
+    b, st = small_model.forward(long_tokens[37:90], st, mode=mode, chunk=4)
+    assert (torch.cat([a, b]) - whole).abs().max() < 1e-5
+    assert st.allclose(whole_state, atol=1e-4)
+
+
+def test_forward_does_not_modify_the_state_given(small_model):
+    _, st = small_model.forward([1, 2, 3])
+    before = st.clone()
+    small_model.forward([4, 5], st, mode="parallel")
+    small_model.forward([4, 5], st, mode="rnn")
+    assert st.max_abs_diff(before) == {k: 0.0 for k in before.max_abs_diff(before)}
+
+
+def test_last_logits_only(small_model):
+    tokens = [3, 1, 4, 1, 5, 9, 2, 6]
+    full, _ = small_model.forward(tokens, mode="parallel")
+    for mode in ("rnn", "cascade", "parallel"):
+        last, _ = small_model.forward(tokens, mode=mode, chunk=3, all_logits=False)
+        assert last.shape == (small_model.config.vocab_size,)
+        assert torch.allclose(last, full[-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,chunk", [("rnn", None), ("cascade", 3), ("parallel", None)])
+def test_recorder_on_equals_off(small_model, mode, chunk):
+    tokens = list(range(20))
+    off, off_state = small_model.forward(tokens, mode=mode, chunk=chunk)
+    rec = rwkv_core.Recorder()
+    on, on_state = small_model.forward(tokens, mode=mode, chunk=chunk, recorder=rec)
+    assert torch.equal(on, off)
+    assert on_state.max_abs_diff(off_state)["aa"] == 0.0
+    assert set(rec.names()) == set(rwkv_core.trace.point_names(small_model.config.n_layer))
+    assert rec["blocks.2.att.wkv"].shape == (20, small_model.config.n_embd)
+
+
+def test_recorded_state_matches_the_returned_state(small_model):
+    tokens = list(range(11))
+    rec = rwkv_core.Recorder(["blocks.*.att.aa", "blocks.*.att.bb", "blocks.*.att.pp"])
+    _, state = small_model.forward(tokens, mode="parallel", recorder=rec)
+    assert "blocks.0.att.wkv" not in rec
+    for i, layer in enumerate(state.layers):
+        assert torch.allclose(rec[f"blocks.{i}.att.aa"][-1] / rec[f"blocks.{i}.att.bb"][-1],
+                              layer.aa / layer.bb, atol=1e-5)
+
+
+def test_recorded_points_follow_the_equations(small_model):
+    """Spot-check recorded intermediates against the formulas they name."""
+    tokens = [7, 8, 9, 10]
+    rec = rwkv_core.Recorder()
+    small_model.forward(tokens, mode="rnn", recorder=rec)
+    att = small_model.weights.blocks[1].att
+    xr = rec["blocks.1.att.xr"]
+    assert torch.allclose(rec["blocks.1.att.r"], torch.sigmoid(xr @ att.receptance.T), atol=1e-6)
+    assert torch.allclose(rec["blocks.1.resid_mid"], rec["blocks.0.resid"] + rec["blocks.1.att.out"], atol=1e-6)
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("L,T,chunk", [(1, 1, 1), (3, 7, 1), (3, 7, 2), (4, 10, 3), (12, 64, 16), (2, 5, 99)])
+def test_plan_step_counts(L, T, chunk):
+    assert plan("rnn", n_layer=L, n_tokens=T).n_steps == L * T
+    assert plan("cascade", n_layer=L, n_tokens=T, chunk=chunk).n_steps == L + math.ceil(T / min(chunk, T)) - 1
+    assert plan("parallel", n_layer=L, n_tokens=T).n_steps == L
+    for mode in ("rnn", "cascade", "parallel"):
+        p = plan(mode, n_layer=L, n_tokens=T, chunk=chunk)
+        p.validate()
+        assert p.n_steps == expected_steps(mode, L, T, min(chunk, T))
+
+
+def test_cascade_steps_are_diagonals():
+    p = plan("cascade", n_layer=3, n_tokens=8, chunk=2)
+    for s, step in enumerate(p.steps):
+        assert all(c.layer + c.start // 2 == s for c in step)
+
+
+def test_dependencies_and_red_line():
+    rnn = plan("rnn", n_layer=3, n_tokens=4)
+    cell = rnn.cell_at(0, 2)
+    assert rwkv_core.Cell(2, 1, 2) in rnn.dependencies(cell)  # top layer of the previous token
+    cas = plan("cascade", n_layer=3, n_tokens=4, chunk=1)
+    assert rwkv_core.Cell(2, 1, 2) not in cas.dependencies(cas.cell_at(0, 2))
+    assert len(rnn.critical_path()) == 12 and len(cas.critical_path()) == 3 + 4 - 1
+
+
+def test_a_plan_that_breaks_a_dependency_is_caught():
+    good = plan("cascade", n_layer=2, n_tokens=3, chunk=1)
+    bad = rwkv_core.Plan("cascade", 2, 3, 1, tuple(reversed(good.steps)))
+    with pytest.raises(AssertionError):
+        bad.validate()
+
+
+def test_forward_executes_the_plan_it_is_given(small_model):
+    """Timings come back per step and per cell of exactly the plan given."""
+    p = small_model.plan_for(10, "cascade", 4)
+    res = small_model.run_plan(p, list(range(10)), timed=True)
+    assert [len(s) for s in res.timings.cell_seconds] == [len(s) for s in p.steps]
+    assert res.timings.total_seconds >= sum(res.timings.step_seconds) * 0.5
+    assert res.timings.device.startswith("CPU")
+
+
+@pytest.mark.parametrize("bad", [dict(mode="gpt"), dict(n_layer=0), dict(n_tokens=0), dict(chunk=0), dict(chunk=1.5)])
+def test_bad_plan_arguments(bad):
+    args = dict(mode="cascade", n_layer=2, n_tokens=3, chunk=1) | bad
+    with pytest.raises(ValueError):
+        plan(args.pop("mode"), **args)
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+def test_state_save_load_clone(small_model, tmp_path):
+    _, st = small_model.forward([1, 2, 3, 4])
+    st.save(tmp_path / "s.safetensors")
+    back = rwkv_core.State.load(tmp_path / "s.safetensors")
+    assert back.max_abs_diff(st)["aa"] == 0.0 and back.allclose(st, atol=0)
+    c = st.clone()
+    c.layers[0].aa.add_(1.0)
+    assert not c.allclose(st) and back.allclose(st, atol=0)
+    assert st.nbytes() == small_model.config.state_bytes()
+    l1, _ = small_model.forward([5, 6], st)
+    l2, _ = small_model.forward([5, 6], back)
+    assert torch.equal(l1, l2)

@@ -1,0 +1,83 @@
+"""Our logits against two outside implementations, on random checkpoints with extreme decays:
+BlinkDL's `rwkv` package and Hugging Face transformers' RwkvForCausalLM."""
+import os
+
+import pytest
+import torch
+
+from factory import SMALL, write_hf_dir
+
+import rwkv_core
+
+TOL = 1e-4
+MODES = [("rnn", None), ("parallel", None), ("cascade", 1), ("cascade", 7), ("cascade", 64)]
+
+
+@pytest.fixture(scope="module")
+def rwkv_pkg_logits(small_pth, long_tokens):
+    os.environ.setdefault("RWKV_JIT_ON", "0")
+    os.environ["RWKV_CUDA_ON"] = "0"
+    from rwkv.model import RWKV as PkgRWKV
+    pkg = PkgRWKV(model=str(small_pth), strategy="cpu fp32", verbose=False)
+    logits, state = pkg.forward(long_tokens, None, full_output=True)
+    head, st = pkg.forward(long_tokens[:300], None, full_output=True)
+    tail, _ = pkg.forward(long_tokens[300:], st, full_output=True)
+    assert torch.allclose(torch.cat([head, tail]), logits, atol=1e-4)  # the package agrees with itself
+    return logits.float()
+
+
+@pytest.fixture(scope="module")
+def hf_logits(tmp_path_factory, small_sd, long_tokens):
+    from transformers import RwkvForCausalLM
+    folder = write_hf_dir(small_sd, SMALL, tmp_path_factory.mktemp("hf") / "model")
+    hf = RwkvForCausalLM.from_pretrained(folder).eval()
+    with torch.no_grad():
+        return hf(torch.tensor([long_tokens])).logits[0].float(), folder
+
+
+@pytest.mark.parametrize("mode,chunk", MODES)
+def test_matches_rwkv_package(small_model, long_tokens, rwkv_pkg_logits, mode, chunk):
+    ours, _ = small_model.forward(long_tokens, mode=mode, chunk=chunk)
+    assert (ours - rwkv_pkg_logits).abs().max().item() < TOL
+
+
+@pytest.mark.parametrize("mode,chunk", MODES)
+def test_matches_hf_transformers(small_model, long_tokens, hf_logits, mode, chunk):
+    ours, _ = small_model.forward(long_tokens, mode=mode, chunk=chunk)
+    assert (ours - hf_logits[0]).abs().max().item() < TOL
+
+
+@pytest.mark.parametrize("mode,chunk", MODES)
+def test_split_with_state_matches_package(small_model, long_tokens, rwkv_pkg_logits, mode, chunk):
+    a, state = small_model.forward(long_tokens[:300], mode=mode, chunk=chunk)
+    b, _ = small_model.forward(long_tokens[300:], state, mode=mode, chunk=chunk)
+    assert (torch.cat([a, b]) - rwkv_pkg_logits).abs().max().item() < TOL
+
+
+def test_hf_folder_loads_to_the_same_model(hf_logits, long_tokens):
+    model = rwkv_core.load_model(hf_logits[1])
+    assert model.format.startswith("Hugging Face")
+    ours, _ = model.forward(long_tokens, mode="parallel")
+    assert (ours - hf_logits[0]).abs().max().item() < TOL
+
+
+def test_hf_state_matches_ours(small_model, hf_logits, long_tokens):
+    """HF's returned state (x_att, aa, bb, pp, x_ffn in its own order) equals our named state."""
+    from transformers import RwkvForCausalLM
+    hf = RwkvForCausalLM.from_pretrained(hf_logits[1]).eval()
+    with torch.no_grad():
+        out = hf(torch.tensor([long_tokens[:200]]), use_cache=True)
+    _, ours = small_model.forward(long_tokens[:200], mode="parallel")
+    # transformers keeps a list in its own order, each (batch, C, layers):
+    # 0 = x_ffn, 1 = x_att, 2 = aa, 3 = bb, 4 = pp
+    x_ffn, x_att, aa, bb, pp = (s[0] for s in out.state)
+    hf_state = rwkv_core.State(tuple(rwkv_core.LayerState(x_att=x_att[:, i], aa=aa[:, i], bb=bb[:, i], pp=pp[:, i],
+                                                          x_ffn=x_ffn[:, i]) for i in range(SMALL.n_layer)))
+    diff = ours.max_abs_diff(hf_state)
+    assert diff["x_att"] < 1e-5 and diff["x_ffn"] < 1e-5, diff
+    # aa, bb compared at the shared scale e^pp: relative to their size
+    for layer_ours, layer_hf in zip(ours.layers, hf_state.layers):
+        true_ours = layer_ours.aa / layer_ours.bb
+        true_hf = layer_hf.aa / layer_hf.bb
+        assert torch.allclose(true_ours, true_hf, atol=1e-4)
+        assert torch.allclose(layer_ours.pp, layer_hf.pp, atol=1e-4)
