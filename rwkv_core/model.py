@@ -141,13 +141,15 @@ class RWKV:
         return ids.to(self.device, torch.long)
 
     def forward(self, tokens: Sequence[int] | torch.Tensor, state: State | None = None, *,
-                mode: str = "rnn", chunk: int | None = None, recorder=None, all_logits: bool = True):
+                mode: str = "rnn", chunk: int | None = None, recorder=None, all_logits: bool = True,
+                workers: int = 1):
         """Run the tokens through the model in one of the three schedules.
 
         Returns (logits, state): logits (T, V) for every position, or (V,) for the last only when
-        all_logits=False; the state after the last token. `state` is not modified."""
+        all_logits=False; the state after the last token. `state` is not modified.
+        workers > 1 runs the cascade's wavefront concurrently (see run_plan)."""
         result = self.run_plan(self.plan_for(len(self.check_tokens(tokens)), mode, chunk), tokens, state,
-                               recorder=recorder, all_logits=all_logits)
+                               recorder=recorder, all_logits=all_logits, workers=workers)
         return result.logits, result.state
 
     __call__ = forward
@@ -156,38 +158,100 @@ class RWKV:
         return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1)
 
     def run_plan(self, plan: Plan, tokens, state: State | None = None, *, recorder=None,
-                 all_logits: bool = True, timed: bool = False) -> "RunResult":
+                 all_logits: bool = True, timed: bool = False, workers: int = 1) -> "RunResult":
         """Execute the plan's cells in order. A cell (layer, start, stop) reads the layer below
-        on its tokens and its own layer's state, which the previous chunk left behind."""
+        on its tokens and its own layer's state, which the previous chunk left behind.
+
+        workers > 1 (cascade): the layers are split into `workers` groups, each run by its own
+        thread (one intra-op thread each on a CPU, its own CUDA stream on a GPU), as a pipeline:
+        a cell starts as soon as the cell below it is done, so the cells of one wavefront step
+        really run at the same time."""
         ids = self.check_tokens(tokens)
         T, L = len(ids), self.config.n_layer
         if (plan.n_tokens, plan.n_layer) != (T, L):
             raise ValueError(f"the plan is for {plan.n_layer} layers x {plan.n_tokens} tokens, "
                              f"not {L} x {T}")
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive whole number, got {workers!r}")
         layers = list((state or self.init_state()).layers)
-        w = self.weights
         # acts[l] holds the input of layer l for all tokens (acts[L] the top output)
         acts: list[torch.Tensor | None] = [None] * (L + 1)
         logits = torch.empty(T if all_logits else 1, self.config.vocab_size, device=self.device,
                              dtype=self.dtype)
         timer = StepTimer(self.device) if timed else None
-        grad = any(t.requires_grad for t in (w.emb, w.head))
+        grad = any(t.requires_grad for t in (self.weights.emb, self.weights.head))
         with (nullcontext() if grad else torch.inference_mode()):
             if timer:
                 timer.begin()
-            for step in plan.steps:
-                if timer:
-                    timer.new_step()
-                for cell in step:
-                    t0 = timer.mark() if timer else None
-                    self._run_cell(cell, ids, layers, acts, logits, recorder, all_logits)
-                    if timer:
-                        timer.cell(t0, timer.mark())
-            timings = timer.finish() if timer else None
+            if workers == 1 or plan.mode == "rnn":
+                for step in plan.steps:
+                    for cell in step:
+                        t0 = timer.mark() if timer else None
+                        self._run_cell(cell, ids, layers, acts, logits, recorder, all_logits)
+                        if timer:
+                            timer.record(cell, t0, timer.mark())
+            else:
+                self._run_pipelined(plan, min(workers, L), ids, layers, acts, logits, recorder, all_logits, timer)
+            timings = timer.finish(plan) if timer else None
         out = logits if all_logits else logits[0]
         return RunResult(out, State(tuple(layers)), timings, plan)
 
-    def _run_cell(self, cell: Cell, ids, layers, acts, logits, rec, all_logits) -> None:
+    def _run_pipelined(self, plan, workers, ids, layers, acts, logits, rec, all_logits, timer) -> None:
+        """Each worker owns a contiguous group of layers and runs its cells in plan order,
+        waiting only for the cell below (in the previous group) to be done."""
+        import threading
+        L = self.config.n_layer
+        owner = [min(l * workers // L, workers - 1) for l in range(L)]
+        done = {c: threading.Event() for c in plan.cells}
+        cuda = self.device.type == "cuda"
+        streams = [torch.cuda.Stream(self.device) for _ in range(workers)] if cuda else None
+        ready = {}  # cell → CUDA event recorded after it, so another stream can wait on the GPU
+        errors: list[BaseException] = []
+
+        def work(g: int) -> None:
+            try:
+                with (torch.cuda.stream(streams[g]) if cuda else nullcontext()), torch.inference_mode():
+                    for cell in (c for c in plan.cells if owner[c.layer] == g):
+                        for dep in plan.dependencies(cell):
+                            if owner[dep.layer] != g:
+                                done[dep].wait()
+                                if errors:
+                                    return
+                                if cuda:
+                                    streams[g].wait_event(ready[dep])
+                        t0 = timer.mark() if timer else None
+                        # on a GPU a buffer freed here could be reused by another stream too early
+                        self._run_cell(cell, ids, layers, acts, logits, rec, all_logits, free=not cuda)
+                        if timer:
+                            timer.record(cell, t0, timer.mark())
+                        if cuda:
+                            ready[cell] = torch.cuda.Event()
+                            ready[cell].record(streams[g])
+                        done[cell].set()
+            except BaseException as e:  # hand the error to the caller, release the waiting workers
+                errors.append(e)
+                for ev in done.values():
+                    ev.set()
+
+        threads_before = torch.get_num_threads()
+        if not cuda:
+            torch.set_num_threads(1)  # one intra-op thread per worker: the workers are the parallelism
+        try:
+            pool = [threading.Thread(target=work, args=(g,), name=f"rwkv-stage-{g}") for g in range(workers)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+        finally:
+            torch.set_num_threads(threads_before)
+        if cuda:
+            torch.cuda.current_stream(self.device).wait_stream(streams[-1])
+            for s in streams:
+                torch.cuda.current_stream(self.device).wait_stream(s)
+        if errors:
+            raise errors[0]
+
+    def _run_cell(self, cell: Cell, ids, layers, acts, logits, rec, all_logits, free: bool = True) -> None:
         l, s, e = cell.layer, cell.start, cell.stop
         w, T = self.weights, len(ids)
         if l == 0:
@@ -206,7 +270,7 @@ class RWKV:
         if acts[l + 1] is None:
             acts[l + 1] = torch.empty(T, x.shape[-1], device=x.device, dtype=x.dtype)
         acts[l + 1][s:e] = x
-        if e == T:
+        if e == T and free:
             acts[l] = None  # every cell of layer l has now read it
 
 

@@ -28,24 +28,31 @@ def device_name(device: torch.device | str) -> str:
 @dataclass(frozen=True)
 class Timings:
     device: str
-    cell_seconds: tuple[tuple[float, ...], ...]  # per step, per cell in the plan's order
-    total_seconds: float                           # wall time of the whole plan
+    cell_spans: tuple[tuple[tuple[float, float], ...], ...]  # per step, per cell: (start, end) seconds from the run's start
+    total_seconds: float                                      # wall time of the whole plan, synchronised
+
+    @property
+    def cell_seconds(self) -> tuple[tuple[float, ...], ...]:
+        return tuple(tuple(b - a for a, b in step) for step in self.cell_spans)
 
     @property
     def step_seconds(self) -> tuple[float, ...]:
-        return tuple(sum(cells) for cells in self.cell_seconds)
+        """Each step from its first cell's start to its last cell's end (cells of a step may overlap
+        when they run concurrently)."""
+        return tuple(max(b for _, b in step) - min(a for a, _ in step) for step in self.cell_spans)
 
 
 class StepTimer:
-    """Marks the start and end of each cell. On CUDA it records events (no synchronisation on
-    the hot path); on a CPU it reads perf_counter."""
+    """Marks the start and end of each cell. On CUDA it records events on the current stream (no
+    synchronisation on the hot path); on a CPU it reads perf_counter. Safe to use from several
+    threads: each cell's marks are stored under the cell."""
 
     def __init__(self, device: torch.device | str):
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
-        self._marks: list[list[tuple]] = []
+        self._marks: dict = {}
 
-    def _now(self):
+    def mark(self):
         if self.cuda:
             e = torch.cuda.Event(enable_timing=True)
             e.record()
@@ -56,23 +63,17 @@ class StepTimer:
         if self.cuda:
             torch.cuda.synchronize(self.device)
         self._t0 = time.perf_counter()
-        self._first = self._now()
+        self._origin = self.mark()
 
-    def new_step(self) -> None:
-        self._marks.append([])
+    def record(self, cell, start, end) -> None:
+        self._marks[cell] = (start, end)
 
-    def cell(self, start, stop) -> None:
-        self._marks[-1].append((start, stop))
-
-    def mark(self):
-        return self._now()
-
-    def finish(self) -> Timings:
+    def finish(self, plan) -> Timings:
         if self.cuda:
             torch.cuda.synchronize(self.device)
-            dt = lambda a, b: a.elapsed_time(b) / 1000.0  # noqa: E731  (milliseconds → seconds)
+            since = lambda e: self._origin.elapsed_time(e) / 1000.0  # noqa: E731  (ms → s)
         else:
-            dt = lambda a, b: b - a  # noqa: E731
+            since = lambda t: t - self._origin  # noqa: E731
         total = time.perf_counter() - self._t0
-        cells = tuple(tuple(dt(a, b) for a, b in step) for step in self._marks)
-        return Timings(device_name(self.device), cells, total)
+        spans = tuple(tuple((since(self._marks[c][0]), since(self._marks[c][1])) for c in step) for step in plan.steps)
+        return Timings(device_name(self.device), spans, total)

@@ -196,3 +196,44 @@ def test_state_save_load_clone(small_model, tmp_path):
     l1, _ = small_model.forward([5, 6], st)
     l2, _ = small_model.forward([5, 6], back)
     assert torch.equal(l1, l2)
+
+
+@pytest.mark.parametrize("workers,chunk", [(2, 1), (3, 1), (2, 4), (8, 2)])
+def test_concurrent_cascade_equals_rnn(small_model, long_tokens, workers, chunk):
+    tokens = long_tokens[:40]
+    ref, ref_state = small_model.forward(tokens, mode="rnn")
+    res = small_model.run_plan(small_model.plan_for(40, "cascade", chunk), tokens, workers=workers, timed=True)
+    assert (res.logits - ref).abs().max() < 1e-5
+    assert res.state.allclose(ref_state, atol=1e-4)
+    assert len(res.timings.cell_spans) == res.plan.n_steps
+    assert torch.get_num_threads() >= 1
+
+
+def test_concurrent_cascade_really_overlaps(small_model, long_tokens):
+    """With two workers, some cell of the second layer group starts before a cell of the first
+    group that comes earlier in plan order has finished: the groups ran at the same time."""
+    p = small_model.plan_for(200, "cascade", 1)
+    res = small_model.run_plan(p, long_tokens[:200], workers=2, timed=True)
+    spans = {c: span for step, spans in zip(p.steps, res.timings.cell_spans) for c, span in zip(step, spans)}
+    top = [spans[c] for c in p.cells if c.layer == 2]
+    bottom = [spans[c] for c in p.cells if c.layer == 0]
+    assert any(a0 < b1 and b0 < a1 for a0, a1 in top for b0, b1 in bottom)
+
+
+def test_bad_workers(small_model):
+    with pytest.raises(ValueError, match="workers"):
+        small_model.run_plan(small_model.plan_for(3, "cascade", 1), [1, 2, 3], workers=0)
+
+
+class FailingRecorder(rwkv_core.Recorder):
+    def record(self, name, start, value):
+        if name.startswith("blocks.2.") and start == 5:
+            raise RuntimeError("boom in a worker")
+        super().record(name, start, value)
+
+
+def test_an_error_in_a_worker_reaches_the_caller(small_model):
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        small_model.forward(list(range(12)), mode="cascade", chunk=1, workers=2, recorder=FailingRecorder())
+    assert torch.get_num_threads() == before

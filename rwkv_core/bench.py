@@ -1,0 +1,184 @@
+"""Benchmark: our engine beside BlinkDL's `rwkv` package on the same random weights.
+
+    python -m rwkv_core.bench                 # the 169M shape (12 x 768, vocab 50277) on the CPU
+    python -m rwkv_core.bench --device cuda --json docs/bench/cuda.json
+
+Prints one table: RNN decode tokens/s (one token per call, state carried), parallel prefill
+tokens/s (last logits only) at several lengths, the cascade at several chunk sizes, rnn over a
+whole prompt, and the `rwkv` package's decode and prefill in the same run, with the ratios.
+A benchmark, not a test: figures depend on the machine and on what else it is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .config import Config
+from .timing import device_name
+
+SHAPE_169M = Config(n_layer=12, n_embd=768, n_ffn=3072, vocab_size=50277)
+
+
+def random_weights(cfg: Config, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Plausible random weights (decays in the trained range) in the official .pth layout."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in cfg.expected_shapes().items():
+        if key.endswith("time_decay"):
+            t = torch.empty(shape).uniform_(-6, 2, generator=g)
+        elif key.endswith("time_first"):
+            t = torch.empty(shape).uniform_(-1, 2, generator=g)
+        elif ".time_mix" in key:
+            t = torch.rand(shape, generator=g).reshape(1, 1, -1)
+        elif key.endswith(".weight") and len(shape) == 1:
+            t = torch.ones(shape)
+        elif key.endswith(".bias"):
+            t = torch.zeros(shape)
+        else:
+            t = torch.randn(shape, generator=g) / shape[-1] ** 0.5
+        sd[key] = t
+    return sd
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timeit(fn, device, repeat: int = 3) -> float:
+    """Median seconds of `repeat` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_ours(model, args, tokens) -> dict:
+    dev = model.device
+    out = {}
+    # decode: one token per call, the state carried
+    n = args.decode_tokens
+    _, state = model.forward(tokens[:8], mode="parallel", all_logits=False)
+
+    def decode():
+        st = state
+        for t in tokens[:n]:
+            _, st = model.forward([t], st, all_logits=False)
+    out["decode_tok_s"] = n / timeit(decode, dev)
+    for T in args.prefill:
+        out[f"prefill_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="parallel", all_logits=False),
+                                               dev)
+    T = args.cascade_tokens
+    for c in args.chunks:
+        out[f"cascade_{T}_chunk{c}_tok_s"] = T / timeit(
+            lambda: model.forward(tokens[:T], mode="cascade", chunk=c, all_logits=False), dev, repeat=1)
+    T = args.rnn_tokens
+    out[f"rnn_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="rnn", all_logits=False), dev, repeat=1)
+    if T in args.prefill:
+        out[f"parallel_over_rnn_{T}"] = out[f"prefill_{T}_tok_s"] / out[f"rnn_{T}_tok_s"]
+    return out
+
+
+def bench_package(sd, args, tokens, device) -> dict | None:
+    """BlinkDL's `rwkv` package (its CUDA kernel off unless --package-cuda), same weights."""
+    os.environ.setdefault("RWKV_JIT_ON", "1")
+    os.environ["RWKV_CUDA_ON"] = "1" if args.package_cuda else "0"
+    try:
+        from rwkv.model import RWKV as PkgRWKV
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "bench.pth"
+        torch.save(sd, path)
+        strategy = f"{'cuda' if torch.device(device).type == 'cuda' else 'cpu'} fp32"
+        pkg = PkgRWKV(model=str(path), strategy=strategy, verbose=False)
+    out = {"strategy": strategy}
+    n = args.decode_tokens
+    _, state = pkg.forward(tokens[:8], None)
+
+    def decode():
+        st = [s.clone() for s in state]
+        for t in tokens[:n]:
+            _, st = pkg.forward([t], st)
+    out["decode_tok_s"] = n / timeit(decode, device)
+    for T in args.prefill:
+        out[f"prefill_{T}_tok_s"] = T / timeit(lambda: pkg.forward(tokens[:T], None), device)
+    return out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description="engine benchmark (see module docstring)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--layers", type=int, default=SHAPE_169M.n_layer)
+    p.add_argument("--width", type=int, default=SHAPE_169M.n_embd)
+    p.add_argument("--vocab", type=int, default=SHAPE_169M.vocab_size)
+    p.add_argument("--prefill", type=int, nargs="+", default=[64, 256, 512, 1024])
+    p.add_argument("--chunks", type=int, nargs="+", default=[1, 16, 64])
+    p.add_argument("--cascade-tokens", type=int, default=256)
+    p.add_argument("--rnn-tokens", type=int, default=512)
+    p.add_argument("--decode-tokens", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--no-package", action="store_true", help="skip BlinkDL's rwkv package")
+    p.add_argument("--package-cuda", action="store_true", help="let the rwkv package build its CUDA kernel")
+    p.add_argument("--json", default=None, help="also write the figures to this file")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import rwkv_core
+    cfg = Config(args.layers, args.width, 4 * args.width, args.vocab)
+    sd = random_weights(cfg)
+    model = rwkv_core.from_state_dict(sd, device=args.device, dtype=getattr(torch, args.dtype))
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]),),
+                           generator=g).tolist()
+    result = {"device": device_name(args.device), "torch": torch.__version__, "dtype": args.dtype,
+              "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab": cfg.vocab_size,
+                        "params": cfg.n_params},
+              "ours": bench_ours(model, args, tokens)}
+    del model
+    if not args.no_package and args.dtype == "float32":
+        result["rwkv_package"] = bench_package(sd, args, tokens, args.device)
+    print_table(result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def print_table(r: dict) -> None:
+    ours, pkg = r["ours"], r.get("rwkv_package") or {}
+    s = r["shape"]
+    print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   shape {s['n_layer']} x {s['n_embd']}, "
+          f"vocab {s['vocab']} ({s['params'] / 1e6:.0f}M params)")
+    print(f"{'measure':34s} {'ours':>10s} {'rwkv pkg':>10s} {'ours/pkg':>9s}")
+    for key, value in ours.items():
+        if key.startswith("parallel_over"):
+            continue
+        other = pkg.get(key)
+        ratio = f"{value / other:8.2f}x" if other else ""
+        print(f"{key.replace('_tok_s', ' (tokens/s)'):34s} {value:10.1f} {other or float('nan'):10.1f} {ratio:>9s}"
+              if other else f"{key.replace('_tok_s', ' (tokens/s)'):34s} {value:10.1f} {'':>10s}")
+    for key, value in ours.items():
+        if key.startswith("parallel_over"):
+            print(f"parallel / rnn at {key.rsplit('_', 1)[1]} tokens: {value:.1f}x")
+    if pkg:
+        print(f"rwkv package strategy: {pkg['strategy']}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
