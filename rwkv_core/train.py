@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import Config
-from .model import forward_batch
+from .evaluate import bits_per_char
+from .model import RWKV, forward_batch
 from .weights import Weights
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -113,33 +114,13 @@ def encode_corpus(tokenizer, texts) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-# --- loss, evaluation -----------------------------------------------------------------------
+# --- loss -----------------------------------------------------------------------
 
 def loss_fn(logits, targets):
     """Cross-entropy, plus RWKV-LM's L2Wrap: a tiny pull of the largest logit towards 0."""
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     l2 = 1e-4 * 0.5 * logits.max(dim=-1).values.square().mean()
     return ce + l2, ce
-
-
-@torch.no_grad()
-def bits_per_char(weights: Weights, tokenizer, texts, piece: int = 1024) -> dict:
-    """Cross-entropy of every predicted token of each text, the state carried through the whole
-    text, divided by the characters those tokens spell, in bits: comparable across tokenizers."""
-    total_nats, total_chars, total_tokens = 0.0, 0, 0
-    for text in texts:
-        ids = torch.tensor(tokenizer.encode(text))
-        state = None
-        for s in range(0, len(ids) - 1, piece):
-            x = ids[s:s + piece]
-            y = ids[s + 1:s + piece + 1]
-            logits, state = forward_batch(weights, x[None], state)        # (1, t, V)
-            logits = logits[0, :len(y)]
-            total_nats += F.cross_entropy(logits, y, reduction="sum").item()
-        total_tokens += len(ids) - 1
-        total_chars += len(tokenizer.decode(ids[1:].tolist()))
-    return {"bits_per_char": total_nats / total_chars / math.log(2), "nats_per_token": total_nats / total_tokens,
-            "chars": total_chars, "tokens": total_tokens}
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -195,8 +176,10 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
                     "rng": g.get_state(), "step": step, "log": json.dumps(log)}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
 
+    model = RWKV(weights, cfg, tokenizer=tokenizer)  # the engine's own model, over the weights being trained
+
     def validate():
-        r = bits_per_char(weights, tokenizer, list(val_texts.values()))
+        r = bits_per_char(model, list(val_texts.values()))
         log["val"].append({"step": step, **r})
         return r
 

@@ -1,0 +1,73 @@
+"""Validation of a model on the held-out plays (The Tempest, Timon of Athens), in bits per character.
+
+    python -m rwkv_core.evaluate                 # the embedded model
+    python -m rwkv_core.evaluate --model PATH
+
+Each play is read whole, in pieces, with the state carried from piece to piece (the model never
+sees a window boundary). Bits per character = total cross-entropy of the predicted tokens (nats)
+/ the number of characters those tokens spell / ln 2, so models with different tokenizers compare.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def bits_per_char(model, texts, piece: int = 1024) -> dict:
+    """Cross-entropy of every token after the first, the state carried through each whole text."""
+    tok = model.tokenizer
+    nats, chars, tokens = 0.0, 0, 0
+    for text in texts:
+        ids = tok.encode(text)
+        state = None
+        for s in range(0, len(ids) - 1, piece):
+            x = ids[s:s + piece]
+            y = torch.tensor(ids[s + 1:s + piece + 1])
+            logits, state = model.forward(x, state, mode="parallel")     # (t, V)
+            nats += F.cross_entropy(logits[:len(y)].float(), y, reduction="sum").item()
+        tokens += len(ids) - 1
+        chars += len(tok.decode(ids[1:]))
+    return {"bits_per_char": nats / chars / math.log(2), "nats_per_token": nats / tokens,
+            "chars": chars, "tokens": tokens}
+
+
+def top_next(model, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+    logits, _ = model.forward(model.tokenizer.encode(prompt), mode="parallel", all_logits=False)
+    probs = torch.softmax(logits.double(), -1)
+    top = torch.topk(probs, k)
+    return [(model.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices)]
+
+
+def main(argv=None) -> dict:
+    import rwkv_core
+    from rwkv_core.data import load_texts
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="checkpoint; default: the embedded model")
+    p.add_argument("--piece", type=int, default=1024, help="tokens per forward call (the state is carried)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    model = rwkv_core.load_model(args.model)
+    _, val = load_texts()
+    result = {"plays": {}}
+    for name, text in val.items():
+        result["plays"][name] = bits_per_char(model, [text], args.piece)
+        print(f"{name:24s} {result['plays'][name]['bits_per_char']:.3f} bits/char "
+              f"({result['plays'][name]['chars']:,} characters)")
+    result["total"] = bits_per_char(model, list(val.values()), args.piece)
+    print(f"{'held-out total':24s} {result['total']['bits_per_char']:.3f} bits/char")
+    prompt = "To be, or not to be, that is the"
+    result["to_be"] = top_next(model, prompt)
+    print(f"after {prompt!r}: " + ", ".join(f"{t!r} {p:.2f}" for t, p in result["to_be"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
