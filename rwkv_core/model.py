@@ -121,6 +121,14 @@ class RWKV:
         return (f"RWKV(v4, {c.n_layer} layers x {c.n_embd}, ffn {c.n_ffn}, vocab {c.vocab_size}, "
                 f"{c.n_params / 1e6:.1f}M params, {self.dtype}, {self.device})")
 
+    def to(self, device=None, dtype=None) -> "RWKV":
+        """A copy of the model on another device or in another dtype (this one is not changed)."""
+        device = torch.device(device) if device is not None else self.device
+        dtype = dtype or self.dtype
+        sd = {k: v.to(device=device, dtype=dtype) for k, v in self.weights.state_dict().items()}
+        return RWKV(Weights.from_state_dict(sd), self.config, tokenizer=self.tokenizer, source=self.source,
+                    fmt=self.format, device=device)
+
     def init_state(self) -> State:
         return init_state(self.config.n_layer, self.config.n_embd, device=self.device, dtype=self.dtype)
 

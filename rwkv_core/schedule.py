@@ -13,6 +13,7 @@ plan, so what a user watches is the real execution order.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -38,9 +39,15 @@ class Plan:
     chunk: int
     steps: tuple[tuple[Cell, ...], ...]
     _step_of: dict = field(default=None, repr=False, compare=False)
+    _by_layer: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_step_of", {c: s for s, cells in enumerate(self.steps) for c in cells})
+        by_layer: dict[int, list[Cell]] = {}
+        for c in sorted(self._step_of):
+            by_layer.setdefault(c.layer, []).append(c)
+        # per layer: the cells sorted by start, and their starts, to find a token's cell by bisection
+        object.__setattr__(self, "_by_layer", {l: (cells, [c.start for c in cells]) for l, cells in by_layer.items()})
 
     @property
     def n_steps(self) -> int:
@@ -55,10 +62,11 @@ class Plan:
 
     def cell_at(self, layer: int, token: int) -> Cell:
         """The cell that computes this layer for this token."""
-        for c in self._step_of:
-            if c.layer == layer and c.start <= token < c.stop:
-                return c
-        raise KeyError((layer, token))
+        cells, starts = self._by_layer.get(layer, ((), []))
+        i = bisect.bisect_right(starts, token) - 1
+        if i < 0 or not cells[i].start <= token < cells[i].stop:
+            raise KeyError((layer, token))
+        return cells[i]
 
     def dependencies(self, cell: Cell) -> list[Cell]:
         """The cells whose results this one reads. Below: the previous layer on the same tokens

@@ -237,3 +237,11 @@ def test_an_error_in_a_worker_reaches_the_caller(small_model):
     with pytest.raises(RuntimeError, match="boom in a worker"):
         small_model.forward(list(range(12)), mode="cascade", chunk=1, workers=2, recorder=FailingRecorder())
     assert torch.get_num_threads() == before
+
+
+def test_to_makes_a_copy_in_another_dtype(small_model):
+    half = small_model.to(dtype=torch.float64)
+    assert half.dtype == torch.float64 and small_model.dtype == torch.float32
+    a, _ = small_model.forward([1, 2, 3])
+    b, _ = half.forward([1, 2, 3])
+    assert (a.double() - b).abs().max() < 1e-4
