@@ -92,6 +92,38 @@ def bench_ours(model, args, tokens) -> dict:
     return out
 
 
+def bench_concurrent(model, args, tokens) -> list[dict]:
+    """The cascade run concurrently (layer groups as a pipeline) against one worker, and against
+    rnn, at each chunk size; with the ideal pipeline speedup S*N/(N+S-1) for S stages, N chunks."""
+    dev, T, S = model.device, args.cascade_tokens, args.workers
+    x = tokens[:T]
+    rnn = timeit(lambda: model.forward(x, mode="rnn", all_logits=False), dev, repeat=1)
+    rows = []
+    for c in args.chunks:
+        one = timeit(lambda: model.forward(x, mode="cascade", chunk=c, all_logits=False), dev, repeat=1)
+        many = timeit(lambda: model.forward(x, mode="cascade", chunk=c, all_logits=False, workers=S), dev, repeat=1)
+        n = -(-T // c)
+        rows.append({"chunk": c, "n_tokens": T, "workers": S, "rnn_s": rnn, "cascade_1_worker_s": one,
+                     f"cascade_{S}_workers_s": many, "speedup_vs_1_worker": one / many, "speedup_vs_rnn": rnn / many,
+                     "ideal_speedup": S * n / (n + S - 1)})
+    return rows
+
+
+def scaling_rows(model, args, tokens) -> list[dict]:
+    """Rows in the docs/bench layout (see visuals/schedule.py) for the scheduling lab's charts."""
+    dev, rows = model.device, []
+    for T in args.scaling:
+        x = tokens[:T]
+        runs = [("parallel", None, None)] + [("cascade", c, None) for c in args.chunks]
+        runs += [("cascade", 1, args.workers)] if args.workers > 1 else []
+        runs += [("rnn", None, None)] if T <= args.scaling_rnn_max else []
+        for mode, chunk, workers in runs:
+            seconds = timeit(lambda: model.forward(x, mode=mode, chunk=chunk, all_logits=False,
+                                                   workers=workers or 1), dev, repeat=1)
+            rows.append({"mode": mode, "chunk": chunk, "workers": workers, "n_tokens": T, "seconds": seconds})
+    return rows
+
+
 def bench_package(sd, args, tokens, device) -> dict | None:
     """BlinkDL's `rwkv` package (its CUDA kernel off unless --package-cuda), same weights."""
     os.environ.setdefault("RWKV_JIT_ON", "1")
@@ -134,6 +166,11 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--no-package", action="store_true", help="skip BlinkDL's rwkv package")
     p.add_argument("--package-cuda", action="store_true", help="let the rwkv package build its CUDA kernel")
+    p.add_argument("--workers", type=int, default=2, help="workers for the concurrent cascade (1 = skip)")
+    p.add_argument("--scaling", type=int, nargs="*", default=None,
+                   help="lengths for the scheduling lab's scaling chart, e.g. 16 64 256 1024")
+    p.add_argument("--scaling-rnn-max", type=int, default=256, help="longest rnn run in the scaling chart")
+    p.add_argument("--scaling-json", default=None, help="write the scaling rows here (docs/bench layout)")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
     if args.threads:
@@ -144,12 +181,22 @@ def main(argv=None) -> dict:
     sd = random_weights(cfg)
     model = rwkv_core.from_state_dict(sd, device=args.device, dtype=getattr(torch, args.dtype))
     g = torch.Generator().manual_seed(1)
-    tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]),),
-                           generator=g).tolist()
+    tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]
+                                                    + (args.scaling or [])),), generator=g).tolist()
     result = {"device": device_name(args.device), "torch": torch.__version__, "dtype": args.dtype,
               "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab": cfg.vocab_size,
                         "params": cfg.n_params},
               "ours": bench_ours(model, args, tokens)}
+    if args.workers > 1:
+        result["concurrent_cascade"] = bench_concurrent(model, args, tokens)
+    if args.scaling:
+        result["scaling"] = {"device": result["device"], "dtype": args.dtype, "model": "random weights",
+                             "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab_size": cfg.vocab_size},
+                             "note": "python -m rwkv_core.bench, one warm run each",
+                             "rows": scaling_rows(model, args, tokens)}
+        if args.scaling_json:
+            Path(args.scaling_json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.scaling_json).write_text(json.dumps(result["scaling"], indent=1))
     del model
     if not args.no_package and args.dtype == "float32":
         result["rwkv_package"] = bench_package(sd, args, tokens, args.device)
@@ -178,6 +225,16 @@ def print_table(r: dict) -> None:
             print(f"parallel / rnn at {key.rsplit('_', 1)[1]} tokens: {value:.1f}x")
     if pkg:
         print(f"rwkv package strategy: {pkg['strategy']}")
+    if r.get("concurrent_cascade"):
+        rows = r["concurrent_cascade"]
+        S = rows[0]["workers"]
+        print(f"\nconcurrent cascade, {rows[0]['n_tokens']} tokens, {S} workers (layer groups as a pipeline):")
+        print(f"{'chunk':>6s} {'rnn s':>8s} {'1 worker s':>11s} {f'{S} workers s':>12s} {'vs 1 worker':>12s} "
+              f"{'ideal':>6s} {'vs rnn':>7s}")
+        for row in rows:
+            print(f"{row['chunk']:6d} {row['rnn_s']:8.2f} {row['cascade_1_worker_s']:11.2f} "
+                  f"{row[f'cascade_{S}_workers_s']:12.2f} {row['speedup_vs_1_worker']:11.2f}x "
+                  f"{row['ideal_speedup']:5.2f}x {row['speedup_vs_rnn']:6.2f}x")
 
 
 if __name__ == "__main__":

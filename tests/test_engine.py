@@ -245,3 +245,23 @@ def test_to_makes_a_copy_in_another_dtype(small_model):
     a, _ = small_model.forward([1, 2, 3])
     b, _ = half.forward([1, 2, 3])
     assert (a.double() - b).abs().max() < 1e-4
+
+
+def test_parallel_wkv_gradients_equal_the_recurrence():
+    """Training differentiates the parallel form: its gradients are the recurrence's."""
+    g = torch.Generator().manual_seed(0)
+    C, T = 8, 22
+    decay = torch.empty(C).uniform_(-5, 2, generator=g).double().requires_grad_()
+    u = torch.empty(C).uniform_(-1, 2, generator=g).double().requires_grad_()
+    k = (3 * torch.randn(T, C, generator=g)).double().requires_grad_()
+    v = torch.randn(T, C, generator=g).double().requires_grad_()
+    zero, neg = torch.zeros(C).double(), torch.full((C,), rwkv_core.state.NEG_INF).double()
+    weights = torch.linspace(-1, 1, T * C).double().reshape(T, C)
+
+    def loss(wkv_fn):
+        y, _ = wkv_fn(-torch.exp(decay), u, k, v, zero, zero, neg)
+        return (y * weights).sum()
+    g_par = torch.autograd.grad(loss(ops.wkv_parallel), [decay, u, k, v])
+    g_seq = torch.autograd.grad(loss(ops.wkv_sequential), [decay, u, k, v])
+    for a, b in zip(g_par, g_seq):
+        assert (a - b).abs().max() < 1e-10
