@@ -1,0 +1,260 @@
+"""Scheduling Lab: the same model run as a classic RNN, as a cascade of chunks, and layer by layer
+(GPT mode), pictured from the engine's own plans and timed on this machine.
+
+The runs are made by app/scheduling_core.py (no Streamlit there); figures come from visuals/.
+Model and user text reaches the screen only through plotly labels escaped in visuals/ and
+through st.dataframe / st.text; no HTML is written here.
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from app import scheduling_core as sc
+from app.resources import current_model, current_model_key
+from rwkv_core.schedule import plan as make_plan
+from visuals import architecture, export, schedule as vs
+from visuals.theme import caption
+
+BENCH = Path(__file__).resolve().parents[2] / "docs" / "bench"
+EXPLORER = "explorer"   # where the Explorer keeps its session (tokens of the current prompt)
+GEN_TEXT = """
+**Why generating text cannot cascade across layers.** While the model *reads* a prompt (or trains on
+a text), every token is known in advance, so layer 0 can start on token t+1 while layer 1 is still
+on token t: that is the wave above. While it *writes*, token t+1 does not exist until token t has
+gone through **all** layers and been picked from the probabilities at the top. The red line comes
+back, not inside the network but through the sampling: each new token is L steps, one layer after
+another. What RWKV keeps is the cheap step: a fixed-size state per layer instead of a cache that
+grows with the text.
+"""
+
+
+def show(fig, key: str) -> None:
+    st.plotly_chart(fig, theme=None, key=key)
+    st.caption(caption(fig))
+
+
+@st.cache_data(max_entries=32, show_spinner="Drawing the schedules…")
+def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None,
+             labels: tuple[str, ...] | None):
+    plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
+    return vs.grid_figure(plans, focus=focus, token_labels=labels)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def architecture_figs():
+    return (architecture.generic_model(), architecture.classic_rnn(), architecture.remove_red_line(),
+            architecture.rwkv_block())
+
+
+@st.cache_resource(max_entries=2, show_spinner="Copying the model to the GPU…")
+def timing_model(model_key: str, device: str, _model):
+    """The model on the timing device (a copy when that is a GPU and the model is on the CPU)."""
+    return sc.on_device(_model, device)
+
+
+def prompt_tokens(model, key: str) -> tuple[list[int], str]:
+    """The Explorer's tokens when it has a session for this model, else a default prompt."""
+    s = st.session_state.get(EXPLORER)
+    if s is not None and getattr(s, "model_key", None) == key and getattr(s, "tokens", None):
+        return list(s.tokens), "the Explorer's current text"
+    if model.tokenizer is None:
+        return list(range(min(24, model.config.vocab_size))), "token ids 0, 1, 2, … (this model has no tokenizer)"
+    return model.tokenizer.encode(sc.DEFAULT_PROMPT), "a default prompt (type your own in the Explorer)"
+
+
+def reset_controls(model, key: str, n_prompt: int) -> None:
+    """New model or new prompt: the grid starts again from its real size."""
+    stamp = (key, n_prompt)
+    if st.session_state.get("sl_stamp") != stamp:
+        st.session_state["sl_stamp"] = stamp
+        st.session_state["sl_layers"] = model.config.n_layer
+        st.session_state["sl_tokens"] = min(n_prompt, sc.MAX_GRID_TOKENS)
+        for k in ("sl_runs", "sl_watch", "sl_export_files", "sl_race_files", "sl_watch_files", "sl_scale"):
+            st.session_state.pop(k, None)
+
+
+def clamp(widget_key: str, default: int, top: int) -> None:
+    """A number input's value kept inside its range when the grid shrinks (set before the widget)."""
+    st.session_state[widget_key] = min(int(st.session_state.get(widget_key, default)), top)
+
+
+model, key = current_model(), current_model_key()
+st.session_state.setdefault("sl_chunk", 4)
+L_model = model.config.n_layer
+prompt, prompt_source = prompt_tokens(model, key)
+reset_controls(model, key, len(prompt))
+
+st.title("Scheduling Lab")
+st.markdown(
+    "A stacked RNN passes its state from the **top layer of token t to the first layer of token t+1** "
+    "(the *red line*), so its L × T cells run one at a time. RWKV has no red line: a cell needs only the "
+    "cell **below** it and the **previous chunk of its own layer**. Cells then run as a diagonal wave (the "
+    "*cascade*), in practice in chunks of 32–512 tokens, or layer by layer over all tokens at once "
+    "(*GPT mode*, how RWKV trains). All three compute exactly the same numbers.")
+
+with st.expander("The pictures: from a language model to the RWKV block", expanded=False):
+    tabs = st.tabs(["Language model", "Classic RNN", "Remove the red line", "RWKV block"])
+    for tab, fig, k in zip(tabs, architecture_figs(),
+                           ("sl_arch_generic", "sl_arch_rnn", "sl_arch_removed", "sl_arch_block")):
+        with tab:
+            show(fig, k)
+
+# --- the grid -----------------------------------------------------------------------------------
+st.header("The grid: layers × tokens")
+st.caption(f"Starts as the loaded model's {L_model} layers × the {len(prompt)} tokens of {prompt_source}.")
+c1, c2, c3 = st.columns(3)
+n_layer = c1.slider("Layers (L)", 1, max(24, L_model), key="sl_layers")
+n_tokens = int(c2.number_input("Tokens (T)", 1, sc.MAX_GRID_TOKENS, step=1, key="sl_tokens"))
+chunk = c3.select_slider("Cascade chunk (tokens per cell)", options=list(sc.CHUNKS), key="sl_chunk")
+
+counts = sc.step_counts(n_layer, n_tokens, chunk)
+m1, m2, m3 = st.columns(3)
+m1.metric("rnn steps: L·T", f"{counts['rnn']:,}")
+m2.metric("cascade steps: L + ⌈T/chunk⌉ − 1", f"{counts['cascade']:,}",
+          help=f"{n_layer} + ⌈{n_tokens}/{chunk}⌉ − 1")
+m3.metric("parallel steps: L", f"{counts['parallel']:,}")
+
+f1, f2, f3 = st.columns([2, 1, 1])
+focus_on = f1.toggle("Show one cell's inputs and its critical path", value=True, key="sl_focus_on")
+clamp("sl_focus_layer", n_layer // 2, n_layer - 1)
+clamp("sl_focus_token", n_tokens // 2, n_tokens - 1)
+focus_layer = int(f2.number_input("Cell: layer", 0, n_layer - 1, step=1, key="sl_focus_layer", disabled=not focus_on))
+focus_token = int(f3.number_input("Cell: token", 0, n_tokens - 1, step=1, key="sl_focus_token", disabled=not focus_on))
+focus = (focus_layer, focus_token) if focus_on else None
+
+tokens = sc.grid_tokens(prompt, n_tokens)
+labels = tuple(sc.token_label(model, t) for t in tokens) if n_tokens <= 64 else None
+show(grid_fig(n_layer, n_tokens, chunk, focus, labels), "sl_grid")
+st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arrows: the chosen cell's inputs "
+           "(red: the red line). Orange: its critical path, the longest chain it has to wait for.")
+
+with st.expander("Export for slides (HTML and GIF)"):
+    params = (n_layer, n_tokens, chunk, focus)
+    if st.button("Make the files", key="sl_export"):
+        plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
+        with st.spinner("Drawing every frame…"):
+            st.session_state["sl_export_files"] = (
+                params, export.figure_html(grid_fig(n_layer, n_tokens, chunk, focus, labels)),
+                export.schedule_gif(plans))
+    saved_files = st.session_state.get("sl_export_files")
+    files = saved_files[1:] if saved_files and saved_files[0] == params else None
+    if files:
+        st.download_button("Download the animation (HTML, works offline)", files[0], "rwkv-schedules.html",
+                           "text/html", key="sl_download_html")
+        st.download_button("Download the animation (GIF)", files[1], "rwkv-schedules.gif", "image/gif",
+                           key="sl_download_gif")
+
+st.info(GEN_TEXT)
+
+# --- run and time --------------------------------------------------------------------------------
+st.header("Run it and time it")
+device = sc.timing_device()
+tmodel = timing_model(key, device, model)
+st.markdown(f"Runs the loaded model ({L_model} layers) on the grid's {n_tokens} tokens, once per schedule, "
+            f"cascade chunk {chunk}.")
+st.text(f"Device: {sc.device_label(tmodel)}")
+if st.button("Run and time", type="primary", key="sl_run"):
+    with st.spinner("Running the three schedules…"):
+        runs = sc.run_schedules(tmodel, tokens, chunk)
+        frames = vs.race_frames([r.timings.step_seconds for r in runs])
+        race = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
+        st.session_state["sl_runs"] = ((n_tokens, chunk), runs, frames, race)
+        st.session_state.pop("sl_race_files", None)
+saved = st.session_state.get("sl_runs")
+if saved:
+    (t_done, c_done), runs, frames, race = saved
+    if (t_done, c_done) != (n_tokens, chunk):
+        st.caption(f"These results are for {t_done} tokens, chunk {c_done}: press Run and time again for the "
+                   "current settings.")
+    dev = runs[0].timings.device
+    st.dataframe({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
+                  "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
+                  "tokens / s": [round(r.tokens_per_second) for r in runs],
+                  "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in runs]},
+                 hide_index=True, key="sl_runs_table")
+    worst = max(r.max_diff_vs_rnn for r in runs)
+    if worst < sc.SAME_TOLERANCE:
+        st.success(f"Same outputs: the three schedules' logits differ by at most {worst:.2e} "
+                   f"(floating-point rounding; all {t_done} × {runs[0].logits.shape[-1]:,} logits compared).")
+    else:
+        st.error(f"The schedules disagree: max |difference| {worst:.2e}.")
+    show(vs.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": t_done}
+                           for r in runs], dev), "sl_totals")
+    show(vs.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev), "sl_step_times")
+    st.subheader("Replay at the measured speed")
+    show(race, "sl_race")
+    st.caption(f"One clock for all three: each frame is {frames.durations_ms[0] / frames.slowdown:.3g} ms of "
+               f"measured time, shown {frames.slowdown:,.0f}× slower. Times are the sum of each step's cells "
+               "(the engine's step timer).")
+    if st.button("Make the replay's HTML and GIF", key="sl_export_race"):
+        with st.spinner("Drawing every frame…"):
+            st.session_state["sl_race_files"] = (export.figure_html(race, title="RWKV schedules, measured"),
+                                                 export.schedule_gif([r.plan for r in runs], frames=frames))
+    files = st.session_state.get("sl_race_files")
+    if files:
+        st.download_button("Download the replay (HTML)", files[0], "rwkv-replay.html", "text/html",
+                           key="sl_download_race_html")
+        st.download_button("Download the replay (GIF)", files[1], "rwkv-replay.gif", "image/gif",
+                           key="sl_download_race_gif")
+
+# --- watch it run --------------------------------------------------------------------------------
+st.header("Watch it run, side by side")
+w1, w2 = st.columns([2, 1])
+watch_mode = w1.radio("Schedule", list(sc.MODES), horizontal=True, key="sl_watch_mode")
+n_watch = min(n_tokens, sc.MAX_WATCH_TOKENS)
+w2.caption(f"The loaded model on the first {n_watch} grid tokens, chunk {chunk}.")
+if st.button("Record and watch", key="sl_watch_run"):
+    wplan = tmodel.plan_for(n_watch, watch_mode, chunk)
+    with st.spinner("Recording the run…"):
+        data = sc.watch_data(tmodel, tokens[:n_watch], wplan)
+        st.session_state["sl_watch"] = (wplan, data, vs.watch_figure(wplan, **{k: data[k] for k in vs.WATCH_FIELDS}))
+        st.session_state.pop("sl_watch_files", None)
+watched = st.session_state.get("sl_watch")
+if watched:
+    wplan, data, wfig = watched
+    show(wfig, "sl_watch_fig")
+    st.caption(f"Recorded and timed in two runs (recording adds copies); their logits differ by "
+               f"{data['max_diff_recorded_vs_timed']:.1e}.")
+    if st.button("Make this run's HTML and GIF", key="sl_export_watch"):
+        with st.spinner("Drawing every frame…"):
+            st.session_state["sl_watch_files"] = (
+                export.figure_html(wfig, title="RWKV, watch it run"),
+                export.watch_gif(wplan, **{k: data[k] for k in vs.WATCH_FIELDS}))
+    files = st.session_state.get("sl_watch_files")
+    if files:
+        st.download_button("Download the run (HTML)", files[0], "rwkv-watch.html", "text/html",
+                           key="sl_download_watch_html")
+        st.download_button("Download the run (GIF)", files[1], "rwkv-watch.gif", "image/gif",
+                           key="sl_download_watch_gif")
+
+# --- scaling -------------------------------------------------------------------------------------
+st.header("Scaling: time against sequence length")
+records, problems = vs.read_bench_files(BENCH)
+for p in problems:
+    st.warning(f"Skipped a benchmark file: {p}")
+if not any(vs.is_gpu(r) for r in records):
+    st.info("No GPU figures have been measured yet: the charts below are CPU measurements only. On a CPU a "
+            "wave of cells cannot really run at once, so the cascade gains less than its step count promises.")
+if records:
+    show(vs.scaling_figure(records), "sl_scaling_files")
+    show(vs.chunk_figure(records), "sl_chunk_files")
+    st.caption("From " + ", ".join(f"{r['file']} ({r['device']})" for r in records))
+
+st.subheader("Measure here")
+s1, s2 = st.columns(2)
+longest = s1.select_slider("Longest sequence", options=[32, 64, 128, 256], value=128, key="sl_scale_max")
+chunks = s2.multiselect("Cascade chunks", [c for c in sc.CHUNKS if c <= longest], default=[4, 32],
+                        key="sl_scale_chunks")
+if st.button("Measure scaling here", key="sl_scale_run"):
+    lengths = [n for n in (16, 32, 64, 128, 256) if n <= longest]
+    bar = st.progress(0.0, text="Starting…")
+    st.session_state["sl_scale"] = sc.measure_scaling(tmodel, lengths, sorted(chunks),
+                                                      on_progress=lambda f, t: bar.progress(f, text=t))
+    bar.empty()
+live = st.session_state.get("sl_scale")
+if live:
+    live = vs.parse_bench(live, "live measurement")
+    show(vs.scaling_figure([live]), "sl_scaling_live")
+    show(vs.chunk_figure([live]), "sl_chunk_live")
+    st.download_button("Download these measurements (JSON, the docs/bench layout)", sc.bench_json(live),
+                       "scheduling-bench.json", "application/json", key="sl_scale_download")

@@ -1,0 +1,325 @@
+"""The lessons' live numbers, without Streamlit: one recorded run of a fixed example prompt, and
+for each step the values it shows, computed with the lessons' own formulas (visuals/formulas.py)
+next to the engine's recorded values (rwkv_core.Recorder). The page shows both columns; the
+tests check that they agree.
+
+Every student gets the same numbers: the prompt, the token, the layer and the sampling seed
+are fixed defaults (EXAMPLE_PROMPT, SEED, DEFAULT_LAYER), and the embedded model is read from
+the repository, so nothing needs a network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rwkv_core import Recorder, State, make_generator, sample
+from rwkv_core.sampling import SamplingSettings
+from visuals import formulas as fm
+from visuals.theme import printable
+
+EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light through yonder window"
+SEED = 2023                 # the sampling seed every student shares
+DEFAULT_LAYER = 2           # a middle layer of the 6-layer embedded model
+N_CHANNELS = 6              # channels shown in the per-channel tables
+OVERFLOW_SHIFTS = (0.0, 100.0, -110.0)  # added to every k: wkv does not change, naive float32 does
+FLOAT32_MAX_EXP = 88.72     # ln(largest float32): e^x is inf above this
+
+
+@dataclass(frozen=True)
+class Example:
+    """One recorded run: tokens, their labels, every recorder point (name → (T, C)), the
+    logits of every position (T, V) and the state after the last token."""
+    model: object
+    ids: tuple[int, ...]
+    labels: tuple[str, ...]
+    rec: dict
+    logits: torch.Tensor
+    state: State
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+    def block(self, layer: int):
+        return self.model.weights.blocks[layer]
+
+
+def label(model, token_id: int) -> str:
+    return model.tokenizer.display(token_id) if model.tokenizer is not None else f"#{token_id}"
+
+
+def prompt_text(ex: "Example") -> str:
+    """The example's text as the model reads it (control characters made visible)."""
+    if ex.model.tokenizer is None:
+        return " ".join(f"#{i}" for i in ex.ids)
+    return printable(ex.model.tokenizer.decode(list(ex.ids)))
+
+
+def example_ids(model, prompt: str = EXAMPLE_PROMPT) -> list[int]:
+    """The prompt's tokens; a model without a tokenizer gets a fixed list of ids instead."""
+    if model.tokenizer is None:
+        return [(7 + 37 * i) % model.config.vocab_size for i in range(12)]
+    return model.tokenizer.encode(prompt)
+
+
+def run_example(model, prompt: str = EXAMPLE_PROMPT) -> Example:
+    """Run the prompt once in parallel, recording every point."""
+    ids = example_ids(model, prompt)
+    rec = Recorder()
+    logits, state = model.forward(ids, mode="parallel", recorder=rec)   # (T, V)
+    return Example(model, tuple(ids), tuple(label(model, i) for i in ids), rec.as_dict(), logits, state)
+
+
+# --- shared pieces --------------------------------------------------------------------------------
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max())
+
+
+def block_input(ex: Example, layer: int) -> torch.Tensor:
+    """The residual stream entering block `layer`: (T, C)."""
+    return ex.rec["embed"] if layer == 0 else ex.rec[f"blocks.{layer - 1}.resid"]
+
+
+def shifted(x: torch.Tensor) -> torch.Tensor:
+    """x_{t-1} for every t: zeros before the first token (the empty state). (T, C)"""
+    return torch.cat([torch.zeros_like(x[:1]), x[:-1]])
+
+
+def ln1(ex: Example, layer: int) -> torch.Tensor:
+    b = ex.block(layer).ln1
+    return fm.layer_norm(block_input(ex, layer), b.weight, b.bias)       # (T, C)
+
+
+def ln2(ex: Example, layer: int) -> torch.Tensor:
+    b = ex.block(layer).ln2
+    return fm.layer_norm(ex.rec[f"blocks.{layer}.resid_mid"], b.weight, b.bias)  # (T, C)
+
+
+def pick_channels(ex: Example, layer: int, t: int, n: int = N_CHANNELS) -> list[int]:
+    """The n channels with the largest |k| at this token, in channel order: where the token
+    writes most strongly into the WKV memory."""
+    k = ex.rec[f"blocks.{layer}.att.k"][t]
+    return sorted(int(c) for c in torch.topk(k.abs(), min(n, len(k))).indices)
+
+
+def memory_channel(ex: Example, layer: int, t: int) -> int:
+    """The channel whose WKV at this token leans most on the past (the smallest share for the
+    token itself): the most interesting one to draw as a weighted average."""
+    att = ex.block(layer).att
+    share = fm.wkv_weights(fm.decay(att.time_decay), att.time_first, ex.rec[f"blocks.{layer}.att.k"][: t + 1])
+    return int(torch.argmin(share[t]))
+
+
+def _col(x: torch.Tensor, channels: list[int]) -> list[float]:
+    return [float(x[c]) for c in channels]
+
+
+# --- lesson 1 ---------------------------------------------------------------------------------------
+
+def next_token(ex: Example, t: int, settings: SamplingSettings, seed: int = SEED):
+    """The sampled next token after position t (a seeded draw from the cached logits)."""
+    return sample(ex.logits[t], settings, make_generator(seed))
+
+
+def embedding_view(ex: Example, t: int) -> dict:
+    w = ex.model.weights
+    raw = w.emb[ex.ids[t]]                                                       # (C,)
+    normed = fm.embedding(w.emb, ex.ids[t], w.ln0.weight, w.ln0.bias)            # (C,)
+    return {"raw": raw, "normed": normed, "engine": ex.rec["embed"][t],
+            "max_diff": max_diff(normed, ex.rec["embed"][t])}
+
+
+def layer_lens(ex: Example, t: int) -> dict:
+    """The residual stream at token t after the embedding and after each block: its size, and
+    the token the head would pick if the model stopped there (the 'logit lens')."""
+    w = ex.model.weights
+    names = ["embed"] + [f"blocks.{i}.resid" for i in range(ex.model.config.n_layer)]
+    xs = torch.stack([ex.rec[n][t] for n in names])                              # (L+1, C)
+    lg = fm.logits(w.head, xs, w.ln_out.weight, w.ln_out.bias)                   # (L+1, V)
+    top = lg.argmax(-1).tolist()
+    return {"names": names, "norms": torch.linalg.vector_norm(xs, dim=-1).tolist(),
+            "top": [label(ex.model, i) for i in top],
+            "top_prob": [float(torch.softmax(r.double(), -1).max()) for r in lg],
+            "max_diff_logits": max_diff(lg[-1], ex.logits[t])}
+
+
+def generate(model, prompt_ids: list[int], n_new: int, settings: SamplingSettings, seed: int) -> list[int]:
+    """The generation loop: read the prompt once, then pick a token, feed it back, repeat.
+    Only the state travels from one step to the next."""
+    g = make_generator(seed)
+    logits, state = model.forward(prompt_ids, all_logits=False)        # (V,) scores for the next token
+    out = []
+    for _ in range(n_new):
+        token = sample(logits, settings, g).token                       # probabilities → one token
+        out.append(token)
+        logits, state = model.forward([token], state, all_logits=False)  # the new token, the old state
+    return out
+
+
+def kv_vs_state(model, n_tokens: int) -> dict:
+    """Numbers a transformer of the same shape would keep for n_tokens (a key and a value per
+    layer per token) against RWKV's state (5 vectors per layer, whatever the length)."""
+    c = model.config
+    return {"kv_numbers": 2 * c.n_layer * c.n_embd * n_tokens, "state_numbers": 5 * c.n_layer * c.n_embd}
+
+
+# --- lesson 3: time-mix -----------------------------------------------------------------------------
+
+def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+    att = ex.block(layer).att
+    x = ln1(ex, layer)                                                          # (T, C)
+    prev = shifted(x)
+    out = {"channel": channels, "x_t": _col(x[t], channels), "x_t-1": _col(prev[t], channels)}
+    diffs = {}
+    for name, mu in (("k", att.time_mix_k), ("v", att.time_mix_v), ("r", att.time_mix_r)):
+        mixed = fm.token_shift(x[t], prev[t], mu)
+        out[f"mu_{name}"] = _col(mu, channels)
+        out[f"x{name} (formula)"] = _col(mixed, channels)
+        out[f"x{name} (engine)"] = _col(ex.rec[f"blocks.{layer}.att.x{name}"][t], channels)
+        diffs[f"x{name}"] = max_diff(mixed, ex.rec[f"blocks.{layer}.att.x{name}"][t])
+    return {"table": out, "max_diff": diffs}
+
+
+def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    r = fm.receptance(att.receptance, ex.rec[p + "xr"][t])
+    k = fm.key(att.key, ex.rec[p + "xk"][t])
+    v = fm.value(att.value, ex.rec[p + "xv"][t])
+    table = {"channel": channels}
+    for name, val in (("r", r), ("k", k), ("v", v)):
+        table[f"{name} (formula)"] = _col(val, channels)
+        table[f"{name} (engine)"] = _col(ex.rec[p + name][t], channels)
+    return {"table": table, "max_diff": {n: max_diff(val, ex.rec[p + n][t]) for n, val in
+                                         (("r", r), ("k", k), ("v", v))}}
+
+
+def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+    """The WKV of token t as a weighted average over tokens 0..t, in one channel, and the
+    naive sum for all channels against the engine."""
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    w, u = fm.decay(att.time_decay), att.time_first
+    k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]                  # (t+1, C)
+    shares = fm.wkv_weights(w, u, k)[:, channel]                               # (t+1,)
+    naive = fm.wkv_naive(w, u, k, v)[t]                                        # (C,)
+    return {"labels": list(ex.labels[: t + 1]), "share": shares.tolist(),
+            "exponent": fm.wkv_exponents(w, u, k)[:, channel].tolist(),
+            "k": k[:, channel].tolist(), "v": v[:, channel].tolist(),
+            "w": float(w[channel]), "u": float(u[channel]),
+            "half_life": float(fm.half_life(att.time_decay)[channel]),
+            "wkv_formula": float(naive[channel]), "wkv_engine": float(ex.rec[p + "wkv"][t, channel]),
+            "average_check": float((shares * v[:, channel].double()).sum()),
+            "max_diff": {"wkv (all channels)": max_diff(naive, ex.rec[p + "wkv"][t])}}
+
+
+def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    w, u = fm.decay(att.time_decay), att.time_first
+    k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
+    wkv, a, b = fm.wkv_recurrent(w, u, k, v)                                   # (t+1, C) each
+    # the engine keeps a and b scaled: a = aa e^{pp}, b = bb e^{pp}
+    scale = torch.exp(ex.rec[p + "pp"][: t + 1].double())
+    a_eng, b_eng = ex.rec[p + "aa"][: t + 1] * scale, ex.rec[p + "bb"][: t + 1] * scale
+    return {"table": {"token": list(ex.labels[: t + 1]), "k": k[:, channel].tolist(), "v": v[:, channel].tolist(),
+                      "a (formula)": a[:, channel].tolist(), "aa·e^pp (engine)": a_eng[:, channel].tolist(),
+                      "b (formula)": b[:, channel].tolist(), "bb·e^pp (engine)": b_eng[:, channel].tolist(),
+                      "wkv (formula)": wkv[:, channel].tolist(),
+                      "wkv (engine)": ex.rec[p + "wkv"][: t + 1, channel].tolist()},
+            "max_diff": {"wkv": max_diff(wkv, ex.rec[p + "wkv"][: t + 1]), "a": max_diff(a, a_eng),
+                         "b": max_diff(b, b_eng)}}
+
+
+def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+    """The stable form from the empty state against the engine, and the overflow demo: adding
+    the same constant to every k leaves wkv unchanged (it cancels in the ratio), so the stable
+    form still gives the engine's value while the naive form in float32 breaks."""
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    w, u = fm.decay(att.time_decay), att.time_first
+    k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
+    wkv, aa, bb, pp = fm.wkv_stable(w, u, k, v)
+    engine = ex.rec[p + "wkv"][t]
+    rows = []
+    for shift in OVERFLOW_SHIFTS:
+        ks = (k + shift).float()
+        naive = fm.wkv_naive(w.float(), u.float(), ks, v.float())[t]
+        stable = fm.wkv_stable(w.float(), u.float(), ks, v.float())[0][t]
+        top = float(fm.wkv_exponents(w, u, ks).max())
+        rows.append({"shift added to every k": shift, "largest exponent": top,
+                     "e^(largest exponent), float32": float(torch.exp(torch.tensor(top, dtype=torch.float32))),
+                     "naive wkv": float(naive[channel]), "stable wkv": float(stable[channel]),
+                     "engine wkv": float(engine[channel]),
+                     "channels where naive is not finite": int((~torch.isfinite(naive)).sum()),
+                     "stable vs engine, max |diff|": max_diff(stable, engine)})
+    table = {"token": list(ex.labels[: t + 1])}
+    for name, mine in (("aa", aa), ("bb", bb), ("pp", pp)):
+        table[f"{name} (formula)"] = mine[:, channel].tolist()
+        table[f"{name} (engine)"] = ex.rec[p + name][: t + 1, channel].tolist()
+    return {"table": table,
+            "overflow": rows,
+            "max_diff": {"wkv": max_diff(wkv[t], engine), "aa": max_diff(aa, ex.rec[p + "aa"][: t + 1]),
+                         "bb": max_diff(bb, ex.rec[p + "bb"][: t + 1]), "pp": max_diff(pp, ex.rec[p + "pp"][: t + 1])}}
+
+
+def time_mix_out_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    out = fm.time_mix_output(att.output, ex.rec[p + "r"][t], ex.rec[p + "wkv"][t])
+    mid = fm.residual(block_input(ex, layer)[t], out)
+    return {"table": {"channel": channels, "r": _col(ex.rec[p + "r"][t], channels),
+                      "wkv": _col(ex.rec[p + "wkv"][t], channels), "out (formula)": _col(out, channels),
+                      "out (engine)": _col(ex.rec[p + "out"][t], channels),
+                      "x + out (formula)": _col(mid, channels),
+                      "resid_mid (engine)": _col(ex.rec[f"blocks.{layer}.resid_mid"][t], channels)},
+            "max_diff": {"out": max_diff(out, ex.rec[p + "out"][t]),
+                         "resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t])}}
+
+
+# --- lesson 3: channel-mix, block, state ------------------------------------------------------------
+
+def channel_mix_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+    ffn, p = ex.block(layer).ffn, f"blocks.{layer}.ffn."
+    x = ln2(ex, layer)
+    cm = fm.channel_mix(x[t], shifted(x)[t], ffn.time_mix_k, ffn.time_mix_r, ffn.key, ffn.receptance, ffn.value)
+    pre = fm.token_shift(x[t], shifted(x)[t], ffn.time_mix_k) @ ffn.key.T          # (F,) before the ReLU
+    return {"pre": pre, "k": cm["k"], "zero_share": float((cm["k"] == 0).double().mean()),
+            "table": {"channel": channels, "r (formula)": _col(cm["r"], channels),
+                      "r (engine)": _col(ex.rec[p + "r"][t], channels),
+                      "out (formula)": _col(cm["out"], channels), "out (engine)": _col(ex.rec[p + "out"][t], channels)},
+            "max_diff": {n: max_diff(cm[n], ex.rec[p + n][t]) for n in ("k", "r", "out")}}
+
+
+def block_view(ex: Example, layer: int, t: int) -> dict:
+    """The block's two residual additions, checked on every channel of this token."""
+    x_in = block_input(ex, layer)[t]
+    mid = fm.residual(x_in, ex.rec[f"blocks.{layer}.att.out"][t])
+    out = fm.residual(mid, ex.rec[f"blocks.{layer}.ffn.out"][t])
+    return {"norms": {"x (block input)": float(x_in.norm()),
+                      "time-mix out": float(ex.rec[f"blocks.{layer}.att.out"][t].norm()),
+                      "x after time-mix": float(mid.norm()),
+                      "channel-mix out": float(ex.rec[f"blocks.{layer}.ffn.out"][t].norm()),
+                      "x after the block": float(out.norm())},
+            "max_diff": {"resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t]),
+                         "resid": max_diff(out, ex.rec[f"blocks.{layer}.resid"][t])}}
+
+
+def state_view(ex: Example, layer: int, t: int) -> dict:
+    """The layer's state after token t, rebuilt from the formulas: x_att and x_ffn are the
+    layer-normed inputs of this token (the next token's token shift reads them), aa bb pp the
+    stable WKV state. After the last token it must equal the engine's returned State."""
+    att, p = ex.block(layer).att, f"blocks.{layer}.att."
+    _, aa, bb, pp = fm.wkv_stable(fm.decay(att.time_decay), att.time_first,
+                                  ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1])
+    fields = {"x_att": ln1(ex, layer)[t], "aa": aa[t], "bb": bb[t], "pp": pp[t], "x_ffn": ln2(ex, layer)[t]}
+    out = {"fields": fields, "numbers": 5 * ex.model.config.n_embd}
+    if t == ex.n_tokens - 1:
+        engine = ex.state.layers[layer]
+        out["max_diff"] = {n: max_diff(v, getattr(engine, n)) for n, v in fields.items()}
+    return out
+
+
+def continue_from_state(ex: Example, token: int) -> float:
+    """Feed one more token with the state the prompt left, and re-read prompt + token from
+    scratch: the largest difference of the two logits (rounding only: the state is everything)."""
+    from_state, _ = ex.model.forward([token], ex.state, all_logits=False)             # (V,)
+    again, _ = ex.model.forward(list(ex.ids) + [token], mode="parallel", all_logits=False)
+    return max_diff(from_state, again)

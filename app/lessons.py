@@ -1,0 +1,274 @@
+"""Lessons as data: reading lessons/ into Lesson and Step objects, checking them, and moving
+through them. No Streamlit here: the page (app/app_pages/lessons.py) and the tests use this.
+
+Layout of lessons/:
+    index.md                          front matter `lessons: [folder, ...]` (the order), body: intro
+    01-how-a-text-model-works/
+        lesson.md                     front matter: title, summary; body: what the lesson is about
+        01-black-box.md               one step: front matter + markdown body
+        ...
+
+Front matter of a step (between two `---` lines; `key: value`, lists as `[a, b]` or `- item` lines):
+    title     the step's title
+    figure    which view the page shows (a key of FIGURES), or `quiz`
+    focus     recorder point names the step looks at; `{layer}` stands for the chosen layer
+    formulas  functions of visuals/formulas.py whose equations the text states (tested)
+    source    dotted names of engine functions (rwkv_core.*, or app.lesson_core.generate, the loop
+              the lesson runs) whose real source the step shows
+    quiz steps: question, options (a list), answer (1-based), explain
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+
+# The views a step can show; the page has one renderer for each (app/lesson_views.py VIEWS).
+FIGURES = {
+    "black_box": "the generic language model, with this prompt's tokens and prediction",
+    "tokens": "the prompt as token chips, with ids",
+    "embedding": "the token's embedding vector and its nearest neighbours",
+    "layers": "the residual stream through the layers, and what each layer would predict",
+    "probabilities": "the next-token distribution of the real model",
+    "sampling": "temperature, top-k, top-p on the cached logits, with a fixed seed",
+    "generation_loop": "the generation loop: pseudo-code, the real function and its output",
+    "qkv_vs_state": "a transformer's growing KV cache against RWKV's fixed state",
+    "red_line": "the classic stacked RNN and its red line",
+    "cascade": "the grid without the red line: diagonal waves",
+    "schedule_race": "the scheduling lab's animation and measured timing on this model",
+    "chunking": "step counts and the grid for a chosen chunk size",
+    "gpt_mode": "training in GPT mode: all tokens of a layer at once, same logits",
+    "generation_chain": "generating new tokens: the red line comes back",
+    "token_shift": "token shift on this token's real numbers",
+    "rkv": "receptance, key and value on this token's real numbers",
+    "wkv_sum": "the WKV as a weighted average over the past, with decay w and bonus u",
+    "wkv_recurrent": "the recurrent form: two running sums a and b",
+    "wkv_stable": "the stable form aa, bb, pp and the naive form's overflow",
+    "time_mix_out": "the time-mix output W_o (r ⊙ wkv) and the residual",
+    "channel_mix": "channel-mix: squared ReLU and the receptance gate",
+    "block": "the whole block, with every sum checked",
+    "state": "the state the token leaves behind",
+    "quiz": "a short question with instant feedback",
+}
+
+
+@dataclass(frozen=True)
+class Quiz:
+    question: str
+    options: tuple[str, ...]
+    answer: int        # 0-based index into options
+    explain: str
+
+    def check(self, choice: str | None) -> bool | None:
+        """True / False for a chosen option, None when nothing is chosen yet."""
+        return None if choice is None else choice == self.options[self.answer]
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str                      # markdown
+    figure: str
+    focus: tuple[str, ...] = ()
+    formulas: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    quiz: Quiz | None = None
+    path: str = ""
+
+    def focus_names(self, layer: int) -> list[str]:
+        return [f.replace("{layer}", str(layer)) for f in self.focus]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int                    # 1-based, as in the deep link ?lesson=N
+    slug: str
+    title: str
+    summary: str
+    intro: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+
+class LessonError(ValueError):
+    """A lesson file is malformed; the message names the file and the problem."""
+
+
+# --- front matter -------------------------------------------------------------------------------
+
+def _scalar(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def parse_front_matter(text: str, where: str = "") -> tuple[dict, str]:
+    """Split `---\\nkey: value\\n---\\nbody` into (dict, body). Values are strings; `[a, b]` and
+    following `- item` lines are lists. Deliberately small: no nesting, no types."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise LessonError(f"{where}: must start with a '---' line (front matter)")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise LessonError(f"{where}: the front matter has no closing '---'") from None
+    meta: dict = {}
+    last = None
+    for n, line in enumerate(lines[1:end], start=2):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.lstrip().startswith("- "):
+            if last is None or not isinstance(meta[last], list):
+                raise LessonError(f"{where}:{n}: a '- item' line must follow a 'key:' line with no value")
+            meta[last].append(_scalar(line.lstrip()[2:]))
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip().isidentifier():
+            raise LessonError(f"{where}:{n}: expected 'key: value', got {line!r}")
+        key, value = key.strip(), value.strip()
+        if key in meta:
+            raise LessonError(f"{where}:{n}: '{key}' is given twice")
+        if value.startswith("[") and value.endswith("]"):
+            meta[key] = [_scalar(v) for v in value[1:-1].split(",") if v.strip()]
+        else:
+            meta[key] = _scalar(value) if value else []
+        last = key
+    return meta, "\n".join(lines[end + 1:]).strip()
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def _as_tuple(meta: dict, key: str) -> tuple[str, ...]:
+    value = meta.get(key, [])
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def _quiz(meta: dict, where: str) -> Quiz:
+    for key in ("question", "options", "answer", "explain"):
+        if not meta.get(key):
+            raise LessonError(f"{where}: a quiz step needs '{key}'")
+    options = _as_tuple(meta, "options")
+    try:
+        answer = int(meta["answer"])
+    except ValueError:
+        raise LessonError(f"{where}: answer must be the number of the right option (1-based)") from None
+    if not 1 <= answer <= len(options) or len(options) < 2:
+        raise LessonError(f"{where}: answer {answer} is not one of the {len(options)} options")
+    return Quiz(meta["question"], options, answer - 1, meta["explain"])
+
+
+def read_step(path: Path) -> Step:
+    where = f"{path.parent.name}/{path.name}"
+    meta, body = parse_front_matter(path.read_text(encoding="utf-8"), where)
+    for key in ("title", "figure"):
+        if not meta.get(key) or not isinstance(meta[key], str):
+            raise LessonError(f"{where}: '{key}' is required")
+    if meta["figure"] not in FIGURES:
+        raise LessonError(f"{where}: unknown figure {meta['figure']!r}; known: {', '.join(FIGURES)}")
+    quiz = _quiz(meta, where) if meta["figure"] == "quiz" else None
+    return Step(meta["title"], body, meta["figure"], _as_tuple(meta, "focus"), _as_tuple(meta, "formulas"),
+                _as_tuple(meta, "source"), quiz, where)
+
+
+def read_lesson(folder: Path, number: int) -> Lesson:
+    head = folder / "lesson.md"
+    if not head.is_file():
+        raise LessonError(f"{folder.name}: lesson.md is missing")
+    meta, intro = parse_front_matter(head.read_text(encoding="utf-8"), f"{folder.name}/lesson.md")
+    steps = tuple(read_step(p) for p in sorted(folder.glob("[0-9]*.md")))
+    if not steps:
+        raise LessonError(f"{folder.name}: no step files (NN-slug.md)")
+    return Lesson(number, folder.name, meta.get("title") or folder.name, meta.get("summary", ""), intro, steps)
+
+
+def load_lessons(root: Path = LESSONS_DIR) -> tuple[Lesson, ...]:
+    """All lessons in the order of index.md."""
+    meta, _ = parse_front_matter((root / "index.md").read_text(encoding="utf-8"), "index.md")
+    folders = _as_tuple(meta, "lessons")
+    if not folders:
+        raise LessonError("index.md: 'lessons' lists no lesson folders")
+    return tuple(read_lesson(root / f, n) for n, f in enumerate(folders, start=1))
+
+
+def index_intro(root: Path = LESSONS_DIR) -> str:
+    return parse_front_matter((root / "index.md").read_text(encoding="utf-8"), "index.md")[1]
+
+
+# --- checks beyond the format ---------------------------------------------------------------------
+
+def resolve_source(dotted: str):
+    """'rwkv_core.ops.wkv_step' or 'rwkv_core.model.RWKV.forward' → the object."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+    raise LessonError(f"cannot import {dotted!r}")
+
+
+def source_of(dotted: str) -> str:
+    """The real source of a function the lesson shows (inspect.getsource)."""
+    return inspect.getsource(resolve_source(dotted))
+
+
+def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
+    """Everything wrong with the content that reading alone does not catch: focus names that no
+    recorder point has, formulas that visuals/formulas.py lacks, sources that do not resolve."""
+    from visuals import formulas
+    out = []
+    for lesson in lessons:
+        for step in lesson.steps:
+            for name in step.focus_names(0):
+                if name not in point_names:
+                    out.append(f"{step.path}: focus {name!r} is not a recorder point")
+            for f in step.formulas:
+                if not callable(getattr(formulas, f, None)):
+                    out.append(f"{step.path}: formula {f!r} is not in visuals/formulas.py")
+            for s in step.source:
+                if not s.startswith("rwkv_core.") and not s.startswith("app.lesson_core."):
+                    out.append(f"{step.path}: source {s!r} must be an engine (rwkv_core) function")
+                    continue
+                try:
+                    source_of(s)
+                except (LessonError, AttributeError, TypeError, OSError) as e:
+                    out.append(f"{step.path}: source {s!r} cannot be shown ({e})")
+    return out
+
+
+# --- moving through the lessons -----------------------------------------------------------------
+
+def clamp_position(lessons: tuple[Lesson, ...], lesson: object, step: object) -> tuple[int, int]:
+    """A (lesson, step) pair, 1-based as in ?lesson=3&step=4, from anything a URL may carry:
+    numbers out of range are clamped, text that is not a number gives the first."""
+    def num(v, hi):
+        try:
+            n = int(str(v).strip())
+        except (TypeError, ValueError):
+            return 1
+        return min(max(n, 1), hi)
+    ln = num(lesson, len(lessons))
+    return ln, num(step, len(lessons[ln - 1].steps))
+
+
+def flat_positions(lessons: tuple[Lesson, ...]) -> list[tuple[int, int]]:
+    return [(lesson.number, i) for lesson in lessons for i in range(1, len(lesson.steps) + 1)]
+
+
+def neighbour(lessons: tuple[Lesson, ...], pos: tuple[int, int], delta: int) -> tuple[int, int]:
+    """The step `delta` places before or after pos, across lesson boundaries, stopping at the ends."""
+    flat = flat_positions(lessons)
+    i = min(max(flat.index(pos) + delta, 0), len(flat) - 1)
+    return flat[i]
+
+
+def progress(lessons: tuple[Lesson, ...], pos: tuple[int, int]) -> float:
+    """How far through all the lessons pos is, 0 < p <= 1 (the last step gives 1)."""
+    flat = flat_positions(lessons)
+    return (flat.index(pos) + 1) / len(flat)

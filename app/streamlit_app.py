@@ -1,0 +1,30 @@
+"""The app's entry: `streamlit run app/streamlit_app.py` from the repository root.
+
+A thin router: it makes rwkv_core and visuals importable, imports the heavy modules once (here,
+not in page scripts), puts the model picker in the sidebar, and hands over to the chosen page.
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository root: rwkv_core/, visuals/, app/
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+# heavy imports once, in ordinary modules (a page script importing them raced under load)
+from app import explorer_core, lesson_views, resources, scheduling_core  # noqa: E402,F401
+from visuals import export  # noqa: E402,F401
+
+st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")
+
+sections = {
+    "Start": [st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Explore": [st.Page("app_pages/explorer.py", title="Explorer", icon=":material/search:")],
+    "Scheduling": [st.Page("app_pages/scheduling_lab.py", title="Scheduling Lab", icon=":material/grid_on:")],
+    "Lessons": [st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:")],
+}
+
+page = st.navigation(sections)
+resources.model_picker()
+page.run()

@@ -1,0 +1,126 @@
+"""The app in a real browser: every page loads, the Explorer reads a typed prompt, steps, and
+re-samples when the temperature changes; no exception anywhere. Screenshots go to docs/screenshots/."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMEOUT_MS = 60_000
+IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished running the script, and stays finished for a moment (a click
+    takes a little while to start the rerun it asks for)."""
+    for _ in range(3):
+        page.wait_for_timeout(400)
+        page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
+        page.wait_for_timeout(400)
+        if page.evaluate(IDLE):
+            return
+
+
+def assert_no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    body = page.inner_text("body")
+    assert "Traceback" not in body and "This app has encountered an error" not in body
+
+
+def chart_title(page, prefix: str) -> str:
+    loc = page.locator(".gtitle").filter(has_text=re.compile("^" + re.escape(prefix)))
+    loc.first.wait_for(timeout=TIMEOUT_MS)
+    return loc.first.text_content()
+
+
+def shot(page, name: str, at=None) -> None:
+    """A screenshot of the window, scrolled to `at` (a locator) when given."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    if at is not None:
+        at.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / name))
+
+
+def test_home(page, app_url):
+    page.goto(app_url, timeout=TIMEOUT_MS)
+    page.get_by_text("RWKV-4, inside out").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.get_by_text("Model", exact=True).first.is_visible()        # the picker, in the sidebar
+    shot(page, "home.png")
+
+
+def test_explorer_prompt_step_temperature(page, app_url):
+    page.goto(app_url + "/explorer", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Explorer").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    prompt = page.get_by_label(re.compile("^Prompt"))
+    prompt.fill("ROMEO: But soft, what light 😀 <b>")
+    page.get_by_role("button", name="Read the prompt").click()
+    wait_idle(page)
+    strip = page.locator(".gtitle").filter(has_text=re.compile(r"^\d+ tokens")).first
+    strip.wait_for(timeout=TIMEOUT_MS)
+    n = int(strip.text_content().split()[0])
+    assert n > 5
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.locator(".gtitle").filter(has_text=re.compile(rf"^{n + 1} tokens")).first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    before = chart_title(page, "Next token")
+    slider = page.get_by_role("slider").first                                # temperature
+    slider.focus()
+    for _ in range(12):
+        slider.press("ArrowRight")
+    wait_idle(page)
+    page.wait_for_function(f"() => [...document.querySelectorAll('.gtitle')].some(t => "
+                           f"t.textContent.startsWith('Next token') && t.textContent !== {before!r})",
+                           timeout=TIMEOUT_MS)
+    assert chart_title(page, "Next token") != before
+    assert_no_exception(page)
+    text_so_far = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert text_so_far.startswith("ROMEO: But soft, what light 😀 <b>")   # shown as written, not as markup
+    shot(page, "explorer.png", page.get_by_role("heading", name="Explorer").first)
+    for section in ["State per layer", "WKV as attention", "Memory half-life", "RNN = parallel",
+                    "State surgery", "Embeddings"]:
+        page.get_by_text(section, exact=True).first.click()
+        wait_idle(page)
+        assert_no_exception(page)
+        if section == "State per layer":
+            chart_title(page, "Layer 0: the state")
+            shot(page, "explorer-state.png", page.get_by_text("Look inside").first)
+            chart_title(page, "Memory needed")
+            norms = page.locator(".gtitle").filter(has_text="State size per layer").first
+            shot(page, "explorer-state-vs-kv.png", norms)
+        if section == "RNN = parallel":
+            chart_title(page, "RNN (one token at a time)")
+            shot(page, "explorer-rnn-parallel.png", page.get_by_text("Look inside").first)
+        if section == "WKV as attention":
+            chart_title(page, "What the current token's WKV")
+            shot(page, "explorer-wkv.png", page.get_by_text("Look inside").first)
+        if section == "Memory half-life":
+            chart_title(page, "Memory: how many tokens")
+            shot(page, "explorer-memory.png", page.get_by_text("Look inside").first)
+        if section == "Embeddings":
+            chart_title(page, "Embedding matrix")
+            shot(page, "explorer-embeddings.png", page.get_by_text("Look inside").first)
+
+
+def test_every_page_in_the_navigation(page, app_url):
+    """Whatever pages the router lists (Explorer, Scheduling Lab, Lessons, ...), each one loads."""
+    page.goto(app_url, timeout=TIMEOUT_MS)
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    nav.first.wait_for(timeout=TIMEOUT_MS)
+    hrefs = [a.get_attribute("href") for a in nav.all()]
+    assert len(hrefs) >= 3, hrefs
+    for href in hrefs:
+        slug = href.rstrip("/").rsplit("/", 1)[-1] if href.rstrip("/") != app_url.rstrip("/") else ""
+        page.goto(app_url + "/" + slug, timeout=TIMEOUT_MS)
+        page.get_by_role("heading").first.wait_for(timeout=TIMEOUT_MS)
+        wait_idle(page)
+        assert_no_exception(page)
+        if slug not in ("", "explorer"):                                  # those two have their own
+            shot(page, f"page-{slug}.png")

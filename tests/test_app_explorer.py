@@ -1,0 +1,208 @@
+"""The Explorer page driven through the real app (AppTest) with the real embedded model."""
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import explorer_core as ec
+
+ENTRY = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
+            "State surgery"]
+
+
+def values(v):
+    """A plotly JSON array: a plain list, or numpy's {"dtype", "bdata"} form."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def charts(at) -> dict[str, dict]:
+    """Every plotly chart on the page by the start of its title."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        out[spec["layout"]["title"]["text"]] = spec
+    return out
+
+
+def chart(at, prefix: str) -> dict:
+    found = [v for k, v in charts(at).items() if k.startswith(prefix)]
+    assert found, f"no chart titled {prefix!r}: {list(charts(at))}"
+    return found[0]
+
+
+def no_exception(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(ENTRY, default_timeout=90)
+    app.run()
+    app.switch_page("app_pages/explorer.py")
+    app.run()
+    no_exception(app)
+    return app
+
+
+def test_widgets_are_there(at):
+    assert at.text_area(key="ex_prompt").value == "To be, or not to be"
+    for key in ("ex_read", "ex_step", "ex_run", "ex_undo", "ex_reset"):
+        assert at.button(key=key)
+    for key in ("ex_temperature", "ex_top_p"):
+        assert at.slider(key=key)
+    assert at.number_input(key="ex_top_k") and at.number_input(key="ex_seed")
+    assert at.radio(key="ex_section").options == SECTIONS
+    assert chart(at, "Next token") and chart(at, "7 tokens")
+    assert at.sidebar.radio(key="picker_source")
+
+
+def test_step_changes_tokens_and_probabilities(at):
+    s = at.session_state["explorer"]
+    tokens, bars = list(s.tokens), values(chart(at, "Next token")["data"][0]["x"])
+    at.button(key="ex_step").click().run()
+    no_exception(at)
+    s = at.session_state["explorer"]
+    assert len(s.tokens) == len(tokens) + 1 and s.tokens[:-1] == tokens
+    assert chart(at, f"{len(tokens) + 1} tokens")
+    assert values(chart(at, "Next token")["data"][0]["x"]) != bars
+    at.number_input(key="ex_n").set_value(3)
+    at.button(key="ex_run").click().run()
+    assert len(at.session_state["explorer"].tokens) == len(tokens) + 4
+    at.button(key="ex_undo").click().run()
+    assert len(at.session_state["explorer"].tokens) == len(tokens) + 3
+    at.button(key="ex_reset").click().run()
+    assert at.session_state["explorer"].tokens == tokens
+    no_exception(at)
+
+
+def test_sampling_controls_resample_without_running_the_model(at):
+    s = at.session_state["explorer"]
+    calls, logits = s.forward_calls, s.logits
+    before = chart(at, "Next token")
+    at.slider(key="ex_temperature").set_value(1.8).run()
+    hot = chart(at, "Next token")
+    at.number_input(key="ex_top_k").set_value(3).run()
+    top3 = chart(at, "Next token")
+    at.slider(key="ex_top_p").set_value(0.5).run()
+    at.number_input(key="ex_seed").set_value(42).run()
+    no_exception(at)
+    s = at.session_state["explorer"]
+    assert s.forward_calls == calls and s.logits is logits          # no forward pass, same cached logits
+    assert values(hot["data"][0]["x"]) != values(before["data"][0]["x"])
+    assert hot["layout"]["title"]["text"] != before["layout"]["title"]["text"]   # the entropy changed
+    assert sum(1 for p in values(top3["data"][0]["x"]) if p > 0) == 3
+    # the same tokens with the model's own (T = 1) probabilities; the last bar may be the chosen one
+    assert values(top3["data"][1]["x"])[:-1] == values(hot["data"][1]["x"])[:-1]
+
+
+def test_greedy_pick_is_the_argmax(at):
+    at.slider(key="ex_temperature").set_value(0.0).run()
+    s = at.session_state["explorer"]
+    greedy_id = int(s.logits.argmax())
+    greedy = ec.token_label(s.model, greedy_id)
+    picks = next(d.value for d in at.dataframe if "probability" in d.value.columns)
+    assert list(picks["token"]) == [greedy, greedy] and list(picks["id"]) == [greedy_id, greedy_id]
+    at.button(key="ex_step").click().run()
+    assert at.session_state["explorer"].tokens[-1] == greedy_id
+
+
+def test_greedy_and_sampled_side_by_side(at):
+    at.slider(key="ex_temperature").set_value(1.5).run()
+    at.slider(key="ex_both_n").set_value(6).run()
+    at.button(key="ex_both").click().run()
+    no_exception(at)
+    s = at.session_state["explorer"]
+    _, greedy, sampled = at.session_state["ex_both_result"]
+    assert len(greedy) == len(sampled) == 6
+    shown = [t.value for t in at.code]
+    assert ec.decode(s.model, greedy) in shown and ec.decode(s.model, sampled) in shown
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("x" * (ec.MAX_PROMPT_CHARS + 5), "limit"),
+                                           ("but soft " * 150, "tokens")])
+def test_bad_prompts_give_messages(at, text, message):
+    tokens = list(at.session_state["explorer"].tokens)
+    at.text_area(key="ex_prompt").set_value(text)
+    at.button(key="ex_read").click().run()
+    no_exception(at)
+    assert any(message in e.value for e in at.error)
+    assert at.session_state["explorer"].tokens == tokens            # the old session stays
+
+
+@pytest.mark.parametrize("text", ["Hello 😀 <b>bold</b> <script>alert(1)</script>", "ctrl\x00\x07\x1b[2J",
+                                  "ﷺ e\u0301 \u202ereversed"])
+def test_odd_prompts_are_read_and_shown_as_text(at, text):
+    at.text_area(key="ex_prompt").set_value(text)
+    at.button(key="ex_read").click().run()
+    no_exception(at)
+    s = at.session_state["explorer"]
+    assert s.tokens == s.model.tokenizer.encode(text)
+    strip = chart(at, f"{len(s.tokens)} tokens")
+    labels = " ".join(strip["data"][0]["text"])
+    assert "<b>" not in labels and "<script>" not in labels and "\x00" not in labels
+    assert not at.error
+
+
+def test_every_section_renders(at):
+    at.button(key="ex_step").click().run()
+    for section in SECTIONS:
+        at.radio(key="ex_section").set_value(section).run()
+        no_exception(at)
+    at.radio(key="ex_section").set_value("Embeddings").run()
+    assert chart(at, "Embedding matrix, 2") and chart(at, "The current token's residual")
+    assert at.dataframe
+    at.radio(key="ex_dims").set_value(3).run()
+    assert chart(at, "Embedding matrix, 3")
+
+
+def test_state_section_layers(at):
+    at.radio(key="ex_section").set_value("State per layer").run()
+    assert chart(at, "Layer 0: the state")
+    at.select_slider(key="ex_layer").set_value(5).run()
+    heat = chart(at, "Layer 5: the state")
+    s = at.session_state["explorer"]
+    assert len(heat["data"]) == 5 and len(heat["data"][0]["x"]) == len(s.tokens)
+    assert chart(at, "Memory needed") and chart(at, "State size per layer")
+    assert f"{s.state.nbytes():,} bytes" == at.metric[-1].value
+
+
+def test_wkv_as_attention_reproduces_the_recording(at):
+    at.radio(key="ex_section").set_value("WKV as attention").run()
+    title = chart(at, "What the current token's WKV")["layout"]["title"]["text"]
+    diff = float(title.rsplit(" ", 1)[-1].removesuffix("</sup>"))
+    assert diff < 1e-4
+    at.selectbox(key="ex_channel").set_value(10).run()
+    assert "channel 10" in chart(at, "What the current token's WKV")["layout"]["title"]["text"]
+
+
+def test_rnn_equals_parallel_section(at):
+    at.radio(key="ex_section").set_value("RNN = parallel").run()
+    s = at.session_state["explorer"]
+    calls = s.forward_calls
+    assert float(at.metric[-1].value) < 1e-4
+    at.slider(key="ex_temperature").set_value(0.5).run()            # cached: no new runs
+    assert at.session_state["explorer"].forward_calls == calls
+
+
+def test_state_surgery(at):
+    at.radio(key="ex_section").set_value("State surgery").run()
+    at.selectbox(key="ex_surg_layer").set_value(1)
+    at.radio(key="ex_surg_op").set_value("zero")
+    at.button(key="ex_surg_go").click().run()
+    no_exception(at)
+    fig = chart(at, "Layer 1, zero")
+    assert {d["name"] for d in fig["data"]} == {"state as it was", "edited state"}
+    at.radio(key="ex_surg_op").set_value("copy").run()
+    at.text_input(key="ex_surg_donor").set_value("")
+    at.button(key="ex_surg_go").click().run()
+    assert any("empty" in e.value for e in at.error)
+    at.text_input(key="ex_surg_donor").set_value("KING HENRY:")
+    at.button(key="ex_surg_go").click().run()
+    no_exception(at)
+    assert chart(at, "Layer 1, copy")

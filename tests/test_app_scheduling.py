@@ -1,0 +1,152 @@
+"""The Scheduling Lab page driven through the real app (router + sidebar + page, AppTest) with the
+real embedded model."""
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import scheduling_core as sc
+from app_helpers import embedded
+from rwkv_core.timing import device_name
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRY = str(ROOT / "app" / "streamlit_app.py")
+PAGE = "app_pages/scheduling_lab.py"
+
+
+def no_exception(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def chart_titles(at) -> list[str]:
+    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
+
+
+def chart(at, prefix: str) -> dict:
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        if spec["layout"]["title"]["text"].startswith(prefix):
+            return spec
+    raise AssertionError(f"no chart titled {prefix!r}: {chart_titles(at)}")
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture()
+def lab():
+    at = AppTest.from_file(ENTRY, default_timeout=180)
+    at.run()
+    no_exception(at)
+    at.switch_page(PAGE)
+    at.run()
+    no_exception(at)
+    return at
+
+
+def default_tokens() -> int:
+    return len(embedded().tokenizer.encode(sc.DEFAULT_PROMPT))
+
+
+def test_page_opens_with_the_models_grid(lab):
+    T = default_tokens()
+    assert lab.title[0].value == "Scheduling Lab"
+    assert lab.slider(key="sl_layers").value == 6 and lab.number_input(key="sl_tokens").value == T
+    assert metrics(lab) == {"rnn steps: L·T": f"{6 * T:,}", "cascade steps: L + ⌈T/chunk⌉ − 1": str(6 + -(-T // 4) - 1),
+                            "parallel steps: L": "6"}
+    grid = chart(lab, f"6 layers × {T} tokens")
+    assert len(grid["frames"]) == 6 * T
+    assert any("Why generating text cannot cascade across layers" in i.value for i in lab.info)
+
+
+def test_chunk_and_size_controls_change_the_step_counts(lab):
+    T = default_tokens()
+    lab.select_slider(key="sl_chunk").set_value(32).run()
+    no_exception(lab)
+    assert metrics(lab)["cascade steps: L + ⌈T/chunk⌉ − 1"] == str(6 + -(-T // 32) - 1)
+    grid = chart(lab, f"6 layers × {T} tokens")
+    assert any(f"chunk 32: L + ⌈T/32⌉ − 1 = {6 + -(-T // 32) - 1} steps" in a.get("text", "")
+               for a in grid["layout"]["annotations"])
+    lab.slider(key="sl_layers").set_value(3).run()
+    lab.number_input(key="sl_tokens").set_value(100).run()
+    lab.select_slider(key="sl_chunk").set_value(1).run()
+    no_exception(lab)
+    assert metrics(lab) == {"rnn steps: L·T": "300", "cascade steps: L + ⌈T/chunk⌉ − 1": "102",
+                            "parallel steps: L": "3"}
+    assert len(chart(lab, "3 layers × 100 tokens")["frames"]) == 300
+
+
+def test_run_and_time_shows_equal_outputs_and_measured_charts(lab):
+    lab.button(key="sl_run").click().run()
+    no_exception(lab)
+    assert any(s.value.startswith("Same outputs") for s in lab.success), [e.value for e in lab.error]
+    table = lab.dataframe[0].value
+    assert list(table["schedule"]) == ["rnn", "cascade (chunk 4)", "parallel"]
+    assert all(float(d) < sc.SAME_TOLERANCE for d in table["max |logits − rnn logits|"])
+    assert all(t > 0 for t in table["wall time (ms)"])
+    assert f"Device: {device_name(sc.timing_device())}" in [t.value for t in lab.text]
+    for title in ("Whole forward pass", "Time of each step"):
+        chart(lab, title)
+    race = chart(lab, f"6 layers × {default_tokens()} tokens · replayed")
+    assert "slower than measured" in race["layout"]["title"]["text"]
+
+
+def test_watch_it_run(lab):
+    lab.radio(key="sl_watch_mode").set_value("cascade").run()
+    lab.button(key="sl_watch_run").click().run()
+    no_exception(lab)
+    fig = chart(lab, "Watch it run: cascade")
+    T = default_tokens()
+    assert len(fig["frames"]) == 6 + -(-T // 4) - 1
+
+
+def test_export_makes_both_files(lab):
+    lab.button(key="sl_export").click().run()
+    no_exception(lab)
+    labels = [el.proto.label for el in lab.get("download_button")]
+    assert labels == ["Download the animation (HTML, works offline)", "Download the animation (GIF)"]
+
+
+def test_scaling_section_without_gpu_figures_and_a_live_measurement(lab):
+    has_gpu_files = any(not json.loads(p.read_text()).get("device", "CPU").startswith("CPU")
+                        for p in (ROOT / "docs" / "bench").glob("*.json"))
+    assert any("No GPU figures have been measured yet" in i.value for i in lab.info) != has_gpu_files
+    lab.select_slider(key="sl_scale_max").set_value(32)
+    lab.multiselect(key="sl_scale_chunks").set_value([4])
+    lab.button(key="sl_scale_run").click().run()
+    no_exception(lab)
+    fig = chart(lab, "Scaling with sequence length")
+    names = {tr["name"] for tr in fig["data"]}
+    assert {"rnn", "cascade chunk 4", "parallel"} <= names
+
+
+def test_uses_the_explorers_prompt():
+    at = AppTest.from_file(ENTRY, default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/explorer.py")
+    at.run()
+    no_exception(at)
+    n = len(at.session_state["explorer"].tokens)
+    at.switch_page(PAGE)
+    at.run()
+    no_exception(at)
+    assert at.number_input(key="sl_tokens").value == n
+    assert any("the Explorer's current text" in c.value for c in at.caption)
+
+
+def test_no_raw_html_in_the_page():
+    assert "unsafe_allow_html" not in (ROOT / "app" / "app_pages" / "scheduling_lab.py").read_text()
+
+
+def test_replay_and_watch_exports(lab):
+    lab.button(key="sl_run").click().run()
+    lab.button(key="sl_export_race").click().run()
+    lab.radio(key="sl_watch_mode").set_value("rnn").run()
+    lab.button(key="sl_watch_run").click().run()
+    lab.button(key="sl_export_watch").click().run()
+    no_exception(lab)
+    labels = [el.proto.label for el in lab.get("download_button")]
+    assert labels == ["Download the replay (HTML)", "Download the replay (GIF)", "Download the run (HTML)",
+                      "Download the run (GIF)"]

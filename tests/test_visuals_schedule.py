@@ -1,0 +1,345 @@
+"""The Scheduling Lab's figures against the engine's plans: every frame lights exactly the cells of
+its step, the drawn dependencies and critical paths are the plan's, replays take their frame
+durations from measured step times, the exports hold every frame. The timing path runs on the
+real embedded model."""
+import io
+import json
+import math
+import re
+
+import pytest
+import torch
+from PIL import Image
+
+from app import scheduling_core as sc
+from app_helpers import embedded
+from rwkv_core.schedule import plan as make_plan
+from visuals import architecture, export, schedule as vs
+
+
+def plans_for(L, T, chunk):
+    return [make_plan(m, n_layer=L, n_tokens=T, chunk=chunk) for m in ("rnn", "cascade", "parallel")]
+
+
+def rect_cells(xs, ys) -> set[tuple[int, int]]:
+    """The (layer, token) cells covered by a polygon trace of rectangles (x, y with None between)."""
+    cells, pts = set(), []
+    for x, y in zip(list(xs) + [None], list(ys) + [None]):
+        if x is not None:
+            pts.append((x, y))
+            continue
+        if pts:
+            x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+            y0 = min(p[1] for p in pts)
+            layer = round(y0 + 0.5)
+            cells |= {(layer, t) for t in range(round(x0 + 0.5), round(x1 + 0.5))}
+            pts = []
+    return cells
+
+
+def step_cells(plan, steps) -> set[tuple[int, int]]:
+    return {(c.layer, t) for s in steps if s < plan.n_steps for c in plan.steps[s] for t in range(c.start, c.stop)}
+
+
+def frame_panels(frame, n_panels):
+    """Per panel: (pending cells, running cells, counter text) of one plotly frame."""
+    data = frame.data
+    assert len(data) == 3 * n_panels
+    return [(rect_cells(data[3 * i].x, data[3 * i].y), rect_cells(data[3 * i + 1].x, data[3 * i + 1].y),
+             data[3 * i + 2].text[0]) for i in range(n_panels)]
+
+
+# --- frames follow the plan -----------------------------------------------------------------
+
+@pytest.mark.parametrize("L,T,chunk", [(6, 25, 4), (3, 7, 1), (4, 10, 3), (2, 5, 512)])
+def test_frame_s_lights_exactly_step_s(L, T, chunk):
+    plans = plans_for(L, T, chunk)
+    fig = vs.grid_figure(plans)
+    assert len(fig.frames) == L * T                          # one frame per step of the longest plan
+    for f, frame in enumerate(fig.frames):
+        for plan, (pending, running, text) in zip(plans, frame_panels(frame, 3)):
+            assert running == step_cells(plan, [f])
+            assert pending == step_cells(plan, range(f + 1, plan.n_steps))
+            assert (f"step {f + 1} of {plan.n_steps}" in text) if f < plan.n_steps else text.startswith("done")
+
+
+def test_initial_figure_is_frame_zero_and_at_frame_shows_that_frame():
+    plans = plans_for(3, 6, 2)
+    for at in (0, 4):
+        fig = vs.grid_figure(plans, at_frame=at)
+        running = [tr for tr in fig.data if tr.name == "running now"]
+        assert [rect_cells(tr.x, tr.y) for tr in running] == [step_cells(p, [at]) for p in plans]
+        assert fig.layout.sliders[0].active == at
+
+
+def test_long_plans_show_several_steps_per_frame():
+    plans = plans_for(6, 128, 16)                             # rnn: 768 steps > 400 frames
+    fig = vs.grid_figure(plans)
+    assert len(fig.frames) == 384
+    assert "2 steps per frame" in fig.layout.title.text
+    for f in (0, 1, 200, 383):
+        for plan, (_, running, _) in zip(plans, frame_panels(fig.frames[f], 3)):
+            assert running == step_cells(plan, [2 * f, 2 * f + 1])
+
+
+@pytest.mark.parametrize("L,T,chunk", [(6, 25, 4), (12, 512, 32), (1, 1, 1), (24, 100, 7), (6, 256, 512)])
+def test_step_counts(L, T, chunk):
+    counts = sc.step_counts(L, T, chunk)
+    assert counts == {"rnn": L * T, "cascade": L + -(-T // chunk) - 1, "parallel": L}
+    for plan in plans_for(L, T, chunk):
+        assert plan.n_steps == counts[plan.mode]
+        assert f"= {counts[plan.mode]} steps" in vs.plan_title(plan)
+
+
+def test_chunk_changes_the_cascade_panel():
+    a, b = (vs.grid_figure(plans_for(6, 40, c)) for c in (4, 16))
+    assert "= 15 steps" in a.layout.annotations[1].text and "= 8 steps" in b.layout.annotations[1].text
+    boundaries = [tr for tr in b.data if tr.name == "chunk boundaries"][0]
+    assert sorted({x for x in boundaries.x if x is not None}) == [15.5, 31.5]
+
+
+# --- dependencies and the critical path -----------------------------------------------------
+
+@pytest.mark.parametrize("focus", [(0, 0), (0, 5), (2, 9), (3, 4)])
+def test_dependency_arrows_and_critical_path_are_the_plans(focus):
+    plans = plans_for(4, 10, 3)
+    fig = vs.grid_figure(plans, focus=focus)
+    paths = [tr for tr in fig.data if tr.name == "critical path"]
+    for i, plan in enumerate(plans):
+        xref = "x" if i == 0 else f"x{i + 1}"
+        cell = plan.cell_at(*focus)
+        arrows = {((a.ax, a.ay), (a.x, a.y), a.arrowcolor) for a in fig.layout.annotations
+                  if a.showarrow and a.xref == xref}
+        want = {(vs.centre(d), vs.centre(cell), vs.RED_LINE if (plan.mode == "rnn" and d.layer == plan.n_layer - 1
+                                                                 and cell.layer == 0) else "black")
+                for d in plan.dependencies(cell)}
+        assert arrows == want
+        path = plan.critical_path(cell)
+        assert list(zip(paths[i].x, paths[i].y)) == [vs.centre(c) for c in path]
+        # the path is as long as the steps it waits for: every step before the cell's, plus its own
+        assert len(path) == plan.step_of(cell) + 1
+        focus_box = [s for s in fig.layout.shapes if s.name == "focus" and s.xref == xref][0]
+        assert (focus_box.x0, focus_box.x1) == (cell.start - 0.5, cell.stop - 0.5)
+
+
+def test_red_line_only_in_the_rnn_panel():
+    fig = vs.grid_figure(plans_for(3, 6, 2), focus=(0, 3))
+    red = [a for a in fig.layout.annotations if a.showarrow and a.arrowcolor == vs.RED_LINE]
+    assert [a.xref for a in red] == ["x"]
+    lines = [tr for tr in fig.data if tr.name == "the red line"]
+    assert len(lines) == 1 and sum(x is None for x in lines[0].x) == 5   # T - 1 links
+
+
+# --- measured replays -----------------------------------------------------------------------
+
+def test_measured_replay_frame_durations():
+    steps = [0.001 * (i % 3 + 1) for i in range(12)]
+    frames = vs.measured_frames(steps, slowdown=1000)
+    assert frames.durations_ms == pytest.approx([s * 1000 * 1000 for s in steps])   # x slowdown, in ms
+    plan = make_plan("cascade", n_layer=4, n_tokens=27, chunk=3)          # 4 + 9 - 1 = 12 steps
+    fig = vs.grid_figure([plan], frames=frames, device="test device")
+    play = fig.layout.updatemenus[0].buttons[0]
+    assert [o["duration"] for o in play.args[1]["frame"]] == pytest.approx(list(frames.durations_ms))
+    assert "1,000× slower than measured on test device" in fig.layout.title.text
+    assert frame_panels(fig.frames[-1], 1)[0][2].endswith(f"{sum(steps) * 1000:.2f} ms")
+
+
+def test_race_frames_share_one_clock():
+    fast, slow = [0.001] * 6, [0.0005] * 60                        # 6 ms and 30 ms in all
+    frames = vs.race_frames([fast, slow], slowdown=200)
+    fast_done = next(f for f, w in enumerate(frames.windows) if w[0][0] == 6)   # first frame with nothing left
+    assert fast_done / frames.n_frames == pytest.approx(6 / 30, abs=0.05)
+    assert frames.windows[-1][0] == (6, 6) and frames.windows[-1][1] == (59, 60)   # the slow one ends last
+    for w0, w1 in zip(frames.windows, frames.windows[1:]):                         # time only moves on
+        assert all(a0 <= a1 and b0 <= b1 for (a0, b0), (a1, b1) in zip(w0, w1))
+    assert all(d == frames.durations_ms[0] for d in frames.durations_ms)
+    assert frames.durations_ms[0] * frames.n_frames == pytest.approx(30 * 200, rel=0.01)
+
+
+def test_nice_slowdown():
+    assert vs.nice_slowdown(0.008, 8) == 1000
+    assert vs.nice_slowdown(4, 8) == 2
+    assert vs.nice_slowdown(0.03, 8) in (200, 500)
+
+
+# --- exports --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("L,T,chunk,max_frames", [(3, 5, 2, 120), (6, 40, 8, 50)])
+def test_gif_has_one_image_per_frame(L, T, chunk, max_frames):
+    plans = plans_for(L, T, chunk)
+    want = vs.step_frames([p.n_steps for p in plans], max_frames=max_frames)
+    gif = Image.open(io.BytesIO(export.schedule_gif(plans, max_frames=max_frames, frame_ms=90)))
+    assert gif.n_frames == want.n_frames == math.ceil(L * T / want.steps_per_frame)
+    gif.seek(1)
+    assert gif.info["duration"] == 90
+
+
+def test_gif_at_measured_speed():
+    plans = plans_for(2, 4, 2)
+    frames = vs.race_frames([[0.01] * p.n_steps for p in plans], slowdown=5, max_frames=30)
+    gif = Image.open(io.BytesIO(export.schedule_gif(plans, frames=frames)))
+    assert gif.n_frames == frames.n_frames
+    assert gif.info["duration"] == round(frames.durations_ms[0])
+
+
+def test_gif_pixels_follow_the_plan():
+    """In the rnn panel after its first frame, layer 0 of token 0 is bright (running), the cell to
+    its right pending grey."""
+    plan = make_plan("rnn", n_layer=2, n_tokens=3)
+    gif = Image.open(io.BytesIO(export.schedule_gif([plan], frame_ms=50)))
+    img = gif.convert("RGB")
+    top = export.PAD + 22 + export.HEADER
+    row0 = top + export.ROW_H * 1 + export.ROW_H // 2             # layer 0 is drawn at the bottom
+    tw = export.PANEL_W / 3
+    running = img.getpixel((round(export.PAD + tw / 2), row0))
+    pending = img.getpixel((round(export.PAD + 1.5 * tw), row0))
+    assert running == export._rgb(vs.step_colour(0, plan.n_steps))
+    assert pending == export._rgb(vs.PENDING)
+
+
+def test_html_is_self_contained():
+    fig = vs.grid_figure(plans_for(3, 5, 2))
+    html = export.figure_html(fig, title="a <test>")
+    assert not re.search(r"<script[^>]+src=", html)           # nothing fetched from elsewhere
+    assert "plotly.js v" in html or "Plotly" in html[:4_000_000]
+    assert len(html) > 3_000_000                                # the library itself is inside
+    assert "&lt;test&gt;" in html and "step \\u25b6" in html
+    assert html.count('"name":"14"') >= 1 and '"name":"15"' not in html   # 15 frames: 0 … 14
+
+
+# --- benchmark records ----------------------------------------------------------------------
+
+RECORD = {"device": "CPU: test", "shape": {"n_layer": 6},
+          "rows": [{"mode": "rnn", "chunk": None, "workers": None, "n_tokens": 64, "seconds": 0.4},
+                   {"mode": "rnn", "chunk": None, "workers": None, "n_tokens": 64, "seconds": 0.2},
+                   {"mode": "rnn", "chunk": None, "workers": None, "n_tokens": 64, "seconds": 0.3},
+                   {"mode": "rnn", "chunk": None, "workers": None, "n_tokens": 128, "seconds": 0.6},
+                   {"mode": "cascade", "chunk": 8, "workers": None, "n_tokens": 64, "seconds": 0.05},
+                   {"mode": "cascade", "chunk": 8, "workers": None, "n_tokens": 128, "seconds": 0.09},
+                   {"mode": "cascade", "chunk": 32, "workers": 2, "n_tokens": 128, "seconds": 0.03},
+                   {"mode": "parallel", "chunk": None, "workers": None, "n_tokens": 128, "seconds": 0.02}]}
+
+
+def test_parse_bench_accepts_the_schema_and_names_what_is_wrong(tmp_path):
+    assert vs.parse_bench(RECORD)["rows"][0]["seconds"] == 0.4
+    bad = [({**RECORD, "device": ""}, "device"), ({**RECORD, "shape": {}}, "n_layer"),
+           ({**RECORD, "rows": [{**RECORD["rows"][0], "mode": "gpt"}]}, "mode"),
+           ({**RECORD, "rows": [{**RECORD["rows"][4], "chunk": None}]}, "chunk"),
+           ({**RECORD, "rows": [{**RECORD["rows"][0], "seconds": -1}]}, "seconds")]
+    for obj, word in bad:
+        with pytest.raises(ValueError, match=word):
+            vs.parse_bench(obj)
+    (tmp_path / "a.json").write_text(json.dumps(RECORD))
+    (tmp_path / "b.json").write_text("{not json")
+    (tmp_path / "c.json").write_text(json.dumps({**RECORD, "rows": []}))
+    records, problems = vs.read_bench_files(tmp_path)
+    assert [r["file"] for r in records] == ["a.json"] and len(problems) == 2
+
+
+def test_scaling_figure_ideal_steps_and_medians():
+    fig = vs.scaling_figure([vs.parse_bench(RECORD)])
+    by = {(tr.name, tr.xaxis): tr for tr in fig.data}
+    rnn_ideal, rnn_time = by[("rnn", "x")], by[("rnn", "x2")]
+    assert list(rnn_ideal.y) == [6 * 64, 6 * 128]
+    assert list(rnn_time.y) == [0.3, 0.6]                      # the median of 0.4, 0.2, 0.3
+    assert list(by[("cascade chunk 8", "x")].y) == [6 + 8 - 1, 6 + 16 - 1]
+    assert list(by[("cascade chunk 32, 2 workers", "x")].y) == [6 + 4 - 1]
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis2.type == "log"
+
+
+def test_chunk_figure_at_the_longest_length():
+    fig = vs.chunk_figure([vs.parse_bench(RECORD)])
+    lines = {tr.name: (list(tr.x), list(tr.y)) for tr in fig.data}
+    assert lines == {"cascade, T=128": ([8], [0.09]), "cascade, T=128, 2 workers": ([32], [0.03])}
+    refs = sorted(s.y0 for s in fig.layout.shapes)
+    assert refs == [0.02, 0.6]
+
+
+# --- the timing path on the real model -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    return embedded()
+
+
+@pytest.fixture(scope="module")
+def prompt(model):
+    return model.tokenizer.encode(sc.DEFAULT_PROMPT)
+
+
+def test_timed_runs_on_the_embedded_model(model, prompt):
+    tokens = sc.grid_tokens(prompt, 40)
+    runs = sc.run_schedules(model, tokens, chunk=8)
+    assert [r.label for r in runs] == ["rnn", "cascade (chunk 8)", "parallel"]
+    for r in runs:
+        assert len(r.timings.step_seconds) == r.plan.n_steps == sc.step_counts(6, 40, 8)[r.plan.mode]
+        assert all(s > 0 for s in r.timings.step_seconds)
+        assert r.timings.total_seconds >= sum(r.timings.step_seconds) * 0.999
+        assert r.max_diff_vs_rnn < sc.SAME_TOLERANCE
+    # the rnn's logits are the model's, run the ordinary way
+    assert torch.allclose(runs[0].logits, model.forward(tokens, mode="parallel")[0], atol=1e-4)
+    totals = vs.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": 40} for r in runs])
+    assert list(totals.data[0].y) == pytest.approx([r.timings.total_seconds * 1000 for r in runs])
+    steps = vs.step_times_figure({r.label: r.timings.step_seconds for r in runs})
+    assert [len(tr.y) for tr in steps.data] == [240, 6 + 5 - 1, 6]
+    frames = vs.race_frames([r.timings.step_seconds for r in runs])
+    fig = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
+    assert len(fig.frames) == frames.n_frames and "slower than measured" in fig.layout.title.text
+
+
+def test_watch_figure_from_a_recorded_run(model, prompt):
+    tokens = prompt[:12]
+    plan = model.plan_for(len(tokens), "rnn")
+    data = sc.watch_data(model, tokens, plan)
+    fig = vs.watch_figure(plan, **{k: data[k] for k in vs.WATCH_FIELDS})
+    L = model.config.n_layer
+    assert len(fig.frames) == L * len(tokens) and data["max_diff_recorded_vs_timed"] == 0.0
+    # the final layer states' memory averages match the state the engine hands back
+    _, state = model.forward(tokens, mode="parallel")
+    for i, ls in enumerate(state.layers):
+        assert data["state_norms"][i][-1] == pytest.approx(float(torch.linalg.vector_norm((ls.aa / ls.bb).double())),
+                                                           rel=1e-5)
+    probs = torch.softmax(model.forward(tokens, mode="parallel")[0].double(), -1)
+    for f in (L - 2, L - 1, 3 * L - 1, len(fig.frames) - 1):
+        bars = [tr for tr in fig.frames[f].data if tr.type == "bar"][0]
+        n_done = (f + 1) // L                                  # tokens whose top layer has run
+        if n_done == 0:
+            assert len(bars.x) == 0
+            continue
+        t = n_done - 1
+        assert list(bars.x) == pytest.approx(torch.topk(probs[t], sc.TOP_NEXT).values.tolist(), abs=1e-5)
+    assert "slower" in fig.layout.title.text
+
+
+def test_scaling_measurement_on_the_embedded_model(model):
+    record = sc.measure_scaling(model, [8, 16], [4])
+    parsed = vs.parse_bench(json.loads(sc.bench_json(record)))
+    assert [(r["mode"], r["chunk"], r["n_tokens"]) for r in parsed["rows"]] == [
+        ("rnn", None, 8), ("cascade", 4, 8), ("parallel", None, 8),
+        ("rnn", None, 16), ("cascade", 4, 16), ("parallel", None, 16)]
+    assert parsed["shape"]["n_layer"] == 6
+    assert vs.is_gpu(parsed) == (model.device.type == "cuda")
+
+
+# --- the article's pictures -----------------------------------------------------------------
+
+def test_architecture_pictures():
+    rnn = architecture.classic_rnn(n_layer=3, n_tokens=5)
+    assert sum(a.name == "red line" for a in rnn.layout.annotations) == 4
+    removed = architecture.remove_red_line(n_layer=3, n_tokens=5)
+    assert sum(a.name == "red line" for a in removed.layout.annotations) == 0
+    assert sum(tr.name.startswith("wave") for tr in removed.data) == 3 + 5 - 1
+    gen = architecture.generic_model(tokens=["<b>", "x"], n_layer=2)
+    texts = [a.text for a in gen.layout.annotations]
+    assert "&lt;b&gt;" in texts and "<b>" not in texts
+    block = architecture.rwkv_block()
+    assert any("aa, bb, pp" in a.text for a in block.layout.annotations)
+
+
+def test_watch_gif_has_one_image_per_frame(model, prompt):
+    tokens = prompt[:10]
+    plan = model.plan_for(len(tokens), "cascade", 3)
+    data = sc.watch_data(model, tokens, plan)
+    frames = vs.measured_frames(data["step_seconds"], max_frames=120)
+    gif = Image.open(io.BytesIO(export.watch_gif(plan, **{k: data[k] for k in vs.WATCH_FIELDS})))
+    assert gif.n_frames == frames.n_frames == plan.n_steps == 6 + 4 - 1
