@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -21,10 +22,15 @@ def small_pth(tmp_path_factory, small_sd):
     return write_pth(small_sd, tmp_path_factory.mktemp("ckpt") / "small.pth")
 
 
+# The engine's tests run on the CPU; scripts/gpu_check.sh runs them again on CUDA (and in bf16)
+TEST_DEVICE = os.environ.get("RWKV_TEST_DEVICE", "cpu")
+TEST_DTYPE = getattr(torch, os.environ.get("RWKV_TEST_DTYPE", "float32"))
+
+
 @pytest.fixture(scope="session")
 def small_model(small_pth):
     import rwkv_core
-    return rwkv_core.load_model(small_pth)
+    return rwkv_core.load_model(small_pth, device=TEST_DEVICE, dtype=TEST_DTYPE)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,14 @@ import os
 import pytest
 import torch
 
+from conftest import TEST_DTYPE
 from factory import SMALL, write_hf_dir
 
 import rwkv_core
 
-TOL = 1e-4
+# fp32: within 1e-4 of both references. bf16 (on a GPU, scripts/gpu_check.sh): weights and
+# activations keep 8 bits of mantissa, so logits of size ~5 differ by a few hundredths.
+TOL = 1e-4 if TEST_DTYPE == torch.float32 else 0.25
 MODES = [("rnn", None), ("parallel", None), ("cascade", 1), ("cascade", 7), ("cascade", 64)]
 
 
@@ -38,20 +41,20 @@ def hf_logits(tmp_path_factory, small_sd, long_tokens):
 @pytest.mark.parametrize("mode,chunk", MODES)
 def test_matches_rwkv_package(small_model, long_tokens, rwkv_pkg_logits, mode, chunk):
     ours, _ = small_model.forward(long_tokens, mode=mode, chunk=chunk)
-    assert (ours - rwkv_pkg_logits).abs().max().item() < TOL
+    assert (ours.float().cpu() - rwkv_pkg_logits).abs().max().item() < TOL
 
 
 @pytest.mark.parametrize("mode,chunk", MODES)
 def test_matches_hf_transformers(small_model, long_tokens, hf_logits, mode, chunk):
     ours, _ = small_model.forward(long_tokens, mode=mode, chunk=chunk)
-    assert (ours - hf_logits[0]).abs().max().item() < TOL
+    assert (ours.float().cpu() - hf_logits[0]).abs().max().item() < TOL
 
 
 @pytest.mark.parametrize("mode,chunk", MODES)
 def test_split_with_state_matches_package(small_model, long_tokens, rwkv_pkg_logits, mode, chunk):
     a, state = small_model.forward(long_tokens[:300], mode=mode, chunk=chunk)
     b, _ = small_model.forward(long_tokens[300:], state, mode=mode, chunk=chunk)
-    assert (torch.cat([a, b]) - rwkv_pkg_logits).abs().max().item() < TOL
+    assert (torch.cat([a, b]).float().cpu() - rwkv_pkg_logits).abs().max().item() < TOL
 
 
 def test_hf_folder_loads_to_the_same_model(hf_logits, long_tokens):
@@ -61,6 +64,7 @@ def test_hf_folder_loads_to_the_same_model(hf_logits, long_tokens):
     assert (ours - hf_logits[0]).abs().max().item() < TOL
 
 
+@pytest.mark.skipif(TEST_DTYPE != torch.float32, reason="state compared to 1e-5: fp32 only")
 def test_hf_state_matches_ours(small_model, hf_logits, long_tokens):
     """HF's returned state (x_att, aa, bb, pp, x_ffn in its own order) equals our named state."""
     from transformers import RwkvForCausalLM
@@ -68,6 +72,7 @@ def test_hf_state_matches_ours(small_model, hf_logits, long_tokens):
     with torch.no_grad():
         out = hf(torch.tensor([long_tokens[:200]]), use_cache=True)
     _, ours = small_model.forward(long_tokens[:200], mode="parallel")
+    ours = ours.to(device="cpu", dtype=torch.float32)
     # transformers keeps a list in its own order, each (batch, C, layers):
     # 0 = x_ffn, 1 = x_att, 2 = aa, 3 = bb, 4 = pp
     x_ffn, x_att, aa, bb, pp = (s[0] for s in out.state)
