@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -9,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from factory import SMALL, random_state_dict, write_pth  # noqa: E402
+from factory import SMALL, TEST_DEVICE, TEST_DTYPE, random_state_dict, write_pth  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +19,6 @@ def small_sd():
 @pytest.fixture(scope="session")
 def small_pth(tmp_path_factory, small_sd):
     return write_pth(small_sd, tmp_path_factory.mktemp("ckpt") / "small.pth")
-
-
-# The engine's tests run on the CPU; scripts/gpu_check.sh runs them again on CUDA (and in bf16)
-TEST_DEVICE = os.environ.get("RWKV_TEST_DEVICE", "cpu")
-TEST_DTYPE = getattr(torch, os.environ.get("RWKV_TEST_DTYPE", "float32"))
 
 
 @pytest.fixture(scope="session")

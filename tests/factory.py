@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
 
 from rwkv_core.config import Config
+
+# The engine's tests run on the CPU; scripts/gpu_check.sh runs them again on CUDA (and in bf16)
+TEST_DEVICE = os.environ.get("RWKV_TEST_DEVICE", "cpu")
+TEST_DTYPE = getattr(torch, os.environ.get("RWKV_TEST_DTYPE", "float32"))
 
 SMALL = Config(n_layer=3, n_embd=32, n_ffn=80, vocab_size=97)  # F is not 4*C on purpose
 

@@ -5,8 +5,7 @@ import os
 import pytest
 import torch
 
-from conftest import TEST_DTYPE
-from factory import SMALL, write_hf_dir
+from factory import SMALL, TEST_DTYPE, write_hf_dir
 
 import rwkv_core
 

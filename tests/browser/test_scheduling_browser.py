@@ -1,0 +1,154 @@
+"""The Scheduling Lab in a real browser: the grid animation plays (its frame slider advances after
+▶ play), the chunk control changes the cascade's step count, "Run and time" finishes with equal
+outputs, and "Watch it run" plays a recorded run of the embedded model to its last frame.
+
+Plotly draws the animation in the page: a chart is found by its title, and its frame is read
+from plotly's own state (the slider's `active` step, and the "frame N" label it shows above its rail)."""
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 90_000
+IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+
+# the plotly chart whose title starts with `prefix`, as a JS expression (the graph div)
+CHART_JS = ("[...document.querySelectorAll('.js-plotly-plot')].find(g => "
+            "(g.querySelector('.gtitle')?.textContent || '').startsWith({prefix!r}))")
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished running the script and stays finished for a moment."""
+    for _ in range(3):
+        page.wait_for_timeout(400)
+        page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
+        page.wait_for_timeout(400)
+        if page.evaluate(IDLE):
+            return
+
+
+def assert_no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    assert "Traceback" not in page.inner_text("body")
+
+
+def chart_frame(page, prefix: str) -> dict:
+    """The animation state of a chart: the slider's active step, the number of steps, the label."""
+    return page.evaluate(f"""() => {{
+        const g = {CHART_JS.format(prefix=prefix)};
+        const s = g._fullLayout.sliders[0];
+        return {{active: s.active, n: s.steps.length,
+                 label: g.querySelector('.slider-group > .slider-label')?.textContent || ''}};
+    }}""")
+
+
+def wait_chart(page, prefix: str) -> None:
+    page.wait_for_function(f"() => {{ const g = {CHART_JS.format(prefix=prefix)}; "
+                           "return g && g._fullLayout && g._fullLayout.sliders && g._fullLayout.sliders.length; }",
+                           timeout=TIMEOUT_MS)
+
+
+def press_play(page, prefix: str) -> None:
+    """Click the chart's own ▶ play button (plotly's updatemenu, drawn in SVG)."""
+    page.evaluate(f"""() => {{
+        const g = {CHART_JS.format(prefix=prefix)};
+        g.scrollIntoView({{block: 'center'}});
+    }}""")
+    chart = page.locator(".js-plotly-plot").filter(
+        has=page.locator(".gtitle", has_text=re.compile("^" + re.escape(prefix)))).first
+    chart.locator(".updatemenu-button", has_text="▶ play").first.click()
+
+
+def metric(page, label: str) -> int:
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return int(box.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+
+
+def wait_metric(page, label: str, expected: int) -> None:
+    for _ in range(int(TIMEOUT_MS / 250)):
+        if metric(page, label) == expected:
+            return
+        page.wait_for_timeout(250)
+    assert metric(page, label) == expected
+
+
+@pytest.fixture
+def lab(page, app_url):
+    page.goto(app_url + "/scheduling_lab", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Scheduling Lab").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_exception(page)
+    return page
+
+
+def grid_size(page) -> tuple[int, int]:
+    L, rnn = metric(page, "parallel steps: L"), metric(page, "rnn steps: L·T")
+    return L, rnn // L
+
+
+def test_grid_animation_plays(lab):
+    L, T = grid_size(lab)
+    title = f"{L} layers × {T} tokens"
+    wait_chart(lab, title)
+    before = chart_frame(lab, title)
+    assert before["active"] == 0 and before["label"].strip() == "frame 0"
+    assert before["n"] == L * T if L * T <= 400 else before["n"] > 3          # one frame per rnn step
+    press_play(lab, title)
+    lab.wait_for_function(f"() => {CHART_JS.format(prefix=title)}._fullLayout.sliders[0].active >= 3",
+                          timeout=TIMEOUT_MS)
+    after = chart_frame(lab, title)
+    assert after["active"] > 0 and after["label"].strip() != "frame 0", after
+    assert_no_exception(lab)
+
+
+def test_chunk_control_changes_the_step_count(lab):
+    L, T = grid_size(lab)
+    label = "cascade steps: L + ⌈T/chunk⌉ − 1"
+    assert metric(lab, label) == L + math.ceil(T / 4) - 1                # the default chunk, 4
+    chunk = lab.locator('[data-testid="stSlider"]').filter(has_text="Cascade chunk").get_by_role("slider")
+    chunk.focus()
+    for chunk_size in (8, 16):                                           # one notch right each
+        chunk.press("ArrowRight")
+        wait_idle(lab)
+        wait_metric(lab, label, L + math.ceil(T / chunk_size) - 1)
+    title = f"{L} layers × {T} tokens"
+    wait_chart(lab, title)
+    subtitle = f"cascade, chunk 16: L + ⌈T/16⌉ − 1 = {L + math.ceil(T / 16) - 1} steps"
+    lab.locator(".annotation-text", has_text=subtitle).first.wait_for(timeout=TIMEOUT_MS)   # the grid redrawn
+    assert_no_exception(lab)
+
+
+def test_run_and_time_shows_equal_outputs(lab):
+    lab.get_by_role("button", name="Run and time").click()
+    lab.get_by_text("Same outputs", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(lab)
+    text = lab.get_by_text("Same outputs", exact=False).first.inner_text()
+    assert "differ by at most" in text
+    lab.locator(".gtitle", has_text=re.compile("^Whole forward pass")).first.wait_for(timeout=TIMEOUT_MS)
+    assert lab.locator(".gtitle", has_text="replayed").count() >= 1       # the race at measured speed
+    assert_no_exception(lab)
+
+
+def test_watch_it_run_plays_to_its_end(lab):
+    L, T = grid_size(lab)
+    radio = lab.locator('[data-testid="stRadio"]').filter(has_text="Schedule").first
+    radio.get_by_text("cascade", exact=True).click()
+    wait_idle(lab)
+    lab.get_by_role("button", name="Record and watch").click()
+    title = "Watch it run: cascade"
+    lab.locator(".gtitle", has_text=re.compile("^" + re.escape(title))).first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(lab)
+    wait_chart(lab, title)
+    start = chart_frame(lab, title)
+    assert start["n"] == L + math.ceil(min(T, 128) / 4) - 1 and start["active"] == 0
+    press_play(lab, title)
+    last = start["n"] - 1
+    lab.wait_for_function(f"() => {CHART_JS.format(prefix=title)}._fullLayout.sliders[0].active === {last}",
+                          timeout=TIMEOUT_MS)
+    end = chart_frame(lab, title)
+    assert end["active"] == last and end["label"].strip() == f"frame {last}", end
+    assert_no_exception(lab)

@@ -1,0 +1,80 @@
+"""Two students on one server never see each other: two protocol clients (scripts/st_client.py)
+against the real app on 127.0.0.1 read different prompts and step them at the same time. Each
+must see exactly the text that a session of its own, run alone in this process, produces, and
+its own count of model runs; a change of temperature in one leaves the other's page alone."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from app import explorer_core as ec
+from app_helpers import embedded
+from rwkv_core.sampling import SamplingSettings
+from scripts.st_client import Tab, free_port, start_server, stop_server
+
+PROMPTS = ("ROMEO: But soft, what light through yonder", "0, 1, 2 — ÆØÅ 😀 <b>JULIET</b>")
+N_STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    p = free_port()
+    server = start_server(p, tmp_path_factory.mktemp("server") / "server.log", env={"OMP_NUM_THREADS": "1"})
+    yield p
+    stop_server(server)
+
+
+def alone(prompt: str, n: int) -> str:
+    """The text a session shows after reading `prompt` and stepping n times with the page's
+    default sampling (temperature 1, seed 0), computed here without the server."""
+    s = ec.ExplorerSession(embedded(), "alone")
+    s.start(ec.encode_prompt(embedded(), prompt))
+    for _ in range(n):
+        s.step(s.next_sample(SamplingSettings(), 0).token)
+    return ec.decode(embedded(), s.tokens)
+
+
+def model_runs(run) -> int:
+    found = [m for m in run.markdown if m.startswith("Model runs in this session")]
+    assert found, run.markdown
+    return int(re.search(r"session: (\d+)", found[0]).group(1))
+
+
+async def walk(tab: Tab, prompt: str, seen: list) -> None:
+    """Read the prompt, then step; after each run note the text, the token count, the model runs."""
+    await tab.open("explorer")
+    tab.set("ex_prompt", string_value=prompt)
+    run = await tab.click("ex_read")
+    for _ in range(N_STEPS):
+        assert run.ok, run.exceptions
+        seen.append((run.code[0], run.chart(""), model_runs(run)))
+        run = await tab.click("ex_step")
+        await asyncio.sleep(0)                      # let the other student's message in between
+    seen.append((run.code[0], run.chart(""), model_runs(run)))
+
+
+async def two_students(port: int):
+    seen = ([], [])
+    async with Tab(port) as a, Tab(port) as b:
+        await asyncio.gather(walk(a, PROMPTS[0], seen[0]), walk(b, PROMPTS[1], seen[1]))
+        # one student changes the temperature; the other's next run draws exactly what it drew
+        before = [(await t.rerun()).chart("Next token") for t in (a, b)]
+        a.set("ex_temperature", double_array_value=[0.2])
+        after = await asyncio.gather(a.rerun(), b.rerun())
+    return seen, before, after
+
+
+def test_two_concurrent_sessions_never_mix(port):
+    seen, (before_a, before_b), (a_run, b_run) = asyncio.run(two_students(port))
+    for mine, other, history in ((0, 1, seen[0]), (1, 0, seen[1])):
+        n0 = int(history[0][1].split()[0])
+        for i, (text, tokens_title, runs) in enumerate(history):
+            assert text == alone(PROMPTS[mine], i)                       # its own text, token for token
+            assert PROMPTS[other][:12] not in text
+            assert tokens_title.startswith(f"{n0 + i} tokens")
+            assert runs == 1 + i                                         # its own model runs only
+    assert a_run.ok and b_run.ok
+    assert a_run.chart("Next token") != before_a                         # re-sampled at temperature 0.2
+    assert b_run.chart("Next token") == before_b                         # untouched
