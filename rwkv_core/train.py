@@ -1,7 +1,7 @@
 """Train the embedded model: a small RWKV-v4 on Shakespeare, on a CPU, through the same model
 code the app runs (model.forward_batch: the layer-parallel schedule, autograd through it).
 
-    python -m rwkv_core.train                      # the shipped configuration (about 90 minutes, 2 threads)
+    python -m rwkv_core.train                      # the shipped configuration (about an hour, 2 threads)
     python -m rwkv_core.train --minutes 5 --out runs/try   # a quick run elsewhere
 
 Resumes from <out>/ckpt.pt when it exists. The initialisation and the optimiser follow
@@ -35,16 +35,16 @@ class TrainConfig:
     n_layer: int = 6
     n_embd: int = 256
     vocab_size: int = 2048         # byte-level BPE, trained on the training plays only
-    ctx_len: int = 256             # tokens per training window
-    batch_size: int = 12
-    lr_peak: float = 2e-3
+    ctx_len: int = 512             # tokens per training window (about 1,300 characters)
+    batch_size: int = 6
+    lr_peak: float = 1.5e-3
     lr_final: float = 1e-4
     warmup_steps: int = 100
-    total_steps: int = 3000        # the cosine decay ends here (and training stops)
-    max_minutes: float = 90.0      # and stops here at the latest, whatever the step
+    total_steps: int = 2000        # the cosine decay ends here (and training stops)
+    max_minutes: float = 88.0      # and stops here at the latest, whatever the step
     weight_decay: float = 0.01     # on matrices only
-    eval_every: int = 200
-    ckpt_every: int = 100
+    eval_every: int = 250
+    ckpt_every: int = 50
     seed: int = 1234
     threads: int = 2
 

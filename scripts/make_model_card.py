@@ -62,6 +62,10 @@ def samples(model, prompts, n_tokens=160, temperature=0.8) -> list[str]:
 
 
 def main() -> None:
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--note", default="", help="a paragraph on how this run went (interruptions, changes)")
+    args = p.parse_args()
     log = json.loads((MODELS / f"{NAME}.log.json").read_text())
     loss_curve(log, MODELS / f"{NAME}.loss.png")
     ev = evaluate(["--json", str(MODELS / f"{NAME}.eval.json")])
@@ -107,6 +111,7 @@ embedding with LayerNorm after it, zero output projections, orthogonal matrices)
 warm-up then cosine decay, gradient clipping at 1, and RWKV-LM's L2Wrap on the largest logit.
 Machine: {platform.machine()} CPU, 2 threads (the project's 2-core development machine), while other work ran
 beside it. Ran **{fin['minutes']:.0f} minutes**, {fin['step']} steps, about {tokens_seen / 1e6:.1f}M training tokens.
+{args.note}
 
 ![loss curve]({NAME}.loss.png)
 
