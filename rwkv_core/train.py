@@ -209,7 +209,7 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
         if step % tc.ckpt_every == 0:
             save()
     bar.close()
-    final = validate()
+    final = log["val"][-1] if log["val"] and log["val"][-1]["step"] == step else validate()
     log["final"] = {"step": step, "minutes": log["seconds"] / 60, "params": cfg.n_params,
                     "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:])),
                     **final}
