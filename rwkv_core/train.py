@@ -167,6 +167,7 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
         g.set_state(state["rng"])
         step = state["step"]
         log = json.loads(state["log"])
+        log["config"] = asdict(tc)  # the settings this run goes on with
         if not quiet:
             print(f"resumed from {ckpt} at step {step}")
     weights = Weights.from_state_dict(params)
