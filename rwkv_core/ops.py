@@ -36,7 +36,7 @@ def token_shift(x: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
 
 def mix(x: torch.Tensor, prev: torch.Tensor, time_mix: torch.Tensor) -> torch.Tensor:
     """Interpolate each channel between this token and the previous one: mu*x + (1-mu)*prev."""
-    return prev + (x - prev) * time_mix  # (..., T, C)
+    return torch.lerp(prev, x, time_mix)  # (..., T, C) prev + mu*(x - prev), in one pass
 
 
 def squared_relu(x: torch.Tensor) -> torch.Tensor:
