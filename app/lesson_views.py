@@ -310,7 +310,7 @@ def wkv_recurrent_view(ctx: Context) -> None:
 def wkv_stable_view(ctx: Context) -> None:
     c = _channel(ctx)
     v = lc.wkv_stable_view(ctx.ex, ctx.layer, ctx.t, c)
-    shift = lc.OVERFLOW_SHIFTS[1]
+    shift = lc.OVERFLOW_UP
     k = ctx.ex.rec[f"blocks.{ctx.layer}.att.k"][: ctx.t + 1] + shift
     att = ctx.ex.block(ctx.layer).att
     ex_shift = fm.wkv_exponents(fm.decay(att.time_decay), att.time_first, k)[:, c].tolist()

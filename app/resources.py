@@ -13,10 +13,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 import rwkv_core
 from app import hub
@@ -24,6 +26,8 @@ from rwkv_core import CheckpointError
 from rwkv_core.checkpoint import DEFAULT_MODEL
 from rwkv_core.timing import device_name
 
+TORCH_THREADS = 1              # per model run, in the server process (see share_the_cores)
+SWITCH_INTERVAL_S = 0.001      # how often Python hands the interpreter lock between threads (default 0.005)
 UPLOAD_LIMIT_MB = 600          # a 430M model in float16 fits; also server.maxUploadSize in .streamlit/config.toml
 CHOICE = "model_choice"        # session_state key: {"kind", "ref", "label"} of the model in use
 MESSAGE = "model_message"      # session_state key: (level, text) of the picker's last outcome
@@ -41,6 +45,28 @@ def md_escape(text: str) -> str:
     every Markdown character backslash-escaped, so a file name or token such as `**x**`,
     `[a](b)`, `:smile:` or `$x$` shows as typed. (HTML is never enabled anywhere.)"""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+# --- the server process ----------------------------------------------------------------------------
+
+def share_the_cores() -> None:
+    """Settings for a server that many sessions share (scripts/load_test.py, docs/benchmarks.md).
+
+    Each session's script runs in a thread of its own. By default torch gives every one of them a
+    team of OpenMP threads, one per core; with 2 cores and several sessions at once the teams wait
+    on each other (under load a 25 ms PCA took 3.5 s, and one student opening the Scheduling Lab
+    stalled everyone's Step). One thread per run lets the sessions share the cores instead; the
+    model is small, so one user loses nothing.
+
+    Every torch call gives up the interpreter lock and must wait to get it back while another
+    session's plotly figure is being built: Python hands it over every 5 ms by default, so a step
+    of a few hundred torch calls waited seconds behind one Scheduling Lab page. 1 ms cuts that wait."""
+    if torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+share_the_cores()  # once, when the router first imports this module (before any model runs)
 
 
 # --- loading (cached per process, shared by all users, never mutated) -----------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -33,6 +34,12 @@ MAX_LIVE_TOKENS = 256                              # the live scaling measuremen
 MAX_WATCH_TOKENS = 128                             # the recorded "watch it run" replay
 TOP_NEXT = 6                                       # next-token guesses shown per token
 SAME_TOLERANCE = 1e-3                              # |logit difference| still called equal: float32 rounding
+
+# One big figure is built at a time in the whole server. Building the grid is ~0.5 s of pure-Python
+# plotly work that holds the interpreter lock; 30 students opening the Lab together built 30 at once,
+# and every Step in the class waited behind all of them (seconds, scripts/load_test.py). Queued,
+# a Step shares the lock with at most one build; the Lab pages take as long in total as before.
+FIGURE_LOCK = threading.Lock()
 
 
 def grid_tokens(prompt: Sequence[int], n_tokens: int) -> list[int]:

@@ -5,7 +5,12 @@ its own count of model runs; a change of temperature in one leaves the other's p
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,8 +71,15 @@ async def two_students(port: int):
     return seen, before, after
 
 
+def run_async(coro):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in this thread when they run first."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_two_concurrent_sessions_never_mix(port):
-    seen, (before_a, before_b), (a_run, b_run) = asyncio.run(two_students(port))
+    seen, (before_a, before_b), (a_run, b_run) = run_async(two_students(port))
     for mine, other, history in ((0, 1, seen[0]), (1, 0, seen[1])):
         n0 = int(history[0][1].split()[0])
         for i, (text, tokens_title, runs) in enumerate(history):
@@ -78,3 +90,33 @@ def test_two_concurrent_sessions_never_mix(port):
     assert a_run.ok and b_run.ok
     assert a_run.chart("Next token") != before_a                         # re-sampled at temperature 0.2
     assert b_run.chart("Next token") == before_b                         # untouched
+
+
+def test_pages_import_nothing_the_router_has_not(tmp_path):
+    """Thirty first visits at once run every page script at once: a module imported for the first
+    time inside a page script raced there (29 of 30 failed in a trial). The router imports the heavy
+    modules; here, in a fresh interpreter, every name a page imports must already be loaded by then."""
+    root = Path(__file__).resolve().parent.parent
+    check = """
+import ast, sys
+from pathlib import Path
+sys.path.insert(0, ".")
+from app import explorer_core, lesson_views, resources, scheduling_core  # the router's imports
+from visuals import export
+late = []
+for page in sorted(Path("app/app_pages").glob("*.py")):
+    for node in ast.walk(ast.parse(page.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+        for n in names:                  # loaded, or an attribute (function, submodule) of a loaded module
+            parent, _, attr = n.rpartition(".")
+            if n not in sys.modules and not hasattr(sys.modules.get(parent), attr):
+                late.append(f"{page.name}: {n}")
+print(late)
+"""
+    router = (root / "app" / "streamlit_app.py").read_text()
+    assert "from app import explorer_core, lesson_views, resources, scheduling_core" in router
+    out = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -114,8 +114,9 @@ def check_wkv_recurrent(ex):
         scale = torch.exp(ex.rec[p + "pp"].double())               # the engine stores a / e^pp, b / e^pp
         # a sums signed values (it can cancel towards 0): measure it against the size of b
         b_eng = ex.rec[p + "bb"] * scale
-        assert float(((a.double() - ex.rec[p + "aa"] * scale).abs() / b_eng).max()) < 1e-5
-        assert float(((b.double() - b_eng).abs() / b_eng).max()) < 1e-5
+        # (float32 state carried over the tokens: relative error up to ~1e-5 on the trained model)
+        assert float(((a.double() - ex.rec[p + "aa"] * scale).abs() / b_eng).max()) < 1e-4
+        assert float(((b.double() - b_eng).abs() / b_eng).max()) < 1e-4
 
 
 def check_wkv_stable(ex):
@@ -210,7 +211,8 @@ def test_naive_form_overflows_in_float32_where_stable_form_gives_the_engine_valu
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
     engine = ex.rec[p + "wkv"][t]
     close(fm.wkv_naive(w, u, k, v)[t], engine)                  # on the real k: fine
-    for shift in (100.0, -110.0):                               # the same k plus a constant: wkv unchanged
+    down = -float(round(float(fm.wkv_exponents(w, u, k).max()) + 110))   # every e^exponent underflows
+    for shift in (100.0, down):                                 # the same k plus a constant: wkv unchanged
         naive = fm.wkv_naive(w, u, k + shift, v)[t]
         assert not torch.isfinite(naive).any()                   # inf/inf or 0/0 = NaN, every channel
         stable = fm.wkv_stable(w, u, k + shift, v)[0][t]
@@ -222,12 +224,13 @@ def test_naive_form_overflows_in_float32_where_stable_form_gives_the_engine_valu
 def test_overflow_table_the_page_shows(ex):
     layer, t = lc.DEFAULT_LAYER, ex.n_tokens - 1
     view = lc.wkv_stable_view(ex, layer, t, lc.memory_channel(ex, layer, t))
-    rows = {r["shift added to every k"]: r for r in view["overflow"]}
-    assert rows[0.0]["channels where naive is not finite"] == 0
-    assert rows[100.0]["e^(largest exponent), float32"] == float("inf")
-    assert rows[100.0]["channels where naive is not finite"] == ex.model.config.n_embd
-    assert rows[-110.0]["e^(largest exponent), float32"] == 0.0
-    for r in rows.values():
+    same, up, down = view["overflow"]
+    assert same["shift added to every k"] == 0.0 and same["channels where naive is not finite"] == 0
+    assert up["e^(largest exponent), float32"] == float("inf")
+    assert up["channels where naive is not finite"] == ex.model.config.n_embd
+    assert down["shift added to every k"] < 0 and down["e^(largest exponent), float32"] == 0.0
+    assert down["channels where naive is not finite"] == ex.model.config.n_embd
+    for r in (same, up, down):
         assert r["stable vs engine, max |diff|"] < 1e-4
         assert abs(r["stable wkv"] - r["engine wkv"]) < 1e-4
 

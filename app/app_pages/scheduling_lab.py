@@ -33,17 +33,22 @@ def show(fig, key: str) -> None:
     st.caption(caption(fig))
 
 
-@st.cache_data(max_entries=32, show_spinner="Drawing the schedules…")
+# The figures are kept as shared objects (cache_resource), never copied: st.cache_data would
+# unpickle a copy on every run, ~0.4 s of plotly validation for one grid, holding the interpreter
+# while 30 students wait (scripts/load_test.py). Nothing changes a figure after it is made.
+@st.cache_resource(max_entries=32, show_spinner="Drawing the schedules…")
 def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None,
              labels: tuple[str, ...] | None):
     plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
-    return vs.grid_figure(plans, focus=focus, token_labels=labels)
+    with sc.FIGURE_LOCK:
+        return vs.grid_figure(plans, focus=focus, token_labels=labels)
 
 
-@st.cache_data(max_entries=1, show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def architecture_figs():
-    return (architecture.generic_model(), architecture.classic_rnn(), architecture.remove_red_line(),
-            architecture.rwkv_block())
+    with sc.FIGURE_LOCK:
+        return (architecture.generic_model(), architecture.classic_rnn(), architecture.remove_red_line(),
+                architecture.rwkv_block())
 
 
 @st.cache_resource(max_entries=2, show_spinner="Copying the model to the GPU…")

@@ -1,0 +1,257 @@
+"""Classroom load: N students open the app at once and walk the Explorer, each in their own session.
+
+    python scripts/load_test.py --sessions 30 --think 5
+
+starts the app as the README does (`streamlit run app/streamlit_app.py`), bound to 127.0.0.1 on a
+free port, and drives N light clients (scripts/st_client.py: the server's own websocket protocol,
+no browser) through the Explorer flow, all starting together:
+
+    open        open the Explorer (the first visit: every client at the same moment)
+    prompt      type a prompt of its own and press "Read the prompt"
+    step        press "Step", 10 times (each checked: one more token, and only this session's)
+    temperature move the temperature slider (re-samples the cached logits)
+    open lab    open the Scheduling Lab
+
+with a pause between actions (a student reading: uniform in [0.5, 1.5] x --think seconds). Each
+action is timed from sending its message to the server's `script_finished`. It prints per action
+the median and 95th percentile, the errors (exceptions, failed runs, wrong token counts,
+timeouts, dropped connections), and the server's resident memory and CPU, read from /proc.
+
+Bounded: at most 60 sessions, each action gives up after 120 s, the whole run after --timeout
+seconds; then the server is stopped. Nothing but 127.0.0.1 is ever contacted.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.st_client import Tab, free_port, start_server, stop_server  # noqa: E402
+
+MAX_SESSIONS = 60
+N_STEPS = 10
+ACTIONS = ("open", "prompt", "step", "temperature", "open lab")
+PROMPTS = ["ROMEO: But soft, what light", "To be, or not to be", "Friends, Romans, countrymen",
+           "Now is the winter of our discontent", "All the world's a stage", "O Romeo, Romeo!",
+           "Shall I compare thee", "The quality of mercy"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the server, seen from /proc ---------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its own threads; the server runs in one process)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK       # utime, stime (fields 14, 15 of stat)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (/proc/stat), to see what else ran."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS and CPU every `every` seconds while the load runs."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.rss: list[float] = []
+        self.cpu: list[tuple[float, float]] = []                # (wall, cpu seconds)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.rss.append(rss_mib(self.pid))
+                self.cpu.append((time.monotonic(), cpu_seconds(self.pid)))
+            except (OSError, ValueError):
+                return
+            self.stop.wait(self.every)
+
+    def busiest_second(self) -> float:
+        """The highest CPU use over any one-second window, in cores."""
+        best, j = 0.0, 0
+        for i in range(len(self.cpu)):
+            while self.cpu[i][0] - self.cpu[j][0] > 1.0:
+                j += 1
+            if self.cpu[i][0] - self.cpu[j][0] >= 0.5:
+                best = max(best, (self.cpu[i][1] - self.cpu[j][1]) / (self.cpu[i][0] - self.cpu[j][0]))
+        return best
+
+
+# --- one student -------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sizes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))   # bytes received
+    log: list[tuple[float, float, str, int]] = field(default_factory=list)   # (start, seconds, action, who)
+    errors: list[str] = field(default_factory=list)
+
+
+def check(run, what: str, who: int, tally: Tally) -> None:
+    if run.exceptions:
+        tally.errors.append(f"session {who}, {what}: {run.exceptions[0]}")
+    elif run.status != 0:
+        tally.errors.append(f"session {who}, {what}: script finished with status {run.status}")
+    elif any(kind == "error" for kind, _ in run.alerts):
+        tally.errors.append(f"session {who}, {what}: {next(b for k, b in run.alerts if k == 'error')}")
+
+
+def n_tokens(run) -> int | None:
+    title = run.chart("")
+    return int(title.split()[0]) if title and title.split()[0].isdigit() else None
+
+
+async def student(who: int, port: int, think: float, start: asyncio.Event, tally: Tally) -> None:
+    rng = random.Random(who)
+    prompt = f"{PROMPTS[who % len(PROMPTS)]} ({who})"
+
+    async def act(what: str, coro):
+        started = time.monotonic()
+        run = await coro
+        tally.log.append((started, run.seconds, what, who))
+        tally.times[what].append(run.seconds)
+        tally.sizes[what].append(run.bytes)
+        check(run, what, who, tally)
+        await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+        return run
+
+    try:
+        async with Tab(port) as tab:
+            await start.wait()
+            await act("open", tab.open("explorer"))
+            tab.set("ex_prompt", string_value=prompt)
+            run = await act("prompt", tab.click("ex_read"))
+            n = n_tokens(run)
+            for i in range(N_STEPS):
+                run = await act("step", tab.click("ex_step"))
+                text = run.code[0] if run.code else ""
+                if n_tokens(run) != n + i + 1 or not text.startswith(prompt):
+                    tally.errors.append(f"session {who}, step {i + 1}: saw {n_tokens(run)} tokens "
+                                        f"(expected {n + i + 1}) and text {text[:60]!r}")
+            tab.set("ex_temperature", double_array_value=[0.7])
+            await act("temperature", tab.rerun())
+            await act("open lab", tab.open("scheduling_lab"))
+    except Exception as e:             # a dropped connection or a stuck run: counted, and the others go on
+        tally.errors.append(f"session {who}: {type(e).__name__}: {e}")
+
+
+async def classroom(n: int, port: int, think: float) -> Tally:
+    tally, start = Tally(), asyncio.Event()
+    tasks = [asyncio.create_task(student(i, port, think, start, tally)) for i in range(n)]
+    await asyncio.sleep(0.5)                                    # every tab connected, then all at once
+    start.set()
+    await asyncio.gather(*tasks)
+    return tally
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+def report(n: int, think: float, tally: Tally, sampler: Sampler, idle_rss: float, wall: float,
+           cpu: float) -> dict:
+    rows = {a: {"count": len(tally.times[a]), "median_s": statistics.median(tally.times[a]),
+                "p95_s": percentile(tally.times[a], 0.95), "max_s": max(tally.times[a]),
+                "median_kib": statistics.median(tally.sizes[a]) / 1024}
+            for a in ACTIONS if tally.times[a]}
+    return {"sessions": n, "think_s": think, "cores": os.cpu_count(), "wall_s": wall, "actions": rows,
+            "errors": len(tally.errors), "error_samples": tally.errors[:10],
+            "timeline": [{"at_s": round(t - t0, 3), "seconds": round(d, 3), "action": a, "session": w}
+                         for t0 in [min((x[0] for x in tally.log), default=0.0)] for t, d, a, w in sorted(tally.log)],
+            "server_rss_mib": {"idle_after_start": idle_rss, "peak": max(sampler.rss, default=idle_rss),
+                               "end": sampler.rss[-1] if sampler.rss else idle_rss},
+            "server_cpu_cores": {"mean": cpu / wall, "busiest_second": sampler.busiest_second()}}
+
+
+def print_report(r: dict) -> None:
+    print(f"\n{r['sessions']} sessions, think {r['think_s']} s, {r['cores']} cores, {r['wall_s']:.1f} s wall"
+          + (f", server env {r['server_env']}" if r.get("server_env") else ""))
+    print(f"{'action':<12} {'count':>6} {'median s':>9} {'p95 s':>7} {'max s':>7} {'KiB sent':>9}")
+    for a, row in r["actions"].items():
+        print(f"{a:<12} {row['count']:>6} {row['median_s']:>9.3f} {row['p95_s']:>7.3f} {row['max_s']:>7.3f} "
+              f"{row['median_kib']:>9.0f}")
+    m, c = r["server_rss_mib"], r["server_cpu_cores"]
+    print(f"errors: {r['errors']}" + "".join(f"\n  {e}" for e in r["error_samples"]))
+    print(f"server RSS: {m['idle_after_start']:.0f} MiB after start, peak {m['peak']:.0f} MiB, "
+          f"end {m['end']:.0f} MiB")
+    print(f"server CPU: {c['mean']:.2f} cores on average, {c['busiest_second']:.2f} in the busiest second")
+    print(f"same machine: the clients used {r['client_cpu_cores']:.2f} cores, other processes "
+          f"{r['other_cpu_cores']:.2f}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=30, help=f"concurrent students (1..{MAX_SESSIONS})")
+    ap.add_argument("--think", type=float, default=5.0,
+                    help="mean pause between a student's actions, s (5: reading the charts; 1: a stress test)")
+    ap.add_argument("--timeout", type=float, default=600, help="the whole run gives up after this, s")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for the server, to compare settings "
+                         "(e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true, OMP_NUM_THREADS=2); repeatable")
+    args = ap.parse_args(argv)
+    if not 1 <= args.sessions <= MAX_SESSIONS:
+        ap.error(f"--sessions must be 1..{MAX_SESSIONS}")
+    if not 0 <= args.think <= 30 or not 0 < args.timeout <= 1800:
+        ap.error("--think must be 0..30 s and --timeout 0..1800 s")
+    if any("=" not in kv for kv in args.server_env):
+        ap.error("--server-env takes NAME=VALUE")
+
+    env = dict(kv.split("=", 1) for kv in args.server_env)
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="rwkv-load-")) / "server.log"
+    server = start_server(port, log, env=env)
+    try:
+        time.sleep(2)                                           # let the server settle after start
+        idle_rss, sampler = rss_mib(server.pid), Sampler(server.pid)
+        sampler.start()
+        cpu0, busy0, own0, t0 = cpu_seconds(server.pid), machine_busy_seconds(), sum(os.times()[:2]), time.monotonic()
+        try:
+            tally = asyncio.run(asyncio.wait_for(classroom(args.sessions, port, args.think), args.timeout))
+        except asyncio.TimeoutError:
+            print(f"the run passed --timeout {args.timeout} s and was stopped", file=sys.stderr)
+            return 2
+        wall, cpu = time.monotonic() - t0, cpu_seconds(server.pid) - cpu0
+        own, busy = sum(os.times()[:2]) - own0, machine_busy_seconds() - busy0
+        sampler.stop.set()
+        sampler.join()
+    finally:
+        stop_server(server)
+    r = report(args.sessions, args.think, tally, sampler, idle_rss, wall, cpu)
+    r["server_env"] = env
+    # the clients share the machine: their CPU, and anything else's, is not the server's
+    r["client_cpu_cores"], r["other_cpu_cores"] = own / wall, max(0.0, busy - cpu - own) / wall
+    print_report(r)
+    print(f"server log: {log}")
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=2))
+    return 1 if r["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
