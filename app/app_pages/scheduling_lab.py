@@ -36,12 +36,13 @@ def show(fig, key: str) -> None:
 # The figures are kept as shared objects (cache_resource), never copied: st.cache_data would
 # unpickle a copy on every run, ~0.4 s of plotly validation for one grid, holding the interpreter
 # while 30 students wait (scripts/load_test.py). Nothing changes a figure after it is made.
+# The grid depends on the shape only (no token text in it), so a class whose prompts have the
+# same length shares one drawing: under 30 sessions each student's own grid held every Step.
 @st.cache_resource(max_entries=32, show_spinner="Drawing the schedules…")
-def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None,
-             labels: tuple[str, ...] | None):
+def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None):
     plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
     with sc.FIGURE_LOCK:
-        return vs.grid_figure(plans, focus=focus, token_labels=labels)
+        return vs.grid_figure(plans, focus=focus)
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -128,8 +129,7 @@ focus_token = int(f3.number_input("Cell: token", 0, n_tokens - 1, step=1, key="s
 focus = (focus_layer, focus_token) if focus_on else None
 
 tokens = sc.grid_tokens(prompt, n_tokens)
-labels = tuple(sc.token_label(model, t) for t in tokens) if n_tokens <= 64 else None
-show(grid_fig(n_layer, n_tokens, chunk, focus, labels), "sl_grid")
+show(grid_fig(n_layer, n_tokens, chunk, focus), "sl_grid")
 st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arrows: the chosen cell's inputs "
            "(red: the red line). Orange: its critical path, the longest chain it has to wait for.")
 
@@ -139,7 +139,7 @@ with st.expander("Export for slides (HTML and GIF)"):
         plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
         with st.spinner("Drawing every frame…"):
             st.session_state["sl_export_files"] = (
-                params, export.figure_html(grid_fig(n_layer, n_tokens, chunk, focus, labels)),
+                params, export.figure_html(grid_fig(n_layer, n_tokens, chunk, focus)),
                 export.schedule_gif(plans))
     saved_files = st.session_state.get("sl_export_files")
     files = saved_files[1:] if saved_files and saved_files[0] == params else None
