@@ -41,12 +41,18 @@ def step_cells(plan, steps) -> set[tuple[int, int]]:
     return {(c.layer, t) for s in steps if s < plan.n_steps for c in plan.steps[s] for t in range(c.start, c.stop)}
 
 
+def json_frames(fig) -> list[dict]:
+    """The frames as the browser gets them (grid_figure hands its frames over unvalidated)."""
+    return fig.to_plotly_json()["frames"]
+
+
 def frame_panels(frame, n_panels):
-    """Per panel: (pending cells, running cells, counter text) of one plotly frame."""
-    data = frame.data
+    """Per panel: (pending cells, running cells, counter text) of one frame as sent (a dict)."""
+    data = frame["data"]
     assert len(data) == 3 * n_panels
-    return [(rect_cells(data[3 * i].x, data[3 * i].y), rect_cells(data[3 * i + 1].x, data[3 * i + 1].y),
-             data[3 * i + 2].text[0]) for i in range(n_panels)]
+    return [(rect_cells(data[3 * i]["x"], data[3 * i]["y"]),
+             rect_cells(data[3 * i + 1]["x"], data[3 * i + 1]["y"]),
+             data[3 * i + 2]["text"][0]) for i in range(n_panels)]
 
 
 # --- frames follow the plan -----------------------------------------------------------------
@@ -56,7 +62,7 @@ def test_frame_s_lights_exactly_step_s(L, T, chunk):
     plans = plans_for(L, T, chunk)
     fig = vs.grid_figure(plans)
     assert len(fig.frames) == L * T                          # one frame per step of the longest plan
-    for f, frame in enumerate(fig.frames):
+    for f, frame in enumerate(json_frames(fig)):
         for plan, (pending, running, text) in zip(plans, frame_panels(frame, 3)):
             assert running == step_cells(plan, [f])
             assert pending == step_cells(plan, range(f + 1, plan.n_steps))
@@ -78,7 +84,7 @@ def test_long_plans_show_several_steps_per_frame():
     assert len(fig.frames) == 384
     assert "2 steps per frame" in fig.layout.title.text
     for f in (0, 1, 200, 383):
-        for plan, (_, running, _) in zip(plans, frame_panels(fig.frames[f], 3)):
+        for plan, (_, running, _) in zip(plans, frame_panels(json_frames(fig)[f], 3)):
             assert running == step_cells(plan, [2 * f, 2 * f + 1])
 
 
@@ -141,7 +147,7 @@ def test_measured_replay_frame_durations():
     play = fig.layout.updatemenus[0].buttons[0]
     assert [o["duration"] for o in play.args[1]["frame"]] == pytest.approx(list(frames.durations_ms))
     assert "1,000× slower than measured on test device" in fig.layout.title.text
-    assert frame_panels(fig.frames[-1], 1)[0][2].endswith(f"{sum(steps) * 1000:.2f} ms")
+    assert frame_panels(json_frames(fig)[-1], 1)[0][2].endswith(f"{sum(steps) * 1000:.2f} ms")
 
 
 def test_race_frames_share_one_clock():

@@ -377,11 +377,15 @@ def grid_figure(plans: Sequence[Plan], *, frames: Frames | None = None, focus: t
         fig.update_yaxes(range=[-0.5, plan.n_layer + 0.2], showgrid=False, zeroline=False,
                          tickvals=list(range(plan.n_layer)), title_text="layer" if i == 0 else None,
                          row=1, col=i + 1)
-    fig.frames = [go.Frame(name=str(f), traces=animated, _validate=False, data=[
+    # The frames are built unvalidated (their traces come from _animated_traces, which the tests
+    # check) and handed over as they are: the `frames` setter would validate every trace of every
+    # frame again, ~1 s of pure Python for 6 x 34 cells, which held every other session's Step
+    # under a classroom's load (scripts/load_test.py).
+    fig._frame_objs = tuple(go.Frame(name=str(f), traces=animated, _validate=False, data=[
         tr for i, plan in enumerate(plans)
         for tr in _animated_traces(plan, progress[i], *frames.windows[f][i],
                                    frames.clock[f] if frames.clock else None, *_axis_refs(i), validate=False)])
-        for f in range(frames.n_frames)]
+        for f in range(frames.n_frames))
     fig.update_layout(**animation_controls(frames))
     fig.layout.sliders[0].active = at_frame
     fig = style(fig, title=_grid_title(plans, frames, device), height=360 + 40 * plans[0].n_layer,
