@@ -7,28 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from streamlit_page import assert_no_exception, wait_idle
+
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 60_000
-IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 
 
-def wait_idle(page) -> None:
-    """Until Streamlit has finished running the script, and stays finished for a moment (a click
-    takes a little while to start the rerun it asks for)."""
-    for _ in range(3):
-        page.wait_for_timeout(400)
-        page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
-        page.wait_for_timeout(400)
-        if page.evaluate(IDLE):
-            return
 
-
-def assert_no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
-    body = page.inner_text("body")
-    assert "Traceback" not in body and "This app has encountered an error" not in body
 
 
 def chart_title(page, prefix: str) -> str:

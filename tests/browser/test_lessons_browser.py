@@ -10,6 +10,8 @@ import pytest
 
 from app import lessons as ls
 
+from streamlit_page import assert_no_exception
+
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -25,9 +27,7 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(300)
 
 
-def assert_no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
-    assert "Traceback" not in page.inner_text("body")
+
 
 
 def wait_for_step(page, title: str) -> None:

@@ -11,29 +11,18 @@ import re
 
 import pytest
 
+from streamlit_page import assert_no_exception, wait_idle
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 90_000
-IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 
 # the plotly chart whose title starts with `prefix`, as a JS expression (the graph div)
 CHART_JS = ("[...document.querySelectorAll('.js-plotly-plot')].find(g => "
             "(g.querySelector('.gtitle')?.textContent || '').startsWith({prefix!r}))")
 
 
-def wait_idle(page) -> None:
-    """Until Streamlit has finished running the script and stays finished for a moment."""
-    for _ in range(3):
-        page.wait_for_timeout(400)
-        page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
-        page.wait_for_timeout(400)
-        if page.evaluate(IDLE):
-            return
 
-
-def assert_no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
-    assert "Traceback" not in page.inner_text("body")
 
 
 def chart_frame(page, prefix: str) -> dict:
@@ -80,7 +69,7 @@ def wait_metric(page, label: str, expected: int) -> None:
 def lab(page, app_url):
     page.goto(app_url + "/scheduling_lab", timeout=TIMEOUT_MS)
     page.get_by_role("heading", name="Scheduling Lab").first.wait_for(timeout=TIMEOUT_MS)
-    wait_idle(page)
+    wait_idle(page, TIMEOUT_MS)
     assert_no_exception(page)
     return page
 
@@ -113,7 +102,7 @@ def test_chunk_control_changes_the_step_count(lab):
     chunk.focus()
     for chunk_size in (8, 16):                                           # one notch right each
         chunk.press("ArrowRight")
-        wait_idle(lab)
+        wait_idle(lab, TIMEOUT_MS)
         wait_metric(lab, label, L + math.ceil(T / chunk_size) - 1)
     title = f"{L} layers × {T} tokens"
     wait_chart(lab, title)
@@ -125,7 +114,7 @@ def test_chunk_control_changes_the_step_count(lab):
 def test_run_and_time_shows_equal_outputs(lab):
     lab.get_by_role("button", name="Run and time").click()
     lab.get_by_text("Same outputs", exact=False).first.wait_for(timeout=TIMEOUT_MS)
-    wait_idle(lab)
+    wait_idle(lab, TIMEOUT_MS)
     text = lab.get_by_text("Same outputs", exact=False).first.inner_text()
     assert "differ by at most" in text
     lab.locator(".gtitle", has_text=re.compile("^Whole forward pass")).first.wait_for(timeout=TIMEOUT_MS)
@@ -137,11 +126,11 @@ def test_watch_it_run_plays_to_its_end(lab):
     L, T = grid_size(lab)
     radio = lab.locator('[data-testid="stRadio"]').filter(has_text="Schedule").first
     radio.get_by_text("cascade", exact=True).click()
-    wait_idle(lab)
+    wait_idle(lab, TIMEOUT_MS)
     lab.get_by_role("button", name="Record and watch").click()
     title = "Watch it run: cascade"
     lab.locator(".gtitle", has_text=re.compile("^" + re.escape(title))).first.wait_for(timeout=TIMEOUT_MS)
-    wait_idle(lab)
+    wait_idle(lab, TIMEOUT_MS)
     wait_chart(lab, title)
     start = chart_frame(lab, title)
     assert start["n"] == L + math.ceil(min(T, 128) / 4) - 1 and start["active"] == 0
