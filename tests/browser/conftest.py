@@ -6,17 +6,12 @@ a missing browser is a failure."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
+
 CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -40,47 +35,17 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200 and r.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def app_url(chromium_path, tmp_path_factory):
-    """The app, started as the README does, on a free port; stopped at the end."""
-    port = _free_port()
-    streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    # never the real Hub from a test: a closed local port answers at once
-    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "OMP_NUM_THREADS": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([streamlit, "run", "app/streamlit_app.py", "--server.headless", "true",
-                                 "--server.port", str(port)], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    """The app, started as the README does (on 127.0.0.1 and a free port); stopped at the end.
+    The server helpers are the load script's (scripts/st_client.py)."""
+    port = free_port()
+    server = start_server(port, tmp_path_factory.mktemp("streamlit") / "server.log", timeout_s=STARTUP_TIMEOUT_S,
+                          env={"OMP_NUM_THREADS": "1"})
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the app did not start (exit code {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
+        yield f"http://{LOOPBACK}:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
