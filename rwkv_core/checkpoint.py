@@ -140,7 +140,6 @@ def read_checkpoint(path: str | Path | None) -> tuple[dict, Config, str, Path]:
         fmt = "safetensors" if path.suffix == ".safetensors" else "BlinkDL .pth"
         if any(k.startswith(("rwkv.", "embeddings.")) for k in sd):
             sd, fmt = from_hf_names(sd), f"Hugging Face names ({path.suffix})"
-    sd = {k: v for k, v in sd.items()}
     config = validate(sd, path.name)
     return sd, config, fmt, path
 

@@ -156,7 +156,8 @@ class RWKV:
         Returns (logits, state): logits (T, V) for every position, or (V,) for the last only when
         all_logits=False; the state after the last token. `state` is not modified.
         workers > 1 runs the cascade's wavefront concurrently (see run_plan)."""
-        result = self.run_plan(self.plan_for(len(self.check_tokens(tokens)), mode, chunk), tokens, state,
+        ids = self.check_tokens(tokens)  # once here: run_plan's own check then finds a ready tensor
+        result = self.run_plan(self.plan_for(len(ids), mode, chunk), ids, state,
                                recorder=recorder, all_logits=all_logits, workers=workers)
         return result.logits, result.state
 
