@@ -24,6 +24,19 @@ def test_pca_matches_svd_and_is_deterministic():
     assert coords[:, 0].var() >= coords[:, 1].var() >= coords[:, 2].var()
 
 
+def test_pca_of_few_rows_matches_the_covariance_route():
+    """Fewer rows than columns (a residual path) goes through the SVD; the C x C eigenproblem must agree."""
+    x = embedded().weights.emb[:13] * 3 + 1                        # (13, C), C = 256
+    p = compute.pca(x, k=2)
+    xc = x.double() - x.double().mean(0)
+    values, vectors = torch.linalg.eigh(xc.T @ xc / 12)            # ascending
+    for i in range(2):
+        assert abs(float(p.components[i] @ vectors[:, -1 - i])) == pytest.approx(1.0, abs=1e-9)
+    assert torch.allclose(p.explained, values.flip(0)[:2] / values.clamp(min=0).sum(), atol=1e-9)
+    assert (p.components.gather(1, p.components.abs().argmax(1, keepdim=True)) > 0).all()
+    assert torch.equal(compute.pca(x, k=2).components, p.components)
+
+
 def test_nearest_neighbours_brute_force():
     emb = embedded().weights.emb
     ids = [5, 100, 5]

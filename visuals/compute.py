@@ -26,19 +26,28 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 3) -> PCA:
-    """Principal components of the rows of x (N, C), from the C x C covariance (cheap when
-    N >> C, and deterministic: each direction's sign makes its largest loading positive)."""
+    """Principal components of the rows of x (N, C). From the C x C covariance when N >= C (the
+    embedding matrix), else from the SVD of the N centred rows (a residual path of a dozen
+    stages: far cheaper than a C x C eigenproblem). Deterministic: each direction's sign makes
+    its largest loading positive."""
     x = x.detach().double()
     mean = x.mean(0)                                   # (C,)
     xc = x - mean                                      # (N, C)
-    cov = xc.T @ xc / max(len(x) - 1, 1)               # (C, C)
-    values, vectors = torch.linalg.eigh(cov)           # ascending
-    order = torch.argsort(values, descending=True)[:k]
-    comps = vectors[:, order].T                        # (k, C)
+    if len(x) >= x.shape[1]:
+        cov = xc.T @ xc / max(len(x) - 1, 1)           # (C, C)
+        values, vectors = torch.linalg.eigh(cov)       # ascending
+        order = torch.argsort(values, descending=True)[:k]
+        comps = vectors[:, order].T                    # (k, C)
+        values = values[order].clamp(min=0)
+        total = torch.diagonal(cov).sum()              # the trace: the total variance
+    else:
+        _, s, vh = torch.linalg.svd(xc, full_matrices=False)   # s descending, vh (N, C)
+        comps = vh[:k]                                 # (k, C)
+        values = s[:k] ** 2 / max(len(x) - 1, 1)
+        total = (s ** 2).sum() / max(len(x) - 1, 1)
     signs = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True)))
     comps = comps * signs
-    total = values.clamp(min=0).sum()
-    return PCA(mean, comps, values[order].clamp(min=0) / total)
+    return PCA(mean, comps, values / total)
 
 
 def unit_rows(emb: torch.Tensor) -> torch.Tensor:
@@ -51,12 +60,13 @@ def nearest_neighbours(emb: torch.Tensor, ids: list[int], k: int = 5, *,
     """For each id, the k other rows of emb (V, C) with the highest cosine similarity.
     normalized=True: emb is already unit_rows(...) (a large vocabulary need not be redone each time)."""
     unit = emb if normalized else unit_rows(emb)                       # (V, C)
+    rows = list(dict.fromkeys(ids))
+    sims = unit[rows] @ unit.T                                         # (n, V)
+    sims[torch.arange(len(rows)), rows] = -math.inf                    # not itself
+    top = torch.topk(sims, min(k, sims.shape[1] - 1), dim=-1)
     out = {}
-    for i in dict.fromkeys(ids):
-        sims = unit @ unit[i]                          # (V,)
-        sims[i] = -math.inf                            # not itself
-        top = torch.topk(sims, min(k, len(sims) - 1))
-        out[i] = [(int(j), float(s)) for j, s in zip(top.indices, top.values)]
+    for n, i in enumerate(rows):
+        out[i] = [(int(j), float(v)) for j, v in zip(top.indices[n].tolist(), top.values[n].tolist())]
     return out
 
 
