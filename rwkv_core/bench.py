@@ -6,6 +6,9 @@
 Prints one table: RNN decode tokens/s (one token per call, state carried), parallel prefill
 tokens/s (last logits only) at several lengths, the cascade at several chunk sizes, rnn over a
 whole prompt, and the `rwkv` package's decode and prefill in the same run, with the ratios.
+Decode and prefill are measured in rounds that alternate ours and the package's (after warm-up
+calls of both), so that both see the same machine: the table gives each side's median over the
+rounds and the median of the per-round ratios, with their range.
 A benchmark, not a test: figures depend on the machine and on what else it is doing.
 """
 from __future__ import annotations
@@ -66,29 +69,81 @@ def timeit(fn, device, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def bench_ours(model, args, tokens) -> dict:
-    dev = model.device
-    out = {}
-    # decode: one token per call, the state carried
+def load_package(sd, device, package_cuda: bool = False):
+    """BlinkDL's `rwkv` package on the same weights (its CUDA kernel off unless asked), or None
+    when it is not installed."""
+    os.environ.setdefault("RWKV_JIT_ON", "1")
+    os.environ["RWKV_CUDA_ON"] = "1" if package_cuda else "0"
+    try:
+        from rwkv.model import RWKV as PkgRWKV
+    except ImportError:
+        return None, None
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "bench.pth"
+        torch.save(sd, path)
+        strategy = f"{'cuda' if torch.device(device).type == 'cuda' else 'cpu'} fp32"
+        return PkgRWKV(model=str(path), strategy=strategy, verbose=False), strategy
+
+
+def workloads(model, pkg, args, tokens) -> dict:
+    """name → (tokens per call, our call, the package's call or None): decode and prefill."""
     n = args.decode_tokens
     _, state = model.forward(tokens[:8], mode="parallel", all_logits=False)
+    pkg_state = pkg.forward(tokens[:8], None)[1] if pkg else None
 
-    def decode():
+    def decode_ours():
         st = state
         for t in tokens[:n]:
             _, st = model.forward([t], st, all_logits=False)
-    out["decode_tok_s"] = n / timeit(decode, dev)
+
+    def decode_pkg():
+        st = [s.clone() for s in pkg_state]
+        for t in tokens[:n]:
+            _, st = pkg.forward([t], st)
+
+    out = {"decode": (n, decode_ours, decode_pkg if pkg else None)}
     for T in args.prefill:
-        out[f"prefill_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="parallel", all_logits=False),
-                                               dev)
+        out[f"prefill_{T}"] = (T, lambda T=T: model.forward(tokens[:T], mode="parallel", all_logits=False),
+                               (lambda T=T: pkg.forward(tokens[:T], None)) if pkg else None)
+    return out
+
+
+def paired(n_tokens: int, ours, theirs, device, rounds: int, warmup: int = 2) -> dict:
+    """Tokens/s of ours and theirs, measured in alternating rounds after warm-up calls of both."""
+    def once(fn) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        return n_tokens / (time.perf_counter() - t0)
+
+    for _ in range(warmup):
+        ours()
+        if theirs:
+            theirs()
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(once(ours))
+        if theirs:
+            b.append(once(theirs))
+    row = {"ours": statistics.median(a), "ours_rounds": a}
+    if theirs:
+        ratios = [x / y for x, y in zip(a, b)]
+        row.update(pkg=statistics.median(b), pkg_rounds=b, ratio=statistics.median(ratios),
+                   ratio_min=min(ratios), ratio_max=max(ratios))
+    return row
+
+
+def bench_ours(model, args, tokens) -> dict:
+    """Our cascade and rnn runs (decode and prefill are measured beside the package, in paired)."""
+    dev = model.device
+    out = {}
     T = args.cascade_tokens
     for c in args.chunks:
         out[f"cascade_{T}_chunk{c}_tok_s"] = T / timeit(
             lambda: model.forward(tokens[:T], mode="cascade", chunk=c, all_logits=False), dev, repeat=1)
     T = args.rnn_tokens
     out[f"rnn_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="rnn", all_logits=False), dev, repeat=1)
-    if T in args.prefill:
-        out[f"parallel_over_rnn_{T}"] = out[f"prefill_{T}_tok_s"] / out[f"rnn_{T}_tok_s"]
     return out
 
 
@@ -124,33 +179,6 @@ def scaling_rows(model, args, tokens) -> list[dict]:
     return rows
 
 
-def bench_package(sd, args, tokens, device) -> dict | None:
-    """BlinkDL's `rwkv` package (its CUDA kernel off unless --package-cuda), same weights."""
-    os.environ.setdefault("RWKV_JIT_ON", "1")
-    os.environ["RWKV_CUDA_ON"] = "1" if args.package_cuda else "0"
-    try:
-        from rwkv.model import RWKV as PkgRWKV
-    except ImportError:
-        return None
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "bench.pth"
-        torch.save(sd, path)
-        strategy = f"{'cuda' if torch.device(device).type == 'cuda' else 'cpu'} fp32"
-        pkg = PkgRWKV(model=str(path), strategy=strategy, verbose=False)
-    out = {"strategy": strategy}
-    n = args.decode_tokens
-    _, state = pkg.forward(tokens[:8], None)
-
-    def decode():
-        st = [s.clone() for s in state]
-        for t in tokens[:n]:
-            _, st = pkg.forward([t], st)
-    out["decode_tok_s"] = n / timeit(decode, device)
-    for T in args.prefill:
-        out[f"prefill_{T}_tok_s"] = T / timeit(lambda: pkg.forward(tokens[:T], None), device)
-    return out
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description="engine benchmark (see module docstring)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -163,6 +191,7 @@ def main(argv=None) -> dict:
     p.add_argument("--cascade-tokens", type=int, default=256)
     p.add_argument("--rnn-tokens", type=int, default=512)
     p.add_argument("--decode-tokens", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds of ours and the package's")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--no-package", action="store_true", help="skip BlinkDL's rwkv package")
     p.add_argument("--package-cuda", action="store_true", help="let the rwkv package build its CUDA kernel")
@@ -184,9 +213,19 @@ def main(argv=None) -> dict:
     tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]
                                                     + (args.scaling or [])),), generator=g).tolist()
     result = {"device": device_name(args.device), "torch": torch.__version__, "dtype": args.dtype,
+              "threads": torch.get_num_threads(),
               "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab": cfg.vocab_size,
-                        "params": cfg.n_params},
-              "ours": bench_ours(model, args, tokens)}
+                        "params": cfg.n_params}}
+    pkg, strategy = (None, None) if args.no_package or args.dtype != "float32" else \
+        load_package(sd, args.device, args.package_cuda)
+    result["paired"] = {name: paired(n, ours, theirs, model.device, args.rounds)
+                        for name, (n, ours, theirs) in workloads(model, pkg, args, tokens).items()}
+    result["rwkv_package"] = {"strategy": strategy} if pkg else None
+    del pkg
+    result["ours"] = bench_ours(model, args, tokens)
+    T = args.rnn_tokens
+    if f"prefill_{T}" in result["paired"]:
+        result["ours"][f"parallel_over_rnn_{T}"] = result["paired"][f"prefill_{T}"]["ours"] / result["ours"][f"rnn_{T}_tok_s"]
     if args.workers > 1:
         result["concurrent_cascade"] = bench_concurrent(model, args, tokens)
     if args.scaling:
@@ -198,8 +237,6 @@ def main(argv=None) -> dict:
             Path(args.scaling_json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.scaling_json).write_text(json.dumps(result["scaling"], indent=1))
     del model
-    if not args.no_package and args.dtype == "float32":
-        result["rwkv_package"] = bench_package(sd, args, tokens, args.device)
     print_table(result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -208,23 +245,26 @@ def main(argv=None) -> dict:
 
 
 def print_table(r: dict) -> None:
-    ours, pkg = r["ours"], r.get("rwkv_package") or {}
     s = r["shape"]
-    print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   shape {s['n_layer']} x {s['n_embd']}, "
-          f"vocab {s['vocab']} ({s['params'] / 1e6:.0f}M params)")
-    print(f"{'measure':34s} {'ours':>10s} {'rwkv pkg':>10s} {'ours/pkg':>9s}")
-    for key, value in ours.items():
-        if key.startswith("parallel_over"):
-            continue
-        other = pkg.get(key)
-        ratio = f"{value / other:8.2f}x" if other else ""
-        print(f"{key.replace('_tok_s', ' (tokens/s)'):34s} {value:10.1f} {other or float('nan'):10.1f} {ratio:>9s}"
-              if other else f"{key.replace('_tok_s', ' (tokens/s)'):34s} {value:10.1f} {'':>10s}")
-    for key, value in ours.items():
+    print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   {r['threads']} threads   shape "
+          f"{s['n_layer']} x {s['n_embd']}, vocab {s['vocab']} ({s['params'] / 1e6:.0f}M params)")
+    pkg = r.get("rwkv_package")
+    rounds = len(next(iter(r["paired"].values()))["ours_rounds"])
+    print(f"\ntokens/s, median of {rounds} rounds alternating ours and the package"
+          + (f" ({pkg['strategy']})" if pkg else "") + "; ratio: median (range) of the rounds' ratios")
+    print(f"{'measure':14s} {'ours':>9s} {'rwkv pkg':>9s}  {'ours/pkg':>8s}")
+    for name, row in r["paired"].items():
+        if "pkg" in row:
+            print(f"{name:14s} {row['ours']:9.1f} {row['pkg']:9.1f}  {row['ratio']:7.2f}x "
+                  f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f})")
+        else:
+            print(f"{name:14s} {row['ours']:9.1f}")
+    print("\nours, one warm run each:")
+    for key, value in r["ours"].items():
         if key.startswith("parallel_over"):
             print(f"parallel / rnn at {key.rsplit('_', 1)[1]} tokens: {value:.1f}x")
-    if pkg:
-        print(f"rwkv package strategy: {pkg['strategy']}")
+        else:
+            print(f"{key.replace('_tok_s', ' (tokens/s)'):34s} {value:10.1f}")
     if r.get("concurrent_cascade"):
         rows = r["concurrent_cascade"]
         S = rows[0]["workers"]

@@ -11,7 +11,6 @@ from contextlib import nullcontext
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import ops
 from .config import Config
@@ -26,19 +25,22 @@ def _rec(rec, name: str, start: int, value: torch.Tensor) -> None:
         rec.record(name, start, value)
 
 
-def time_mixing(x, state: LayerState, att: AttWeights, *, rec=None, prefix="", start=0):
+def time_mixing(x, state: LayerState, att: AttWeights, *, rec=None, prefix="", start=0, rows: int | None = None):
     """x: (..., T, C), the layer-normed input. Returns the output (..., T, C) and the new
-    (x_att, aa, bb, pp)."""
+    (x_att, aa, bb, pp). rows=n: the output of the last n tokens only, (..., n, C); the state
+    still takes in every token (block_last)."""
     prev = ops.token_shift(x, state.x_att)          # (..., T, C) the previous token's x
     xk = ops.mix(x, prev, att.time_mix_k)           # (..., T, C)
     xv = ops.mix(x, prev, att.time_mix_v)           # (..., T, C)
     xr = ops.mix(x, prev, att.time_mix_r)           # (..., T, C)
-    r = torch.sigmoid(F.linear(xr, att.receptance))  # (..., T, C) how much of the WKV to let through
-    k = F.linear(xk, att.key)                        # (..., T, C)
-    v = F.linear(xv, att.value)                      # (..., T, C)
-    w = -torch.exp(att.time_decay)                   # (C,) decay per token: always negative
+    if rows is not None:
+        xr = xr[..., -rows:, :]                     # (..., rows, C)
+    r = torch.sigmoid(ops.linear(xr, att.receptance))  # (..., T, C) how much of the WKV to let through
+    k = ops.linear(xk, att.key)                     # (..., T, C)
+    v = ops.linear(xv, att.value)                   # (..., T, C)
+    w = -torch.exp(att.time_decay)                  # (C,) decay per token: always negative
     wkv, (aa, bb, pp) = ops.wkv_parallel(w, att.time_first, k, v, state.aa, state.bb, state.pp)
-    out = F.linear(r * wkv, att.output)              # (..., T, C)
+    out = ops.linear(r * wkv[..., -r.shape[-2]:, :], att.output)   # (..., T, C)
     if rec is not None:
         for name, value in (("xk", xk), ("xv", xv), ("xr", xr), ("r", r), ("k", k), ("v", v),
                             ("wkv", wkv), ("out", out)):
@@ -57,9 +59,9 @@ def channel_mixing(x, x_ffn, ffn: FfnWeights, *, rec=None, prefix="", start=0):
     prev = ops.token_shift(x, x_ffn)                      # (..., T, C)
     xk = ops.mix(x, prev, ffn.time_mix_k)                 # (..., T, C)
     xr = ops.mix(x, prev, ffn.time_mix_r)                 # (..., T, C)
-    r = torch.sigmoid(F.linear(xr, ffn.receptance))       # (..., T, C)
-    k = ops.squared_relu(F.linear(xk, ffn.key))           # (..., T, F)
-    out = r * F.linear(k, ffn.value)                      # (..., T, C)
+    r = torch.sigmoid(ops.linear(xr, ffn.receptance))     # (..., T, C)
+    k = ops.squared_relu(ops.linear(xk, ffn.key))         # (..., T, F)
+    out = r * ops.linear(k, ffn.value)                    # (..., T, C)
     if rec is not None:
         for name, value in (("k", k), ("r", r), ("out", out)):
             _rec(rec, f"{prefix}ffn.{name}", start, value)
@@ -79,6 +81,20 @@ def block(x, state: LayerState, bw: BlockWeights, *, rec=None, prefix="", start=
     return x, LayerState(x_att, aa, bb, pp, x_ffn)
 
 
+def block_last(x, state: LayerState, bw: BlockWeights):
+    """The block when only its last token's output is wanted (the top layer, last logits only):
+    the same new state as block(), but the output projection runs for the last two tokens and
+    channel-mixing for the last one (the token before it is only its token shift's input).
+    Returns (x of the last token (..., 1, C), new layer state)."""
+    att_out, (x_att, aa, bb, pp) = time_mixing(ops.layer_norm(x, bw.ln1.weight, bw.ln1.bias), state,
+                                               bw.att, rows=2)
+    x = x[..., -att_out.shape[-2]:, :] + att_out                                 # (..., ≤2, C)
+    xx = ops.layer_norm(x, bw.ln2.weight, bw.ln2.bias)                           # (..., ≤2, C)
+    prev = xx[..., -2, :] if xx.shape[-2] == 2 else state.x_ffn                  # (..., C)
+    ffn_out, x_ffn = channel_mixing(xx[..., -1:, :], prev, bw.ffn)
+    return x[..., -1:, :] + ffn_out, LayerState(x_att, aa, bb, pp, x_ffn)
+
+
 def embed(weights: Weights, ids: torch.Tensor) -> torch.Tensor:
     """Token ids (..., T) → the input of block 0, (..., T, C): embedding then ln0."""
     return ops.layer_norm(weights.emb[ids], weights.ln0.weight, weights.ln0.bias)
@@ -86,7 +102,7 @@ def embed(weights: Weights, ids: torch.Tensor) -> torch.Tensor:
 
 def head(weights: Weights, x: torch.Tensor) -> torch.Tensor:
     """Top-layer output (..., T, C) → logits (..., T, V)."""
-    return F.linear(ops.layer_norm(x, weights.ln_out.weight, weights.ln_out.bias), weights.head)
+    return ops.linear(ops.layer_norm(x, weights.ln_out.weight, weights.ln_out.bias), weights.head)
 
 
 def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = None):
@@ -268,6 +284,12 @@ class RWKV:
             _rec(rec, "embed", s, x)
         else:
             x = acts[l][s:e]                                     # (t, C) from the cell below
+        if l == self.config.n_layer - 1 and not all_logits and rec is None:
+            # only the last token's output is wanted (and the state): skip the rest of the top layer
+            x, layers[l] = block_last(x, layers[l], w.blocks[l])                 # (1, C)
+            if e == T:
+                logits[0] = head(w, x)[0]
+            return
         x, layers[l] = block(x, layers[l], w.blocks[l], rec=rec, prefix=f"blocks.{l}.", start=s)
         if l == self.config.n_layer - 1:
             if all_logits:

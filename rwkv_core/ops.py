@@ -20,7 +20,59 @@ import torch.nn.functional as F
 
 from .state import NEG_INF
 
+CARRY_GROUP = 8  # blocks per group when carrying the state across blocks (_carry)
 WKV_BLOCK = 4  # tokens per block of the parallel WKV: the fastest on a 2-core CPU (T=512, C=768: 16 ms vs 37 ms token by token)
+
+
+# Products of at most this many rows (tokens) are split across two cores (see linear); longer ones
+# go to oneDNN, when this torch build has it.
+SPLIT_MAX_ROWS = 64
+
+
+def _onednn_linear():
+    """torch's oneDNN linear kernel for CPUs (the one torch.compile uses), or None without it."""
+    try:
+        if torch.backends.mkldnn.is_available():
+            return torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):
+        pass
+    return None
+
+
+_ONEDNN_LINEAR = _onednn_linear()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T for a weight (out, in): what F.linear computes, x (..., in) → (..., out).
+
+    On a CPU, without autograd, the product is routed by its number of rows:
+    - a few rows (decode, small chunks) are bound by memory: with two or more torch threads, a
+      weight stored column by column (checkpoint.py) is multiplied as two halves of its output
+      columns in one batched product (a view, no copy), one half per core. MKL runs a
+      matrix-vector product on one core, which cannot stream the weights at the memory's full
+      speed (169M shape, decode: 21 ms of products per token instead of 28).
+    - many rows (a prompt) are bound by arithmetic: oneDNN's kernel reaches ~215 GFLOP/s on
+      the 2-core development machine where MKL's reaches ~175.
+    Training (autograd), GPUs and other dtypes use F.linear."""
+    out_f, in_f = weight.shape
+    if x.device.type != "cpu" or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
+        return F.linear(x, weight)
+    rows = x.numel() // in_f
+    if rows > SPLIT_MAX_ROWS:
+        if _ONEDNN_LINEAR is None or x.dtype != torch.float32 or weight.dtype != torch.float32:
+            return F.linear(x, weight)
+        return _ONEDNN_LINEAR(x.reshape(rows, in_f), weight, None, "none", [], "").reshape(*x.shape[:-1], out_f)
+    wt = weight.T                                                   # (in, out), contiguous when column-major
+    if torch.get_num_threads() < 2 or not wt.is_contiguous() or out_f < 2:
+        return F.linear(x, weight)
+    h = (out_f + 1) // 2                                            # the second half overlaps by one column when out is odd
+    halves = wt.as_strided((2, in_f, h), (out_f - h, out_f, 1))     # (2, in, h) views of columns [0, h) and [out-h, out)
+    y = torch.bmm(x.reshape(1, rows, in_f).expand(2, rows, in_f), halves)   # (2, rows, h)
+    if 2 * h == out_f:
+        y = y.transpose(0, 1).reshape(rows, out_f)                  # (rows, out) a view when rows == 1
+    else:
+        y = torch.cat([y[0], y[1][:, 2 * h - out_f:]], dim=-1)      # (rows, out)
+    return y.reshape(*x.shape[:-1], out_f)
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -80,7 +132,7 @@ def wkv_sequential(w, u, k, v, aa, bb, pp, *, states: bool = False):
 def _blocks_wkv(w, u, k, v, aa, bb, pp, L: int):
     """WKV over T = N*L tokens in blocks of L, in three vectorised moves:
     1. what each block adds to the state after it, all blocks at once: exponents (L-1-j)w + k_j;
-    2. the state carried from block to block (N small steps);
+    2. the state carried from block to block (_carry: the same recurrence one level up);
     3. every output at once, as a loop over the offset d = i - j inside a block (L small steps):
        token j weighs e^{(d-1)w + k_j} in output i (d >= 1), the token itself e^{u + k_i} (d = 0),
        and the state at the block's start e^{pp + i*w}.
@@ -93,18 +145,12 @@ def _blocks_wkv(w, u, k, v, aa, bb, pp, L: int):
     i = torch.arange(L, device=k.device, dtype=k.dtype)[:, None]  # (L, 1) position in the block
     # 1. each block's contribution to the state after it
     S = (L - 1 - i) * w + kb                                   # (..., N, L, C)
-    ps = S.max(dim=-2).values.detach()                         # (..., N, C)
+    ps = _max_over_block(S)                                    # (..., N, C)
     es = torch.exp(S - ps.unsqueeze(-2))                       # (..., N, L, C)
     a_blk, b_blk = (es * vb).sum(-2), es.sum(-2)               # (..., N, C)
-    # 2. carry the state across blocks
-    starts = []
-    for n in range(N):
-        starts.append((aa, bb, pp))
-        ww = pp + L * w                                        # the carried state, decayed over the block
-        p = torch.maximum(ww, ps[..., n, :])
-        e1, e2 = torch.exp(ww - p), torch.exp(ps[..., n, :] - p)
-        aa, bb, pp = e1 * aa + e2 * a_blk[..., n, :], e1 * bb + e2 * b_blk[..., n, :], p
-    aa0, bb0, pp0 = (torch.stack(s, dim=-2).unsqueeze(-2) for s in zip(*starts))  # (..., N, 1, C)
+    # 2. the state at the start of every block, and after the last
+    (aa0, bb0, pp0), (aa, bb, pp) = _carry(L * w, ps, a_blk, b_blk, aa, bb, pp)
+    aa0, bb0, pp0 = aa0.unsqueeze(-2), bb0.unsqueeze(-2), pp0.unsqueeze(-2)   # (..., N, 1, C)
     # 3. outputs: first the largest exponent of each output, then the weighted sums
     state_exp = pp0 + i * w                                    # (..., N, L, C)
     self_exp = u + kb                                          # (..., N, L, C)
@@ -121,6 +167,62 @@ def _blocks_wkv(w, u, k, v, aa, bb, pp, L: int):
         num[..., d:, :] += e * vb[..., :L - d, :]
         den[..., d:, :] += e
     return (num / den).reshape(*lead, T, C), (aa, bb, pp)
+
+
+def _max_over_block(S: torch.Tensor) -> torch.Tensor:
+    """S (..., N, L, C) → its maximum over L, (..., N, C), without gradient. L - 1 elementwise
+    maxima of slices: a reduction over a middle dimension is several times slower on a CPU."""
+    with torch.no_grad():
+        m = S[..., 0, :].clone()
+        for j in range(1, S.shape[-2]):
+            torch.maximum(m, S[..., j, :], out=m)
+    return m
+
+
+def _carry(D, ps, a_blk, b_blk, aa, bb, pp):
+    """The state at the start of each of N blocks, and after the last one.
+
+    Block n adds a_blk[n] e^{ps[n]} to the numerator and b_blk[n] e^{ps[n]} to the denominator
+    (ps, a_blk, b_blk: (..., N, C)) and the state decays by e^D per block (D = L*w, (C,)): the
+    token recurrence one level up. Up to CARRY_GROUP blocks: a loop. More: the blocks in groups, each
+    group summed like a block in _blocks_wkv, this function again for the groups' starts, then
+    every block's start inside its group as a loop over the offset d (group small steps).
+    Returns ((aa, bb, pp) at each block's start, each (..., N, C), the final (aa, bb, pp))."""
+    N, group = ps.shape[-2], CARRY_GROUP
+    if N <= group:
+        starts = []
+        for n in range(N):
+            starts.append((aa, bb, pp))
+            ww = pp + D                                        # the carried state, decayed over the block
+            p = torch.maximum(ww, ps[..., n, :])
+            e1, e2 = torch.exp(ww - p), torch.exp(ps[..., n, :] - p)
+            aa, bb, pp = e1 * aa + e2 * a_blk[..., n, :], e1 * bb + e2 * b_blk[..., n, :], p
+        return tuple(torch.stack(torch.broadcast_tensors(*s), dim=-2) for s in zip(*starts)), (aa, bb, pp)
+    *lead, _, C = ps.shape
+    G, M = group, N // group
+    head = M * G
+    pg, ag, bg = (t[..., :head, :].reshape(*lead, M, G, C) for t in (ps, a_blk, b_blk))  # (..., M, G, C)
+    j = torch.arange(G, device=ps.device, dtype=ps.dtype)[:, None]   # (G, 1) block within its group
+    S = (G - 1 - j) * D + pg                                   # (..., M, G, C) exponents at the group's end
+    qs = _max_over_block(S)                                    # (..., M, C)
+    e = torch.exp(S - qs.unsqueeze(-2))
+    (A0, B0, P0), (aa, bb, pp) = _carry(G * D, qs, (e * ag).sum(-2), (e * bg).sum(-2), aa, bb, pp)
+    start_exp = P0.unsqueeze(-2) + j * D                       # (..., M, G, C) the group's start state, decayed
+    with torch.no_grad():
+        p = start_exp.clone()
+        for d in range(1, G):
+            torch.maximum(p[..., d:, :], pg[..., :G - d, :] + (d - 1) * D, out=p[..., d:, :])
+    e = torch.exp(start_exp - p)
+    num, den = e * A0.unsqueeze(-2), e * B0.unsqueeze(-2)      # (..., M, G, C)
+    for d in range(1, G):                                      # block i - d of the same group
+        e = torch.exp(pg[..., :G - d, :] + (d - 1) * D - p[..., d:, :])
+        num[..., d:, :] += e * ag[..., :G - d, :]
+        den[..., d:, :] += e * bg[..., :G - d, :]
+    starts = tuple(t.reshape(*lead, head, C) for t in (num, den, p))
+    if head == N:
+        return starts, (aa, bb, pp)
+    rest, final = _carry(D, ps[..., head:, :], a_blk[..., head:, :], b_blk[..., head:, :], aa, bb, pp)
+    return tuple(torch.cat([a, b], dim=-2) for a, b in zip(starts, rest)), final
 
 
 def wkv_parallel(w, u, k, v, aa, bb, pp, *, block: int = WKV_BLOCK):

@@ -48,6 +48,30 @@ def test_naive_overflows_where_stable_does_not():
     assert torch.isfinite(ops.wkv_parallel(w, u, k, v, zero, zero, neg)[0]).all()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("out_f, rows", [(6, 1), (7, 1), (7, 5), (50, 3), (1, 2)])
+def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
+    """ops.linear splits a column-major weight's outputs across two cores; the result is F.linear's."""
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(out_f, 9, generator=g).t().contiguous().t()   # (out, in), stored column by column
+    x = torch.randn(2, rows, 9, generator=g)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    calls = []
+    monkeypatch.setattr(ops.torch, "bmm", lambda *a: calls.append(1) or torch._C._VariableFunctions.bmm(*a))
+    try:
+        with torch.inference_mode():
+            y = ops.linear(x, weight)
+            y_rowmajor = ops.linear(x, weight.contiguous())
+    finally:
+        torch.set_num_threads(before)
+    ref = torch.nn.functional.linear(x, weight)
+    assert y.shape == ref.shape == (2, rows, out_f)
+    assert torch.allclose(y, ref, atol=1e-5) and torch.allclose(y_rowmajor, ref, atol=1e-5)
+    # the split ran exactly when it could: two threads, a column-major weight with two or more outputs
+    assert len(calls) == (1 if threads == 2 and out_f >= 2 else 0)
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 8, 16, 100])
 def test_parallel_wkv_any_block_size(block):
     g = torch.Generator().manual_seed(2)
@@ -61,6 +85,25 @@ def test_parallel_wkv_any_block_size(block):
     assert (y1 - y2).abs().max() < 1e-4
     assert (s1[2] - s2[2]).abs().max() < 1e-4
     assert torch.allclose(s1[0] / s1[1], s2[0] / s2[1], atol=1e-4)
+
+
+@pytest.mark.parametrize("block, group", [(1, 8), (4, 8), (1, 2), (3, 5)])
+def test_parallel_wkv_long_carry(block, group, monkeypatch):
+    """Hundreds of blocks: the state is carried in groups of groups (ops._carry recursing), and
+    still equals the token-by-token recurrence, with extreme decays and a non-trivial start state."""
+    monkeypatch.setattr(ops, "CARRY_GROUP", group)
+    g = torch.Generator().manual_seed(4)
+    C, T = 6, 611
+    w = -torch.exp(torch.empty(C).uniform_(-8, 3, generator=g))
+    u = torch.empty(C).uniform_(-2, 4, generator=g)
+    k, v = 5 * torch.randn(T, C, generator=g), torch.randn(T, C, generator=g)
+    aa, bb, pp = torch.randn(C, generator=g), torch.rand(C, generator=g) + 0.1, torch.randn(C, generator=g)
+    y1, s1 = ops.wkv_sequential(w.double(), u.double(), k.double(), v.double(), aa.double(), bb.double(),
+                                pp.double())
+    y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
+    assert (y1 - y2).abs().max() < 1e-4
+    assert (s1[2] - s2[2]).abs().max() < 1e-3
+    assert torch.allclose((s1[0] / s1[1]).float(), s2[0] / s2[1], atol=1e-4)
 
 
 def test_every_chunk_size_gives_the_same_logits(small_model):

@@ -1,0 +1,31 @@
+"""The engine benchmark runs end to end on a tiny shape (its figures are not checked: speed is
+measured by running the script, never by a test)."""
+import json
+
+from rwkv_core import bench
+
+
+def test_bench_runs_and_pairs_with_the_package(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    scaling = tmp_path / "scaling.json"
+    r = bench.main(["--device", "cpu", "--layers", "2", "--width", "32", "--vocab", "97", "--prefill", "8", "16",
+                    "--chunks", "1", "4", "--cascade-tokens", "16", "--rnn-tokens", "16", "--decode-tokens", "3",
+                    "--rounds", "2", "--scaling", "8", "16", "--scaling-json", str(scaling), "--json", str(out)])
+    assert set(r["paired"]) == {"decode", "prefill_8", "prefill_16"}
+    for row in r["paired"].values():
+        assert len(row["ours_rounds"]) == 2 and row["ours"] > 0
+        assert len(row["pkg_rounds"]) == 2 and row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
+    assert r["ours"]["parallel_over_rnn_16"] > 0
+    assert set(r["ours"]) >= {"cascade_16_chunk1_tok_s", "cascade_16_chunk4_tok_s", "rnn_16_tok_s"}
+    assert json.loads(out.read_text())["paired"]["decode"]["ours"] == r["paired"]["decode"]["ours"]
+    assert {row["n_tokens"] for row in json.loads(scaling.read_text())["rows"]} == {8, 16}
+    table = capsys.readouterr().out
+    assert "ours/pkg" in table and "prefill_16" in table and "parallel / rnn at 16 tokens" in table
+
+
+def test_bench_without_the_package(capsys):
+    r = bench.main(["--device", "cpu", "--layers", "1", "--width", "16", "--vocab", "50", "--prefill", "4",
+                    "--chunks", "2", "--cascade-tokens", "4", "--rnn-tokens", "4", "--decode-tokens", "2",
+                    "--rounds", "1", "--workers", "1", "--no-package"])
+    assert r["rwkv_package"] is None and "pkg" not in r["paired"]["prefill_4"]
+    assert "prefill_4" in capsys.readouterr().out
