@@ -28,8 +28,6 @@ def cmd_info(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    import torch
-
     from rwkv_core.sampling import SamplingSettings, make_generator, sample
     m = _load(args.model, args.device)
     if m.tokenizer is None:

@@ -1,8 +1,6 @@
 """Every format loads to the same model; every bad input gets a clear CheckpointError/ValueError."""
-import io
 import json
 import os
-import zipfile
 
 import pytest
 import torch

@@ -1,7 +1,5 @@
 """The training entry point on a small slice: the loss goes down, an interrupted run resumes,
 and the same seed repeats. (The full run is not part of the suite.)"""
-import json
-
 import pytest
 import torch
 
