@@ -15,6 +15,8 @@ overflows for large k; it lives in the tests and the lessons.
 """
 from __future__ import annotations
 
+import platform
+
 import torch
 import torch.nn.functional as F
 
@@ -28,13 +30,21 @@ SPLIT_MAX_ROWS = 64
 
 
 def _onednn_linear():
-    """torch's oneDNN linear kernel for CPUs (the one torch.compile uses), or None without it."""
+    """torch's oneDNN linear kernel for x86-64 CPUs (the one torch.compile uses), or None: on other
+    machines, in torch builds without it, or when it fails a small check against F.linear."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
     try:
-        if torch.backends.mkldnn.is_available():
-            return torch.ops.mkldnn._linear_pointwise
+        if not torch.backends.mkldnn.is_available():
+            return None
+        op = torch.ops.mkldnn._linear_pointwise
+        g = torch.Generator().manual_seed(0)
+        x, w = torch.randn(70, 5, generator=g), torch.randn(4, 5, generator=g)
+        with torch.inference_mode():
+            ok = torch.allclose(op(x, w, None, "none", [], ""), F.linear(x, w), atol=1e-5)
+        return op if ok else None
     except (AttributeError, RuntimeError):
-        pass
-    return None
+        return None
 
 
 _ONEDNN_LINEAR = _onednn_linear()

@@ -72,6 +72,27 @@ def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
     assert len(calls) == (1 if threads == 2 and out_f >= 2 else 0)
 
 
+@pytest.mark.parametrize("onednn", [True, False])
+def test_linear_many_rows_equals_f_linear(onednn, monkeypatch):
+    """More rows than SPLIT_MAX_ROWS: oneDNN's kernel where this machine has it, else F.linear."""
+    if onednn and ops._ONEDNN_LINEAR is None:
+        pytest.skip("this torch build or machine has no oneDNN linear kernel")
+    calls = []
+    real = ops._ONEDNN_LINEAR
+    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", (lambda *a: calls.append(1) or real(*a)) if onednn else None)
+    g = torch.Generator().manual_seed(5)
+    weight = torch.randn(33, 16, generator=g).t().contiguous().t()
+    x = torch.randn(2, ops.SPLIT_MAX_ROWS, 16, generator=g)          # 2 x 64 rows
+    with torch.inference_mode():
+        y = ops.linear(x, weight)
+    assert torch.allclose(y, torch.nn.functional.linear(x, weight), atol=1e-5)
+    assert len(calls) == (1 if onednn else 0)
+    # with autograd the plain product runs, and gradients flow
+    w = weight.clone().requires_grad_()
+    ops.linear(x, w).sum().backward()
+    assert len(calls) == (1 if onednn else 0) and w.grad is not None
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 8, 16, 100])
 def test_parallel_wkv_any_block_size(block):
     g = torch.Generator().manual_seed(2)
