@@ -17,7 +17,7 @@ import torch
 from rwkv_core import LayerState, Recorder, State, init_state, make_generator, ops, sample
 from rwkv_core.model import head
 from rwkv_core.sampling import Sample, SamplingSettings
-from rwkv_core.state import NEG_INF
+from rwkv_core.state import no_history
 from visuals import attention, compute, embeddings, memory, probabilities, states
 from visuals import tokens as token_visuals
 from visuals.theme import printable
@@ -247,7 +247,7 @@ def edit_layer(ls: LayerState, op: str, factor: float = 1.0, donor: LayerState |
             raise ValueError("the scale factor must be ≥ 0")
         if factor == 0:  # ln 0 = -inf: the past weighs nothing, as in an empty state
             return LayerState(ls.x_att.clone(), torch.zeros_like(ls.aa), torch.zeros_like(ls.bb),
-                              torch.full_like(ls.pp, NEG_INF), ls.x_ffn.clone())
+                              torch.full_like(ls.pp, no_history(ls.pp.dtype)), ls.x_ffn.clone())
         return LayerState(ls.x_att.clone(), ls.aa.clone(), ls.bb.clone(), ls.pp + math.log(factor),
                           ls.x_ffn.clone())
     if op == "copy":

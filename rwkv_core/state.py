@@ -93,12 +93,18 @@ class State:
         return sum(t.numel() * t.element_size() for t in self.to_tensors().values())
 
 
+def no_history(dtype) -> float:
+    """pp before any token: NEG_INF, or the dtype's lowest number where NEG_INF does not fit."""
+    return max(NEG_INF, torch.finfo(dtype).min)
+
+
 def init_state(n_layer: int, n_embd: int, *, batch: tuple[int, ...] = (), device="cpu",
                dtype=torch.float32) -> State:
-    """The state before any token: nothing seen, so zero sums and pp = -inf (as NEG_INF)."""
+    """The state before any token: nothing seen, so zero sums and pp = -inf (as NEG_INF, or the
+    dtype's lowest number where NEG_INF does not fit: float16's is -65504)."""
     def zeros():
         return torch.zeros(*batch, n_embd, device=device, dtype=dtype)
     return State(tuple(LayerState(x_att=zeros(), aa=zeros(), bb=zeros(),
-                                  pp=torch.full((*batch, n_embd), NEG_INF, device=device, dtype=dtype),
+                                  pp=torch.full((*batch, n_embd), no_history(dtype), device=device, dtype=dtype),
                                   x_ffn=zeros())
                        for _ in range(n_layer)))

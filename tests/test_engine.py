@@ -329,3 +329,19 @@ def test_parallel_wkv_gradients_equal_the_recurrence():
     g_seq = torch.autograd.grad(loss(ops.wkv_sequential), [decay, u, k, v])
     for a, b in zip(g_par, g_seq):
         assert (a - b).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.bfloat16, 0.1), (torch.float16, 0.02)])
+def test_half_precision_runs_every_schedule(dtype, tol):
+    """bfloat16 and float16 models start from a state their dtype can hold (float16 cannot hold
+    NEG_INF) and stay close to float32 in every schedule."""
+    from rwkv_core.bench import random_weights
+    from rwkv_core.config import Config
+    sd = random_weights(Config(2, 64, 256, 300))
+    ref, _ = rwkv_core.from_state_dict(sd).forward(list(range(80)), mode="parallel")
+    m = rwkv_core.from_state_dict(sd, dtype=dtype)
+    assert m.init_state().layers[0].pp.dtype == dtype
+    for mode in ("rnn", "cascade", "parallel"):
+        logits, state = m.forward(list(range(80)), mode=mode, chunk=7)
+        assert logits.dtype == dtype and torch.isfinite(logits).all()
+        assert (logits.float() - ref).abs().max() < tol
