@@ -246,7 +246,8 @@ def main(argv=None) -> dict:
 
 def print_table(r: dict) -> None:
     s = r["shape"]
-    print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   {r['threads']} threads   shape "
+    threads = "" if "threads" in r["device"] else f"{r['threads']} threads   "
+    print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   {threads}shape "
           f"{s['n_layer']} x {s['n_embd']}, vocab {s['vocab']} ({s['params'] / 1e6:.0f}M params)")
     pkg = r.get("rwkv_package")
     rounds = len(next(iter(r["paired"].values()))["ours_rounds"])
