@@ -11,6 +11,7 @@ no browser) through the Explorer flow, all starting together:
     step        press "Step", 10 times (each checked: one more token, and only this session's)
     temperature move the temperature slider (re-samples the cached logits)
     open lab    open the Scheduling Lab
+    return      (with --walks N > 1) back to the Explorer, and the walk again from "prompt"
 
 with a pause between actions (a student reading: uniform in [0.5, 1.5] x --think seconds). Each
 action is timed from sending its message to the server's `script_finished`. It prints per action
@@ -42,7 +43,7 @@ from scripts.st_client import Tab, free_port, start_server, stop_server  # noqa:
 
 MAX_SESSIONS = 60
 N_STEPS = 10
-ACTIONS = ("open", "prompt", "step", "temperature", "open lab")
+ACTIONS = ("open", "prompt", "step", "temperature", "open lab", "return")
 PROMPTS = ["ROMEO: But soft, what light", "To be, or not to be", "Friends, Romans, countrymen",
            "Now is the winter of our discontent", "All the world's a stage", "O Romeo, Romeo!",
            "Shall I compare thee", "The quality of mercy"]
@@ -123,7 +124,7 @@ def n_tokens(run) -> int | None:
     return int(title.split()[0]) if title and title.split()[0].isdigit() else None
 
 
-async def student(who: int, port: int, think: float, start: asyncio.Event, tally: Tally) -> None:
+async def student(who: int, port: int, think: float, start: asyncio.Event, tally: Tally, walks: int = 1) -> None:
     rng = random.Random(who)
     prompt = f"{PROMPTS[who % len(PROMPTS)]} ({who})"
 
@@ -141,25 +142,28 @@ async def student(who: int, port: int, think: float, start: asyncio.Event, tally
         async with Tab(port) as tab:
             await start.wait()
             await act("open", tab.open("explorer"))
-            tab.set("ex_prompt", string_value=prompt)
-            run = await act("prompt", tab.click("ex_read"))
-            n = n_tokens(run)
-            for i in range(N_STEPS):
-                run = await act("step", tab.click("ex_step"))
-                text = run.code[0] if run.code else ""
-                if n_tokens(run) != n + i + 1 or not text.startswith(prompt):
-                    tally.errors.append(f"session {who}, step {i + 1}: saw {n_tokens(run)} tokens "
-                                        f"(expected {n + i + 1}) and text {text[:60]!r}")
-            tab.set("ex_temperature", double_array_value=[0.7])
-            await act("temperature", tab.rerun())
-            await act("open lab", tab.open("scheduling_lab"))
+            for walk in range(walks):
+                if walk:
+                    await act("return", tab.open("explorer"))
+                tab.set("ex_prompt", string_value=prompt)
+                run = await act("prompt", tab.click("ex_read"))
+                n = n_tokens(run)
+                for i in range(N_STEPS):
+                    run = await act("step", tab.click("ex_step"))
+                    text = run.code[0] if run.code else ""
+                    if n_tokens(run) != n + i + 1 or not text.startswith(prompt):
+                        tally.errors.append(f"session {who}, walk {walk + 1}, step {i + 1}: saw {n_tokens(run)} "
+                                            f"tokens (expected {n + i + 1}) and text {text[:60]!r}")
+                tab.set("ex_temperature", double_array_value=[0.7 if walk % 2 == 0 else 1.0])
+                await act("temperature", tab.rerun())
+                await act("open lab", tab.open("scheduling_lab"))
     except Exception as e:             # a dropped connection or a stuck run: counted, and the others go on
         tally.errors.append(f"session {who}: {type(e).__name__}: {e}")
 
 
-async def classroom(n: int, port: int, think: float) -> Tally:
+async def classroom(n: int, port: int, think: float, walks: int = 1) -> Tally:
     tally, start = Tally(), asyncio.Event()
-    tasks = [asyncio.create_task(student(i, port, think, start, tally)) for i in range(n)]
+    tasks = [asyncio.create_task(student(i, port, think, start, tally, walks)) for i in range(n)]
     await asyncio.sleep(0.5)                                    # every tab connected, then all at once
     start.set()
     await asyncio.gather(*tasks)
@@ -174,22 +178,27 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def report(n: int, think: float, tally: Tally, sampler: Sampler, idle_rss: float, wall: float,
-           cpu: float) -> dict:
+           cpu: float, walks: int = 1) -> dict:
     rows = {a: {"count": len(tally.times[a]), "median_s": statistics.median(tally.times[a]),
                 "p95_s": percentile(tally.times[a], 0.95), "max_s": max(tally.times[a]),
                 "median_kib": statistics.median(tally.sizes[a]) / 1024}
             for a in ACTIONS if tally.times[a]}
-    return {"sessions": n, "think_s": think, "cores": os.cpu_count(), "wall_s": wall, "actions": rows,
+    quarter = max(1, len(sampler.rss) // 4)
+    return {"sessions": n, "think_s": think, "walks": walks, "cores": os.cpu_count(), "wall_s": wall, "actions": rows,
             "errors": len(tally.errors), "error_samples": tally.errors[:10],
             "timeline": [{"at_s": round(t - t0, 3), "seconds": round(d, 3), "action": a, "session": w}
                          for t0 in [min((x[0] for x in tally.log), default=0.0)] for t, d, a, w in sorted(tally.log)],
             "server_rss_mib": {"idle_after_start": idle_rss, "peak": max(sampler.rss, default=idle_rss),
-                               "end": sampler.rss[-1] if sampler.rss else idle_rss},
+                               "end": sampler.rss[-1] if sampler.rss else idle_rss,
+                               # memory must not grow with use: the peak of the run's first and last quarters
+                               "peak_first_quarter": max(sampler.rss[:quarter], default=idle_rss),
+                               "peak_last_quarter": max(sampler.rss[-quarter:], default=idle_rss)},
             "server_cpu_cores": {"mean": cpu / wall, "busiest_second": sampler.busiest_second()}}
 
 
 def print_report(r: dict) -> None:
-    print(f"\n{r['sessions']} sessions, think {r['think_s']} s, {r['cores']} cores, {r['wall_s']:.1f} s wall"
+    print(f"\n{r['sessions']} sessions, think {r['think_s']} s, {r['walks']} walk(s) each, {r['cores']} cores, "
+          f"{r['wall_s']:.1f} s wall"
           + (f", server env {r['server_env']}" if r.get("server_env") else ""))
     print(f"{'action':<12} {'count':>6} {'median s':>9} {'p95 s':>7} {'max s':>7} {'KiB sent':>9}")
     for a, row in r["actions"].items():
@@ -198,7 +207,8 @@ def print_report(r: dict) -> None:
     m, c = r["server_rss_mib"], r["server_cpu_cores"]
     print(f"errors: {r['errors']}" + "".join(f"\n  {e}" for e in r["error_samples"]))
     print(f"server RSS: {m['idle_after_start']:.0f} MiB after start, peak {m['peak']:.0f} MiB, "
-          f"end {m['end']:.0f} MiB")
+          f"end {m['end']:.0f} MiB; peak in the first / last quarter of the run "
+          f"{m['peak_first_quarter']:.0f} / {m['peak_last_quarter']:.0f} MiB")
     print(f"server CPU: {c['mean']:.2f} cores on average, {c['busiest_second']:.2f} in the busiest second")
     print(f"same machine: the clients used {r['client_cpu_cores']:.2f} cores, other processes "
           f"{r['other_cpu_cores']:.2f}")
@@ -209,6 +219,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=30, help=f"concurrent students (1..{MAX_SESSIONS})")
     ap.add_argument("--think", type=float, default=5.0,
                     help="mean pause between a student's actions, s (5: reading the charts; 1: a stress test)")
+    ap.add_argument("--walks", type=int, default=1,
+                    help="times each student walks the flow (1..20; more: a soak test of the server's memory)")
     ap.add_argument("--timeout", type=float, default=600, help="the whole run gives up after this, s")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
@@ -217,8 +229,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS:
         ap.error(f"--sessions must be 1..{MAX_SESSIONS}")
-    if not 0 <= args.think <= 30 or not 0 < args.timeout <= 1800:
-        ap.error("--think must be 0..30 s and --timeout 0..1800 s")
+    if not 0 <= args.think <= 30 or not 0 < args.timeout <= 1800 or not 1 <= args.walks <= 20:
+        ap.error("--think must be 0..30 s, --timeout 0..1800 s and --walks 1..20")
     if any("=" not in kv for kv in args.server_env):
         ap.error("--server-env takes NAME=VALUE")
 
@@ -232,7 +244,7 @@ def main(argv=None) -> int:
         sampler.start()
         cpu0, busy0, own0, t0 = cpu_seconds(server.pid), machine_busy_seconds(), sum(os.times()[:2]), time.monotonic()
         try:
-            tally = asyncio.run(asyncio.wait_for(classroom(args.sessions, port, args.think), args.timeout))
+            tally = asyncio.run(asyncio.wait_for(classroom(args.sessions, port, args.think, args.walks), args.timeout))
         except asyncio.TimeoutError:
             print(f"the run passed --timeout {args.timeout} s and was stopped", file=sys.stderr)
             return 2
@@ -242,7 +254,7 @@ def main(argv=None) -> int:
         sampler.join()
     finally:
         stop_server(server)
-    r = report(args.sessions, args.think, tally, sampler, idle_rss, wall, cpu)
+    r = report(args.sessions, args.think, tally, sampler, idle_rss, wall, cpu, args.walks)
     r["server_env"] = env
     # the clients share the machine: their CPU, and anything else's, is not the server's
     r["client_cpu_cores"], r["other_cpu_cores"] = own / wall, max(0.0, busy - cpu - own) / wall
