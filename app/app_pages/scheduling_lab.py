@@ -52,6 +52,20 @@ def architecture_figs():
                 architecture.rwkv_block())
 
 
+def bench_stamp() -> tuple:
+    """The benchmark files' names, sizes and times: a new or changed file draws the charts again."""
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in BENCH.glob("*.json")))
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def bench_files(stamp: tuple):
+    """docs/bench/*.json read once and their two charts drawn once, shared by every session."""
+    records, problems = vs.read_bench_files(BENCH)
+    with sc.FIGURE_LOCK:
+        figs = (vs.scaling_figure(records), vs.chunk_figure(records)) if records else None
+    return records, problems, figs
+
+
 @st.cache_resource(max_entries=2, show_spinner="Copying the model to the GPU…")
 def timing_model(model_key: str, device: str, _model):
     """The model on the timing device (a copy when that is a GPU and the model is on the CPU)."""
@@ -234,15 +248,15 @@ if watched:
 
 # --- scaling -------------------------------------------------------------------------------------
 st.header("Scaling: time against sequence length")
-records, problems = vs.read_bench_files(BENCH)
+records, problems, bench_figs = bench_files(bench_stamp())
 for p in problems:
     st.warning(f"Skipped a benchmark file: {p}")
 if not any(vs.is_gpu(r) for r in records):
     st.info("No GPU figures have been measured yet: the charts below are CPU measurements only. On a CPU a "
             "wave of cells cannot really run at once, so the cascade gains less than its step count promises.")
 if records:
-    show(vs.scaling_figure(records), "sl_scaling_files")
-    show(vs.chunk_figure(records), "sl_chunk_files")
+    show(bench_figs[0], "sl_scaling_files")
+    show(bench_figs[1], "sl_chunk_files")
     st.caption("From " + ", ".join(f"{r['file']} ({r['device']})" for r in records))
 
 st.subheader("Measure here")
