@@ -3,11 +3,30 @@ that has read a prompt and generated a few tokens."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
 
 import rwkv_core
 from rwkv_core.sampling import SamplingSettings
 
 PROMPT = "To be, or not to be, that is the question"
+ENTRY = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")   # the app as README starts it
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def started_app(page: str | None = None) -> AppTest:
+    """The app run through its entry file (then switched to `page`), without an exception."""
+    app = AppTest.from_file(ENTRY, default_timeout=90)
+    app.run()
+    if page:
+        app.switch_page(page)
+        app.run()
+    no_exception(app)
+    return app
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,15 +1,13 @@
 """The Explorer page driven through the real app (AppTest) with the real embedded model."""
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app import explorer_core as ec
+from app_helpers import no_exception, started_app
 
-ENTRY = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
 SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
             "State surgery"]
 
@@ -36,18 +34,9 @@ def chart(at, prefix: str) -> dict:
     return found[0]
 
 
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
-
-
 @pytest.fixture
 def at():
-    app = AppTest.from_file(ENTRY, default_timeout=90)
-    app.run()
-    app.switch_page("app_pages/explorer.py")
-    app.run()
-    no_exception(app)
-    return app
+    return started_app("app_pages/explorer.py")
 
 
 def test_widgets_are_there(at):

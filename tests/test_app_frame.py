@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from app_helpers import no_exception, started_app
 from factory import SMALL, random_state_dict, write_safetensors
-from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
-
-
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def plain(markdown: str) -> str:
@@ -37,10 +32,7 @@ def sidebar_info(at) -> dict:
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(ENTRY, default_timeout=90)
-    app.run()
-    no_exception(app)
-    return app
+    return started_app()
 
 
 def test_home_says_what_and_where(at):

@@ -7,16 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import scheduling_core as sc
-from app_helpers import embedded
+from app_helpers import ENTRY, embedded, no_exception
 from rwkv_core.timing import device_name
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
 PAGE = "app_pages/scheduling_lab.py"
-
-
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def chart_titles(at) -> list[str]:

@@ -8,20 +8,15 @@ import re
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app import explorer_core as ec
+from app_helpers import no_exception, started_app
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
 # every way Streamlit has to put raw HTML on the page
 RAW_HTML = re.compile(r"unsafe_allow_html|st\.html\(|components\.v1|components\.html\(|\.iframe\(|st\.components")
 # the reviewed uses: (file, the exact call, the module-level constant it shows: static CSS only)
 REVIEWED = {("app/app_pages/lessons.py", "st.html(lv.CLASSROOM_CSS)"): ("app/lesson_views.py", "CLASSROOM_CSS")}
-
-
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def raw_html_uses() -> list[tuple[str, str]]:
@@ -69,10 +64,7 @@ def test_the_grep_finds_what_it_must():
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(ENTRY, default_timeout=90)
-    app.run()
-    no_exception(app)
-    return app
+    return started_app()
 
 
 def test_upload_over_the_limit_is_refused_by_the_server(at, tmp_path, monkeypatch):

@@ -8,16 +8,11 @@ from streamlit.testing.v1 import AppTest
 
 from app import lesson_core as lc
 from app import lessons as ls
-from app_helpers import embedded
+from app_helpers import ENTRY, embedded, no_exception
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
 PAGE = "app_pages/lessons.py"
 LESSONS = ls.load_lessons()
-
-
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def open_lessons(query: dict | None = None) -> AppTest:
