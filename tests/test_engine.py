@@ -93,14 +93,19 @@ def test_linear_many_rows_equals_f_linear(onednn, monkeypatch):
     assert len(calls) == (1 if onednn else 0) and w.grad is not None
 
 
-@pytest.mark.parametrize("block", [1, 2, 3, 8, 16, 100])
-def test_parallel_wkv_any_block_size(block):
-    g = torch.Generator().manual_seed(2)
-    C, T = 8, 45
+def extreme_wkv_inputs(C: int, T: int, seed: int):
+    """w, u, k, v and a start state (aa, bb, pp) with time_decay -8..3, time_first -2..4 and large k."""
+    g = torch.Generator().manual_seed(seed)
     w = -torch.exp(torch.empty(C).uniform_(-8, 3, generator=g))
     u = torch.empty(C).uniform_(-2, 4, generator=g)
     k, v = 5 * torch.randn(T, C, generator=g), torch.randn(T, C, generator=g)
     aa, bb, pp = torch.randn(C, generator=g), torch.rand(C, generator=g) + 0.1, torch.randn(C, generator=g)
+    return w, u, k, v, aa, bb, pp
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 8, 16, 100])
+def test_parallel_wkv_any_block_size(block):
+    w, u, k, v, aa, bb, pp = extreme_wkv_inputs(C=8, T=45, seed=2)
     y1, s1 = ops.wkv_sequential(w, u, k, v, aa, bb, pp)
     y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
     assert (y1 - y2).abs().max() < 1e-4
@@ -113,12 +118,7 @@ def test_parallel_wkv_long_carry(block, group, monkeypatch):
     """Hundreds of blocks: the state is carried in groups of groups (ops._carry recursing), and
     still equals the token-by-token recurrence, with extreme decays and a non-trivial start state."""
     monkeypatch.setattr(ops, "CARRY_GROUP", group)
-    g = torch.Generator().manual_seed(4)
-    C, T = 6, 611
-    w = -torch.exp(torch.empty(C).uniform_(-8, 3, generator=g))
-    u = torch.empty(C).uniform_(-2, 4, generator=g)
-    k, v = 5 * torch.randn(T, C, generator=g), torch.randn(T, C, generator=g)
-    aa, bb, pp = torch.randn(C, generator=g), torch.rand(C, generator=g) + 0.1, torch.randn(C, generator=g)
+    w, u, k, v, aa, bb, pp = extreme_wkv_inputs(C=6, T=611, seed=4)
     y1, s1 = ops.wkv_sequential(w.double(), u.double(), k.double(), v.double(), aa.double(), bb.double(),
                                 pp.double())
     y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)

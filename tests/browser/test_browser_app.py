@@ -71,6 +71,11 @@ def test_explorer_prompt_step_temperature(page, app_url):
     text_so_far = page.locator('[data-testid="stCode"]').first.inner_text()
     assert text_so_far.startswith("ROMEO: But soft, what light 😀 <b>")   # shown as written, not as markup
     shot(page, "explorer.png", page.get_by_role("heading", name="Explorer").first)
+    # section → (the start of a chart title it must show, its screenshot), shot from "Look inside" down
+    one_chart = {"WKV as attention": ("What the current token's WKV", "explorer-wkv.png"),
+                 "Memory half-life": ("Memory: how many tokens", "explorer-memory.png"),
+                 "RNN = parallel": ("RNN (one token at a time)", "explorer-rnn-parallel.png"),
+                 "Embeddings": ("Embedding matrix", "explorer-embeddings.png")}
     for section in ["State per layer", "WKV as attention", "Memory half-life", "RNN = parallel",
                     "State surgery", "Embeddings"]:
         page.get_by_text(section, exact=True).first.click()
@@ -82,18 +87,10 @@ def test_explorer_prompt_step_temperature(page, app_url):
             chart_title(page, "Memory needed")
             norms = page.locator(".gtitle").filter(has_text="State size per layer").first
             shot(page, "explorer-state-vs-kv.png", norms)
-        if section == "RNN = parallel":
-            chart_title(page, "RNN (one token at a time)")
-            shot(page, "explorer-rnn-parallel.png", page.get_by_text("Look inside").first)
-        if section == "WKV as attention":
-            chart_title(page, "What the current token's WKV")
-            shot(page, "explorer-wkv.png", page.get_by_text("Look inside").first)
-        if section == "Memory half-life":
-            chart_title(page, "Memory: how many tokens")
-            shot(page, "explorer-memory.png", page.get_by_text("Look inside").first)
-        if section == "Embeddings":
-            chart_title(page, "Embedding matrix")
-            shot(page, "explorer-embeddings.png", page.get_by_text("Look inside").first)
+        elif section in one_chart:
+            title, png = one_chart[section]
+            chart_title(page, title)
+            shot(page, png, page.get_by_text("Look inside").first)
 
 
 def test_every_page_in_the_navigation(page, app_url):
