@@ -33,6 +33,13 @@ def show(fig, key: str) -> None:
     st.caption(caption(fig))
 
 
+def downloads(files: tuple[str, bytes], what: str, stem: str, key: str, html_note: str = "") -> None:
+    """The two download buttons of an exported animation: files = (HTML text, GIF bytes)."""
+    st.download_button(f"Download {what} (HTML{html_note})", files[0], f"{stem}.html", "text/html",
+                       key=f"{key}_html")
+    st.download_button(f"Download {what} (GIF)", files[1], f"{stem}.gif", "image/gif", key=f"{key}_gif")
+
+
 # The figures are kept as shared objects (cache_resource), never copied: st.cache_data would
 # unpickle a copy on every run, ~0.4 s of plotly validation for one grid, holding the interpreter
 # while 30 students wait (scripts/load_test.py). Nothing changes a figure after it is made.
@@ -158,10 +165,7 @@ with st.expander("Export for slides (HTML and GIF)"):
     saved_files = st.session_state.get("sl_export_files")
     files = saved_files[1:] if saved_files and saved_files[0] == params else None
     if files:
-        st.download_button("Download the animation (HTML, works offline)", files[0], "rwkv-schedules.html",
-                           "text/html", key="sl_download_html")
-        st.download_button("Download the animation (GIF)", files[1], "rwkv-schedules.gif", "image/gif",
-                           key="sl_download_gif")
+        downloads(files, "the animation", "rwkv-schedules", "sl_download", html_note=", works offline")
 
 st.info(GEN_TEXT)
 
@@ -211,10 +215,7 @@ if saved:
                                                  export.schedule_gif([r.plan for r in runs], frames=frames))
     files = st.session_state.get("sl_race_files")
     if files:
-        st.download_button("Download the replay (HTML)", files[0], "rwkv-replay.html", "text/html",
-                           key="sl_download_race_html")
-        st.download_button("Download the replay (GIF)", files[1], "rwkv-replay.gif", "image/gif",
-                           key="sl_download_race_gif")
+        downloads(files, "the replay", "rwkv-replay", "sl_download_race")
 
 # --- watch it run --------------------------------------------------------------------------------
 st.header("Watch it run, side by side")
@@ -241,10 +242,7 @@ if watched:
                 export.watch_gif(wplan, **{k: data[k] for k in vs.WATCH_FIELDS}))
     files = st.session_state.get("sl_watch_files")
     if files:
-        st.download_button("Download the run (HTML)", files[0], "rwkv-watch.html", "text/html",
-                           key="sl_download_watch_html")
-        st.download_button("Download the run (GIF)", files[1], "rwkv-watch.gif", "image/gif",
-                           key="sl_download_watch_gif")
+        downloads(files, "the run", "rwkv-watch", "sl_download_watch")
 
 # --- scaling -------------------------------------------------------------------------------------
 st.header("Scaling: time against sequence length")
