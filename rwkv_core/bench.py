@@ -56,17 +56,19 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def seconds(fn, device) -> float:
+    """Wall time of one call, the device synchronised before and after."""
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def timeit(fn, device, repeat: int = 3) -> float:
     """Median seconds of `repeat` calls, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeat):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(seconds(fn, device) for _ in range(repeat))
 
 
 def load_package(sd, device, package_cuda: bool = False):
@@ -110,22 +112,15 @@ def workloads(model, pkg, args, tokens) -> dict:
 
 def paired(n_tokens: int, ours, theirs, device, rounds: int, warmup: int = 2) -> dict:
     """Tokens/s of ours and theirs, measured in alternating rounds after warm-up calls of both."""
-    def once(fn) -> float:
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        return n_tokens / (time.perf_counter() - t0)
-
     for _ in range(warmup):
         ours()
         if theirs:
             theirs()
     a, b = [], []
     for _ in range(rounds):
-        a.append(once(ours))
+        a.append(n_tokens / seconds(ours, device))
         if theirs:
-            b.append(once(theirs))
+            b.append(n_tokens / seconds(theirs, device))
     row = {"ours": statistics.median(a), "ours_rounds": a}
     if theirs:
         ratios = [x / y for x, y in zip(a, b)]

@@ -115,11 +115,18 @@ def wkv_step(w, u, k, v, aa, bb, pp):
     e1 = torch.exp(pp - p)          # weight of the stored past
     e2 = torch.exp(ww - p)          # weight of the current token
     wkv = (e1 * aa + e2 * v) / (e1 * bb + e2)
-    ww = pp + w                     # the past, decayed by one more token
+    return wkv, decay_and_add(aa, bb, pp, w, k, v)
+
+
+def decay_and_add(aa, bb, pp, decay, k, a, b=None):
+    """The state update: decay the stored sums by e^decay and add a*e^k to the numerator and
+    b*e^k to the denominator (b = 1: one token), keeping the largest exponent in pp. Used for a
+    token (decay w) and for a whole block of tokens (decay L*w, _carry)."""
+    ww = pp + decay                 # the past, decayed
     p = torch.maximum(ww, k)
     e1 = torch.exp(ww - p)
     e2 = torch.exp(k - p)
-    return wkv, (e1 * aa + e2 * v, e1 * bb + e2, p)
+    return e1 * aa + e2 * a, e1 * bb + (e2 if b is None else e2 * b), p
 
 
 def wkv_sequential(w, u, k, v, aa, bb, pp, *, states: bool = False):
@@ -152,10 +159,7 @@ def _blocks_wkv(w, u, k, v, aa, bb, pp, L: int):
     vb = v.reshape(*lead, N, L, C)                             # (..., N, L, C)
     i = torch.arange(L, device=k.device, dtype=k.dtype)[:, None]  # (L, 1) position in the block
     # 1. each block's contribution to the state after it
-    S = (L - 1 - i) * w + kb                                   # (..., N, L, C)
-    ps = _max_over_block(S)                                    # (..., N, C)
-    es = torch.exp(S - ps.unsqueeze(-2))                       # (..., N, L, C)
-    a_blk, b_blk = (es * vb).sum(-2), es.sum(-2)               # (..., N, C)
+    ps, a_blk, b_blk = _sums_over_block((L - 1 - i) * w + kb, vb)   # (..., N, C) each
     # 2. the state at the start of every block, and after the last
     (aa0, bb0, pp0), (aa, bb, pp) = _carry(L * w, ps, a_blk, b_blk, aa, bb, pp)
     aa0, bb0, pp0 = aa0.unsqueeze(-2), bb0.unsqueeze(-2), pp0.unsqueeze(-2)   # (..., N, 1, C)
@@ -187,34 +191,38 @@ def _max_over_block(S: torch.Tensor) -> torch.Tensor:
     return m
 
 
+def _sums_over_block(S, a, b=None):
+    """Sums along L relative to the largest exponent: S (exponents), a, b (values; b = 1 when
+    None), each (..., N, L, C). Returns (p, sum of e^{S-p} a, sum of e^{S-p} b), each (..., N, C)."""
+    p = _max_over_block(S)
+    e = torch.exp(S - p.unsqueeze(-2))                         # (..., N, L, C)
+    return p, (e * a).sum(-2), (e if b is None else e * b).sum(-2)
+
+
 def _carry(D, ps, a_blk, b_blk, aa, bb, pp):
     """The state at the start of each of N blocks, and after the last one.
 
     Block n adds a_blk[n] e^{ps[n]} to the numerator and b_blk[n] e^{ps[n]} to the denominator
     (ps, a_blk, b_blk: (..., N, C)) and the state decays by e^D per block (D = L*w, (C,)): the
-    token recurrence one level up. Up to CARRY_GROUP blocks: a loop. More: the blocks in groups, each
-    group summed like a block in _blocks_wkv, this function again for the groups' starts, then
-    every block's start inside its group as a loop over the offset d (group small steps).
+    token recurrence one level up. Up to CARRY_GROUP blocks: a loop of decay_and_add. More: the
+    blocks in groups, each group summed like a block in _blocks_wkv, this function again for the
+    groups' starts, then every block's start inside its group as a loop over the offset d (group
+    small steps).
     Returns ((aa, bb, pp) at each block's start, each (..., N, C), the final (aa, bb, pp))."""
     N, group = ps.shape[-2], CARRY_GROUP
     if N <= group:
         starts = []
         for n in range(N):
             starts.append((aa, bb, pp))
-            ww = pp + D                                        # the carried state, decayed over the block
-            p = torch.maximum(ww, ps[..., n, :])
-            e1, e2 = torch.exp(ww - p), torch.exp(ps[..., n, :] - p)
-            aa, bb, pp = e1 * aa + e2 * a_blk[..., n, :], e1 * bb + e2 * b_blk[..., n, :], p
+            aa, bb, pp = decay_and_add(aa, bb, pp, D, ps[..., n, :], a_blk[..., n, :], b_blk[..., n, :])
         return tuple(torch.stack(torch.broadcast_tensors(*s), dim=-2) for s in zip(*starts)), (aa, bb, pp)
     *lead, _, C = ps.shape
     G, M = group, N // group
     head = M * G
     pg, ag, bg = (t[..., :head, :].reshape(*lead, M, G, C) for t in (ps, a_blk, b_blk))  # (..., M, G, C)
     j = torch.arange(G, device=ps.device, dtype=ps.dtype)[:, None]   # (G, 1) block within its group
-    S = (G - 1 - j) * D + pg                                   # (..., M, G, C) exponents at the group's end
-    qs = _max_over_block(S)                                    # (..., M, C)
-    e = torch.exp(S - qs.unsqueeze(-2))
-    (A0, B0, P0), (aa, bb, pp) = _carry(G * D, qs, (e * ag).sum(-2), (e * bg).sum(-2), aa, bb, pp)
+    # each group summed at its end (exponents (G-1-j)D + ps_j), then the groups' starts, one level up
+    (A0, B0, P0), (aa, bb, pp) = _carry(G * D, *_sums_over_block((G - 1 - j) * D + pg, ag, bg), aa, bb, pp)
     start_exp = P0.unsqueeze(-2) + j * D                       # (..., M, G, C) the group's start state, decayed
     with torch.no_grad():
         p = start_exp.clone()
