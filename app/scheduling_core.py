@@ -22,11 +22,10 @@ from typing import Callable, Sequence
 import torch
 
 from rwkv_core import Recorder
-from rwkv_core.schedule import Plan, expected_steps
+from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan
 from rwkv_core.timing import Timings, device_name
 from visuals import compute
 
-MODES = ("rnn", "cascade", "parallel")
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
 CHUNKS = tuple(2 ** i for i in range(10))          # 1, 2, 4, ..., 512: the chunk control's choices
 MAX_GRID_TOKENS = 512                              # the grid control's upper bound
@@ -63,7 +62,15 @@ class ScheduleRun:
 
 
 def schedule_label(plan: Plan) -> str:
-    return f"cascade (chunk {plan.chunk})" if plan.mode == "cascade" else plan.mode
+    return plan.label
+
+
+def grid_plans(n_layer: int, n_tokens: int, chunk: int) -> list[Plan]:
+    """The grid's three panels: the classic RNN (one cell at a time, with the red line), RWKV's
+    cascade and RWKV's layer-parallel schedule."""
+    return [make_plan("rnn", n_layer=n_layer, n_tokens=n_tokens, deps=KINDS["redline"]),
+            make_plan("cascade", n_layer=n_layer, n_tokens=n_tokens, chunk=chunk),
+            make_plan("parallel", n_layer=n_layer, n_tokens=n_tokens)]
 
 
 def _warm_up(model, tokens: list[int]) -> None:

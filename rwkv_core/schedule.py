@@ -1,11 +1,14 @@
 """Execution plans: the order in which the (layer, token-range) cells of a forward pass run.
 
 The plan is data. The engine executes it (model.run_plan) and the app animates the very same
-plan, so what a user watches is the real execution order.
+plan, so what a user watches is the real execution order. This module is the one home of the
+schedule vocabulary: the modes, their labels and step counts, and what each model kind's cells
+depend on (`Dependencies`), which decides the modes a kind can run.
 
-  rnn       a classic stacked RNN: the top layer of token t feeds the first layer of token t+1
-            (the "red line"), so every one of the L*T cells waits for the one before: L*T steps.
-  cascade   RWKV's wavefront: a cell needs only the cell below it (same tokens, previous layer)
+  rnn       one (layer, token) cell at a time, token by token: L*T steps. The only order a
+            classic RNN with the "red line" (the top layer of token t feeds the first layer of
+            token t+1) can run in.
+  cascade   the wavefront: a cell needs only the cell below it (same tokens, previous layer)
             and the previous chunk of its own layer (through the state). Cut the tokens into
             chunks of `chunk`; at step s every cell with layer + chunk_index = s can run:
             L + ceil(T/chunk) - 1 steps.
@@ -18,6 +21,61 @@ import math
 from dataclasses import dataclass, field
 
 MODES = ("rnn", "cascade", "parallel")
+MODE_NAMES = {"rnn": "one cell at a time", "cascade": "the cascade (diagonal wavefront)",
+              "parallel": "layer-parallel (GPT mode)"}
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a cell (layer l, tokens a..b) of a model kind reads, as data: every plan of that kind
+    is drawn and checked with it.
+
+    Every kind reads the layer below on the same tokens and its own layer's state after token
+    a-1 (the cell to the left). Two things differ between kinds:
+      red_line  layer 0 at token t also reads the top layer's output at token t-1 (the classic
+                RNN of the article): no cell of token t can start before token t-1 has left the
+                top layer, so only the rnn order is possible.
+      wide      a cell over n tokens is ONE step, n tokens wide (True: its matrix products take
+                all n tokens at once, as RWKV's and a transformer's do), or n sequential steps
+                (False: the recurrence puts W_h h[t-1] inside a nonlinearity, as an LSTM's does,
+                so each token's products wait for the previous token's result).
+    """
+    kind: str
+    red_line: bool = False
+    wide: bool = True
+    why: str = ""          # one sentence for the Lab: why the kind has these dependencies
+
+    def refusal(self, mode: str, n_layer: int) -> str | None:
+        """Why this kind cannot run `mode`, or None when it can."""
+        if self.red_line and mode != "rnn":
+            return (f"{self.kind}: {mode} needs layer 0 of token t+1 to start before layer {n_layer - 1} "
+                    f"(the top) of token t is done, but the red line feeds the top layer's output at "
+                    f"token t into layer 0 at token t+1: every cell waits for the one before it, so "
+                    f"only the rnn order (L·T steps) is possible")
+        return None
+
+    def allowed(self, n_layer: int = 2) -> tuple[str, ...]:
+        return tuple(m for m in MODES if self.refusal(m, n_layer) is None)
+
+
+KINDS = {  # every model kind's dependencies: adding a kind is one entry here plus its model code
+    "rwkv4": Dependencies("rwkv4", why="R, K, V depend only on the layer's input (and the one-token shift) "
+                          "and WKV is linear with a decay that does not depend on the data: a layer's "
+                          "products run over all its tokens at once"),
+    "lstm": Dependencies("lstm", wide=False, why="no red line, so the cells can run as a wavefront; but the "
+                         "gates of token t need W_h·h[t−1] inside a nonlinearity, so a layer's tokens are "
+                         "sequential matrix products"),
+    "redline": Dependencies("redline", red_line=True, wide=False, why="the top layer's output at token t is "
+                            "layer 0's input at token t+1: every cell waits for the one before it"),
+    "gpt": Dependencies("gpt", why="a layer at token t reads the layer below at tokens ≤ t and its own "
+                        "cache: no red line, and all tokens' products at once"),
+}
+
+
+def mode_label(mode: str, chunk: int | None = None, workers: int | None = None) -> str:
+    """The one short name of a schedule on screen and in records: "rnn", "cascade (chunk 32)"."""
+    label = f"cascade (chunk {chunk})" if mode == "cascade" else mode
+    return label + (f", {workers} workers" if workers and workers > 1 else "")
 
 
 @dataclass(frozen=True, order=True)
@@ -38,6 +96,7 @@ class Plan:
     n_tokens: int
     chunk: int
     steps: tuple[tuple[Cell, ...], ...]
+    deps: Dependencies = KINDS["rwkv4"]
     _step_of: dict = field(default=None, repr=False, compare=False)
     _by_layer: dict = field(default=None, repr=False, compare=False)
 
@@ -71,13 +130,13 @@ class Plan:
     def dependencies(self, cell: Cell) -> list[Cell]:
         """The cells whose results this one reads. Below: the previous layer on the same tokens
         (possibly several cells if chunks differ). Left: this layer's previous chunk, through the
-        state. In the rnn plan also the red line: the top layer of the previous token."""
+        state. For a kind with the red line also the top layer of the previous token."""
         deps: list[Cell] = []
         if cell.layer > 0:
             deps += sorted({self.cell_at(cell.layer - 1, t) for t in range(cell.start, cell.stop)})
         if cell.start > 0:
             deps.append(self.cell_at(cell.layer, cell.start - 1))
-            if self.mode == "rnn" and cell.layer == 0:
+            if self.deps.red_line and cell.layer == 0:
                 deps.append(self.cell_at(self.n_layer - 1, cell.start - 1))  # the red line
         return deps
 
@@ -88,6 +147,18 @@ class Plan:
         while deps := self.dependencies(path[-1]):
             path.append(max(deps, key=self.step_of))
         return path[::-1]
+
+    @property
+    def product_steps(self) -> int:
+        """The critical path in matrix-product steps: a step of wide cells is one product step; a
+        step whose cells are sequential inside (an LSTM's) lasts as many as its longest cell has tokens."""
+        if self.deps.wide:
+            return self.n_steps
+        return sum(max(c.n_tokens for c in cells) for cells in self.steps)
+
+    @property
+    def label(self) -> str:
+        return mode_label(self.mode, self.chunk)
 
     def validate(self) -> None:
         """Every (layer, token) is computed exactly once, and every cell runs after its inputs."""
@@ -111,11 +182,15 @@ def expected_steps(mode: str, n_layer: int, n_tokens: int, chunk: int = 1) -> in
     return n_layer
 
 
-def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1) -> Plan:
-    """The plan for one schedule. `chunk` is used by the cascade (1 = the pure wavefront,
-    n_tokens = layer-parallel)."""
+def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1,
+         deps: Dependencies = KINDS["rwkv4"]) -> Plan:
+    """The plan for one schedule of a model kind (`deps`, RWKV-4 by default). `chunk` is used by
+    the cascade (1 = the pure wavefront, n_tokens = layer-parallel). ValueError, naming the
+    dependency, for a mode the kind's dependencies forbid."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    if (why := deps.refusal(mode, n_layer)) is not None:
+        raise ValueError(why)
     if n_layer < 1 or n_tokens < 1:
         raise ValueError(f"a plan needs at least one layer and one token (got {n_layer} layers, {n_tokens} tokens)")
     if not isinstance(chunk, int) or chunk < 1:
@@ -134,4 +209,4 @@ def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1) -> Plan:
             # lower layers first inside a step: they work on later chunks, the wave's front
             steps.append(tuple(Cell(layer, *bounds[s - layer])
                                for layer in range(n_layer) if 0 <= s - layer < len(bounds)))
-    return Plan(mode, n_layer, n_tokens, chunk, tuple(steps))
+    return Plan(mode, n_layer, n_tokens, chunk, tuple(steps), deps)

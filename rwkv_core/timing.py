@@ -22,7 +22,8 @@ def device_name(device: torch.device | str) -> str:
                     break
     except OSError:
         pass
-    return f"CPU: {proc}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU: {proc}, {n} thread{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)

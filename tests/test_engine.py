@@ -7,7 +7,7 @@ import torch
 
 import rwkv_core
 from rwkv_core import ops
-from rwkv_core.schedule import expected_steps, plan
+from rwkv_core.schedule import KINDS, expected_steps, plan
 
 
 def naive_wkv(w, u, k, v):
@@ -215,12 +215,44 @@ def test_cascade_steps_are_diagonals():
 
 
 def test_dependencies_and_red_line():
-    rnn = plan("rnn", n_layer=3, n_tokens=4)
+    rnn = plan("rnn", n_layer=3, n_tokens=4, deps=KINDS["redline"])
     cell = rnn.cell_at(0, 2)
     assert rwkv_core.Cell(2, 1, 2) in rnn.dependencies(cell)  # top layer of the previous token
+    rwkv_rnn = plan("rnn", n_layer=3, n_tokens=4)               # RWKV run one cell at a time: no red line
+    assert rwkv_core.Cell(2, 1, 2) not in rwkv_rnn.dependencies(rwkv_rnn.cell_at(0, 2))
     cas = plan("cascade", n_layer=3, n_tokens=4, chunk=1)
     assert rwkv_core.Cell(2, 1, 2) not in cas.dependencies(cas.cell_at(0, 2))
     assert len(rnn.critical_path()) == 12 and len(cas.critical_path()) == 3 + 4 - 1
+    # without the red line nothing forces the rnn order: its longest chain is the cascade's
+    assert len(rwkv_rnn.critical_path()) == 3 + 4 - 1
+
+
+@pytest.mark.parametrize("mode", ["cascade", "parallel"])
+def test_the_red_line_refuses_every_order_but_rnn(mode):
+    with pytest.raises(ValueError, match="red line"):
+        plan(mode, n_layer=3, n_tokens=4, chunk=1, deps=KINDS["redline"])
+    assert KINDS["redline"].allowed(3) == ("rnn",)
+    assert KINDS["lstm"].allowed(3) == KINDS["rwkv4"].allowed(3) == ("rnn", "cascade", "parallel")
+
+
+@pytest.mark.parametrize("L,T,chunk", [(1, 1, 1), (3, 7, 1), (3, 7, 2), (4, 10, 3), (6, 64, 16), (2, 5, 99)])
+def test_critical_path_in_matrix_product_steps(L, T, chunk):
+    """RWKV: a step of wide cells is one product step (parallel: L). LSTM: a cell over n tokens is
+    n sequential products (parallel: L·T; best, the chunk-1 cascade: L + T − 1). Red line: L·T."""
+    rwkv, lstm, red = KINDS["rwkv4"], KINDS["lstm"], KINDS["redline"]
+    c = min(chunk, T)
+    assert plan("parallel", n_layer=L, n_tokens=T, deps=rwkv).product_steps == L
+    assert plan("cascade", n_layer=L, n_tokens=T, chunk=chunk, deps=rwkv).product_steps == L + math.ceil(T / c) - 1
+    assert plan("parallel", n_layer=L, n_tokens=T, deps=lstm).product_steps == L * T
+    assert plan("cascade", n_layer=L, n_tokens=T, chunk=1, deps=lstm).product_steps == L + T - 1
+    cas = plan("cascade", n_layer=L, n_tokens=T, chunk=chunk, deps=lstm)
+    assert cas.product_steps >= L + T - 1
+    if T % c == 0:
+        assert cas.product_steps == c * (L + T // c - 1)
+    assert plan("rnn", n_layer=L, n_tokens=T, deps=red).product_steps == L * T
+    for kind in (rwkv, lstm, red):
+        for mode in kind.allowed(L):
+            plan(mode, n_layer=L, n_tokens=T, chunk=chunk, deps=kind).validate()
 
 
 def test_a_plan_that_breaks_a_dependency_is_caught():

@@ -13,12 +13,13 @@ from PIL import Image
 
 from app import scheduling_core as sc
 from app_helpers import embedded
+from app.scheduling_core import grid_plans
 from rwkv_core.schedule import plan as make_plan
 from visuals import architecture, export, schedule as vs
 
 
 def plans_for(L, T, chunk):
-    return [make_plan(m, n_layer=L, n_tokens=T, chunk=chunk) for m in ("rnn", "cascade", "parallel")]
+    return grid_plans(L, T, chunk)
 
 
 def rect_cells(xs, ys) -> set[tuple[int, int]]:
@@ -116,7 +117,7 @@ def test_dependency_arrows_and_critical_path_are_the_plans(focus):
         cell = plan.cell_at(*focus)
         arrows = {((a.ax, a.ay), (a.x, a.y), a.arrowcolor) for a in fig.layout.annotations
                   if a.showarrow and a.xref == xref}
-        want = {(vs.centre(d), vs.centre(cell), vs.RED_LINE if (plan.mode == "rnn" and d.layer == plan.n_layer - 1
+        want = {(vs.centre(d), vs.centre(cell), vs.RED_LINE if (plan.deps.red_line and d.layer == plan.n_layer - 1
                                                                  and cell.layer == 0) else "black")
                 for d in plan.dependencies(cell)}
         assert arrows == want

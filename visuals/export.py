@@ -133,7 +133,7 @@ class _Panel:
                 draw.rectangle(self._box(layer, n, plan.n_tokens, self.x0, self.y0), fill=_rgb(PENDING))
             if n > d:
                 draw.rectangle(self._box(layer, d, n, self.x0, self.y0), outline="black", width=2)
-        if plan.mode == "rnn" and self.tw >= 4:   # thinner than that, the lines would hide the cells
+        if plan.deps.red_line and self.tw >= 4:   # thinner than that, the lines would hide the cells
             top, bottom = self.y0 + 4, self.y0 + ROW_H * plan.n_layer - 4
             for t in range(plan.n_tokens - 1):
                 x = self.x0 + (t + 0.5) * self.tw

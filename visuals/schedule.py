@@ -248,10 +248,10 @@ def _cell_heatmap(plan: Plan, xref: str, yref: str, token_labels) -> go.Heatmap:
 
 
 def _overlay_traces(plan: Plan, xref: str, yref: str) -> list[go.Scatter]:
-    """Drawn above the covers: the rnn's red line, the cascade's chunk boundaries."""
+    """Drawn above the covers: the red line (of a kind that has one), the cascade's chunk boundaries."""
     L, T = plan.n_layer, plan.n_tokens
     traces = []
-    if plan.mode == "rnn" and 1 < T <= RED_LINE_MAX_T:
+    if plan.deps.red_line and 1 < T <= RED_LINE_MAX_T:
         xs, ys = [], []
         for t in range(T - 1):
             xs += [t + 0.2, t + 0.8, None]

@@ -47,7 +47,7 @@ def downloads(files: tuple[str, bytes], what: str, stem: str, key: str, html_not
 # same length shares one drawing: under 30 sessions each student's own grid held every Step.
 @st.cache_resource(max_entries=32, show_spinner="Drawing the schedules…")
 def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None):
-    plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
+    plans = sc.grid_plans(n_layer, n_tokens, chunk)
     with sc.FIGURE_LOCK:
         return vs.grid_figure(plans, focus=focus)
 
@@ -157,7 +157,7 @@ st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arro
 with st.expander("Export for slides (HTML and GIF)"):
     params = (n_layer, n_tokens, chunk, focus)
     if st.button("Make the files", key="sl_export"):
-        plans = [make_plan(m, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk) for m in sc.MODES]
+        plans = sc.grid_plans(n_layer, n_tokens, chunk)
         with st.spinner("Drawing every frame…"):
             st.session_state["sl_export_files"] = (
                 params, export.figure_html(grid_fig(n_layer, n_tokens, chunk, focus)),
