@@ -14,7 +14,7 @@ import torch
 
 from . import ops
 from .config import Config
-from .schedule import Cell, Plan, plan as make_plan
+from .schedule import KINDS, Cell, Plan, plan as make_plan
 from .state import LayerState, State, init_state
 from .timing import StepTimer, Timings
 from .weights import AttWeights, BlockWeights, FfnWeights, Weights
@@ -120,7 +120,14 @@ def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = Non
 
 
 class RWKV:
-    """A loaded RWKV-v4 model: weights (read-only), config, tokenizer (or None), device."""
+    """A loaded RWKV-v4 model: weights (read-only), config, tokenizer (or None), device.
+
+    Every model kind (RWKV and its rivals in rwkv_core/rivals) has the same face: `kind`,
+    `deps` (its cell dependencies, rwkv_core.schedule.KINDS), `schedules` (the modes they
+    allow), `forward(tokens, state, *, mode, chunk, all_logits)` and a state with `nbytes()`."""
+
+    kind = "rwkv4"
+    deps = KINDS["rwkv4"]
 
     def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
                  fmt: str = "", device="cpu"):
@@ -144,6 +151,10 @@ class RWKV:
         sd = {k: v.to(device=device, dtype=dtype) for k, v in self.weights.state_dict().items()}
         return RWKV(Weights.from_state_dict(sd), self.config, tokenizer=self.tokenizer, source=self.source,
                     fmt=self.format, device=device)
+
+    @property
+    def schedules(self) -> tuple[str, ...]:
+        return self.deps.allowed(self.config.n_layer)
 
     def init_state(self) -> State:
         return init_state(self.config.n_layer, self.config.n_embd, device=self.device, dtype=self.dtype)
@@ -180,7 +191,7 @@ class RWKV:
     __call__ = forward
 
     def plan_for(self, n_tokens: int, mode: str = "rnn", chunk: int | None = None) -> Plan:
-        return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1)
+        return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1, deps=self.deps)
 
     def run_plan(self, plan: Plan, tokens, state: State | None = None, *, recorder=None,
                  all_logits: bool = True, timed: bool = False, workers: int = 1) -> "RunResult":
