@@ -23,20 +23,31 @@ __all__ = ["load_model", "RWKV", "Config", "CheckpointError", "State", "LayerSta
 def from_state_dict(sd: dict, *, device="cpu", dtype=torch.float32, tokenizer=None, source="",
                     fmt="state dict") -> RWKV:
     """A model from BlinkDL-named tensors already in memory (validated like a file)."""
-    from .checkpoint import validate
-    config = validate(sd, source or "state dict")
-    weights = Weights.from_state_dict(to_weights_dict(sd, config, device=device, dtype=dtype))
-    return RWKV(weights, config, tokenizer=tokenizer, source=source, fmt=fmt, device=device)
+    from .checkpoint import file_name, loading, validate
+    name = file_name(source) if source else "state dict"
+    config = validate(sd, name)
+    with loading(name, "the model could not be built"):    # e.g. MemoryError casting to dtype
+        weights = Weights.from_state_dict(to_weights_dict(sd, config, device=device, dtype=dtype))
+        return RWKV(weights, config, tokenizer=tokenizer, source=source, fmt=fmt, device=device)
+
+
+def _read_tokenizer(path: Path):
+    """A tokenizer JSON, checked like a checkpoint (a regular file of a bounded size) first."""
+    from .checkpoint import MAX_JSON_BYTES, check_file, file_name, loading
+    from .tokenizer import Tokenizer
+    with loading(file_name(path), "not a usable tokenizer"):
+        check_file(path, MAX_JSON_BYTES)
+        return Tokenizer(path)
 
 
 def load_model(path: str | Path | None = None, *, device="cpu", dtype=torch.float32,
                tokenizer: str | Path | None = None) -> RWKV:
     """Load an RWKV-4 checkpoint (BlinkDL .pth, .safetensors, Hugging Face folder), or the
     embedded default model when path is None. Raises CheckpointError with the reason."""
-    from .tokenizer import Tokenizer, find_tokenizer
+    from .tokenizer import find_tokenizer
     sd, config, fmt, resolved = read_checkpoint(path)
     tok_path = Path(tokenizer) if tokenizer else find_tokenizer(resolved)
-    tok = Tokenizer(tok_path) if tok_path else None
+    tok = _read_tokenizer(tok_path) if tok_path else None
     if tok is not None and tok.vocab_size > config.vocab_size:
         raise CheckpointError(f"{tok_path.name}: the tokenizer has {tok.vocab_size} tokens but the model only "
                               f"{config.vocab_size}: they do not belong together")
