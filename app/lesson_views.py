@@ -18,7 +18,7 @@ from app.lessons import Step, source_of
 from rwkv_core.sampling import SamplingSettings, probabilities
 from rwkv_core.schedule import expected_steps, plan as make_plan
 from visuals import architecture, compute, formulas as fm, lessons as vl, probabilities as vp, states, tokens
-from visuals import schedule as vs
+from visuals import frames as vf, schedule as vs, timing as vt
 from visuals.theme import caption
 
 SCHEDULE_TOKENS = 16       # tokens of the example used in the scheduling figures
@@ -221,10 +221,10 @@ def schedule_race_view(ctx: Context) -> None:
         st.session_state[cache_key] = runs
     runs = runs[1]
     device = runs[0].timings.device
-    frames = vs.race_frames([r.timings.step_seconds for r in runs])
+    frames = vf.race_frames([r.timings.step_seconds for r in runs])
     show(ctx, vs.grid_figure([r.plan for r in runs], frames=frames, device=device,
                              token_labels=[lc.label(ctx.model, i) for i in ids]), "race")
-    show(ctx, vs.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": len(ids)}
+    show(ctx, vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": len(ids)}
                                 for r in runs], device), "totals")
     table(ctx, [{"schedule": r.label, "steps": r.plan.n_steps, "ms": r.timings.total_seconds * 1000,
                  "max |logits − rnn logits|": r.max_diff_vs_rnn} for r in runs])

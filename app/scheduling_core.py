@@ -4,15 +4,14 @@
                     engine's own step timer, and the largest |logit difference| against the rnn
   watch_data        one recorded run for the "watch it run" figure: state norms, embeddings,
                     next-token guesses, and (from a separate, unrecorded run) measured step times
-  measure_scaling   wall time against sequence length, in the docs/bench/*.json layout
-                    (see visuals/schedule.py)
+  measure_scaling   wall time against sequence length, as a benchmark record
+                    (rwkv_core/bench_record.py, the docs/bench/*.json layout)
 
 The page (app/app_pages/scheduling_lab.py), scripts/bench_scheduling.py and the tests drive
 this same code.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from rwkv_core import Recorder
+from rwkv_core import Recorder, bench_record
 from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan
 from rwkv_core.timing import Timings, device_name
 from visuals import compute
@@ -154,18 +153,11 @@ def measure_scaling(model, lengths: Sequence[int], chunks: Sequence[int], *, rep
         plan = model.plan_for(n, mode, chunk)
         secs = [model.run_plan(plan, ids[:n], all_logits=False, timed=True).timings.total_seconds
                 for _ in range(repeats)]
-        rows.append({"mode": mode, "chunk": chunk, "workers": None, "n_tokens": n,
-                     "seconds": statistics.median(secs)})
-    c = model.config
-    return {"device": device_name(model.device), "dtype": str(model.dtype).replace("torch.", ""),
-            "shape": {"n_layer": c.n_layer, "n_embd": c.n_embd, "vocab_size": c.vocab_size},
-            "model": model.source.rsplit("/", 1)[-1], "note": f"median of {repeats}, measured live",
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
-
-
-def bench_json(record: dict) -> str:
-    """A benchmark record as the text of a docs/bench/*.json file."""
-    return json.dumps(record, indent=2)
+        rows.append(bench_record.row(mode, chunk, n, statistics.median(secs)))
+    return bench_record.record(device=device_name(model.device), config=model.config, rows=rows,
+                               dtype=str(model.dtype).replace("torch.", ""), model=model.source.rsplit("/", 1)[-1],
+                               note=f"median of {repeats}, measured live",
+                               measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
 def step_counts(n_layer: int, n_tokens: int, chunk: int) -> dict[str, int]:

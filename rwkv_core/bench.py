@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from . import bench_record
 from .config import Config
 from .timing import device_name
 
@@ -160,7 +161,7 @@ def bench_concurrent(model, args, tokens) -> list[dict]:
 
 
 def scaling_rows(model, args, tokens) -> list[dict]:
-    """Rows in the docs/bench layout (see visuals/schedule.py) for the scheduling lab's charts."""
+    """Benchmark record rows (rwkv_core/bench_record.py) for the scheduling lab's charts."""
     dev, rows = model.device, []
     for T in args.scaling:
         x = tokens[:T]
@@ -170,7 +171,7 @@ def scaling_rows(model, args, tokens) -> list[dict]:
         for mode, chunk, workers in runs:
             seconds = timeit(lambda: model.forward(x, mode=mode, chunk=chunk, all_logits=False,
                                                    workers=workers or 1), dev, repeat=1)
-            rows.append({"mode": mode, "chunk": chunk, "workers": workers, "n_tokens": T, "seconds": seconds})
+            rows.append(bench_record.row(mode, chunk, T, seconds, workers))
     return rows
 
 
@@ -209,8 +210,7 @@ def main(argv=None) -> dict:
                                                     + (args.scaling or [])),), generator=g).tolist()
     result = {"device": device_name(args.device), "torch": torch.__version__, "dtype": args.dtype,
               "threads": torch.get_num_threads(),
-              "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab": cfg.vocab_size,
-                        "params": cfg.n_params}}
+              "shape": {**bench_record.shape(cfg), "params": cfg.n_params}}
     pkg, strategy = (None, None) if args.no_package or args.dtype != "float32" else \
         load_package(sd, args.device, args.package_cuda)
     result["paired"] = {name: paired(n, ours, theirs, model.device, args.rounds)
@@ -224,13 +224,12 @@ def main(argv=None) -> dict:
     if args.workers > 1:
         result["concurrent_cascade"] = bench_concurrent(model, args, tokens)
     if args.scaling:
-        result["scaling"] = {"device": result["device"], "dtype": args.dtype, "model": "random weights",
-                             "shape": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "vocab_size": cfg.vocab_size},
-                             "note": "python -m rwkv_core.bench, one warm run each",
-                             "rows": scaling_rows(model, args, tokens)}
+        result["scaling"] = bench_record.record(device=result["device"], config=cfg, dtype=args.dtype,
+                                                model="random weights",
+                                                note="python -m rwkv_core.bench, one warm run each",
+                                                rows=scaling_rows(model, args, tokens))
         if args.scaling_json:
-            Path(args.scaling_json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.scaling_json).write_text(json.dumps(result["scaling"], indent=1))
+            bench_record.write(args.scaling_json, result["scaling"])
     del model
     print_table(result)
     if args.json:
@@ -243,7 +242,7 @@ def print_table(r: dict) -> None:
     s = r["shape"]
     threads = "" if "threads" in r["device"] else f"{r['threads']} threads   "
     print(f"device: {r['device']}   torch {r['torch']}   {r['dtype']}   {threads}shape "
-          f"{s['n_layer']} x {s['n_embd']}, vocab {s['vocab']} ({s['params'] / 1e6:.0f}M params)")
+          f"{s['n_layer']} x {s['n_embd']}, vocab {s['vocab_size']} ({s['params'] / 1e6:.0f}M params)")
     pkg = r.get("rwkv_package")
     rounds = len(next(iter(r["paired"].values()))["ours_rounds"])
     print(f"\ntokens/s, median of {rounds} rounds alternating ours and the package"

@@ -72,6 +72,11 @@ KINDS = {  # every model kind's dependencies: adding a kind is one entry here pl
 }
 
 
+def takes_chunk(mode: str) -> bool:
+    """Whether a mode's cells are cut by a chunk size (the cascade's); the others ignore it."""
+    return mode == "cascade"
+
+
 def mode_label(mode: str, chunk: int | None = None, workers: int | None = None) -> str:
     """The one short name of a schedule on screen and in records: "rnn", "cascade (chunk 32)"."""
     label = f"cascade (chunk {chunk})" if mode == "cascade" else mode

@@ -5,7 +5,7 @@ cascade and in parallel, with the engine's own step timer, and the logits compar
     python scripts/bench_scheduling.py --scaling 16,32,64,128,256 --chunks 4,32 --json docs/bench/cpu.json
 
 Target: under 10 s in total on a laptop CPU for 128 tokens. --json writes the measured rows in the
-docs/bench layout (described in visuals/schedule.py), which the Lab's scaling charts read."""
+docs/bench layout (rwkv_core/bench_record.py), which the Lab's scaling charts read."""
 from __future__ import annotations
 
 import argparse
@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rwkv_core  # noqa: E402
 from app import scheduling_core as sc  # noqa: E402
+from rwkv_core import bench_record  # noqa: E402
 from rwkv_core.timing import device_name  # noqa: E402
-from visuals.schedule import parse_bench  # noqa: E402
 
 
 def ints(text: str) -> list[int]:
@@ -34,12 +34,11 @@ def timing_run(model, n_tokens: int, chunk: int) -> dict:
               f"{r.max_diff_vs_rnn:>20.2e}")
     worst = max(r.max_diff_vs_rnn for r in runs)
     print(f"same outputs: {'yes' if worst < sc.SAME_TOLERANCE else 'NO'} (max |diff| {worst:.2e})")
-    c = model.config
-    return {"device": runs[0].timings.device, "shape": {"n_layer": c.n_layer, "n_embd": c.n_embd,
-                                                        "vocab_size": c.vocab_size},
-            "dtype": str(model.dtype).replace("torch.", ""), "note": "scripts/bench_scheduling.py, one run each",
-            "rows": [{"mode": r.plan.mode, "chunk": r.plan.chunk if r.plan.mode == "cascade" else None,
-                      "workers": None, "n_tokens": n_tokens, "seconds": r.timings.total_seconds} for r in runs]}
+    return bench_record.record(device=runs[0].timings.device, config=model.config,
+                               dtype=str(model.dtype).replace("torch.", ""),
+                               note="scripts/bench_scheduling.py, one run each",
+                               rows=[bench_record.row(r.plan.mode, r.plan.chunk, n_tokens, r.timings.total_seconds)
+                                     for r in runs])
 
 
 def main(argv=None) -> None:
@@ -64,10 +63,9 @@ def main(argv=None) -> None:
             print(f"{r['mode']:<9}{r['chunk'] or '':>5}{r['n_tokens']:>6}{r['seconds']:>11.4f}")
     else:
         record = timing_run(model, args.tokens, args.chunk)
-    parse_bench(record)
+    bench_record.parse(record)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(sc.bench_json(record))
+        bench_record.write(args.json, record)
         print(f"wrote {args.json}")
     print(f"total {time.perf_counter() - t0:.2f} s")
 

@@ -15,7 +15,9 @@ from app import scheduling_core as sc
 from app_helpers import embedded
 from app.scheduling_core import grid_plans
 from rwkv_core.schedule import plan as make_plan
-from visuals import architecture, export, schedule as vs
+from rwkv_core import bench_record
+from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
+from visuals.theme import RED_LINE
 
 
 def plans_for(L, T, chunk):
@@ -117,7 +119,7 @@ def test_dependency_arrows_and_critical_path_are_the_plans(focus):
         cell = plan.cell_at(*focus)
         arrows = {((a.ax, a.ay), (a.x, a.y), a.arrowcolor) for a in fig.layout.annotations
                   if a.showarrow and a.xref == xref}
-        want = {(vs.centre(d), vs.centre(cell), vs.RED_LINE if (plan.deps.red_line and d.layer == plan.n_layer - 1
+        want = {(vs.centre(d), vs.centre(cell), RED_LINE if (plan.deps.red_line and d.layer == plan.n_layer - 1
                                                                  and cell.layer == 0) else "black")
                 for d in plan.dependencies(cell)}
         assert arrows == want
@@ -131,7 +133,7 @@ def test_dependency_arrows_and_critical_path_are_the_plans(focus):
 
 def test_red_line_only_in_the_rnn_panel():
     fig = vs.grid_figure(plans_for(3, 6, 2), focus=(0, 3))
-    red = [a for a in fig.layout.annotations if a.showarrow and a.arrowcolor == vs.RED_LINE]
+    red = [a for a in fig.layout.annotations if a.showarrow and a.arrowcolor == RED_LINE]
     assert [a.xref for a in red] == ["x"]
     lines = [tr for tr in fig.data if tr.name == "the red line"]
     assert len(lines) == 1 and sum(x is None for x in lines[0].x) == 5   # T - 1 links
@@ -141,7 +143,7 @@ def test_red_line_only_in_the_rnn_panel():
 
 def test_measured_replay_frame_durations():
     steps = [0.001 * (i % 3 + 1) for i in range(12)]
-    frames = vs.measured_frames(steps, slowdown=1000)
+    frames = vf.measured_frames(steps, slowdown=1000)
     assert frames.durations_ms == pytest.approx([s * 1000 * 1000 for s in steps])   # x slowdown, in ms
     plan = make_plan("cascade", n_layer=4, n_tokens=27, chunk=3)          # 4 + 9 - 1 = 12 steps
     fig = vs.grid_figure([plan], frames=frames, device="test device")
@@ -153,7 +155,7 @@ def test_measured_replay_frame_durations():
 
 def test_race_frames_share_one_clock():
     fast, slow = [0.001] * 6, [0.0005] * 60                        # 6 ms and 30 ms in all
-    frames = vs.race_frames([fast, slow], slowdown=200)
+    frames = vf.race_frames([fast, slow], slowdown=200)
     fast_done = next(f for f, w in enumerate(frames.windows) if w[0][0] == 6)   # first frame with nothing left
     assert fast_done / frames.n_frames == pytest.approx(6 / 30, abs=0.05)
     assert frames.windows[-1][0] == (6, 6) and frames.windows[-1][1] == (59, 60)   # the slow one ends last
@@ -164,9 +166,9 @@ def test_race_frames_share_one_clock():
 
 
 def test_nice_slowdown():
-    assert vs.nice_slowdown(0.008, 8) == 1000
-    assert vs.nice_slowdown(4, 8) == 2
-    assert vs.nice_slowdown(0.03, 8) in (200, 500)
+    assert vf.nice_slowdown(0.008, 8) == 1000
+    assert vf.nice_slowdown(4, 8) == 2
+    assert vf.nice_slowdown(0.03, 8) in (200, 500)
 
 
 # --- exports --------------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def test_nice_slowdown():
 @pytest.mark.parametrize("L,T,chunk,max_frames", [(3, 5, 2, 120), (6, 40, 8, 50)])
 def test_gif_has_one_image_per_frame(L, T, chunk, max_frames):
     plans = plans_for(L, T, chunk)
-    want = vs.step_frames([p.n_steps for p in plans], max_frames=max_frames)
+    want = vf.step_frames([p.n_steps for p in plans], max_frames=max_frames)
     gif = Image.open(io.BytesIO(export.schedule_gif(plans, max_frames=max_frames, frame_ms=90)))
     assert gif.n_frames == want.n_frames == math.ceil(L * T / want.steps_per_frame)
     gif.seek(1)
@@ -183,7 +185,7 @@ def test_gif_has_one_image_per_frame(L, T, chunk, max_frames):
 
 def test_gif_at_measured_speed():
     plans = plans_for(2, 4, 2)
-    frames = vs.race_frames([[0.01] * p.n_steps for p in plans], slowdown=5, max_frames=30)
+    frames = vf.race_frames([[0.01] * p.n_steps for p in plans], slowdown=5, max_frames=30)
     gif = Image.open(io.BytesIO(export.schedule_gif(plans, frames=frames)))
     assert gif.n_frames == frames.n_frames
     assert gif.info["duration"] == round(frames.durations_ms[0])
@@ -200,8 +202,8 @@ def test_gif_pixels_follow_the_plan():
     tw = export.PANEL_W / 3
     running = img.getpixel((round(export.PAD + tw / 2), row0))
     pending = img.getpixel((round(export.PAD + 1.5 * tw), row0))
-    assert running == export._rgb(vs.step_colour(0, plan.n_steps))
-    assert pending == export._rgb(vs.PENDING)
+    assert running == export._rgb(vf.step_colour(0, plan.n_steps))
+    assert pending == export._rgb(vf.PENDING)
 
 
 def test_html_is_self_contained():
@@ -228,23 +230,23 @@ RECORD = {"device": "CPU: test", "shape": {"n_layer": 6},
 
 
 def test_parse_bench_accepts_the_schema_and_names_what_is_wrong(tmp_path):
-    assert vs.parse_bench(RECORD)["rows"][0]["seconds"] == 0.4
+    assert bench_record.parse(RECORD)["rows"][0]["seconds"] == 0.4
     bad = [({**RECORD, "device": ""}, "device"), ({**RECORD, "shape": {}}, "n_layer"),
            ({**RECORD, "rows": [{**RECORD["rows"][0], "mode": "gpt"}]}, "mode"),
            ({**RECORD, "rows": [{**RECORD["rows"][4], "chunk": None}]}, "chunk"),
            ({**RECORD, "rows": [{**RECORD["rows"][0], "seconds": -1}]}, "seconds")]
     for obj, word in bad:
         with pytest.raises(ValueError, match=word):
-            vs.parse_bench(obj)
+            bench_record.parse(obj)
     (tmp_path / "a.json").write_text(json.dumps(RECORD))
     (tmp_path / "b.json").write_text("{not json")
     (tmp_path / "c.json").write_text(json.dumps({**RECORD, "rows": []}))
-    records, problems = vs.read_bench_files(tmp_path)
+    records, problems = bench_record.read_folder(tmp_path)
     assert [r["file"] for r in records] == ["a.json"] and len(problems) == 2
 
 
 def test_scaling_figure_ideal_steps_and_medians():
-    fig = vs.scaling_figure([vs.parse_bench(RECORD)])
+    fig = vt.scaling_figure([bench_record.parse(RECORD)])
     by = {(tr.name, tr.xaxis): tr for tr in fig.data}
     rnn_ideal, rnn_time = by[("rnn", "x")], by[("rnn", "x2")]
     assert list(rnn_ideal.y) == [6 * 64, 6 * 128]
@@ -255,7 +257,7 @@ def test_scaling_figure_ideal_steps_and_medians():
 
 
 def test_chunk_figure_at_the_longest_length():
-    fig = vs.chunk_figure([vs.parse_bench(RECORD)])
+    fig = vt.chunk_figure([bench_record.parse(RECORD)])
     lines = {tr.name: (list(tr.x), list(tr.y)) for tr in fig.data}
     assert lines == {"cascade, T=128": ([8], [0.09]), "cascade, T=128, 2 workers": ([32], [0.03])}
     refs = sorted(s.y0 for s in fig.layout.shapes)
@@ -285,11 +287,11 @@ def test_timed_runs_on_the_embedded_model(model, prompt):
         assert r.max_diff_vs_rnn < sc.SAME_TOLERANCE
     # the rnn's logits are the model's, run the ordinary way
     assert torch.allclose(runs[0].logits, model.forward(tokens, mode="parallel")[0], atol=1e-4)
-    totals = vs.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": 40} for r in runs])
+    totals = vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": 40} for r in runs])
     assert list(totals.data[0].y) == pytest.approx([r.timings.total_seconds * 1000 for r in runs])
-    steps = vs.step_times_figure({r.label: r.timings.step_seconds for r in runs})
+    steps = vt.step_times_figure({r.label: r.timings.step_seconds for r in runs})
     assert [len(tr.y) for tr in steps.data] == [240, 6 + 5 - 1, 6]
-    frames = vs.race_frames([r.timings.step_seconds for r in runs])
+    frames = vf.race_frames([r.timings.step_seconds for r in runs])
     fig = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
     assert len(fig.frames) == frames.n_frames and "slower than measured" in fig.layout.title.text
 
@@ -320,12 +322,12 @@ def test_watch_figure_from_a_recorded_run(model, prompt):
 
 def test_scaling_measurement_on_the_embedded_model(model):
     record = sc.measure_scaling(model, [8, 16], [4])
-    parsed = vs.parse_bench(json.loads(sc.bench_json(record)))
+    parsed = bench_record.parse(json.loads(bench_record.to_json(record)))
     assert [(r["mode"], r["chunk"], r["n_tokens"]) for r in parsed["rows"]] == [
         ("rnn", None, 8), ("cascade", 4, 8), ("parallel", None, 8),
         ("rnn", None, 16), ("cascade", 4, 16), ("parallel", None, 16)]
     assert parsed["shape"]["n_layer"] == 6
-    assert vs.is_gpu(parsed) == (model.device.type == "cuda")
+    assert bench_record.is_gpu(parsed) == (model.device.type == "cuda")
 
 
 # --- the article's pictures -----------------------------------------------------------------
@@ -347,6 +349,6 @@ def test_watch_gif_has_one_image_per_frame(model, prompt):
     tokens = prompt[:10]
     plan = model.plan_for(len(tokens), "cascade", 3)
     data = sc.watch_data(model, tokens, plan)
-    frames = vs.measured_frames(data["step_seconds"], max_frames=120)
+    frames = vf.measured_frames(data["step_seconds"], max_frames=120)
     gif = Image.open(io.BytesIO(export.watch_gif(plan, **{k: data[k] for k in vs.WATCH_FIELDS})))
     assert gif.n_frames == frames.n_frames == plan.n_steps == 6 + 4 - 1

@@ -7,8 +7,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from .schedule import RED_LINE
-from .theme import MUTED, PALETTE, safe, style
+from .theme import MUTED, PALETTE, RED_LINE, safe, style
 
 BOX = "#F4F6FA"
 LAYER_FILL = PALETTE["sky"]

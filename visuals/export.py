@@ -11,12 +11,13 @@ from typing import Sequence
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from rwkv_core.schedule import Plan
-
 from plotly.colors import sample_colorscale
 
-from .schedule import (PENDING, RED_LINE, Frames, Progress, _counter, measured_frames, plan_title, step_colour,
-                       step_frames)
+from rwkv_core.schedule import Plan
+
+from .frames import PENDING, Frames, Progress, measured_frames, step_colour, step_frames
+from .schedule import counter, plan_title
+from .theme import RED_LINE
 
 # Plotly has no "next frame" action for a button, so the HTML file adds two buttons of its own that
 # animate to the frame before or after the current one (tracked from plotly's animation events).
@@ -139,7 +140,7 @@ class _Panel:
                 x = self.x0 + (t + 0.5) * self.tw
                 draw.line((x, top, x + self.tw, bottom), fill=RED_LINE, width=1)
         _text(draw, (self.x0, self.y0 - HEADER + 2), plan_title(plan), 13, "black")
-        _text(draw, (self.x0, self.y0 - HEADER + 20), _counter(plan, a, b, clock), 13, "#444")
+        _text(draw, (self.x0, self.y0 - HEADER + 20), counter(plan, a, b, clock), 13, "#444")
 
 
 def schedule_gif(plans: Sequence[Plan], *, frames: Frames | None = None, max_frames: int = 120,

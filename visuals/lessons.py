@@ -16,8 +16,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from .schedule import RED_LINE
-from .theme import HIGHLIGHT, MUTED, PALETTE, SEQUENTIAL, safe, style
+from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENTIAL, safe, style
 
 FLOAT32_MAX_EXP = 88.72  # ln of the largest float32: e^x is inf above it
 

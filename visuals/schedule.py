@@ -1,189 +1,26 @@
-"""The Scheduling Lab's figures: the layers x tokens grid run as an rnn, a cascade and in
-parallel, animated from the engine's own plans (rwkv_core.schedule), the dependencies of a cell,
-replays at measured speed, and timing and scaling charts. Plain data in, plotly Figure out.
-
-How a grid animation is built
-  A frame covers a window of steps [a, b) of each plan (one step per frame unless a plan has more
-  steps than `max_frames`; then every frame covers the same number of steps, said in the title).
-  Inside one layer a plan runs its cells left to right, so at any moment a layer's tokens split
-  into three runs: done [0, d), running now [d, n), pending [n, T). A frame therefore only moves
-  two covers per panel (pending in grey, the running cells outlined and in full colour) over a
-  static heatmap coloured by the step that runs each cell, drawn dimmed: frames stay small even
-  for 6 x 512 cells.
-
-Benchmark files (docs/bench/*.json), read by `parse_bench` and drawn by `scaling_figure` and
-`chunk_figure`; one JSON object per file:
-
-    {
-      "device": "NVIDIA H100 80GB HBM3",          # what ran it (rwkv_core.timing.device_name)
-      "shape": {"n_layer": 6, "n_embd": 256, "vocab_size": 2048},   # n_layer required
-      "dtype": "float32",                          # optional
-      "model": "rwkv4-shakespeare",                # optional
-      "note": "warm, median of 5",                 # optional, shown in the legend hover
-      "rows": [                                    # one measured run each
-        {"mode": "rnn" | "cascade" | "parallel",
-         "chunk": 32,          # tokens per cell: required for cascade, null otherwise
-         "workers": null,      # parallel workers/streams used, or null for one
-         "n_tokens": 512,      # sequence length
-         "seconds": 0.0123}    # wall time of the whole forward pass
-      ]
-    }
-
-Rows with the same (mode, chunk, workers, n_tokens) are summarised by their median.
+"""The Scheduling Lab's grid figures: the layers x tokens grid run as an rnn, a cascade and in
+parallel, animated from the engine's own plans (rwkv_core.schedule), the dependencies of a cell
+and its critical path, replays at measured speed, and "watch it run" (grid, states, embeddings
+and next-token guesses on one frame index). Plain data in, plotly Figure out. The frames
+themselves (which steps a frame shows, for how long) come from visuals/frames.py.
 """
 from __future__ import annotations
 
-import bisect
-import functools
-import json
-import math
-import statistics
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from rwkv_core.schedule import MODES, Cell, Plan, expected_steps
+from rwkv_core.schedule import Cell, Plan
 
-from .theme import HIGHLIGHT, MUTED, PALETTE, SEQUENCE, safe, style
+from .frames import (DONE_OPACITY, MAX_FRAMES, PENDING, STEP_SCALE, Frames, Progress, animation_controls, covers,
+                     measured_frames, step_colour, step_frames)
+from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, safe, style
 
-PENDING = "#ECECEC"          # a cell that has not run yet
-RED_LINE = "#D62728"         # the classic RNN's top-to-bottom link between tokens
-DONE_OPACITY = 0.45          # cells that already ran: their step colour, dimmed
-STEP_SCALE = "Viridis"       # colour of a cell = the step that runs it (early dark, late yellow)
-MAX_FRAMES = 400             # frames per animation; longer plans show several steps per frame
-REPLAY_SECONDS = 8.0         # a measured replay is slowed to last about this long
-MIN_FRAME_MS = 16            # a browser draws at most ~60 frames a second
 RED_LINE_MAX_T = 128         # beyond this many tokens the red lines would hide the cells
-SPEEDS = (0.25, 0.5, 1, 2, 4)  # the speed buttons: multiples of the frames' own durations
-
-
-# --- what a frame shows -------------------------------------------------------------------
-
-class Progress:
-    """For one plan: which tokens of each layer are done, running or pending when the steps
-    in [a, b) run. Works because each layer runs its cells left to right."""
-
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        per_layer: list[list[tuple[int, int]]] = [[] for _ in range(plan.n_layer)]
-        for s, cells in enumerate(plan.steps):
-            for c in cells:
-                per_layer[c.layer].append((s, c.stop))
-        for row in per_layer:
-            row.sort()
-        self._steps = [[s for s, _ in row] for row in per_layer]
-        self._stops = [[e for _, e in row] for row in per_layer]
-
-    def _tokens_before(self, layer: int, step: int) -> int:
-        """Tokens of `layer` finished by the cells of steps < step."""
-        i = bisect.bisect_left(self._steps[layer], step)
-        return self._stops[layer][i - 1] if i else 0
-
-    def window(self, a: int, b: int) -> list[tuple[int, int]]:
-        """Per layer (d, n): tokens [0, d) done before step a, [d, n) run during steps [a, b)."""
-        return [(self._tokens_before(l, a), self._tokens_before(l, b)) for l in range(self.plan.n_layer)]
-
-    def running(self, a: int, b: int) -> list[Cell]:
-        return [c for s in range(max(a, 0), min(b, self.plan.n_steps)) for c in self.plan.steps[s]]
-
-
-@dataclass(frozen=True)
-class Frames:
-    """The step windows of an animation: windows[f][p] = (a, b) for panel p at frame f,
-    durations_ms[f], and clock[f] (measured seconds reached at the end of frame f, or None)."""
-    windows: tuple[tuple[tuple[int, int], ...], ...]
-    durations_ms: tuple[float, ...]
-    steps_per_frame: int                 # 0 when frames are slices of measured time
-    clock: tuple[float, ...] | None = None
-    slowdown: float | None = None        # replay time / measured time
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.windows)
-
-
-def step_frames(n_steps: Sequence[int], *, max_frames: int = MAX_FRAMES, frame_ms: float = 300) -> Frames:
-    """One shared frame index for panels of different lengths: frame f runs steps
-    [f*k, (f+1)*k) of every panel, k = 1 unless the longest panel has more than max_frames
-    steps. A panel that has finished stays finished."""
-    k = max(1, math.ceil(max(n_steps) / max_frames))
-    n = math.ceil(max(n_steps) / k)
-    windows = tuple(tuple((min(f * k, s), min((f + 1) * k, s)) for s in n_steps) for f in range(n))
-    return Frames(windows, (float(frame_ms),) * n, k)
-
-
-def nice_slowdown(measured_seconds: float, target_seconds: float = REPLAY_SECONDS) -> float:
-    """A round factor (1, 2 or 5 x 10^n) that stretches the measured time to about the target."""
-    raw = target_seconds / max(measured_seconds, 1e-9)
-    exp = math.floor(math.log10(raw))
-    return min((m * 10 ** exp for m in (1, 2, 5, 10)), key=lambda v: abs(math.log(v / raw)))
-
-
-def measured_frames(step_seconds: Sequence[float], *, slowdown: float | None = None,
-                    max_frames: int = MAX_FRAMES) -> Frames:
-    """One plan replayed at its measured speed: frame f covers k steps and lasts their measured
-    time x slowdown (never under MIN_FRAME_MS, which a browser cannot show)."""
-    slowdown = slowdown or nice_slowdown(sum(step_seconds))
-    base = step_frames([len(step_seconds)], max_frames=max_frames)
-    clock, durations, t = [], [], 0.0
-    for ((a, b),) in base.windows:
-        dt = sum(step_seconds[a:b])
-        t += dt
-        clock.append(t)
-        durations.append(max(MIN_FRAME_MS, dt * slowdown * 1000))
-    return Frames(base.windows, tuple(durations), base.steps_per_frame, tuple(clock), slowdown)
-
-
-def race_frames(step_seconds: Sequence[Sequence[float]], *, slowdown: float | None = None,
-                max_frames: int = 200) -> Frames:
-    """Several plans on one measured clock: frame f is the slice of time [f dt, (f+1) dt), and
-    each panel runs the steps it was busy with during that slice."""
-    total = max(sum(s) for s in step_seconds)
-    slowdown = slowdown or nice_slowdown(total)
-    n = max(1, min(max_frames, math.ceil(total * slowdown * 1000 / 40)))  # ~25 frames a second
-    dt = total / n
-    ends = [list(_cumsum(s)) for s in step_seconds]
-    windows = []
-    for f in range(n):
-        t0, t1 = f * dt, (f + 1) * dt if f < n - 1 else math.inf
-        # steps still busy after t0, up to the first one that starts after t1
-        windows.append(tuple((bisect.bisect_right(e, t0), min(len(e), bisect.bisect_left(e, t1) + 1))
-                             for e in ends))
-    clock = tuple(min(total, (f + 1) * dt) for f in range(n))
-    return Frames(tuple(windows), (max(MIN_FRAME_MS, dt * slowdown * 1000),) * n, 0, clock, slowdown)
-
-
-def _cumsum(xs: Sequence[float]):
-    t = 0.0
-    for x in xs:
-        t += x
-        yield t
 
 
 # --- geometry -----------------------------------------------------------------------------
-
-def _rects(spans: Sequence[tuple[int, int, int]]) -> tuple[list, list]:
-    """Rectangles (layer, token_from, token_to) as one polygon trace: x, y with None between."""
-    xs, ys = [], []
-    for layer, t0, t1 in spans:
-        if t1 > t0:
-            xs += [t0 - 0.5, t1 - 0.5, t1 - 0.5, t0 - 0.5, t0 - 0.5, None]
-            ys += [layer - 0.5, layer - 0.5, layer + 0.5, layer + 0.5, layer - 0.5, None]
-    return xs, ys
-
-
-def covers(progress: Progress, a: int, b: int) -> tuple[tuple[list, list], tuple[list, list]]:
-    """The pending cover and the running-now cover of a panel for the step window [a, b)."""
-    T = progress.plan.n_tokens
-    win = progress.window(a, b)
-    pending = _rects([(l, n, T) for l, (_, n) in enumerate(win)])
-    running = _rects([(l, d, n) for l, (d, n) in enumerate(win)])
-    return pending, running
-
 
 def centre(cell: Cell) -> tuple[float, float]:
     """Where a cell sits on the grid: (token axis, layer axis)."""
@@ -205,11 +42,6 @@ def critical_path_xy(plan: Plan, cell: Cell) -> tuple[list[float], list[float]]:
     return [centre(c)[0] for c in path], [centre(c)[1] for c in path]
 
 
-@functools.lru_cache(maxsize=4096)
-def step_colour(step: int, n_steps: int) -> str:
-    return sample_colorscale(STEP_SCALE, [step / max(n_steps - 1, 1)])[0]
-
-
 # --- the grid -----------------------------------------------------------------------------
 
 def plan_title(plan: Plan) -> str:
@@ -221,7 +53,7 @@ def plan_title(plan: Plan) -> str:
     return f"parallel: L = {n} steps"
 
 
-def _counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
+def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
     t = f" · {clock * 1000:.2f} ms" if clock is not None else ""
     if b >= plan.n_steps and a >= plan.n_steps:
         return f"done in {plan.n_steps} steps{t}"
@@ -285,7 +117,7 @@ def _animated_traces(plan: Plan, progress: Progress, a: int, b: int, clock, xref
                 line=dict(color="black", width=2), hoverinfo="skip", showlegend=False,
                 name="running now", xaxis=xref, yaxis=yref),
         Scatter(x=[(plan.n_tokens - 1) / 2], y=[plan.n_layer - 0.5 + 0.45], mode="text",
-                text=[_counter(plan, a, b, clock)], textfont=dict(size=14), hoverinfo="skip",
+                text=[counter(plan, a, b, clock)], textfont=dict(size=14), hoverinfo="skip",
                 showlegend=False, name="counter", xaxis=xref, yaxis=yref),
     ]
 
@@ -316,34 +148,6 @@ def _focus_overlay(fig: go.Figure, plan: Plan, focus: tuple[int, int], i: int) -
     fig.add_shape(type="rect", x0=cell.start - 0.5, x1=cell.stop - 0.5, y0=cell.layer - 0.5,
                   y1=cell.layer + 0.5, xref=xref, yref=yref, name="focus",
                   line=dict(color=HIGHLIGHT, width=4))
-
-
-def animation_controls(frames: Frames, *, y: float = -0.3, label=None) -> dict:
-    """Play / pause, speed buttons and a frame slider (plotly updatemenus + sliders)."""
-    names = [str(f) for f in range(frames.n_frames)]
-
-    def play(speed: float, label: str) -> dict:
-        opts = [{"duration": max(MIN_FRAME_MS, d / speed), "redraw": True} for d in frames.durations_ms]
-        return dict(label=label, method="animate",
-                    args=[None, {"frame": opts, "transition": {"duration": 0}, "fromcurrent": True,
-                                 "mode": "immediate"}])
-
-    pause = dict(label="❚❚ pause", method="animate",
-                 args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                "transition": {"duration": 0}}])
-    menus = [dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top",
-                  showactive=False, buttons=[play(1, "▶ play"), pause], pad=dict(r=6, t=0), name="play"),
-             dict(type="buttons", direction="left", x=0.25, y=y, xanchor="left", yanchor="top",
-                  showactive=True, active=2, name="speed", pad=dict(r=6, t=0),
-                  buttons=[play(s, f"speed {s:g}×") for s in SPEEDS])]
-    label = label or (lambda f: names[f])
-    slider = dict(active=0, x=0, y=y, len=1.0, xanchor="left", yanchor="top", pad=dict(t=50),
-                  currentvalue=dict(prefix="frame ", font=dict(size=13)), name="frame",
-                  steps=[dict(label=label(f), method="animate",
-                              args=[[names[f]], {"frame": {"duration": 0, "redraw": True},
-                                                 "mode": "immediate", "transition": {"duration": 0}}])
-                         for f in range(frames.n_frames)])
-    return dict(updatemenus=menus, sliders=[slider])
 
 
 def grid_figure(plans: Sequence[Plan], *, frames: Frames | None = None, focus: tuple[int, int] | None = None,
@@ -500,160 +304,3 @@ def _next_bars(labels, top_next, n_done: int, validate: bool = True) -> list:
                    hoverinfo="skip"),
             Scatter(x=[0.5], y=[k - 0.45], mode="text", text=[f"after token {t}: {safe(labels[t])}"],
                        xaxis="x4", yaxis="y4", showlegend=False, hoverinfo="skip", name="after")]
-
-
-# --- timing charts ------------------------------------------------------------------------
-
-def step_times_figure(runs: Mapping[str, Sequence[float]], device: str | None = None) -> go.Figure:
-    """runs: label → measured seconds of each step (Timings.step_seconds)."""
-    fig = go.Figure([go.Scatter(x=list(range(1, len(s) + 1)), y=[v * 1000 for v in s], name=safe(label),
-                                mode="lines+markers" if len(s) <= 60 else "lines",
-                                hovertemplate="step %{x}: %{y:.3f} ms<extra>" + safe(label) + "</extra>")
-                     for label, s in runs.items()])
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
-    return style(fig, title="Time of each step" + (f" on {safe(device)}" if device else ""),
-                 x_title="step", y_title="ms (log)",
-                 caption="The rnn takes many short steps, the cascade few wider ones, parallel one per layer.")
-
-
-def totals_figure(runs: Sequence[Mapping], device: str | None = None) -> go.Figure:
-    """runs: [{"label": str, "seconds": float, "n_tokens": int}] → wall time and tokens/s side by side."""
-    labels = [safe(r["label"]) for r in runs]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["wall time (ms)", "tokens per second"])
-    colours = SEQUENCE[:len(runs)]
-    fig.add_trace(go.Bar(x=labels, y=[r["seconds"] * 1000 for r in runs], marker_color=colours,
-                         text=[f"{r['seconds'] * 1000:.1f}" for r in runs], showlegend=False), 1, 1)
-    fig.add_trace(go.Bar(x=labels, y=[r["n_tokens"] / r["seconds"] for r in runs], marker_color=colours,
-                         text=[f"{r['n_tokens'] / r['seconds']:,.0f}" for r in runs], showlegend=False), 1, 2)
-    return style(fig, title="Whole forward pass" + (f" on {safe(device)}" if device else ""),
-                 caption="Same model, same tokens, same logits: only the order of the cells differs.")
-
-
-# --- benchmark records ---------------------------------------------------------------------
-
-def parse_bench(obj: Mapping, source: str = "bench") -> dict:
-    """Check a benchmark record (schema in the module docstring); ValueError says what is wrong."""
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{source}: expected a JSON object")
-    if not isinstance(obj.get("device"), str) or not obj["device"]:
-        raise ValueError(f"{source}: 'device' (a non-empty string) is missing")
-    shape = obj.get("shape")
-    if not isinstance(shape, Mapping) or not isinstance(shape.get("n_layer"), int) or shape["n_layer"] < 1:
-        raise ValueError(f"{source}: 'shape' needs a positive integer 'n_layer'")
-    rows = obj.get("rows")
-    if not isinstance(rows, list) or not rows:
-        raise ValueError(f"{source}: 'rows' must be a non-empty list")
-    return {**obj, "rows": [_parse_row(r, f"{source} row {i}") for i, r in enumerate(rows)]}
-
-
-def _parse_row(r, where: str) -> dict:
-    if not isinstance(r, Mapping):
-        raise ValueError(f"{where}: expected an object")
-    if r.get("mode") not in MODES:
-        raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}, got {r.get('mode')!r}")
-    n, sec = r.get("n_tokens"), r.get("seconds")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"{where}: n_tokens must be a positive integer, got {n!r}")
-    if not isinstance(sec, (int, float)) or not sec > 0:
-        raise ValueError(f"{where}: seconds must be a positive number, got {sec!r}")
-    chunk = r.get("chunk")
-    if r["mode"] == "cascade" and (not isinstance(chunk, int) or chunk < 1):
-        raise ValueError(f"{where}: a cascade row needs a positive integer chunk, got {chunk!r}")
-    workers = r.get("workers")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"{where}: workers must be a positive integer or null, got {workers!r}")
-    return {"mode": r["mode"], "chunk": chunk if r["mode"] == "cascade" else None, "workers": workers,
-            "n_tokens": n, "seconds": float(sec)}
-
-
-def read_bench_files(folder: str | Path) -> tuple[list[dict], list[str]]:
-    """Every docs/bench/*.json as a checked record, and a message for each file that is not."""
-    records, problems = [], []
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            records.append({**parse_bench(json.loads(path.read_text()), path.name), "file": path.name})
-        except (ValueError, OSError) as e:
-            problems.append(str(e))
-    return records, problems
-
-
-def is_gpu(record: Mapping) -> bool:
-    return not record["device"].startswith("CPU")
-
-
-def _series(record: Mapping) -> dict[tuple, dict[int, float]]:
-    """(mode, chunk, workers) → {n_tokens: median seconds}."""
-    acc: dict[tuple, dict[int, list[float]]] = {}
-    for r in record["rows"]:
-        acc.setdefault((r["mode"], r["chunk"], r["workers"]), {}).setdefault(r["n_tokens"], []).append(r["seconds"])
-    return {k: {n: statistics.median(v) for n, v in sorted(d.items())} for k, d in acc.items()}
-
-
-def series_label(mode: str, chunk, workers) -> str:
-    label = f"cascade chunk {chunk}" if mode == "cascade" else mode
-    return label + (f", {workers} workers" if workers else "")
-
-
-def _order(key: tuple) -> tuple:
-    mode, chunk, workers = key
-    return (MODES.index(mode), chunk or 0, workers or 0)
-
-
-def scaling_figure(records: Sequence[Mapping]) -> go.Figure:
-    """Left: the ideal step counts (a step = one wave of cells); right: measured seconds; both
-    against the sequence length, log-log, one line per (schedule, chunk, workers) and device."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["ideal: number of steps", "measured: seconds"])
-    colour: dict[tuple, str] = {}
-    dashes = ("solid", "dash", "dot", "dashdot")
-    for d, rec in enumerate(records):
-        L = rec["shape"]["n_layer"]
-        for key in sorted(_series(rec), key=_order):
-            pts = _series(rec)[key]
-            c = colour.setdefault(key, SEQUENCE[len(colour) % len(SEQUENCE)])
-            name = series_label(*key) + (f" · {safe(rec['device'])}" if len(records) > 1 else "")
-            ns = list(pts)
-            fig.add_trace(go.Scatter(x=ns, y=[expected_steps(key[0], L, n, key[1] or 1) for n in ns],
-                                     mode="lines+markers", line=dict(color=c, dash=dashes[d % 4]), name=name,
-                                     legendgroup=name, showlegend=False,
-                                     hovertemplate=f"{name}<br>T=%{{x}}: %{{y}} steps<extra></extra>"), 1, 1)
-            fig.add_trace(go.Scatter(x=ns, y=list(pts.values()), mode="lines+markers", name=name, legendgroup=name,
-                                     line=dict(color=c, dash=dashes[d % 4]),
-                                     hovertemplate=f"{name}<br>T=%{{x}}: %{{y:.4g}} s<extra></extra>"), 1, 2)
-    fig.update_xaxes(type="log", title_text="tokens (T)")
-    fig.update_yaxes(type="log")
-    devices = ", ".join(dict.fromkeys(safe(r["device"]) for r in records)) or "no measurements"
-    return style(fig, title=f"Scaling with sequence length · {devices}", height=480,
-                 caption="Ideal steps grow like L·T for the rnn but like T/chunk for the cascade; measured "
-                         "time follows them only where the hardware has the width to run a wave at once.")
-
-
-def chunk_figure(records: Sequence[Mapping], n_tokens: int | None = None) -> go.Figure:
-    """Cascade time against chunk size at one sequence length (default: the longest measured in
-    cascade mode), with the rnn and parallel times at that length as horizontal references."""
-    fig = go.Figure()
-    for d, rec in enumerate(records):
-        series = _series(rec)
-        casc = {k: v for k, v in series.items() if k[0] == "cascade"}
-        lengths = sorted({n for v in casc.values() for n in v})
-        if not lengths:
-            continue
-        T = n_tokens if n_tokens in lengths else lengths[-1]
-        by_workers: dict = {}
-        for (_, chunk, workers), pts in casc.items():
-            if T in pts:
-                by_workers.setdefault(workers, []).append((chunk, pts[T]))
-        suffix = f" · {safe(rec['device'])}" if len(records) > 1 else ""
-        for workers, pairs in sorted(by_workers.items(), key=lambda kv: kv[0] or 0):
-            pairs.sort()
-            fig.add_trace(go.Scatter(x=[c for c, _ in pairs], y=[s for _, s in pairs], mode="lines+markers",
-                                     name=f"cascade, T={T}" + (f", {workers} workers" if workers else "") + suffix))
-        for mode, dash in (("rnn", "dot"), ("parallel", "dash")):
-            pts = series.get((mode, None, None), {})
-            if T in pts:
-                fig.add_hline(y=pts[T], line_dash=dash, annotation_text=f"{mode}, T={T}{suffix}")
-    fig.update_xaxes(type="log", title_text="chunk (tokens per cell)")
-    fig.update_yaxes(type="log", title_text="seconds (log)")
-    return style(fig, title="Cascade: chunk size against time", height=440,
-                 caption="Small chunks mean many thin steps; huge chunks mean few steps but little overlap "
-                         "between layers; the best is in between, and depends on the device.")

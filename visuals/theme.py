@@ -20,6 +20,7 @@ MUTED = "#A8A8A8"        # the background of a plot: what is not highlighted
 HIGHLIGHT = PALETTE["vermillion"]  # the one thing to look at (chosen token, current token)
 SEQUENTIAL = "Cividis"   # perceptually uniform and readable with any colour vision
 DIVERGING = "RdBu_r"     # signed values around zero: blue negative, red positive
+RED_LINE = "#D62728"     # the classic RNN's link from the top layer of token t to layer 0 of token t+1
 
 # a small white template: plotly's own "plotly_white" costs ~10 ms per figure to apply
 TEMPLATE = go.layout.Template(layout=dict(

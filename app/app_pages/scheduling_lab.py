@@ -11,8 +11,8 @@ import streamlit as st
 
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key
-from rwkv_core.schedule import plan as make_plan
-from visuals import architecture, export, schedule as vs
+from rwkv_core import bench_record
+from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
 from visuals.theme import caption
 
 BENCH = Path(__file__).resolve().parents[2] / "docs" / "bench"
@@ -67,9 +67,9 @@ def bench_stamp() -> tuple:
 @st.cache_resource(max_entries=2, show_spinner=False)
 def bench_files(stamp: tuple):
     """docs/bench/*.json read once and their two charts drawn once, shared by every session."""
-    records, problems = vs.read_bench_files(BENCH)
+    records, problems = bench_record.read_folder(BENCH)
     with sc.FIGURE_LOCK:
-        figs = (vs.scaling_figure(records), vs.chunk_figure(records)) if records else None
+        figs = (vt.scaling_figure(records), vt.chunk_figure(records)) if records else None
     return records, problems, figs
 
 
@@ -179,7 +179,7 @@ st.text(f"Device: {sc.device_label(tmodel)}")
 if st.button("Run and time", type="primary", key="sl_run"):
     with st.spinner("Running the three schedules…"):
         runs = sc.run_schedules(tmodel, tokens, chunk)
-        frames = vs.race_frames([r.timings.step_seconds for r in runs])
+        frames = vf.race_frames([r.timings.step_seconds for r in runs])
         race = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
         st.session_state["sl_runs"] = ((n_tokens, chunk), runs, frames, race)
         st.session_state.pop("sl_race_files", None)
@@ -201,9 +201,9 @@ if saved:
                    f"(floating-point rounding; all {t_done} × {runs[0].logits.shape[-1]:,} logits compared).")
     else:
         st.error(f"The schedules disagree: max |difference| {worst:.2e}.")
-    show(vs.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": t_done}
+    show(vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": t_done}
                            for r in runs], dev), "sl_totals")
-    show(vs.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev), "sl_step_times")
+    show(vt.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev), "sl_step_times")
     st.subheader("Replay at the measured speed")
     show(race, "sl_race")
     st.caption(f"One clock for all three: each frame is {frames.durations_ms[0] / frames.slowdown:.3g} ms of "
@@ -249,7 +249,7 @@ st.header("Scaling: time against sequence length")
 records, problems, bench_figs = bench_files(bench_stamp())
 for p in problems:
     st.warning(f"Skipped a benchmark file: {p}")
-if not any(vs.is_gpu(r) for r in records):
+if not any(bench_record.is_gpu(r) for r in records):
     st.info("No GPU figures have been measured yet: the charts below are CPU measurements only. On a CPU a "
             "wave of cells cannot really run at once, so the cascade gains less than its step count promises.")
 if records:
@@ -270,8 +270,8 @@ if st.button("Measure scaling here", key="sl_scale_run"):
     bar.empty()
 live = st.session_state.get("sl_scale")
 if live:
-    live = vs.parse_bench(live, "live measurement")
-    show(vs.scaling_figure([live]), "sl_scaling_live")
-    show(vs.chunk_figure([live]), "sl_chunk_live")
-    st.download_button("Download these measurements (JSON, the docs/bench layout)", sc.bench_json(live),
+    live = bench_record.parse(live, "live measurement")
+    show(vt.scaling_figure([live]), "sl_scaling_live")
+    show(vt.chunk_figure([live]), "sl_chunk_live")
+    st.download_button("Download these measurements (JSON, the docs/bench layout)", bench_record.to_json(live),
                        "scheduling-bench.json", "application/json", key="sl_scale_download")
