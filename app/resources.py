@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
+import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -23,18 +27,41 @@ import torch
 import rwkv_core
 from app import hub
 from rwkv_core import CheckpointError
-from rwkv_core.checkpoint import DEFAULT_MODEL
+from rwkv_core.checkpoint import DEFAULT_MODEL, MODELS_DIR, file_name
 from rwkv_core.timing import device_name
 
 TORCH_THREADS = 1              # per model run, in the server process (see share_the_cores)
 SWITCH_INTERVAL_S = 0.001      # how often Python hands the interpreter lock between threads (default 0.005)
-UPLOAD_LIMIT_MB = 600          # a 430M model in float16 fits; also server.maxUploadSize in .streamlit/config.toml
+# One upload limit: here, in the widget, on the radio and server.maxUploadSize in .streamlit/config.toml
+# (tests/test_hardening.py checks they agree). 1 GB: RWKV-4-Pile-169M in float32 (677 MB) fits. A
+# whole number of GB, because the widget writes any size over 512 MB in whole GB ("600" read "1GB").
+UPLOAD_LIMIT_MB = 1024
+
+
+def size_text(mb: int) -> str:
+    """A limit in megabytes as the radio and messages write it: whole GB when it is some."""
+    return f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
+
+
+UPLOAD_LIMIT_TEXT = size_text(UPLOAD_LIMIT_MB)
+TOO_LARGE_ADVICE = ("A larger file must be put in the server's models folder (by whoever runs the "
+                    "server) and loaded as a local checkpoint path.")
+UPLOAD_HINT = (f"Up to {UPLOAD_LIMIT_TEXT} (RWKV-4-Pile-169M's 677 MB fits). Your browser refuses a larger "
+               f"file before sending it and marks it red. {TOO_LARGE_ADVICE}")
 CHOICE = "model_choice"        # session_state key: {"kind", "ref", "label"} of the model in use
 MESSAGE = "model_message"      # session_state key: (level, text) of the picker's last outcome
+UPLOADS = "picker_uploads"     # session_state key: how many uploads were cleared (the uploader's key)
+DIGEST = "picker_digest"       # session_state key: (file id, SHA-256) of the file in the uploader
 EMBEDDED = {"kind": "embedded", "ref": "", "label": "embedded Shakespeare model"}
 SOURCES = {"embedded": "Embedded model (Shakespeare, 6 layers)", "path": "Local checkpoint path",
-           "upload": f"Upload a file (.safetensors or .pth, ≤ {UPLOAD_LIMIT_MB} MB)",
+           "upload": f"Upload a file (.safetensors or .pth, ≤ {UPLOAD_LIMIT_TEXT})",
            "hf": "RWKV-4-Pile-169M from Hugging Face"}
+LOCAL_PATHS_ENV = "RWKV_LOCAL_PATHS"   # "models": typed paths only inside the models folder; "any": any
+MODELS_DIR_ENV = "RWKV_MODELS_DIR"     # that folder (default: the repository's models/)
+LOOPBACK_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
+OUTSIDE_MODELS = ("this server loads only checkpoints in its models folder: type the name of a file "
+                  "or folder there")
+log = logging.getLogger(__name__)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -88,13 +115,16 @@ def load_path(path: str, mtime_ns: int) -> rwkv_core.RWKV:
 
 
 @st.cache_resource(max_entries=2, show_spinner="Reading the uploaded checkpoint…")
-def load_upload(digest: str, suffix: str, _data: bytes | None) -> rwkv_core.RWKV:
+def load_upload(digest: str, suffix: str, _data: bytes | None, _name: str = "") -> rwkv_core.RWKV:
     """An uploaded checkpoint, keyed by its SHA-256; read through rwkv_core.load_model only
-    (weights_only for .pth: a pickle that carries code is refused)."""
+    (weights_only for .pth: a pickle that carries code is refused). Written under the user's
+    file name (its base name), so that the engine's messages name the file they sent."""
     if _data is None:
         raise CheckpointError("the uploaded model is no longer in memory: upload it again")
     with tempfile.TemporaryDirectory() as folder:
-        file = Path(folder) / f"upload{suffix}"
+        plain = _name.endswith(suffix) and not set("/?\\") & set(_name) and len(_name.encode()) < 200
+        name = _name if plain else f"upload{suffix}"
+        file = Path(folder) / name
         file.write_bytes(_data)
         model = rwkv_core.load_model(file)
     _freeze()
@@ -102,7 +132,10 @@ def load_upload(digest: str, suffix: str, _data: bytes | None) -> rwkv_core.RWKV
 
 
 def _mtime(path: Path) -> int:
-    return path.stat().st_mtime_ns if path.exists() else 0
+    try:
+        return os.stat(path).st_mtime_ns
+    except (OSError, ValueError):      # missing, a name too long, a NUL byte: the loader says which
+        return 0
 
 
 def _load(choice: dict) -> rwkv_core.RWKV:
@@ -120,13 +153,16 @@ def current_model() -> rwkv_core.RWKV:
     choice = st.session_state.get(CHOICE, EMBEDDED)
     try:
         return _load(choice)
-    except CheckpointError as e:
+    except Exception as e:  # noqa: BLE001 - a page must never fall over on its model
+        if not isinstance(e, CheckpointError):
+            log.exception("loading %s failed", choice["label"])
+        reason = str(e) if isinstance(e, CheckpointError) else f"an unexpected {type(e).__name__}"
         if choice["kind"] != "embedded":
             st.session_state[CHOICE] = EMBEDDED
-            st.session_state[MESSAGE] = ("error", (f"{choice['label']} is no longer available ({e}); "
+            st.session_state[MESSAGE] = ("error", (f"{choice['label']} is no longer available ({reason}); "
                                                    "back to the embedded model."))
             return current_model()
-        st.error(md_escape(f"The embedded model cannot be loaded: {e}"))
+        st.error(md_escape(f"The embedded model cannot be loaded: {reason}"))
         st.stop()
 
 
@@ -140,64 +176,197 @@ def current_model_key() -> str:
 
 # --- the sidebar picker -------------------------------------------------------------------------
 
-def _use(choice: dict, loader) -> None:
-    """Load, and switch to the new model only if that worked: on an error the old one stays."""
+@dataclass
+class Attempt:
+    """A model the user asked for: `load()` returns (the new choice, its model) or raises."""
+    label: str                                   # how messages call it ("notes.pth", "upload x.pth")
+    name: str                                    # the file name the engine's messages start with
+    load: Callable[[], tuple[dict, rwkv_core.RWKV]]
+    on_failure: Callable[[], None] = lambda: None
+
+
+def _reason(e: BaseException, name: str) -> str:
+    """The engine's message without the file name the sidebar's message already gives."""
+    text = str(e)
+    return text[len(name) + 2:] if name and text.startswith(f"{name}: ") else text
+
+
+def try_out(model: rwkv_core.RWKV) -> None:
+    """First use, before a model replaces the user's: the sidebar's facts, one token through the
+    model (its output must be numbers), and the tokenizer both ways. Raises if any of it fails."""
+    model_info(model)
+    logits, _ = model.forward([0])
+    if not torch.isfinite(logits).all():
+        raise CheckpointError("its output for a first token is not a number (NaN or infinity): "
+                              "the weights are broken")
+    if model.tokenizer is not None:
+        model.tokenizer.decode(model.tokenizer.encode("Hello"))
+
+
+def _use(attempt: Attempt) -> None:
+    """Load and try the new model, and switch to it only if all of that worked: on any error the
+    user keeps the model they had (and with it their tokens), and the message says why."""
     try:
-        loader()
+        with st.spinner(md_escape(f"Loading {attempt.label}…")):
+            choice, model = attempt.load()
+            try_out(model)
+    except hub.HubUnavailable as e:
+        reason = str(e)
     except CheckpointError as e:
-        st.session_state[MESSAGE] = ("error", (f"Could not load {choice['label']}: {e} "
-                                               "The previous model is still loaded."))
+        reason = f"Could not load {attempt.label}: {_reason(e, attempt.name)}"
+    except Exception as e:  # noqa: BLE001 - anything at all: the session must survive it
+        log.exception("loading %s failed", attempt.label)
+        reason = (f"Could not load {attempt.label}: an unexpected {type(e).__name__} while reading it "
+                  "(the details are in the server's log).")
+    else:
+        st.session_state[CHOICE] = choice
+        st.session_state[MESSAGE] = ("success", f"Loaded {choice['label']}.")
         return
-    st.session_state[CHOICE] = choice
-    st.session_state[MESSAGE] = ("success", f"Loaded {choice['label']}.")
+    in_use = st.session_state.get(CHOICE, EMBEDDED)["label"]
+    st.session_state[MESSAGE] = ("error", f"{reason.rstrip('.')}. The previous model is still loaded: {in_use}.")
+    attempt.on_failure()
 
 
-def _pick_path() -> None:
-    text = st.text_input("Checkpoint file or Hugging Face folder on this machine", key="picker_path",
-                         placeholder="/path/to/RWKV-4-Pile-169M.pth")
-    if st.button("Load", key="picker_load_path"):
-        if not text.strip():
-            st.session_state[MESSAGE] = ("error", "Type a path first.")
-            return
-        path = Path(text.strip()).expanduser().resolve()
-        choice = {"kind": "path", "ref": str(path), "label": path.name or str(path)}
-        _use(choice, lambda: load_path(str(path), _mtime(path)))
+def _forget_message() -> None:
+    st.session_state.pop(MESSAGE, None)
 
 
-def _pick_upload() -> None:
-    up = st.file_uploader("Checkpoint", type=["safetensors", "pth"], key="picker_upload",
+# --- local paths -----------------------------------------------------------------------------
+
+def paths_restricted() -> bool:
+    """Whether typed paths are limited to the models folder. RWKV_LOCAL_PATHS=models or =any says
+    so; unset, they are limited unless the server listens on this machine only (127.0.0.1), as
+    a server that others can reach (a classroom's, Docker's) must not read its own files for them."""
+    mode = os.environ.get(LOCAL_PATHS_ENV, "").strip().lower()
+    if mode in ("models", "any"):
+        return mode == "models"
+    return str(st.get_option("server.address") or "") not in LOOPBACK_ADDRESSES
+
+
+def models_folder() -> Path:
+    """The folder typed paths are limited to: RWKV_MODELS_DIR, or the repository's models/."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or MODELS_DIR).expanduser().resolve()
+
+
+def typed_path(text: str) -> Path:
+    """The file or folder a typed path names. Limited: relative to the models folder, and only
+    inside it after links and `..` are resolved; the refusal is the same whether or not a path
+    outside exists, and names no folder of the server."""
+    try:
+        if not paths_restricted():
+            return Path(text).expanduser().resolve()
+        folder = models_folder()
+        path = (folder / text).resolve()          # an absolute path replaces the folder
+    except (OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"that path cannot be used ({type(e).__name__})") from e
+    if not path.is_relative_to(folder):
+        raise CheckpointError(OUTSIDE_MODELS)
+    return path
+
+
+def models_on_offer(limit: int = 8) -> list[str]:
+    """Names in the models folder that look loadable (for the hint under the path box)."""
+    try:
+        found = sorted(p.name for p in models_folder().iterdir()
+                       if p.suffix in (".pth", ".safetensors", ".bin") or (p / "config.json").is_file())
+    except OSError:
+        return []
+    return found[:limit]
+
+
+def _pick_path() -> Attempt | None:
+    restricted = paths_restricted()
+    text = st.text_input("Checkpoint file or Hugging Face folder in the models folder" if restricted else
+                         "Checkpoint file or Hugging Face folder on this machine", key="picker_path",
+                         placeholder="RWKV-4-Pile-169M.pth" if restricted else "/path/to/RWKV-4-Pile-169M.pth")
+    if restricted:
+        offer = models_on_offer()
+        st.caption(md_escape("This server reads only its models folder" +
+                             (f": {', '.join(offer)}." if offer else ".")))
+    if not st.button("Load", key="picker_load_path"):
+        return None
+    text = text.strip()
+    if not text:
+        st.session_state[MESSAGE] = ("error", "Type a path first.")
+        return None
+    name = file_name(text)
+
+    def load():
+        path = typed_path(text)
+        label = file_name(path)
+        return {"kind": "path", "ref": str(path), "label": label}, load_path(str(path), _mtime(path))
+    return Attempt(name, name, load)
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+def _uploader_key() -> str:
+    """The uploader's key; a new one empties the widget (Streamlit cannot clear it otherwise)."""
+    return f"picker_upload_{st.session_state.get(UPLOADS, 0)}"
+
+
+def _clear_upload() -> None:
+    """Forget a failed upload: an empty uploader after a rerun, so it is not read again on every run."""
+    st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
+    st.rerun()
+
+
+def _digest(up) -> str:
+    """The upload's SHA-256, computed once per uploaded file (not on every rerun)."""
+    known = st.session_state.get(DIGEST)
+    if known is None or known[0] != up.file_id:
+        known = (up.file_id, hashlib.sha256(up.getvalue()).hexdigest())
+        st.session_state[DIGEST] = known
+    return known[1]
+
+
+def _pick_upload() -> Attempt | None:
+    up = st.file_uploader("Checkpoint", type=["safetensors", "pth"], key=_uploader_key(),
                           max_upload_size=UPLOAD_LIMIT_MB,
-                          help=f"Up to {UPLOAD_LIMIT_MB} MB. .pth files are read with weights_only: "
-                               "a file carrying code is refused.")
+                          help=".pth files are read with weights_only: a file carrying code is refused.")
+    st.caption(UPLOAD_HINT)
     if up is None:
-        return
+        return None
+    name = file_name(up.name)
     if up.size > UPLOAD_LIMIT_MB * 1024 ** 2:
-        st.session_state[MESSAGE] = ("error", (f"{up.name} is {up.size / 1024 ** 2:.0f} MB; the limit is "
-                                               f"{UPLOAD_LIMIT_MB} MB."))
-        return
-    data = up.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
+        st.session_state[MESSAGE] = ("error", (f"{name} is {up.size / 1024 ** 2:.0f} MB; the limit is "
+                                               f"{size_text(UPLOAD_LIMIT_MB)}. {TOO_LARGE_ADVICE}"))
+        _clear_upload()
+    digest = _digest(up)
     if st.session_state.get(CHOICE, EMBEDDED)["ref"] == digest:
-        return  # already in use
-    suffix = ".safetensors" if up.name.lower().endswith(".safetensors") else ".pth"
-    choice = {"kind": "upload", "ref": digest, "suffix": suffix, "label": f"upload {up.name}"}
-    _use(choice, lambda: load_upload(digest, suffix, data))
+        return None  # already in use
+    suffix = ".safetensors" if name.lower().endswith(".safetensors") else ".pth"
+    label = f"upload {name}"
+    choice = {"kind": "upload", "ref": digest, "suffix": suffix, "label": label}
+    return Attempt(label, name, lambda: (choice, load_upload(digest, suffix, up.getvalue(), name)),
+                   on_failure=_clear_upload)
 
 
-def _pick_hub() -> None:
+def _pick_hub() -> Attempt | None:
     st.caption(f"{hub.PILE_169M}: 12 layers x 768, 169M parameters, a 677 MB download (once; then cached).")
     if not st.button("Download and load", key="picker_hf"):
-        return
-    bar = st.progress(0.0, text="Checking the connection…")
-    try:
-        folder = hub.download(on_progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
-    except hub.HubUnavailable as e:
-        bar.empty()
-        st.session_state[MESSAGE] = ("error", str(e))
-        return
-    bar.empty()
-    choice = {"kind": "hf", "ref": str(folder), "label": "RWKV-4-Pile-169M"}
-    _use(choice, lambda: load_path(str(folder), _mtime(folder)))
+        return None
+
+    def load():
+        bar = st.progress(0.0, text="Checking the connection…")
+        try:
+            folder = hub.download(on_progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
+        finally:
+            bar.empty()
+        choice = {"kind": "hf", "ref": str(folder), "label": "RWKV-4-Pile-169M"}
+        return choice, load_path(str(folder), _mtime(folder))
+    return Attempt("RWKV-4-Pile-169M", "", load)
+
+
+def _pick_embedded() -> Attempt | None:
+    if st.session_state.get(CHOICE, EMBEDDED)["kind"] == "embedded":
+        return None
+    if not st.button("Use the embedded model", key="picker_embedded"):
+        return None
+    return Attempt(EMBEDDED["label"], DEFAULT_MODEL.name, lambda: (EMBEDDED, _load(EMBEDDED)))
+
+
+PICKERS = {"embedded": _pick_embedded, "path": _pick_path, "upload": _pick_upload, "hf": _pick_hub}
 
 
 def model_info(model: rwkv_core.RWKV) -> dict[str, str]:
@@ -215,21 +384,20 @@ def model_picker() -> rwkv_core.RWKV:
     run by streamlit_app.py; returns the model in use."""
     with st.sidebar:
         st.header("Model")
-        kind = st.radio("Source", list(SOURCES), format_func=SOURCES.get, key="picker_source")
-        if kind == "embedded" and st.session_state.get(CHOICE, EMBEDDED)["kind"] != "embedded":
-            if st.button("Use the embedded model", key="picker_embedded"):
-                _use(EMBEDDED, lambda: _load(EMBEDDED))
-        elif kind == "path":
-            _pick_path()
-        elif kind == "upload":
-            _pick_upload()
-        elif kind == "hf":
-            _pick_hub()
+        kind = st.radio("Source", list(SOURCES), format_func=SOURCES.get, key="picker_source",
+                        on_change=_forget_message)
+        attempt = PICKERS[kind]()
+        slot = st.empty()                 # the last outcome; a new attempt replaces it at once
+        if attempt is not None:
+            with slot.container():
+                _use(attempt)
         level, text = st.session_state.get(MESSAGE, (None, ""))
         if level == "error":
-            st.error(md_escape(text))
+            slot.error(md_escape(text))
         elif level == "success":
-            st.success(md_escape(text))
+            slot.success(md_escape(text))
+        else:
+            slot.empty()
         model = current_model()
         st.subheader(md_escape(st.session_state.get(CHOICE, EMBEDDED)["label"]))
         info = model_info(model)

@@ -47,7 +47,8 @@ def test_config_file():
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["client"]["showErrorDetails"] in ("type", "none")
-    assert cfg["server"]["maxUploadSize"] == 600
+    from app.resources import UPLOAD_LIMIT_MB
+    assert cfg["server"]["maxUploadSize"] == UPLOAD_LIMIT_MB       # one limit (tests/test_hardening.py)
     assert cfg["theme"]["base"] == "light"
     # a third of the server's time under 30 sessions (docs/benchmarks.md, classroom load)
     assert cfg["server"]["fileWatcherType"] == "none"

@@ -4,6 +4,7 @@ message, and the deployment notes naming real settings."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def test_upload_over_the_limit_is_refused_by_the_server(at, tmp_path, monkeypatc
     at.sidebar.get("file_uploader")[0].set_value(("big.safetensors", data, "application/octet-stream")).run()
     no_exception(at)
     shown = [re.sub(r"\\(.)", r"\1", e.value) for e in at.sidebar.error]
-    assert shown == ["big.safetensors is 2 MB; the limit is 1 MB."], shown  # refused by size, not read
+    assert shown[0].startswith("big.safetensors is 2 MB; the limit is 1 MB. A larger file must be put in "
+                               "the server's models folder"), shown   # refused by size, not read
+    assert not at.sidebar.get("file_uploader")[0].value                    # and the uploader emptied
     assert "model_choice" not in at.session_state                          # still the embedded model
 
 
@@ -134,3 +137,228 @@ def test_deployment_notes_name_real_settings():
         assert must in named, must
     assert not [n for n in named if n not in options], [n for n in named if n not in options]
     assert "/_stcore/health" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+# --- bad checkpoints, by path and by upload (issue 18) --------------------------------------------
+
+def plain(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def sidebar_errors(at) -> list[str]:
+    return [plain(e.value) for e in at.sidebar.error]
+
+
+def stepped(at):
+    """The Explorer, after reading its prompt and one step: the tokens a failed load must keep."""
+    at.switch_page("app_pages/explorer.py").run()
+    at.button(key="ex_step").click().run()
+    no_exception(at)
+    return list(at.session_state["explorer"].tokens)
+
+
+def load_by_path(at, path) -> None:
+    at.sidebar.radio(key="picker_source").set_value("path").run()
+    at.sidebar.text_input(key="picker_path").set_value(str(path))
+    at.sidebar.button(key="picker_load_path").click().run()
+
+
+def upload(at, name: str, data: bytes) -> None:
+    at.sidebar.radio(key="picker_source").set_value("upload").run()
+    at.sidebar.get("file_uploader")[0].set_value((name, data, "application/octet-stream")).run()
+
+
+def still_working(at, tokens) -> None:
+    """No exception; the embedded model and the user's tokens kept; the session still steps and
+    every page still opens."""
+    no_exception(at)
+    assert "model_choice" not in at.session_state or at.session_state["model_choice"]["kind"] == "embedded"
+    assert at.session_state["explorer"].tokens == tokens
+    for page in ("app_pages/home.py", "app_pages/scheduling_lab.py", "app_pages/explorer.py"):
+        at.switch_page(page).run()
+        no_exception(at)
+    assert at.session_state["explorer"].tokens == tokens
+    at.button(key="ex_step").click().run()
+    no_exception(at)
+    assert len(at.session_state["explorer"].tokens) == len(tokens) + 1
+
+
+NOT_A_CHECKPOINT = ("Could not load notes.pth: not a checkpoint: the file is text, not a PyTorch .pth (zip or "
+                    "pickle) or a .safetensors file. The previous model is still loaded: embedded Shakespeare model.")
+
+
+def test_a_text_file_renamed_pth_by_path(at, tmp_path):
+    tokens = stepped(at)
+    (tmp_path / "notes.pth").write_text("root:x:0:0:root:/root:/bin/bash\n" * 30)
+    load_by_path(at, tmp_path / "notes.pth")
+    assert sidebar_errors(at) == [NOT_A_CHECKPOINT]
+    still_working(at, tokens)
+
+
+def test_a_text_file_renamed_pth_by_upload_is_cleared(at):
+    tokens = stepped(at)
+    upload(at, "notes.pth", b"root:x:0:0:root:/root:/bin/bash\n" * 30)
+    assert sidebar_errors(at) == [NOT_A_CHECKPOINT.replace("load notes.pth", "load upload notes.pth")]
+    assert not at.sidebar.get("file_uploader")[0].value          # the failed upload is gone from the widget
+    still_working(at, tokens)
+
+
+@pytest.mark.parametrize("path, says", [
+    ("/dev/zero", "Could not load zero: not a regular file (it is a device)"),
+    ("/proc/self/environ", "Could not load environ: a system file (in /proc, /sys or /dev), not a checkpoint"),
+    ("/proc", "Could not load proc: a system folder"),
+    ("/nonexistent/model.pth", "Could not load model.pth: no such file or directory"),
+])
+def test_system_files_by_path(at, path, says):
+    tokens = stepped(at)
+    load_by_path(at, path)
+    shown = sidebar_errors(at)
+    assert len(shown) == 1 and shown[0].startswith(says), shown
+    still_working(at, tokens)
+
+
+def test_a_pipe_by_path(at, tmp_path):
+    tokens = stepped(at)
+    os.mkfifo(tmp_path / "pipe.pth")
+    load_by_path(at, tmp_path / "pipe.pth")
+    assert sidebar_errors(at)[0].startswith("Could not load pipe.pth: not a regular file (it is a pipe)")
+    still_working(at, tokens)
+
+
+@pytest.mark.parametrize("error", [IndexError("pop from empty list"), MemoryError(), KeyError("x")])
+@pytest.mark.parametrize("how", ["path", "upload"])
+def test_any_exception_while_loading_is_a_message(at, tmp_path, monkeypatch, error, how):
+    """Even what the engine should never raise: the message, the old model, the tokens."""
+    import rwkv_core
+
+    def fail(*args, **kwargs):
+        raise error
+    tokens = stepped(at)
+    monkeypatch.setattr(rwkv_core, "load_model", fail)
+    if how == "path":
+        (tmp_path / f"m{id(error)}.pth").write_bytes(b"x")
+        load_by_path(at, tmp_path / f"m{id(error)}.pth")
+    else:
+        upload(at, "m.pth", f"different bytes {id(error)}".encode())
+    shown = sidebar_errors(at)
+    assert len(shown) == 1 and f"an unexpected {type(error).__name__}" in shown[0], shown
+    assert shown[0].endswith("The previous model is still loaded: embedded Shakespeare model.")
+    monkeypatch.undo()
+    still_working(at, tokens)
+
+
+def test_a_model_that_fails_its_first_use_is_not_taken(at, tmp_path):
+    from factory import random_state_dict, write_safetensors
+    sd = random_state_dict(seed=7)
+    sd["head.weight"][:] = float("nan")
+    tokens = stepped(at)
+    load_by_path(at, write_safetensors(sd, tmp_path / "nan.safetensors"))
+    assert sidebar_errors(at)[0].startswith("Could not load nan.safetensors: its output for a first token is "
+                                            "not a number")
+    still_working(at, tokens)
+
+
+def test_the_new_message_replaces_the_old(at, tmp_path):
+    (tmp_path / "a.pth").write_text("first")
+    (tmp_path / "b.pth").write_text("second")
+    load_by_path(at, tmp_path / "a.pth")
+    assert [e.startswith("Could not load a.pth") for e in sidebar_errors(at)] == [True]
+    load_by_path(at, tmp_path / "b.pth")
+    assert [e.startswith("Could not load b.pth") for e in sidebar_errors(at)] == [True]
+    at.sidebar.radio(key="picker_source").set_value("upload").run()       # another source: a clean slate
+    assert sidebar_errors(at) == []
+
+
+# --- paths a classroom server allows ---------------------------------------------------------------
+
+@pytest.fixture
+def classroom(monkeypatch, tmp_path, small_pth):
+    """A restricted server: typed paths only inside tmp/models, which holds small.pth."""
+    import shutil
+    (tmp_path / "models").mkdir()
+    shutil.copy(small_pth, tmp_path / "models" / "small.pth")
+    (tmp_path / "outside.pth").write_bytes(small_pth.read_bytes())
+    (tmp_path / "models" / "link.pth").symlink_to(tmp_path / "outside.pth")
+    monkeypatch.setenv("RWKV_LOCAL_PATHS", "models")
+    monkeypatch.setenv("RWKV_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path
+
+
+def test_a_restricted_server_loads_from_its_models_folder(classroom, at):
+    load_by_path(at, "small.pth")                                 # a name in the folder
+    no_exception(at)
+    assert at.session_state["model_choice"]["label"] == "small.pth"
+    assert any("reads only its models folder: link.pth, small.pth" in plain(c.value) for c in at.sidebar.caption)
+    load_by_path(at, classroom / "models" / "small.pth")           # or its full path
+    assert not sidebar_errors(at)
+
+
+@pytest.mark.parametrize("typed", ["/etc/passwd", "/etc/no-such-file", "../outside.pth", "../no-such.pth",
+                                   "/root/.bashrc", "/dev/zero", "/proc/self/environ", "link.pth", "/",
+                                   "{tmp}/outside.pth", "{tmp}/nothing-here.pth"])
+def test_a_restricted_server_says_the_same_for_everything_outside(classroom, at, typed):
+    """Whether a path outside exists or not, the message is the same and names no folder."""
+    load_by_path(at, typed.replace("{tmp}", str(classroom)))
+    no_exception(at)
+    (shown,) = sidebar_errors(at)
+    reason = shown.split(": ", 1)[1]
+    assert reason == ("this server loads only checkpoints in its models folder: type the name of a file or "
+                      "folder there. The previous model is still loaded: embedded Shakespeare model."), shown
+    assert str(classroom) not in shown and "/etc" not in shown and "root" not in shown
+    assert "model_choice" not in at.session_state
+
+
+@pytest.mark.parametrize("typed", ["~", "~/.bashrc", "~root/.bashrc", "~nobody-at-all/x.pth"])
+def test_a_restricted_server_does_not_expand_home_folders(classroom, at, typed):
+    """"~" is a name inside the models folder there (expanding it would tell which users exist)."""
+    load_by_path(at, typed)
+    no_exception(at)
+    (shown,) = sidebar_errors(at)
+    assert shown.split(": ", 1)[1].startswith("no such file or directory."), shown
+
+
+@pytest.mark.parametrize("env, address, restricted", [
+    (None, None, True), (None, "0.0.0.0", True), (None, "127.0.0.1", False), (None, "localhost", False),
+    ("any", "0.0.0.0", False), ("models", "127.0.0.1", True), ("nonsense", "127.0.0.1", False)])
+def test_paths_are_restricted_unless_the_server_is_only_local(monkeypatch, env, address, restricted):
+    from streamlit import config
+
+    from app import resources
+    if env is None:
+        monkeypatch.delenv("RWKV_LOCAL_PATHS", raising=False)
+    else:
+        monkeypatch.setenv("RWKV_LOCAL_PATHS", env)
+    before = config.get_option("server.address")
+    config.set_option("server.address", address)
+    try:
+        assert resources.paths_restricted() is restricted
+    finally:
+        config.set_option("server.address", before)
+
+
+# --- one upload limit ------------------------------------------------------------------------------
+
+def streamlit_widget_size(mb: int) -> str:
+    """How Streamlit's file uploader writes its limit (frontend utils: 1024 steps, a step up once over
+    half of the next unit, no decimals), e.g. 600 -> "1GB", 1024 -> "1GB", 200 -> "200MB"."""
+    size, units = mb * 1024.0 ** 2, ["gb", "mb", "kb", "b"]
+    unit = 3
+    while unit and size > 1024 / 2:
+        size, unit = size / 1024, unit - 1
+    return f"{size:.0f}{units[unit].upper()}"
+
+
+def test_one_upload_limit_everywhere(at):
+    import tomllib
+
+    from app import resources
+    limit = resources.UPLOAD_LIMIT_MB
+    assert tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"] == limit
+    assert streamlit_widget_size(600) == "1GB" and streamlit_widget_size(200) == "200MB"    # the old mismatch
+    assert streamlit_widget_size(limit) == resources.UPLOAD_LIMIT_TEXT.replace(" ", "")    # widget = radio
+    assert limit * 1024 ** 2 > 677_000_000                                                 # the Pile 169M fits
+    at.sidebar.radio(key="picker_source").set_value("upload").run()
+    assert f"≤ {resources.UPLOAD_LIMIT_TEXT})" in at.sidebar.radio(key="picker_source").options[2]
+    assert at.sidebar.get("file_uploader")[0].proto.max_upload_size_mb == limit
+    hint = [plain(c.value) for c in at.sidebar.caption]
+    assert any(h.startswith("Up to 1 GB") and "models folder" in h for h in hint), hint   # on the page, not on hover
