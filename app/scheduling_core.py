@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from rwkv_core import Recorder, bench_record
-from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan
+from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan, takes_chunk
 from rwkv_core.timing import Timings, device_name
 from visuals import compute
 
@@ -60,10 +60,6 @@ class ScheduleRun:
         return self.plan.n_tokens / self.timings.total_seconds
 
 
-def schedule_label(plan: Plan) -> str:
-    return plan.label
-
-
 def grid_plans(n_layer: int, n_tokens: int, chunk: int) -> list[Plan]:
     """The grid's three panels: the classic RNN (one cell at a time, with the red line), RWKV's
     cascade and RWKV's layer-parallel schedule."""
@@ -90,7 +86,7 @@ def run_schedules(model, tokens: list[int], chunk: int, *, warm_up: bool = True)
         res = model.run_plan(plan, tokens, timed=True)
         ref = res.logits if ref is None else ref
         diff = float((res.logits - ref).abs().max())
-        runs.append(ScheduleRun(schedule_label(plan), plan, res.logits, res.timings, diff))
+        runs.append(ScheduleRun(plan.label, plan, res.logits, res.timings, diff))
     return runs
 
 
@@ -139,13 +135,12 @@ def watch_data(model, tokens: list[int], plan: Plan, *, warm_up: bool = True) ->
 def measure_scaling(model, lengths: Sequence[int], chunks: Sequence[int], *, repeats: int = 1,
                     seed: int = 0, on_progress: Callable[[float, str], None] | None = None) -> dict:
     """Wall time of the whole forward pass for each schedule and length, as a benchmark record
-    (the docs/bench JSON layout): rows for rnn, cascade at each chunk, and parallel; the
-    median of `repeats` runs each."""
+    (the docs/bench JSON layout): a row per mode, at each chunk for a mode that takes one (the
+    cascade); the median of `repeats` runs each."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, model.config.vocab_size, (max(lengths),), generator=g).tolist()
     _warm_up(model, ids)
-    jobs = [(m, c, n) for n in lengths for m, c in [("rnn", None), *[("cascade", c) for c in chunks],
-                                                      ("parallel", None)]]
+    jobs = [(m, c, n) for n in lengths for m in MODES for c in (chunks if takes_chunk(m) else [None])]
     rows = []
     for j, (mode, chunk, n) in enumerate(jobs):
         if on_progress:
@@ -161,7 +156,7 @@ def measure_scaling(model, lengths: Sequence[int], chunks: Sequence[int], *, rep
 
 
 def step_counts(n_layer: int, n_tokens: int, chunk: int) -> dict[str, int]:
-    """The three schedules' step counts: L·T, L + ceil(T/chunk) - 1, L."""
+    """Each mode's step count (rwkv_core.schedule.MODE_INFO: L·T, L + ⌈T/chunk⌉ − 1, L)."""
     return {m: expected_steps(m, n_layer, n_tokens, chunk) for m in MODES}
 
 

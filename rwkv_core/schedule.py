@@ -13,16 +13,17 @@ depend on (`Dependencies`), which decides the modes a kind can run.
             chunks of `chunk`; at step s every cell with layer + chunk_index = s can run:
             L + ceil(T/chunk) - 1 steps.
   parallel  GPT mode, how RWKV trains: each layer over all tokens at once: L steps.
+
+Adding a mode is one `Mode` entry in MODE_INFO (its cells, step count and formula, its words);
+the Lab's controls, labels, benchmark records and charts read the modes from there.
 """
 from __future__ import annotations
 
 import bisect
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
-MODES = ("rnn", "cascade", "parallel")
-MODE_NAMES = {"rnn": "one cell at a time", "cascade": "the cascade (diagonal wavefront)",
-              "parallel": "layer-parallel (GPT mode)"}
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,6 @@ KINDS = {  # every model kind's dependencies: adding a kind is one entry here pl
 }
 
 
-def takes_chunk(mode: str) -> bool:
-    """Whether a mode's cells are cut by a chunk size (the cascade's); the others ignore it."""
-    return mode == "cascade"
-
-
-def mode_label(mode: str, chunk: int | None = None, workers: int | None = None) -> str:
-    """The one short name of a schedule on screen and in records: "rnn", "cascade (chunk 32)"."""
-    label = f"cascade (chunk {chunk})" if mode == "cascade" else mode
-    return label + (f", {workers} workers" if workers and workers > 1 else "")
-
-
 @dataclass(frozen=True, order=True)
 class Cell:
     layer: int
@@ -92,6 +82,69 @@ class Cell:
     @property
     def n_tokens(self) -> int:
         return self.stop - self.start
+
+
+# --- the modes: each one's cells, step count and names --------------------------------------
+
+def _one_cell_at_a_time(n_layer: int, n_tokens: int, chunk: int) -> list[tuple[Cell, ...]]:
+    return [(Cell(layer, t, t + 1),) for t in range(n_tokens) for layer in range(n_layer)]
+
+
+def _wavefront(n_layer: int, n_tokens: int, chunk: int) -> list[tuple[Cell, ...]]:
+    bounds = [(s, min(s + chunk, n_tokens)) for s in range(0, n_tokens, chunk)]
+    # lower layers first inside a step: they work on later chunks, the wave's front
+    return [tuple(Cell(layer, *bounds[s - layer]) for layer in range(n_layer) if 0 <= s - layer < len(bounds))
+            for s in range(n_layer + len(bounds) - 1)]
+
+
+def _layer_by_layer(n_layer: int, n_tokens: int, chunk: int) -> list[tuple[Cell, ...]]:
+    return [(Cell(layer, 0, n_tokens),) for layer in range(n_layer)]
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One schedule mode. Adding a mode is one entry in MODE_INFO: the app's controls, labels,
+    step counts, benchmark records and charts all read it from here."""
+    name: str
+    words: str            # what it is, in a few words
+    formula: str          # its step count in L (layers), T (tokens) and chunk
+    steps: Callable[[int, int, int], int]                            # (L, T, chunk) -> the step count
+    build: Callable[[int, int, int], list[tuple[Cell, ...]]]         # (L, T, chunk <= T) -> the steps
+    chunked: bool = False  # its cells are cut by a chunk size (the others ignore it)
+
+
+MODE_INFO = {m.name: m for m in (
+    Mode("rnn", "one cell at a time", "L·T", lambda L, T, chunk: L * T, _one_cell_at_a_time),
+    Mode("cascade", "the cascade (diagonal wavefront)", "L + ⌈T/chunk⌉ − 1",
+         lambda L, T, chunk: L + math.ceil(T / chunk) - 1, _wavefront, chunked=True),
+    Mode("parallel", "layer-parallel (GPT mode)", "L", lambda L, T, chunk: L, _layer_by_layer),
+)}
+MODES = tuple(MODE_INFO)
+MODE_NAMES = {name: m.words for name, m in MODE_INFO.items()}
+
+
+def takes_chunk(mode: str) -> bool:
+    """Whether a mode's cells are cut by a chunk size (the cascade's); the others ignore it."""
+    return MODE_INFO[mode].chunked
+
+
+def mode_label(mode: str, chunk: int | None = None, workers: int | None = None) -> str:
+    """The one short name of a schedule on screen and in records: "rnn", "cascade (chunk 32)"."""
+    label = f"{mode} (chunk {chunk})" if takes_chunk(mode) else mode
+    return label + (f", {workers} workers" if workers and workers > 1 else "")
+
+
+def step_formula(mode: str, *, chunk: int | None = None, n_layer: int | None = None,
+                 n_tokens: int | None = None) -> str:
+    """A mode's step count as a formula, "L + ⌈T/chunk⌉ − 1", with the values given filled in."""
+    text = MODE_INFO[mode].formula
+    for symbol, value in (("chunk", chunk), ("L", n_layer), ("T", n_tokens)):
+        text = text if value is None else text.replace(symbol, str(value))
+    return text
+
+
+def expected_steps(mode: str, n_layer: int, n_tokens: int, chunk: int = 1) -> int:
+    return MODE_INFO[mode].steps(n_layer, n_tokens, chunk)
 
 
 @dataclass(frozen=True)
@@ -179,14 +232,6 @@ class Plan:
                     raise AssertionError(f"{c} runs before or with its input {d}")
 
 
-def expected_steps(mode: str, n_layer: int, n_tokens: int, chunk: int = 1) -> int:
-    if mode == "rnn":
-        return n_layer * n_tokens
-    if mode == "cascade":
-        return n_layer + math.ceil(n_tokens / chunk) - 1
-    return n_layer
-
-
 def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1,
          deps: Dependencies = KINDS["rwkv4"]) -> Plan:
     """The plan for one schedule of a model kind (`deps`, RWKV-4 by default). `chunk` is used by
@@ -200,18 +245,6 @@ def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1,
         raise ValueError(f"a plan needs at least one layer and one token (got {n_layer} layers, {n_tokens} tokens)")
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive whole number of tokens (got {chunk!r})")
-    if mode == "rnn":
-        steps = [(Cell(layer, t, t + 1),) for t in range(n_tokens) for layer in range(n_layer)]
-        chunk = 1
-    elif mode == "parallel":
-        steps = [(Cell(layer, 0, n_tokens),) for layer in range(n_layer)]
-        chunk = n_tokens
-    else:
-        chunk = min(chunk, n_tokens)
-        bounds = [(s, min(s + chunk, n_tokens)) for s in range(0, n_tokens, chunk)]
-        steps = []
-        for s in range(n_layer + len(bounds) - 1):
-            # lower layers first inside a step: they work on later chunks, the wave's front
-            steps.append(tuple(Cell(layer, *bounds[s - layer])
-                               for layer in range(n_layer) if 0 <= s - layer < len(bounds)))
-    return Plan(mode, n_layer, n_tokens, chunk, tuple(steps), deps)
+    steps = tuple(MODE_INFO[mode].build(n_layer, n_tokens, min(chunk, n_tokens)))
+    widest = max(c.n_tokens for cells in steps for c in cells)     # the chunk the plan really uses
+    return Plan(mode, n_layer, n_tokens, widest, steps, deps)

@@ -64,7 +64,7 @@ def test_chunk_and_size_controls_change_the_step_counts(lab):
     no_exception(lab)
     assert metrics(lab)["cascade steps: L + ⌈T/chunk⌉ − 1"] == str(6 + -(-T // 32) - 1)
     grid = chart(lab, f"6 layers × {T} tokens")
-    assert any(f"chunk 32: L + ⌈T/32⌉ − 1 = {6 + -(-T // 32) - 1} steps" in a.get("text", "")
+    assert any(f"cascade (chunk 32): L + ⌈T/32⌉ − 1 = {6 + -(-T // 32) - 1} steps" in a.get("text", "")
                for a in grid["layout"]["annotations"])
     lab.slider(key="sl_layers").set_value(3).run()
     lab.number_input(key="sl_tokens").set_value(100).run()
@@ -120,7 +120,7 @@ def test_scaling_section_without_gpu_figures_and_a_live_measurement(lab):
     no_exception(lab)
     fig = chart(lab, "Scaling with sequence length", last=True)   # the live one, after any from docs/bench
     names = {tr["name"] for tr in fig["data"]}
-    assert {"rnn", "cascade chunk 4", "parallel"} <= names
+    assert {"rnn", "cascade (chunk 4)", "parallel"} <= names
 
 
 def test_uses_the_explorers_prompt():

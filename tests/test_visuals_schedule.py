@@ -251,8 +251,8 @@ def test_scaling_figure_ideal_steps_and_medians():
     rnn_ideal, rnn_time = by[("rnn", "x")], by[("rnn", "x2")]
     assert list(rnn_ideal.y) == [6 * 64, 6 * 128]
     assert list(rnn_time.y) == [0.3, 0.6]                      # the median of 0.4, 0.2, 0.3
-    assert list(by[("cascade chunk 8", "x")].y) == [6 + 8 - 1, 6 + 16 - 1]
-    assert list(by[("cascade chunk 32, 2 workers", "x")].y) == [6 + 4 - 1]
+    assert list(by[("cascade (chunk 8)", "x")].y) == [6 + 8 - 1, 6 + 16 - 1]
+    assert list(by[("cascade (chunk 32), 2 workers", "x")].y) == [6 + 4 - 1]
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis2.type == "log"
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from rwkv_core.schedule import Cell, Plan
+from rwkv_core.schedule import Cell, Plan, step_formula, takes_chunk
 
 from .frames import (DONE_OPACITY, MAX_FRAMES, PENDING, STEP_SCALE, Frames, Progress, animation_controls, covers,
                      measured_frames, step_colour, step_frames)
@@ -45,12 +45,9 @@ def critical_path_xy(plan: Plan, cell: Cell) -> tuple[list[float], list[float]]:
 # --- the grid -----------------------------------------------------------------------------
 
 def plan_title(plan: Plan) -> str:
-    L, T, n = plan.n_layer, plan.n_tokens, plan.n_steps
-    if plan.mode == "rnn":
-        return f"rnn: L·T = {n} steps"
-    if plan.mode == "cascade":
-        return f"cascade, chunk {plan.chunk}: L + ⌈T/{plan.chunk}⌉ − 1 = {n} steps"
-    return f"parallel: L = {n} steps"
+    """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula."""
+    chunk = plan.chunk if takes_chunk(plan.mode) else None
+    return f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
 
 
 def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
@@ -91,7 +88,7 @@ def _overlay_traces(plan: Plan, xref: str, yref: str) -> list[go.Scatter]:
         traces.append(go.Scatter(x=xs, y=ys, mode="lines", name="the red line",
                                  line=dict(color=RED_LINE, width=2 if T <= 48 else 1), hoverinfo="skip",
                                  opacity=0.8, xaxis=xref, yaxis=yref, showlegend=False))
-    if plan.mode == "cascade" and 1 < plan.chunk < T:
+    if 1 < plan.chunk < T:                    # cells of several tokens, not one layer's all
         xs, ys = [], []
         for b in range(plan.chunk, T, plan.chunk):
             xs += [b - 0.5, b - 0.5, None]

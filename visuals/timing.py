@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from rwkv_core import bench_record
-from rwkv_core.schedule import MODES, expected_steps
+from rwkv_core.schedule import MODES, expected_steps, mode_label, takes_chunk
 
 from .theme import SEQUENCE, safe, style
 
@@ -44,11 +44,6 @@ def totals_figure(runs: Sequence[Mapping], device: str | None = None) -> go.Figu
 # --- benchmark records: time against length and chunk ---------------------------------------
 
 
-def series_label(mode: str, chunk, workers) -> str:
-    label = f"cascade chunk {chunk}" if mode == "cascade" else mode
-    return label + (f", {workers} workers" if workers else "")
-
-
 def _order(key: tuple) -> tuple:
     mode, chunk, workers = key
     return (MODES.index(mode), chunk or 0, workers or 0)
@@ -66,7 +61,7 @@ def scaling_figure(records: Sequence[Mapping]) -> go.Figure:
         for key in sorted(lines, key=_order):
             pts = lines[key]
             c = colour.setdefault(key, SEQUENCE[len(colour) % len(SEQUENCE)])
-            name = series_label(*key) + (f" · {safe(rec['device'])}" if len(records) > 1 else "")
+            name = mode_label(*key) + (f" · {safe(rec['device'])}" if len(records) > 1 else "")
             ns = list(pts)
             fig.add_trace(go.Scatter(x=ns, y=[expected_steps(key[0], L, n, key[1] or 1) for n in ns],
                                      mode="lines+markers", line=dict(color=c, dash=dashes[d % 4]), name=name,
@@ -89,21 +84,22 @@ def chunk_figure(records: Sequence[Mapping], n_tokens: int | None = None) -> go.
     fig = go.Figure()
     for d, rec in enumerate(records):
         series = bench_record.series(rec)
-        casc = {k: v for k, v in series.items() if k[0] == "cascade"}
-        lengths = sorted({n for v in casc.values() for n in v})
+        chunked = {k: v for k, v in series.items() if takes_chunk(k[0])}
+        lengths = sorted({n for v in chunked.values() for n in v})
         if not lengths:
             continue
         T = n_tokens if n_tokens in lengths else lengths[-1]
-        by_workers: dict = {}
-        for (_, chunk, workers), pts in casc.items():
+        by_line: dict = {}
+        for (mode, chunk, workers), pts in chunked.items():
             if T in pts:
-                by_workers.setdefault(workers, []).append((chunk, pts[T]))
+                by_line.setdefault((mode, workers), []).append((chunk, pts[T]))
         suffix = f" · {safe(rec['device'])}" if len(records) > 1 else ""
-        for workers, pairs in sorted(by_workers.items(), key=lambda kv: kv[0] or 0):
+        for (mode, workers), pairs in sorted(by_line.items(), key=lambda kv: (MODES.index(kv[0][0]), kv[0][1] or 0)):
             pairs.sort()
             fig.add_trace(go.Scatter(x=[c for c, _ in pairs], y=[s for _, s in pairs], mode="lines+markers",
-                                     name=f"cascade, T={T}" + (f", {workers} workers" if workers else "") + suffix))
-        for mode, dash in (("rnn", "dot"), ("parallel", "dash")):
+                                     name=f"{mode}, T={T}" + (f", {workers} workers" if workers else "") + suffix))
+        references = [m for m in MODES if not takes_chunk(m)]          # the modes a chunk does not change
+        for mode, dash in zip(references, ("dot", "dash", "dashdot", "longdash")):
             pts = series.get((mode, None, None), {})
             if T in pts:
                 fig.add_hline(y=pts[T], line_dash=dash, annotation_text=f"{mode}, T={T}{suffix}")

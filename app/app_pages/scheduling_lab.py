@@ -12,6 +12,7 @@ import streamlit as st
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key
 from rwkv_core import bench_record
+from rwkv_core.schedule import step_formula, takes_chunk
 from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
 from visuals.theme import caption
 
@@ -135,11 +136,9 @@ n_tokens = int(c2.number_input("Tokens (T)", 1, sc.MAX_GRID_TOKENS, step=1, key=
 chunk = c3.select_slider("Cascade chunk (tokens per cell)", options=list(sc.CHUNKS), key="sl_chunk")
 
 counts = sc.step_counts(n_layer, n_tokens, chunk)
-m1, m2, m3 = st.columns(3)
-m1.metric("rnn steps: L·T", f"{counts['rnn']:,}")
-m2.metric("cascade steps: L + ⌈T/chunk⌉ − 1", f"{counts['cascade']:,}",
-          help=f"{n_layer} + ⌈{n_tokens}/{chunk}⌉ − 1")
-m3.metric("parallel steps: L", f"{counts['parallel']:,}")
+for col, mode in zip(st.columns(len(counts)), counts):
+    col.metric(f"{mode} steps: {step_formula(mode)}", f"{counts[mode]:,}",
+               help=step_formula(mode, chunk=chunk, n_layer=n_layer, n_tokens=n_tokens) if takes_chunk(mode) else None)
 
 f1, f2, f3 = st.columns([2, 1, 1])
 focus_on = f1.toggle("Show one cell's inputs and its critical path", value=True, key="sl_focus_on")

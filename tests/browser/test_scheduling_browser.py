@@ -106,7 +106,7 @@ def test_chunk_control_changes_the_step_count(lab):
         wait_metric(lab, label, L + math.ceil(T / chunk_size) - 1)
     title = f"{L} layers × {T} tokens"
     wait_chart(lab, title)
-    subtitle = f"cascade, chunk 16: L + ⌈T/16⌉ − 1 = {L + math.ceil(T / 16) - 1} steps"
+    subtitle = f"cascade (chunk 16): L + ⌈T/16⌉ − 1 = {L + math.ceil(T / 16) - 1} steps"
     lab.locator(".annotation-text", has_text=subtitle).first.wait_for(timeout=TIMEOUT_MS)   # the grid redrawn
     assert_no_exception(lab)
 
