@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from playwright.sync_api import expect
 from streamlit_page import assert_no_exception, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -38,7 +39,7 @@ def test_home(page, app_url):
     page.get_by_text("RWKV-4, inside out").first.wait_for(timeout=TIMEOUT_MS)
     wait_idle(page)
     assert_no_exception(page)
-    assert page.get_by_text("Model", exact=True).first.is_visible()        # the picker, in the sidebar
+    expect(page.get_by_text("Model", exact=True).first).to_be_visible(timeout=TIMEOUT_MS)  # the picker, in the sidebar
     shot(page, "home.png")
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from app import lessons as ls
 
-from streamlit_page import assert_no_exception
+from playwright.sync_api import expect
+from streamlit_page import IDLE, assert_no_exception
 
 pytestmark = pytest.mark.browser
 
@@ -21,10 +22,14 @@ LESSONS = ls.load_lessons()
 
 def wait_idle(page) -> None:
     """Until Streamlit has finished the current run (its 'running' indicator is gone)."""
-    page.wait_for_timeout(300)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                            timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
+    page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
+
+
+def font_size(page) -> float:
+    return page.locator('[data-testid="stMarkdownContainer"] p').first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
 
 
 
@@ -62,9 +67,7 @@ def test_walk_lesson_1_to_its_end_with_next(page, app_url):
 def shot_of_step(page, name: str) -> None:
     """Wait for the step's chart to be drawn, scroll to the step's heading, take the picture."""
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_timeout(500)
-    page.locator("h2").first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(300)
+    page.locator("h2").first.evaluate("e => e.scrollIntoView({block: 'start'})")   # instant: nothing to wait for
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name))
 
@@ -75,20 +78,23 @@ def test_deep_link_into_lesson_3_normal_and_classroom(page, app_url):
     wait_for_step(page, step.title)
     page.get_by_text(f"Lesson 3 of 3 · step 4 of {len(LESSONS[2].steps)}").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("Formula = engine").first.wait_for(timeout=TIMEOUT_MS)
-    assert page.locator('[data-testid="stSidebar"]').first.is_visible()
+    expect(page.locator('[data-testid="stSidebar"]').first).to_be_visible(timeout=TIMEOUT_MS)
 
     wkv = LESSONS[2].steps[2]                         # the same step in both modes, for the README
     page.goto(app_url + "/lessons?lesson=3&step=3", timeout=TIMEOUT_MS)
     wait_for_step(page, wkv.title)
-    normal = page.locator('[data-testid="stMarkdownContainer"] p').first.evaluate(
-        "e => parseFloat(getComputedStyle(e).fontSize)")
+    normal = font_size(page)
     shot_of_step(page, "lessons-step.png")
 
     page.goto(app_url + "/lessons?lesson=3&step=3&classroom=1", timeout=TIMEOUT_MS)
     wait_for_step(page, wkv.title)
     assert query(page).get("classroom") == "1"
-    assert not page.locator('[data-testid="stSidebar"]').first.is_visible()       # hidden for the projector
-    large = page.locator('[data-testid="stMarkdownContainer"] p').first.evaluate(
-        "e => parseFloat(getComputedStyle(e).fontSize)")
+    # hidden for the projector: waited for (the page's style arrives with the run), never timed
+    expect(page.locator('[data-testid="stSidebar"]').first).to_be_hidden(timeout=TIMEOUT_MS)
+    page.wait_for_function("""(n) => {
+        const p = document.querySelector('[data-testid="stMarkdownContainer"] p');
+        return p && parseFloat(getComputedStyle(p).fontSize) >= Math.max(24, 1.4 * n); }""",
+        arg=normal, timeout=TIMEOUT_MS)
+    large = font_size(page)
     assert large >= 24 and large >= 1.4 * normal, (normal, large)                  # large type
     shot_of_step(page, "lessons-classroom.png")
