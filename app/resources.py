@@ -46,8 +46,8 @@ def size_text(mb: int) -> str:
 UPLOAD_LIMIT_TEXT = size_text(UPLOAD_LIMIT_MB)
 TOO_LARGE_ADVICE = ("A larger file must be put in the server's models folder (by whoever runs the "
                     "server) and loaded as a local checkpoint path.")
-UPLOAD_HINT = (f"Up to {UPLOAD_LIMIT_TEXT} (RWKV-4-Pile-169M's 677 MB fits). Your browser refuses a larger "
-               f"file before sending it and marks it red. {TOO_LARGE_ADVICE}")
+UPLOAD_HINT = (f"Up to {UPLOAD_LIMIT_TEXT} (RWKV-4-Pile-169M's 677 MB fits). A larger file is refused by "
+               f"your browser, marked red. {TOO_LARGE_ADVICE}")
 CHOICE = "model_choice"        # session_state key: {"kind", "ref", "label"} of the model in use
 MESSAGE = "model_message"      # session_state key: (level, text) of the picker's last outcome
 UPLOADS = "picker_uploads"     # session_state key: how many uploads were cleared (the uploader's key)
@@ -289,13 +289,12 @@ def _pick_path() -> Attempt | None:
     if not text:
         st.session_state[MESSAGE] = ("error", "Type a path first.")
         return None
-    name = file_name(text)
-
     def load():
         path = typed_path(text)
-        label = file_name(path)
-        return {"kind": "path", "ref": str(path), "label": label}, load_path(str(path), _mtime(path))
-    return Attempt(name, name, load)
+        attempt.name = file_name(path)     # what the engine's messages start with ("~" is "root")
+        return {"kind": "path", "ref": str(path), "label": file_name(path)}, load_path(str(path), _mtime(path))
+    attempt = Attempt(file_name(text), file_name(text), load)
+    return attempt
 
 
 # --- uploads ---------------------------------------------------------------------------------
