@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import torch
 
-from rwkv_core import LayerState, Recorder, State, init_state, make_generator, ops, sample
+from rwkv_core import LayerState, Recorder, State, analysis, init_state, make_generator, ops, reference, sample
 from rwkv_core.model import head
 from rwkv_core.sampling import Sample, SamplingSettings
 from rwkv_core.state import no_history
-from visuals import attention, compute, embeddings, memory, probabilities, states
+from visuals import attention, embeddings, memory, probabilities, states
 from visuals import tokens as token_visuals
 from visuals.theme import printable
 
@@ -171,10 +171,10 @@ class ExplorerSession:
 _PCA_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def embedding_pca(model) -> tuple[compute.PCA, torch.Tensor]:
+def embedding_pca(model) -> tuple[analysis.PCA, torch.Tensor]:
     """PCA of the embedding matrix and every token's 3 coordinates, computed once per model."""
     if model not in _PCA_CACHE:
-        p = compute.pca(model.weights.emb, k=3)
+        p = analysis.pca(model.weights.emb, k=3)
         _PCA_CACHE[model] = (p, p.project(model.weights.emb))        # (V, 3)
     return _PCA_CACHE[model]
 
@@ -185,8 +185,8 @@ _UNIT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def neighbours(model, ids: list[int], k: int = 5) -> dict[int, list[tuple[int, float]]]:
     """Nearest tokens by cosine similarity of embeddings; the unit rows are kept per model."""
     if model not in _UNIT_CACHE:
-        _UNIT_CACHE[model] = compute.unit_rows(model.weights.emb)      # (V, C)
-    return compute.nearest_neighbours(_UNIT_CACHE[model], ids, k, normalized=True)
+        _UNIT_CACHE[model] = analysis.unit_rows(model.weights.emb)      # (V, C)
+    return analysis.nearest_neighbours(_UNIT_CACHE[model], ids, k, normalized=True)
 
 
 def residual_stages(s: ExplorerSession, t: int = -1) -> tuple[torch.Tensor, list[str]]:
@@ -209,8 +209,8 @@ def implicit_attention(s: ExplorerSession, channel: int | None = None) -> tuple[
     rows, worst = [], 0.0
     for i, bw in enumerate(s.model.weights.blocks):
         p = f"blocks.{i}.att."
-        wts = compute.implicit_attention(s.trace[p + "k"], bw.att.time_decay, bw.att.time_first, t)  # (T, C)
-        rebuilt = compute.wkv_from_attention(wts, s.trace[p + "v"])                                # (C,)
+        wts = analysis.implicit_attention(s.trace[p + "k"], bw.att.time_decay, bw.att.time_first, t)  # (T, C)
+        rebuilt = analysis.wkv_from_attention(wts, s.trace[p + "v"])                                # (C,)
         worst = max(worst, float((rebuilt - s.trace[p + "wkv"][t].double()).abs().max()))
         rows.append(wts.mean(1) if channel is None else wts[:, channel])
     return torch.stack(rows), worst
@@ -308,8 +308,8 @@ def kv_curves(config, current: int) -> tuple[list[int], dict[str, list[int]]]:
     lengths = sorted({1, current, *[2 ** i for i in range(int(math.log2(top)) + 1)]})
     shape = {"n_layer": config.n_layer, "n_embd": config.n_embd}
     curves = {f"transformer of this shape ({config.n_layer} x {config.n_embd}), KV cache":
-              [compute.kv_cache_bytes(**shape, n_tokens=n) for n in lengths],
-              "GPT-2 small (12 x 768), KV cache": [compute.kv_cache_bytes(**compute.GPT2_SMALL, n_tokens=n)
+              [analysis.kv_cache_bytes(**shape, n_tokens=n) for n in lengths],
+              "GPT-2 small (12 x 768), KV cache": [analysis.kv_cache_bytes(**analysis.GPT2_SMALL, n_tokens=n)
                                                    for n in lengths]}
     return lengths, curves
 
@@ -337,7 +337,7 @@ def fig_embeddings(s: ExplorerSession, dims: int = 2) -> go.Figure:
 
 def fig_residual_path(s: ExplorerSession) -> go.Figure:
     xs, names = residual_stages(s)
-    path_pca = compute.pca(xs, k=2)
+    path_pca = analysis.pca(xs, k=2)
     return embeddings.residual_path(path_pca.project(xs), torch.linalg.vector_norm(xs, dim=-1), names,
                                     logit_lens(s, xs))
 
@@ -347,7 +347,7 @@ def fig_state_heatmaps(s: ExplorerSession, layer: int) -> go.Figure:
 
 
 def fig_state_norms(s: ExplorerSession) -> go.Figure:
-    norms = torch.stack([compute.state_norms(s.layer_fields(i)) for i in range(s.model.config.n_layer)])
+    norms = torch.stack([analysis.state_norms(s.layer_fields(i)) for i in range(s.model.config.n_layer)])
     return states.state_norm_lines(norms, s.labels())
 
 
@@ -358,7 +358,7 @@ def fig_state_vs_kv(s: ExplorerSession) -> go.Figure:
 
 def fig_half_lives(model) -> go.Figure:
     blocks = model.weights.blocks
-    return memory.half_life_figure([compute.half_lives(b.att.time_decay) for b in blocks],
+    return memory.half_life_figure([reference.half_life(b.att.time_decay.double()) for b in blocks],
                                    [b.att.time_first.detach().double() for b in blocks])
 
 

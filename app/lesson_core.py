@@ -1,5 +1,5 @@
 """The lessons' live numbers, without Streamlit: one recorded run of a fixed example prompt, and
-for each step the values it shows, computed with the lessons' own formulas (visuals/formulas.py)
+for each step the values it shows, computed with the lessons' own formulas (rwkv_core/reference.py)
 next to the engine's recorded values (rwkv_core.Recorder). The page shows both columns; the
 tests check that they agree.
 
@@ -15,7 +15,7 @@ import torch
 
 from rwkv_core import Recorder, State, make_generator, sample
 from rwkv_core.sampling import SamplingSettings
-from visuals import formulas as fm
+from rwkv_core import reference as fm
 from visuals.theme import printable
 
 EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light through yonder window"

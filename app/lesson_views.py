@@ -17,7 +17,8 @@ from app import explorer_core, lesson_core as lc, scheduling_core as sc
 from app.lessons import Step, source_of
 from rwkv_core.sampling import SamplingSettings, probabilities
 from rwkv_core.schedule import expected_steps, plan as make_plan
-from visuals import architecture, compute, formulas as fm, lessons as vl, probabilities as vp, states, tokens
+from rwkv_core import analysis, reference as fm
+from visuals import architecture, lessons as vl, probabilities as vp, states, tokens
 from visuals import frames as vf, schedule as vs, timing as vt
 from visuals.theme import caption
 
@@ -124,7 +125,7 @@ def embedding_view(ctx: Context) -> None:
                              caption="One number per channel: this is all block 0 ever sees of the token.",
                              name="embed"), "vec")
     agreement({"embed": v["max_diff"]})
-    nb = compute.nearest_neighbours(ctx.model.weights.emb, [ctx.ex.ids[ctx.t]], k=8)[ctx.ex.ids[ctx.t]]
+    nb = analysis.nearest_neighbours(ctx.model.weights.emb, [ctx.ex.ids[ctx.t]], k=8)[ctx.ex.ids[ctx.t]]
     table(ctx, {"nearest tokens (cosine of embeddings)": [lc.label(ctx.model, j) for j, _ in nb],
                 "cosine": [float(s) for _, s in nb]})
 

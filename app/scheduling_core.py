@@ -20,10 +20,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from rwkv_core import Recorder, bench_record
+from rwkv_core import Recorder, analysis, bench_record
 from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan, takes_chunk
 from rwkv_core.timing import Timings, device_name
-from visuals import compute
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
 CHUNKS = tuple(2 ** i for i in range(10))          # 1, 2, 4, ..., 512: the chunk control's choices
@@ -118,7 +117,7 @@ def watch_data(model, tokens: list[int], plan: Plan, *, warm_up: bool = True) ->
     if warm_up:
         _warm_up(model, tokens)
     timed = model.run_plan(plan, tokens, timed=True)
-    xy = compute.pca(rec["embed"], k=2).project(rec["embed"])                # (T, 2)
+    xy = analysis.pca(rec["embed"], k=2).project(rec["embed"])                # (T, 2)
     probs = torch.softmax(res.logits.double(), dim=-1)                        # (T, V)
     top = torch.topk(probs, min(TOP_NEXT, probs.shape[-1]), dim=-1)
     top_next = [[(token_label(model, int(i)), float(p)) for i, p in zip(ids, ps)]

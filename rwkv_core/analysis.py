@@ -1,5 +1,7 @@
-"""Small pure computations the figures show: PCA, nearest neighbours, memory half-lives, the WKV
-read as attention weights, and the size of a transformer's KV cache. Tensors in, tensors out.
+"""Analyses of a model and its runs that the figures show: PCA, nearest neighbours, the WKV read
+as attention weights, state norms and the size of a transformer's KV cache. Tensors in, tensors
+out. RWKV's own formulas (the decay, the half-life, the WKV weights) are the reference
+implementation's (rwkv_core/reference.py), each written once there.
 """
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from . import reference
 
 # GPT-2 small (124M parameters): 12 layers, width 768: the usual yardstick for a small transformer
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768}
@@ -72,25 +76,13 @@ def nearest_neighbours(emb: torch.Tensor, ids: list[int], k: int = 5, *,
 
 # --- memory ---------------------------------------------------------------------------------
 
-def half_lives(time_decay: torch.Tensor) -> torch.Tensor:
-    """Tokens until a channel's memory of a token falls to half: the decay per token is
-    e^w with w = -exp(time_decay), so e^{w h} = 1/2 gives h = ln 2 / exp(time_decay)."""
-    return math.log(2) / torch.exp(time_decay.detach().double())
-
-
 def implicit_attention(k: torch.Tensor, time_decay: torch.Tensor, time_first: torch.Tensor,
                        t: int) -> torch.Tensor:
     """The WKV of token t written as attention: weights (t+1, C) over tokens 0..t, per channel,
-    summing to 1, such that wkv_t = sum_j weights[j] * v_j (from an empty starting state).
-
-    Token j < t gets e^{(t-1-j) w + k_j}, the current token e^{u + k_t} (u = time_first, the bonus),
-    normalised; computed as a softmax over those exponents, so it never overflows."""
-    w = -torch.exp(time_decay.detach().double())                 # (C,) decay per token, negative
-    kk = k[: t + 1].detach().double()                            # (t+1, C)
-    ages = torch.arange(t - 1, -2, -1, dtype=torch.float64)[:, None]  # (t+1, 1): t-1 ... 0, -1
-    expo = ages * w + kk                                         # (t+1, C)
-    expo[t] = time_first.detach().double() + kk[t]               # the current token: bonus, no decay
-    return torch.softmax(expo, dim=0)                            # (t+1, C)
+    summing to 1, such that wkv_t = sum_j weights[j] * v_j (from an empty starting state):
+    reference.wkv_weights of the recorded k (t+1, C), in float64."""
+    w = reference.decay(time_decay.detach().double())           # (C,) decay per token, negative
+    return reference.wkv_weights(w, time_first.detach().double(), k[: t + 1].detach().double())   # (t+1, C)
 
 
 def wkv_from_attention(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,13 @@
-"""The lessons' equations, written the way the lessons state them, one small function each.
+"""The reference implementation: RWKV-4's equations written the way the lessons state them, one
+small function each.
 
-These are NOT the engine (rwkv_core): they are a second, deliberately plain implementation of
-the formulas a student reads, used by the lesson page to compute the numbers it shows and checked
-against the engine's recorded values in tests/test_lessons_formulas.py. When a lesson names a
-formula in its front matter (`formulas: [wkv_naive]`), that name is a function here.
+These are NOT the engine's ops (rwkv_core/ops.py, model.py): they are a second, deliberately plain
+implementation of the formulas a student reads, and they import nothing from the engine, so that
+checking one against the other means something. The lesson pages compute the numbers they show
+with them (tests/test_lessons_formulas.py checks them against the engine's recorded values), the
+engine's tests use `wkv_naive` as the outside truth for the stable WKV, and rwkv_core/analysis.py
+reads the half-life and the WKV-as-attention weights from here. When a lesson names a formula in
+its front matter (`formulas: [wkv_naive]`), that name is a function here.
 
 Symbols of the RWKV-4 paper (Peng et al., 2023) and the names used here and in the engine:
   mu_r, mu_k, mu_v   time_mix_r, time_mix_k, time_mix_v   (token shift weights)

@@ -1,11 +1,11 @@
-"""The small computations behind the figures, checked against a second way of computing them."""
+"""The analyses behind the figures (rwkv_core/analysis.py), checked against a second way of computing them."""
 import math
 
 import pytest
 import torch
 from app_helpers import embedded, stepped_session
 
-from visuals import compute
+from rwkv_core import analysis as compute, reference
 
 
 def test_pca_matches_svd_and_is_deterministic():
@@ -53,7 +53,7 @@ def test_nearest_neighbours_brute_force():
 
 def test_half_life_halves_the_weight():
     td = embedded().weights.blocks[0].att.time_decay
-    h = compute.half_lives(td)
+    h = reference.half_life(td.double())
     w = -torch.exp(td.double())                                    # decay per token
     assert torch.allclose(torch.exp(w * h), torch.full_like(h, 0.5))
     assert (h > 0).all()

@@ -49,7 +49,7 @@ def test_sampling_reuses_cached_logits():
     hot = s.next_sample(SamplingSettings(temperature=2.0), seed=1)
     cold = s.next_sample(SamplingSettings(temperature=0.3), seed=1)
     assert s.forward_calls == calls and s.logits is cached
-    assert ec.compute.implicit_attention  # the module is wired
+    assert ec.analysis.implicit_attention  # the module is wired
     from rwkv_core.sampling import entropy_bits
     assert entropy_bits(hot.probs) > entropy_bits(cold.probs)
     assert s.next_sample(SamplingSettings(temperature=0.9), 7).token == s.next_sample(

@@ -12,7 +12,7 @@ from app import lesson_core as lc
 from app import lessons as ls
 from app_helpers import embedded
 from rwkv_core.sampling import SamplingSettings, probabilities
-from visuals import formulas as fm
+from rwkv_core import reference as fm
 
 TOL = 2e-5        # float32 rounding of sums over a few hundred channels
 

@@ -121,7 +121,7 @@ def test_state_heatmaps_are_the_state_after_each_token(session):
 def test_state_norm_lines_one_per_layer(session):
     fig = ec.fig_state_norms(session)
     assert len(fig.data) == embedded().config.n_layer
-    from visuals.compute import state_norms
+    from rwkv_core.analysis import state_norms
     assert arr(fig.data[4].y) == pytest.approx(state_norms(session.layer_fields(4)).numpy())
 
 
@@ -142,9 +142,9 @@ def test_half_life_boxes_hold_every_channel():
     fig = ec.fig_half_lives(model)
     L = model.config.n_layer
     assert len(fig.data) == 2 * L
-    from visuals.compute import half_lives
+    from rwkv_core.reference import half_life
     for i, b in enumerate(model.weights.blocks):
-        assert arr(fig.data[2 * i].x) == pytest.approx(half_lives(b.att.time_decay).numpy())
+        assert arr(fig.data[2 * i].x) == pytest.approx(half_life(b.att.time_decay.double()).numpy())
         assert arr(fig.data[2 * i + 1].x) == pytest.approx(b.att.time_first.double().numpy())
     assert fig.layout.xaxis.type == "log"
 
