@@ -166,10 +166,13 @@ def _check_zip(path: Path, max_bytes: int) -> None:
     name = file_name(path)
     try:
         with zipfile.ZipFile(path) as z:
-            total = sum(i.file_size for i in z.infolist())
+            members = z.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise CheckpointError(f"{name}: the file is truncated or corrupt and cannot be read "
                               f"(not a complete zip archive: {brief(e)})") from e
+    if not any(m.filename.endswith("/data.pkl") for m in members):
+        raise CheckpointError(f"{name}: a zip archive, but not a PyTorch checkpoint (no data.pkl in it)")
+    total = sum(m.file_size for m in members)
     if total > max_bytes:
         raise CheckpointError(f"{name}: the archive unpacks to {_megabytes(total)}; the limit is "
                               f"{_megabytes(max_bytes)}")

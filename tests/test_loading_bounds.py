@@ -129,7 +129,7 @@ CASES = {
     "a pickled list": (lambda d: raw(pickle.dumps([1, 2, 3], protocol=2), d), "truncated or corrupt"),
     "tensors under numbers": (lambda d: pickled({1: torch.zeros(2)}, d), "named tensors"),
     "old format, no tensors": (lambda d: pickled({"a": 1}, d, _use_new_zipfile_serialization=False), "named tensors"),
-    "a zip that is not torch": (zip_of_text, "z.pth: the file is truncated or corrupt"),
+    "a zip that is not torch": (zip_of_text, "z.pth: a zip archive, but not a PyTorch checkpoint"),
     "safetensors header too long": (lambda d: safetensors_header(d, 10 ** 12, b"{}" * 10), "not a checkpoint"),
     "safetensors header not JSON": (lambda d: safetensors_header(d, 20, b"{" + b"x" * 19 + b"\0" * 8),
                                     "not a valid .safetensors"),
