@@ -43,13 +43,18 @@ def _read_tokenizer(path: Path):
 def load_model(path: str | Path | None = None, *, device="cpu", dtype=torch.float32,
                tokenizer: str | Path | None = None) -> RWKV:
     """Load an RWKV-4 checkpoint (BlinkDL .pth, .safetensors, Hugging Face folder), or the
-    embedded default model when path is None. Raises CheckpointError with the reason."""
+    embedded default model when path is None; a rival's (an LSTM or the red-line RNN,
+    rwkv_core.rivals) is recognised by its tensor names. Raises CheckpointError with the reason."""
+    from . import rivals
+    from .checkpoint import read_tensors, validate
     from .tokenizer import find_tokenizer
-    sd, config, fmt, resolved = read_checkpoint(path)
+    sd, fmt, resolved = read_tensors(path)
+    kind = rivals.infer_kind(sd)
+    config = rivals.validate(sd, resolved.name) if kind else validate(sd, resolved.name)
     tok_path = Path(tokenizer) if tokenizer else find_tokenizer(resolved)
     tok = _read_tokenizer(tok_path) if tok_path else None
     if tok is not None and tok.vocab_size > config.vocab_size:
         raise CheckpointError(f"{tok_path.name}: the tokenizer has {tok.vocab_size} tokens but the model only "
                               f"{config.vocab_size}: they do not belong together")
-    model = from_state_dict(sd, device=device, dtype=dtype, tokenizer=tok, source=str(resolved), fmt=fmt)
-    return model
+    build = rivals.from_state_dict if kind else from_state_dict
+    return build(sd, device=device, dtype=dtype, tokenizer=tok, source=str(resolved), fmt=fmt)

@@ -17,6 +17,11 @@ import torch
 import torch.nn.functional as F
 
 
+def fastest_mode(model) -> str:
+    """The fastest schedule a model kind allows (parallel for RWKV and the LSTM, rnn for the red line)."""
+    return getattr(model, "schedules", ("parallel",))[-1]
+
+
 @torch.no_grad()
 def bits_per_char(model, texts, piece: int = 1024) -> dict:
     """Cross-entropy of every token after the first, the state carried through each whole text."""
@@ -28,7 +33,7 @@ def bits_per_char(model, texts, piece: int = 1024) -> dict:
         for s in range(0, len(ids) - 1, piece):
             x = ids[s:s + piece]
             y = torch.tensor(ids[s + 1:s + piece + 1])
-            logits, state = model.forward(x, state, mode="parallel")     # (t, V)
+            logits, state = model.forward(x, state, mode=fastest_mode(model))     # (t, V)
             nats += F.cross_entropy(logits[:len(y)].float(), y, reduction="sum").item()
         tokens += len(ids) - 1
         chars += len(tok.decode(ids[1:]))
@@ -37,7 +42,7 @@ def bits_per_char(model, texts, piece: int = 1024) -> dict:
 
 
 def top_next(model, prompt: str, k: int = 5) -> list[tuple[str, float]]:
-    logits, _ = model.forward(model.tokenizer.encode(prompt), mode="parallel", all_logits=False)
+    logits, _ = model.forward(model.tokenizer.encode(prompt), mode=fastest_mode(model), all_logits=False)
     probs = torch.softmax(logits.double(), -1)
     top = torch.topk(probs, k)
     return [(model.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices)]

@@ -1,0 +1,110 @@
+"""Training speed of the three kinds: one training step (forward + backward over a batch of B
+sequences of T tokens, the recipe's 6 x 512), each kind in its fastest allowed schedule.
+
+    python -m rwkv_core.rivals.bench                  # the table, on this machine's CPU
+    python -m rwkv_core.rivals.bench --device cuda --threads 2 --repeats 3
+
+  rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch, as rwkv_core.train runs it
+  lstm     layer by layer, the recurrence token by token inside each layer: torch's fused LSTM
+           (the same weights and numbers as our code, tests/test_rivals.py)
+  redline  one cell at a time (the red line allows nothing else): the training loop of
+           rwkv_core.rivals.train
+Random weights of the trained models' shapes (speed does not depend on the values).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..timing import device_name
+from ..train import TrainConfig, loss_fn
+
+KINDS = ("rwkv4", "lstm", "redline")
+SCHEDULE = {"rwkv4": "parallel", "lstm": "parallel (fused torch.lstm)", "redline": "rnn"}
+
+
+@dataclass(frozen=True)
+class StepSpeed:
+    kind: str
+    schedule: str
+    params: int
+    seconds: float          # one training step (the best of the repeats)
+    tokens_per_s: float
+
+
+def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
+    """(forward(ids (B, T)) → logits (B, T, V), parameters, count) for a random model of the kind."""
+    g = torch.Generator().manual_seed(0)
+    if kind == "rwkv4":
+        from ..config import Config
+        from ..model import forward_batch
+        from ..train import init_weights
+        from ..weights import Weights
+        cfg = Config(n_layer, n_embd, 4 * n_embd, vocab_size)
+        params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
+        w = Weights.from_state_dict(params)
+        return (lambda ids: forward_batch(w, ids)[0]), list(params.values()), cfg.n_params
+    from .lstm import Config, Weights
+    from .train import FORWARD, init_weights
+    cfg = Config(kind, n_layer, n_embd, vocab_size)
+    params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
+    w = Weights.from_state_dict(params)
+    return (lambda ids: FORWARD[kind](w, ids)), list(params.values()), cfg.n_params
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512, n_layer: int = 6,
+                     n_embd: int | None = None, vocab_size: int = 2048, repeats: int = 2) -> StepSpeed:
+    """Time one training step (forward, loss, backward) of `kind`, after one warm-up step."""
+    from .train import N_EMBD
+    n_embd = n_embd or (TrainConfig().n_embd if kind == "rwkv4" else N_EMBD)
+    forward, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
+    ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)
+    best = float("inf")
+    for i in range(repeats + 1):              # the first is a warm-up (allocations, kernel choice)
+        for p in params:
+            p.grad = None
+        _sync(device)
+        t0 = time.perf_counter()
+        loss, _ = loss_fn(forward(ids[:, :-1]), ids[:, 1:])
+        loss.backward()
+        _sync(device)
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    return StepSpeed(kind, SCHEDULE[kind], n_params, best, batch * ctx / best)
+
+
+def table(rows: list[StepSpeed], device: str, batch: int, ctx: int) -> str:
+    lines = [f"One training step (forward + backward), batch {batch} x {ctx} tokens, on {device}:",
+             f"{'kind':8s} {'schedule':28s} {'params':>10s} {'s/step':>8s} {'tokens/s':>9s}"]
+    for r in rows:
+        lines.append(f"{r.kind:8s} {r.schedule:28s} {r.params:>10,d} {r.seconds:8.2f} {r.tokens_per_s:9,.0f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--batch", type=int, default=6)
+    p.add_argument("--ctx", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--kinds", default=",".join(KINDS))
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [train_step_speed(k, device=args.device, batch=args.batch, ctx=args.ctx, repeats=args.repeats)
+            for k in args.kinds.split(",")]
+    print(table(rows, device_name(args.device), args.batch, args.ctx))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
