@@ -56,11 +56,11 @@ EMBEDDED = {"kind": "embedded", "ref": "", "label": "embedded Shakespeare model"
 SOURCES = {"embedded": "Embedded model (Shakespeare, 6 layers)", "path": "Local checkpoint path",
            "upload": f"Upload a file (.safetensors or .pth, ≤ {UPLOAD_LIMIT_TEXT})",
            "hf": "RWKV-4-Pile-169M from Hugging Face"}
-LOCAL_PATHS_ENV = "RWKV_LOCAL_PATHS"   # "models": typed paths only inside the models folder; "any": any
+LOCAL_PATHS_ENV = "RWKV_LOCAL_PATHS"   # "any": typed paths anywhere (your own machine); else only the models folder
 MODELS_DIR_ENV = "RWKV_MODELS_DIR"     # that folder (default: the repository's models/)
-LOOPBACK_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
 OUTSIDE_MODELS = ("this server loads only checkpoints in its models folder: type the name of a file "
-                  "or folder there")
+                  "or folder there (on your own machine, start the app with RWKV_LOCAL_PATHS=any to "
+                  "load from anywhere)")
 log = logging.getLogger(__name__)
 
 
@@ -234,13 +234,10 @@ def _forget_message() -> None:
 # --- local paths -----------------------------------------------------------------------------
 
 def paths_restricted() -> bool:
-    """Whether typed paths are limited to the models folder. RWKV_LOCAL_PATHS=models or =any says
-    so; unset, they are limited unless the server listens on this machine only (127.0.0.1), as
-    a server that others can reach (a classroom's, Docker's) must not read its own files for them."""
-    mode = os.environ.get(LOCAL_PATHS_ENV, "").strip().lower()
-    if mode in ("models", "any"):
-        return mode == "models"
-    return str(st.get_option("server.address") or "") not in LOOPBACK_ADDRESSES
+    """Whether typed paths are limited to the models folder: yes unless RWKV_LOCAL_PATHS=any.
+    Limited by default because the server cannot tell who reaches it: behind a proxy it listens
+    on 127.0.0.1 and still serves a whole class, and it must not read its own files for them."""
+    return os.environ.get(LOCAL_PATHS_ENV, "").strip().lower() != "any"
 
 
 def models_folder() -> Path:
