@@ -13,7 +13,8 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 # heavy imports once, in ordinary modules (a page script importing them raced under load)
-from app import explorer_core, lesson_views, resources, scheduling_core  # noqa: E402,F401
+from app import explorer_core, resources, scheduling_core  # noqa: E402,F401
+from app.lessons import views  # noqa: E402,F401
 from visuals import export  # noqa: E402,F401
 
 st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")

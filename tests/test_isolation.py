@@ -101,7 +101,8 @@ def test_pages_import_nothing_the_router_has_not(tmp_path):
 import ast, sys
 from pathlib import Path
 sys.path.insert(0, ".")
-from app import explorer_core, lesson_views, resources, scheduling_core  # the router's imports
+from app import explorer_core, resources, scheduling_core  # the router's imports
+from app.lessons import views
 from visuals import export
 late = []
 for page in sorted(Path("app/app_pages").glob("*.py")):
@@ -115,7 +116,8 @@ for page in sorted(Path("app/app_pages").glob("*.py")):
 print(late)
 """
     router = (root / "app" / "streamlit_app.py").read_text()
-    assert "from app import explorer_core, lesson_views, resources, scheduling_core" in router
+    assert "from app import explorer_core, resources, scheduling_core" in router
+    assert "from app.lessons import views" in router
     out = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import lesson_core as lc
-from app import lessons as ls
+from app.lessons import content as ls, core as lc
 from app_helpers import ENTRY, embedded, no_exception
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +130,7 @@ def test_classroom_mode_from_the_link():
     t = ex.n_tokens - 1
     view = lc.token_shift_view(ex, lc.DEFAULT_LAYER, t, lc.pick_channels(ex, lc.DEFAULT_LAYER, t))
     shown = at.table[0].value
-    assert [float(v) for v in shown["xk (engine)"]] == pytest.approx(view["table"]["xk (engine)"], rel=1e-5)
+    assert [float(v) for v in shown["xk (engine)"]] == pytest.approx(view.table["xk (engine)"], rel=1e-5)
 
 
 def test_classroom_toggle_off_and_on():
@@ -153,7 +152,7 @@ def test_the_example_layer_changes_the_numbers():
     ex = lc.run_example(embedded())
     t = ex.n_tokens - 1
     view = lc.rkv_view(ex, 4, t, lc.pick_channels(ex, 4, t))
-    assert [float(v) for v in after["k (engine)"]] == pytest.approx(view["table"]["k (engine)"], rel=1e-5)
+    assert [float(v) for v in after["k (engine)"]] == pytest.approx(view.table["k (engine)"], rel=1e-5)
     assert list(before["k (engine)"]) != list(after["k (engine)"])
 
 

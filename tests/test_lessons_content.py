@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app import lessons as ls
+from app.lessons import content as ls, views
 from rwkv_core.trace import point_names
 from visuals import lessons as vl
 from visuals.theme import caption
@@ -60,12 +60,13 @@ def test_every_name_in_the_front_matter_is_real(lessons):
     assert ls.problems(lessons, point_names(6)) == []
     for lesson in lessons:
         for step in lesson.steps:
-            assert step.figure in ls.FIGURES
+            assert step.figure in views.VIEWS
 
 
-def test_every_figure_has_a_view():
-    from app import lesson_views
-    assert set(lesson_views.VIEWS) == set(ls.FIGURES)
+def test_every_view_has_a_description_and_a_renderer():
+    """One registry: a figure name a step may use is a view with both, so none lacks the other."""
+    assert views.VIEWS and all(v.description and callable(v.render) for v in views.VIEWS.values())
+    assert ls.view_names() == set(views.VIEWS)
 
 
 def test_the_shown_source_is_the_engines():

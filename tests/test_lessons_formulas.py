@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app import lesson_core as lc
-from app import lessons as ls
+from app.lessons import content as ls, core as lc
 from app_helpers import embedded
 from rwkv_core.sampling import SamplingSettings, probabilities
 from rwkv_core import reference as fm
@@ -165,7 +164,7 @@ def check_state(ex):
     """The state rebuilt from the formulas equals the State the engine returned."""
     for layer in layers(ex):
         v = lc.state_view(ex, layer, ex.n_tokens - 1)
-        assert max(v["max_diff"].values()) <= TOL, v["max_diff"]
+        assert max(v.max_diff.values()) <= TOL, v.max_diff
 
 
 CHECKS = {
@@ -224,7 +223,7 @@ def test_naive_form_overflows_in_float32_where_stable_form_gives_the_engine_valu
 def test_overflow_table_the_page_shows(ex):
     layer, t = lc.DEFAULT_LAYER, ex.n_tokens - 1
     view = lc.wkv_stable_view(ex, layer, t, lc.memory_channel(ex, layer, t))
-    same, up, down = view["overflow"]
+    same, up, down = view.overflow
     assert same["shift added to every k"] == 0.0 and same["channels where naive is not finite"] == 0
     assert up["e^(largest exponent), float32"] == float("inf")
     assert up["channels where naive is not finite"] == ex.model.config.n_embd
@@ -250,22 +249,22 @@ def test_every_view_agrees_with_the_engine(ex, layer):
                  lc.wkv_stable_view(ex, layer, t, c), lc.time_mix_out_view(ex, layer, t, ch),
                  lc.channel_mix_view(ex, layer, t, ch), lc.block_view(ex, layer, t)]
         for v in views:
-            assert max(v["max_diff"].values()) < 5e-5, v["max_diff"]
-            table = v.get("table", {})
+            assert max(v.max_diff.values()) < 5e-5, v.max_diff
+            table = getattr(v, "table", {})
             for col in [c_ for c_ in table if c_.endswith("(formula)")]:
                 engine_col = ENGINE_COLUMN.get(col, col.replace("(formula)", "(engine)"))
                 assert table[col] == pytest.approx(table[engine_col], rel=1e-4, abs=1e-5), (col, engine_col)
         s = lc.wkv_sum_view(ex, layer, t, c)
-        assert s["wkv_formula"] == pytest.approx(s["wkv_engine"], abs=1e-5)
-        assert s["average_check"] == pytest.approx(s["wkv_engine"], abs=1e-5)
-        assert sum(s["share"]) == pytest.approx(1.0)
+        assert s.wkv_formula == pytest.approx(s.wkv_engine, abs=1e-5)
+        assert s.average_check == pytest.approx(s.wkv_engine, abs=1e-5)
+        assert sum(s.share) == pytest.approx(1.0)
 
 
 def test_layer_lens_last_stage_is_the_real_prediction(ex):
     v = lc.layer_lens(ex, ex.n_tokens - 1)
-    assert v["max_diff_logits"] < 5e-5
-    assert v["top"][-1] == lc.label(ex.model, int(ex.logits[-1].argmax()))
-    assert len(v["names"]) == ex.model.config.n_layer + 1
+    assert v.max_diff_logits < 5e-5
+    assert v.top[-1] == lc.label(ex.model, int(ex.logits[-1].argmax()))
+    assert len(v.names) == ex.model.config.n_layer + 1
 
 
 def test_generate_is_the_engine_loop_and_repeatable(ex):

@@ -1,14 +1,14 @@
 """Lessons: the article "how RWKV works", step by step, on the real model's real numbers.
 
-The content is data in lessons/ (read by app/lessons.py); each step names the view it shows,
-rendered by app/lesson_views.py from numbers computed in app/lesson_core.py.
+The content is data in lessons/ (read by app/lessons/content.py); each step names the view it shows,
+rendered by app/lessons/views.py from numbers computed in app/lessons/core.py (see app/lessons/).
 The position lives in st.session_state and is mirrored in the URL (?lesson=3&step=4, plus
 &classroom=1 in classroom mode), so a teacher can share a link to a step.
 Lesson text is the repository's own markdown; model text reaches the screen only through
 components that escape it."""
 import streamlit as st
 
-from app import lesson_core as lc, lesson_views as lv, lessons as ls
+from app.lessons import content as ls, core as lc, layout, views
 from app.resources import current_model, current_model_key, load_path
 from rwkv_core.checkpoint import DEFAULT_MODEL
 
@@ -108,7 +108,7 @@ classroom = st.toggle("Classroom mode", key=CLASSROOM,
                       help="Large type, no sidebar, the embedded model and fixed seeds: every student "
                            "sees the same numbers. The link in the address bar opens this step.")
 if classroom:
-    st.html(lv.CLASSROOM_CSS)
+    st.html(layout.CLASSROOM_CSS)
 pos = ls.clamp_position(lessons, *st.session_state[POS])
 st.session_state[POS] = pos
 write_url(pos, classroom)
@@ -127,9 +127,9 @@ st.header(step.title)
 if pos[1] == 1 and lesson.intro:
     st.markdown(lesson.intro)
 st.markdown(step.text)
-ctx = lv.Context(model, key, ex, layer, t, classroom, step, key=f"s{pos[0]}_{pos[1]}")
-lv.VIEWS[step.figure](ctx)
-lv.focus_table(ctx)
-lv.sources(ctx)
+ctx = layout.Context(model, key, ex, layer, t, classroom, step, key=f"s{pos[0]}_{pos[1]}")
+views.VIEWS[step.figure].render(ctx)
+layout.focus_table(ctx)
+layout.sources(ctx)
 st.divider()
 navigation(lessons, pos, "bottom")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import lessons as ls
+from app.lessons import content as ls
 
 from playwright.sync_api import expect
 from streamlit_page import IDLE, assert_no_exception

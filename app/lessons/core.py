@@ -1,7 +1,8 @@
 """The lessons' live numbers, without Streamlit: one recorded run of a fixed example prompt, and
-for each step the values it shows, computed with the lessons' own formulas (rwkv_core/reference.py)
-next to the engine's recorded values (rwkv_core.Recorder). The page shows both columns; the
-tests check that they agree.
+for each step everything it shows, computed with the lessons' own formulas (rwkv_core/reference.py)
+next to the engine's recorded values (rwkv_core.Recorder). Each step's numbers come back as one
+frozen dataclass (WkvSum, ChannelMix, ...) that the views (app/lessons/views.py) only lay out; the
+page shows formula and engine side by side, the tests check that they agree.
 
 Every student gets the same numbers: the prompt, the token, the layer and the sampling seed
 are fixed defaults (EXAMPLE_PROMPT, SEED, DEFAULT_LAYER), and the embedded model is read from
@@ -13,17 +14,20 @@ from dataclasses import dataclass
 
 import torch
 
-from rwkv_core import Recorder, State, make_generator, sample
-from rwkv_core.sampling import SamplingSettings
-from rwkv_core import reference as fm
+from rwkv_core import Recorder, State, analysis, make_generator, reference as fm, sample
+from rwkv_core.sampling import SamplingSettings, probabilities
 from visuals.theme import printable
+
+from .results import (BlockSums, ChannelMix, Checked, Embedding, LayerLens, NextToken, Sampled, StateAfter, WkvStable,
+                      WkvSum)
 
 EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light through yonder window"
 SEED = 2023                 # the sampling seed every student shares
 DEFAULT_LAYER = 2           # a middle layer of the 6-layer embedded model
 N_CHANNELS = 6              # channels shown in the per-channel tables
 OVERFLOW_UP = 100.0  # added to every k: e^(k + 100) overflows float32 (largest finite e^88.7); wkv does not change
-FLOAT32_MAX_EXP = 88.72     # ln(largest float32): e^x is inf above this
+N_NEIGHBOURS = 8            # nearest tokens listed beside an embedding
+N_LABELLED = 12             # tokens labelled in a probability bar chart (all it shows)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,17 @@ def _col(x: torch.Tensor, channels: list[int]) -> list[float]:
     return [float(x[c]) for c in channels]
 
 
+def most_likely(ex: Example, t: int) -> int:
+    """The model's top guess after position t."""
+    return int(ex.logits[t].argmax())
+
+
+def top_labels(ex: Example, *dists: torch.Tensor, k: int = N_LABELLED) -> dict[int, str]:
+    """Display text for the k most likely tokens of each distribution (all a bar chart shows)."""
+    ids = {int(i) for p in dists for i in torch.topk(p, min(k, len(p))).indices}
+    return {i: label(ex.model, i) for i in ids}
+
+
 # --- lesson 1 ---------------------------------------------------------------------------------------
 
 def next_token(ex: Example, t: int, settings: SamplingSettings, seed: int = SEED):
@@ -123,15 +138,16 @@ def next_token(ex: Example, t: int, settings: SamplingSettings, seed: int = SEED
     return sample(ex.logits[t], settings, make_generator(seed))
 
 
-def embedding_view(ex: Example, t: int) -> dict:
-    w = ex.model.weights
-    raw = w.emb[ex.ids[t]]                                                       # (C,)
-    normed = fm.embedding(w.emb, ex.ids[t], w.ln0.weight, w.ln0.bias)            # (C,)
-    return {"raw": raw, "normed": normed, "engine": ex.rec["embed"][t],
-            "max_diff": max_diff(normed, ex.rec["embed"][t])}
+def embedding_view(ex: Example, t: int) -> Embedding:
+    w, token = ex.model.weights, ex.ids[t]
+    raw = w.emb[token]                                                           # (C,)
+    normed = fm.embedding(w.emb, token, w.ln0.weight, w.ln0.bias)                # (C,)
+    near = analysis.nearest_neighbours(w.emb, [token], k=N_NEIGHBOURS)[token]
+    return Embedding(raw, normed, ex.rec["embed"][t], [(label(ex.model, j), float(s)) for j, s in near],
+                     {"embed": max_diff(normed, ex.rec["embed"][t])})
 
 
-def layer_lens(ex: Example, t: int) -> dict:
+def layer_lens(ex: Example, t: int) -> LayerLens:
     """The residual stream at token t after the embedding and after each block: its size, and
     the token the head would pick if the model stopped there (the 'logit lens')."""
     w = ex.model.weights
@@ -139,10 +155,29 @@ def layer_lens(ex: Example, t: int) -> dict:
     xs = torch.stack([ex.rec[n][t] for n in names])                              # (L+1, C)
     lg = fm.logits(w.head, xs, w.ln_out.weight, w.ln_out.bias)                   # (L+1, V)
     top = lg.argmax(-1).tolist()
-    return {"names": names, "norms": torch.linalg.vector_norm(xs, dim=-1).tolist(),
-            "top": [label(ex.model, i) for i in top],
-            "top_prob": [float(torch.softmax(r.double(), -1).max()) for r in lg],
-            "max_diff_logits": max_diff(lg[-1], ex.logits[t])}
+    return LayerLens(names, torch.linalg.vector_norm(xs, dim=-1).tolist(), [label(ex.model, i) for i in top],
+                     [float(torch.softmax(r.double(), -1).max()) for r in lg], max_diff(lg[-1], ex.logits[t]))
+
+
+def next_token_view(ex: Example, t: int) -> NextToken:
+    logits = ex.logits[t]
+    p = fm.softmax_with_temperature(logits, 1.0)                                 # (V,)
+    nz = p[p > 0]
+    return NextToken(p, top_labels(ex, p), int(p.argmax()), float(-(nz * torch.log2(nz)).sum()),
+                     {"softmax": max_diff(p, probabilities(logits, SamplingSettings()))})
+
+
+def sampling_view(ex: Example, t: int, settings: SamplingSettings) -> Sampled:
+    """The shared seed's draw with these settings, and the lesson's filters (softmax at the
+    temperature, top-k, top-p, renormalise) against the engine's filtered probabilities."""
+    smp = next_token(ex, t, settings, SEED)
+    labels = {**top_labels(ex, smp.probs, smp.raw_probs), smp.token: label(ex.model, smp.token)}
+    diffs = {}
+    if settings.temperature > 0:
+        p = fm.softmax_with_temperature(ex.logits[t], settings.temperature)
+        mine = fm.renormalise(fm.top_p_filter(fm.top_k_filter(p, settings.top_k), settings.top_p))
+        diffs["filtered probabilities"] = max_diff(mine, smp.probs)
+    return Sampled(smp, labels, diffs)
 
 
 def generate(model, prompt_ids: list[int], n_new: int, settings: SamplingSettings, seed: int) -> list[int]:
@@ -167,7 +202,7 @@ def kv_vs_state(model, n_tokens: int) -> dict:
 
 # --- lesson 3: time-mix -----------------------------------------------------------------------------
 
-def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
     att = ex.block(layer).att
     x = ln1(ex, layer)                                                          # (T, C)
     prev = shifted(x)
@@ -179,10 +214,10 @@ def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> di
         out[f"x{name} (formula)"] = _col(mixed, channels)
         out[f"x{name} (engine)"] = _col(ex.rec[f"blocks.{layer}.att.x{name}"][t], channels)
         diffs[f"x{name}"] = max_diff(mixed, ex.rec[f"blocks.{layer}.att.x{name}"][t])
-    return {"table": out, "max_diff": diffs}
+    return Checked(out, diffs)
 
 
-def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     r = fm.receptance(att.receptance, ex.rec[p + "xr"][t])
     k = fm.key(att.key, ex.rec[p + "xk"][t])
@@ -191,11 +226,10 @@ def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
     for name, val in (("r", r), ("k", k), ("v", v)):
         table[f"{name} (formula)"] = _col(val, channels)
         table[f"{name} (engine)"] = _col(ex.rec[p + name][t], channels)
-    return {"table": table, "max_diff": {n: max_diff(val, ex.rec[p + n][t]) for n, val in
-                                         (("r", r), ("k", k), ("v", v))}}
+    return Checked(table, {n: max_diff(val, ex.rec[p + n][t]) for n, val in (("r", r), ("k", k), ("v", v))})
 
 
-def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> WkvSum:
     """The WKV of token t as a weighted average over tokens 0..t, in one channel, and the
     naive sum for all channels against the engine."""
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
@@ -203,17 +237,14 @@ def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> dict:
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]                  # (t+1, C)
     shares = fm.wkv_weights(w, u, k)[:, channel]                               # (t+1,)
     naive = fm.wkv_naive(w, u, k, v)[t]                                        # (C,)
-    return {"labels": list(ex.labels[: t + 1]), "share": shares.tolist(),
-            "exponent": fm.wkv_exponents(w, u, k)[:, channel].tolist(),
-            "k": k[:, channel].tolist(), "v": v[:, channel].tolist(),
-            "w": float(w[channel]), "u": float(u[channel]),
-            "half_life": float(fm.half_life(att.time_decay)[channel]),
-            "wkv_formula": float(naive[channel]), "wkv_engine": float(ex.rec[p + "wkv"][t, channel]),
-            "average_check": float((shares * v[:, channel].double()).sum()),
-            "max_diff": {"wkv (all channels)": max_diff(naive, ex.rec[p + "wkv"][t])}}
+    return WkvSum(list(ex.labels[: t + 1]), shares.tolist(), fm.wkv_exponents(w, u, k)[:, channel].tolist(),
+                  k[:, channel].tolist(), v[:, channel].tolist(), float(w[channel]), float(u[channel]),
+                  float(fm.half_life(att.time_decay)[channel]), float(naive[channel]),
+                  float(ex.rec[p + "wkv"][t, channel]), float((shares * v[:, channel].double()).sum()),
+                  {"wkv (all channels)": max_diff(naive, ex.rec[p + "wkv"][t])})
 
 
-def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     w, u = fm.decay(att.time_decay), att.time_first
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
@@ -221,18 +252,17 @@ def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> dict:
     # the engine keeps a and b scaled: a = aa e^{pp}, b = bb e^{pp}
     scale = torch.exp(ex.rec[p + "pp"][: t + 1].double())
     a_eng, b_eng = ex.rec[p + "aa"][: t + 1] * scale, ex.rec[p + "bb"][: t + 1] * scale
-    return {"table": {"token": list(ex.labels[: t + 1]), "k": k[:, channel].tolist(), "v": v[:, channel].tolist(),
-                      "a (formula)": a[:, channel].tolist(), "aa·e^pp (engine)": a_eng[:, channel].tolist(),
-                      "b (formula)": b[:, channel].tolist(), "bb·e^pp (engine)": b_eng[:, channel].tolist(),
-                      "wkv (formula)": wkv[:, channel].tolist(),
-                      "wkv (engine)": ex.rec[p + "wkv"][: t + 1, channel].tolist()},
-            # a and b are true sums (as large as e^k): their rounding is measured relative to b
-            "max_diff": {"wkv": max_diff(wkv, ex.rec[p + "wkv"][: t + 1]),
-                         "a (relative to b)": float(((a.double() - a_eng).abs() / b_eng).max()),
-                         "b (relative)": float(((b.double() - b_eng).abs() / b_eng).max())}}
+    table = {"token": list(ex.labels[: t + 1]), "k": k[:, channel].tolist(), "v": v[:, channel].tolist(),
+             "a (formula)": a[:, channel].tolist(), "aa·e^pp (engine)": a_eng[:, channel].tolist(),
+             "b (formula)": b[:, channel].tolist(), "bb·e^pp (engine)": b_eng[:, channel].tolist(),
+             "wkv (formula)": wkv[:, channel].tolist(), "wkv (engine)": ex.rec[p + "wkv"][: t + 1, channel].tolist()}
+    # a and b are true sums (as large as e^k): their rounding is measured relative to b
+    return Checked(table, {"wkv": max_diff(wkv, ex.rec[p + "wkv"][: t + 1]),
+                           "a (relative to b)": float(((a.double() - a_eng).abs() / b_eng).max()),
+                           "b (relative)": float(((b.double() - b_eng).abs() / b_eng).max())})
 
 
-def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> dict:
+def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> WkvStable:
     """The stable form from the empty state against the engine, and the overflow demo: adding
     the same constant to every k leaves wkv unchanged (it cancels in the ratio), so the stable
     form still gives the engine's value while the naive form in float32 breaks."""
@@ -241,14 +271,15 @@ def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> dict:
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
     wkv, aa, bb, pp = fm.wkv_stable(w, u, k, v)
     engine = ex.rec[p + "wkv"][t]
-    rows = []
+    rows, exponents = [], {}
     # down: far enough that even the largest exponent underflows to 0 in float32 (below e^-104)
     down = -float(round(float(fm.wkv_exponents(w, u, k).max()) + 110))
     for shift in (0.0, OVERFLOW_UP, down):
         ks = (k + shift).float()
         naive = fm.wkv_naive(w.float(), u.float(), ks, v.float())[t]
         stable = fm.wkv_stable(w.float(), u.float(), ks, v.float())[0][t]
-        top = float(fm.wkv_exponents(w, u, ks).max())
+        exponents[shift] = fm.wkv_exponents(w, u, ks)                             # (t+1, C)
+        top = float(exponents[shift].max())
         rows.append({"shift added to every k": shift, "largest exponent": top,
                      "e^(largest exponent), float32": float(torch.exp(torch.tensor(top, dtype=torch.float32))),
                      "naive wkv": float(naive[channel]), "stable wkv": float(stable[channel]),
@@ -259,54 +290,52 @@ def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> dict:
     for name, mine in (("aa", aa), ("bb", bb), ("pp", pp)):
         table[f"{name} (formula)"] = mine[:, channel].tolist()
         table[f"{name} (engine)"] = ex.rec[p + name][: t + 1, channel].tolist()
-    return {"table": table,
-            "overflow": rows,
-            "max_diff": {"wkv": max_diff(wkv[t], engine), "aa": max_diff(aa, ex.rec[p + "aa"][: t + 1]),
-                         "bb": max_diff(bb, ex.rec[p + "bb"][: t + 1]), "pp": max_diff(pp, ex.rec[p + "pp"][: t + 1])}}
+    return WkvStable(table, rows, exponents[OVERFLOW_UP][:, channel].tolist(),
+                     {"wkv": max_diff(wkv[t], engine), "aa": max_diff(aa, ex.rec[p + "aa"][: t + 1]),
+                      "bb": max_diff(bb, ex.rec[p + "bb"][: t + 1]), "pp": max_diff(pp, ex.rec[p + "pp"][: t + 1])})
 
 
-def time_mix_out_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+def time_mix_out_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     out = fm.time_mix_output(att.output, ex.rec[p + "r"][t], ex.rec[p + "wkv"][t])
     mid = fm.residual(block_input(ex, layer)[t], out)
-    return {"table": {"channel": channels, "r": _col(ex.rec[p + "r"][t], channels),
-                      "wkv": _col(ex.rec[p + "wkv"][t], channels), "out (formula)": _col(out, channels),
-                      "out (engine)": _col(ex.rec[p + "out"][t], channels),
-                      "x + out (formula)": _col(mid, channels),
-                      "resid_mid (engine)": _col(ex.rec[f"blocks.{layer}.resid_mid"][t], channels)},
-            "max_diff": {"out": max_diff(out, ex.rec[p + "out"][t]),
-                         "resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t])}}
+    return Checked({"channel": channels, "r": _col(ex.rec[p + "r"][t], channels),
+                    "wkv": _col(ex.rec[p + "wkv"][t], channels), "out (formula)": _col(out, channels),
+                    "out (engine)": _col(ex.rec[p + "out"][t], channels), "x + out (formula)": _col(mid, channels),
+                    "resid_mid (engine)": _col(ex.rec[f"blocks.{layer}.resid_mid"][t], channels)},
+                   {"out": max_diff(out, ex.rec[p + "out"][t]),
+                    "resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t])})
 
 
 # --- lesson 3: channel-mix, block, state ------------------------------------------------------------
 
-def channel_mix_view(ex: Example, layer: int, t: int, channels: list[int]) -> dict:
+def channel_mix_view(ex: Example, layer: int, t: int, channels: list[int]) -> ChannelMix:
     ffn, p = ex.block(layer).ffn, f"blocks.{layer}.ffn."
     x = ln2(ex, layer)
     cm = fm.channel_mix(x[t], shifted(x)[t], ffn.time_mix_k, ffn.time_mix_r, ffn.key, ffn.receptance, ffn.value)
     pre = fm.token_shift(x[t], shifted(x)[t], ffn.time_mix_k) @ ffn.key.T          # (F,) before the ReLU
-    return {"pre": pre, "k": cm["k"], "zero_share": float((cm["k"] == 0).double().mean()),
-            "table": {"channel": channels, "r (formula)": _col(cm["r"], channels),
-                      "r (engine)": _col(ex.rec[p + "r"][t], channels),
-                      "out (formula)": _col(cm["out"], channels), "out (engine)": _col(ex.rec[p + "out"][t], channels)},
-            "max_diff": {n: max_diff(cm[n], ex.rec[p + n][t]) for n in ("k", "r", "out")}}
+    return ChannelMix(pre, cm["k"], float((cm["k"] == 0).double().mean()),
+                      {"channel": channels, "r (formula)": _col(cm["r"], channels),
+                       "r (engine)": _col(ex.rec[p + "r"][t], channels),
+                       "out (formula)": _col(cm["out"], channels), "out (engine)": _col(ex.rec[p + "out"][t], channels)},
+                      {n: max_diff(cm[n], ex.rec[p + n][t]) for n in ("k", "r", "out")})
 
 
-def block_view(ex: Example, layer: int, t: int) -> dict:
+def block_view(ex: Example, layer: int, t: int) -> BlockSums:
     """The block's two residual additions, checked on every channel of this token."""
     x_in = block_input(ex, layer)[t]
     mid = fm.residual(x_in, ex.rec[f"blocks.{layer}.att.out"][t])
     out = fm.residual(mid, ex.rec[f"blocks.{layer}.ffn.out"][t])
-    return {"norms": {"x (block input)": float(x_in.norm()),
+    return BlockSums({"x (block input)": float(x_in.norm()),
                       "time-mix out": float(ex.rec[f"blocks.{layer}.att.out"][t].norm()),
                       "x after time-mix": float(mid.norm()),
                       "channel-mix out": float(ex.rec[f"blocks.{layer}.ffn.out"][t].norm()),
                       "x after the block": float(out.norm())},
-            "max_diff": {"resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t]),
-                         "resid": max_diff(out, ex.rec[f"blocks.{layer}.resid"][t])}}
+                     {"resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t]),
+                      "resid": max_diff(out, ex.rec[f"blocks.{layer}.resid"][t])})
 
 
-def state_view(ex: Example, layer: int, t: int) -> dict:
+def state_view(ex: Example, layer: int, t: int) -> StateAfter:
     """The layer's state after token t, rebuilt from the formulas: x_att and x_ffn are the
     layer-normed inputs of this token (the next token's token shift reads them), aa bb pp the
     stable WKV state. After the last token it must equal the engine's returned State."""
@@ -314,11 +343,11 @@ def state_view(ex: Example, layer: int, t: int) -> dict:
     _, aa, bb, pp = fm.wkv_stable(fm.decay(att.time_decay), att.time_first,
                                   ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1])
     fields = {"x_att": ln1(ex, layer)[t], "aa": aa[t], "bb": bb[t], "pp": pp[t], "x_ffn": ln2(ex, layer)[t]}
-    out = {"fields": fields, "numbers": 5 * ex.model.config.n_embd}
+    diffs = {}
     if t == ex.n_tokens - 1:
         engine = ex.state.layers[layer]
-        out["max_diff"] = {n: max_diff(v, getattr(engine, n)) for n, v in fields.items()}
-    return out
+        diffs = {n: max_diff(v, getattr(engine, n)) for n, v in fields.items()}
+    return StateAfter(fields, 5 * ex.model.config.n_embd, diffs)
 
 
 def continue_from_state(ex: Example, token: int) -> float:
@@ -327,3 +356,9 @@ def continue_from_state(ex: Example, token: int) -> float:
     from_state, _ = ex.model.forward([token], ex.state, all_logits=False)             # (V,)
     again, _ = ex.model.forward(list(ex.ids) + [token], mode="parallel", all_logits=False)
     return max_diff(from_state, again)
+
+
+def parallel_vs_rnn(ex: Example) -> float:
+    """The example's logits (run in parallel) against the same prompt one token at a time."""
+    rnn_logits, _ = ex.model.forward(list(ex.ids), mode="rnn")
+    return max_diff(ex.logits, rnn_logits)

@@ -10,10 +10,10 @@ Layout of lessons/:
 
 Front matter of a step (between two `---` lines; `key: value`, lists as `[a, b]` or `- item` lines):
     title     the step's title
-    figure    which view the page shows (a key of FIGURES), or `quiz`
+    figure    which view the page shows (a name in app/lessons/views.py VIEWS), or `quiz`
     focus     recorder point names the step looks at; `{layer}` stands for the chosen layer
     formulas  functions of rwkv_core/reference.py whose equations the text states (tested)
-    source    dotted names of engine functions (rwkv_core.*, or app.lesson_core.generate, the loop
+    source    dotted names of engine functions (rwkv_core.*, or app.lessons.core.generate, the loop
               the lesson runs) whose real source the step shows
     quiz steps: question, options (a list), answer (1-based), explain
 """
@@ -24,35 +24,15 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
 
-# The views a step can show; the page has one renderer for each (app/lesson_views.py VIEWS).
-FIGURES = {
-    "black_box": "the generic language model, with this prompt's tokens and prediction",
-    "tokens": "the prompt as token chips, with ids",
-    "embedding": "the token's embedding vector and its nearest neighbours",
-    "layers": "the residual stream through the layers, and what each layer would predict",
-    "probabilities": "the next-token distribution of the real model",
-    "sampling": "temperature, top-k, top-p on the cached logits, with a fixed seed",
-    "generation_loop": "the generation loop: pseudo-code, the real function and its output",
-    "qkv_vs_state": "a transformer's growing KV cache against RWKV's fixed state",
-    "red_line": "the classic stacked RNN and its red line",
-    "cascade": "the grid without the red line: diagonal waves",
-    "schedule_race": "the scheduling lab's animation and measured timing on this model",
-    "chunking": "step counts and the grid for a chosen chunk size",
-    "gpt_mode": "training in GPT mode: all tokens of a layer at once, same logits",
-    "generation_chain": "generating new tokens: the red line comes back",
-    "token_shift": "token shift on this token's real numbers",
-    "rkv": "receptance, key and value on this token's real numbers",
-    "wkv_sum": "the WKV as a weighted average over the past, with decay w and bonus u",
-    "wkv_recurrent": "the recurrent form: two running sums a and b",
-    "wkv_stable": "the stable form aa, bb, pp and the naive form's overflow",
-    "time_mix_out": "the time-mix output W_o (r ⊙ wkv) and the residual",
-    "channel_mix": "channel-mix: squared ReLU and the receptance gate",
-    "block": "the whole block, with every sum checked",
-    "state": "the state the token leaves behind",
-    "quiz": "a short question with instant feedback",
-}
+
+def view_names() -> set[str]:
+    """The figure names a step may use: the views' registry (app/lessons/views.py VIEWS, the one
+    list of views with their descriptions). Imported when a step is read, not at the top: the
+    views need Streamlit, and this module itself does not (views import it for Step)."""
+    from .views import VIEWS
+    return set(VIEWS)
 
 
 @dataclass(frozen=True)
@@ -166,8 +146,8 @@ def read_step(path: Path) -> Step:
     for key in ("title", "figure"):
         if not meta.get(key) or not isinstance(meta[key], str):
             raise LessonError(f"{where}: '{key}' is required")
-    if meta["figure"] not in FIGURES:
-        raise LessonError(f"{where}: unknown figure {meta['figure']!r}; known: {', '.join(FIGURES)}")
+    if meta["figure"] not in (known := view_names()):
+        raise LessonError(f"{where}: unknown figure {meta['figure']!r}; known: {', '.join(sorted(known))}")
     quiz = _quiz(meta, where) if meta["figure"] == "quiz" else None
     return Step(meta["title"], body, meta["figure"], _as_tuple(meta, "focus"), _as_tuple(meta, "formulas"),
                 _as_tuple(meta, "source"), quiz, where)
@@ -232,7 +212,7 @@ def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
                 if not callable(getattr(formulas, f, None)):
                     out.append(f"{step.path}: formula {f!r} is not in rwkv_core/reference.py")
             for s in step.source:
-                if not s.startswith("rwkv_core.") and not s.startswith("app.lesson_core."):
+                if not s.startswith("rwkv_core.") and not s.startswith("app.lessons.core."):
                     out.append(f"{step.path}: source {s!r} must be an engine (rwkv_core) function")
                     continue
                 try:
