@@ -36,22 +36,26 @@ def tokens(n: int = T, seed: int = 1) -> list[int]:
 # --- against plain references -----------------------------------------------------------------
 
 def test_lstm_equals_torch_nn_lstm():
+    """Reference: one torch.nn.LSTM per layer, with the same weights, and the residual adds."""
     model, ids = tiny("lstm"), tokens()
-    ref = torch.nn.LSTM(C, C, L)
+    refs = [torch.nn.LSTM(C, C, 1) for _ in range(L)]
     with torch.no_grad():
-        for i, lw in enumerate(model.weights.layers):
+        x, states = model.weights.emb[torch.tensor(ids)], []                       # (T, C)
+        for ref, lw in zip(refs, model.weights.layers):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(ref, f"{name}_l{i}").copy_(getattr(lw, name))
-        out, (h_n, c_n) = ref(model.weights.emb[torch.tensor(ids)])                 # (T, C)
-        expected = out @ model.weights.head.T                                      # (T, V)
+                getattr(ref, f"{name}_l0").copy_(getattr(lw, name))
+            h, (h_n, c_n) = ref(x)                                                  # (T, C)
+            x = x + h
+            states.append((h_n[0], c_n[0]))
+        expected = x @ model.weights.head.T                                        # (T, V)
     logits, state = model.forward(ids, mode="rnn")
     assert (logits - expected).abs().max() <= ATOL
-    for i, layer in enumerate(state.layers):
-        assert (layer.h - h_n[i]).abs().max() <= ATOL and (layer.c - c_n[i]).abs().max() <= ATOL
+    for layer, (h_n, c_n) in zip(state.layers, states):
+        assert (layer.h - h_n).abs().max() <= ATOL and (layer.c - c_n).abs().max() <= ATOL
 
 
 def test_redline_equals_an_lstm_cell_loop_with_the_feedback():
-    """Reference: layer 0 an nn.LSTMCell whose input is [embedding, top h of the previous token]."""
+    """Reference: nn.LSTMCell per layer; layer 0's input is [embedding, top h of the previous token]."""
     model, ids = tiny("redline"), tokens()
     w = model.weights
     cells = [torch.nn.LSTMCell(2 * C if i == 0 else C, C) for i in range(L)]
@@ -64,10 +68,10 @@ def test_redline_equals_an_lstm_cell_loop_with_the_feedback():
         hc = [(torch.zeros(1, C), torch.zeros(1, C)) for _ in range(L)]
         expected = []
         for t in ids:
-            x = torch.cat([w.emb[t][None], hc[-1][0]], 1)          # the red line: top h of token t-1
+            x = w.emb[t][None]                                                      # (1, C)
             for i, cell in enumerate(cells):
-                hc[i] = cell(x, hc[i])
-                x = hc[i][0]
+                hc[i] = cell(torch.cat([x, hc[-1][0]], 1) if i == 0 else x, hc[i])  # the red line: top h of t-1
+                x = x + hc[i][0]
             expected.append(x[0] @ w.head.T)
     logits, _ = model.forward(ids)
     assert (logits - torch.stack(expected)).abs().max() <= ATOL

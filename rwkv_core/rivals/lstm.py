@@ -5,9 +5,17 @@ One LSTM layer, for token t, with PyTorch's gate order (i, f, g, o) and tensor n
     c[t]  = σ(f) * c[t-1] + σ(i) * tanh(g)                 the cell: forget some, write some
     h[t]  = σ(o) * tanh(c[t])                               the output, and the next token's input
 
+Layers are stacked with residual connections, as deep LSTMs are (GNMT, Wu et al. 2016):
+    x_{l+1} = x_l + h_l        x_0 = the embedding, the head reads x_L
+A plain 6-layer stack (x_{l+1} = h_l) did not train at PyTorch's default initialisation: the
+signal faded through the depth (at init the spread of h over time fell from 0.13 in layer 0 to
+0.001 in layer 4) and after 200 steps the loss still sat at the unigram level, 6.1 nats/token.
+The residual changes no dependency: layer l at token t still needs layer l-1 at token t and
+its own state.
+
 The red-line RNN (the article's classic RNN) adds one term to layer 0's gates:
     gates₀ += R h_top[t-1]                                  R = red_line.weight (4C, C)
-so the top layer's output at token t is an input of layer 0 at token t+1.
+so the top layer's output h at token t is an input of layer 0 at token t+1.
 
 Why an LSTM cannot train like a transformer: W_ih x can be computed for every token at once (one
 wide matrix product), but W_hh h[t-1] sits inside σ and tanh, so token t's gates wait for token
@@ -168,6 +176,6 @@ def red_line_products(h_top: torch.Tensor, red_line: torch.Tensor) -> torch.Tens
     return F.linear(h_top, red_line)                            # (..., 4C)
 
 
-def head(weights: Weights, h: torch.Tensor) -> torch.Tensor:
-    """The top layer's output (..., T, C) → logits (..., T, V)."""
-    return F.linear(h, weights.head)                            # (..., T, V)
+def head(weights: Weights, x: torch.Tensor) -> torch.Tensor:
+    """The residual stream after the top layer (..., T, C) → logits (..., T, V)."""
+    return F.linear(x, weights.head)                            # (..., T, V)

@@ -19,8 +19,8 @@ class RivalModel:
     """A stacked LSTM language model ("lstm"), or the same with the red line ("redline").
 
     Cells of a plan: (layer l, tokens s..e) runs lstm_layer over those tokens from layer l's
-    state; layer 0 of the red-line RNN also adds the top layer's h of the previous token (one
-    token per cell: its only plan is rnn)."""
+    state and adds its input (the residual); layer 0 of the red-line RNN also adds the top
+    layer's h of the previous token into its gates (one token per cell: its only plan is rnn)."""
 
     def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
                  fmt: str = "", device="cpu"):
@@ -106,12 +106,13 @@ class RivalModel:
             h, layers[0] = self._red_line_cell(x, layers)                    # (1, C)
         else:
             h, layers[l] = lstm.lstm_layer(x, layers[l], w.layers[l])        # (t, C)
+        x = x + h                                                            # (t, C) the residual
         if l < L - 1:
-            outs[l].append((s, h))
+            outs[l].append((s, x))
         elif all_logits:
-            logits.append(lstm.head(w, h))                                   # (t, V)
+            logits.append(lstm.head(w, x))                                   # (t, V)
         elif e == T:
-            logits.append(lstm.head(w, h[-1:]))                              # (1, V)
+            logits.append(lstm.head(w, x[-1:]))                              # (1, V)
 
     def _red_line_cell(self, x, layers):
         """Layer 0 of the red-line RNN for one token x (1, C): its gates also read the top layer's

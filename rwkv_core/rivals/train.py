@@ -55,12 +55,15 @@ def init_weights(config: Config, generator: torch.Generator) -> dict[str, torch.
 # --- the training forward passes (batched; B sequences of T tokens) ---------------------------
 
 def lstm_forward(w: Weights, ids: torch.Tensor) -> torch.Tensor:
-    """ids (B, T) → logits (B, T, V) through torch's fused LSTM with our weights (no red line)."""
+    """ids (B, T) → logits (B, T, V): each layer through torch's fused LSTM with our weights,
+    plus its input (the residual)."""
     x = w.emb[ids]                                                      # (B, T, C)
-    zeros = x.new_zeros(len(w.layers), ids.shape[0], x.shape[-1])      # (L, B, C)
-    flat = [t for lw in w.layers for t in (lw.weight_ih, lw.weight_hh, lw.bias_ih, lw.bias_hh)]
-    h, _, _ = torch.lstm(x, (zeros, zeros), flat, True, len(w.layers), 0.0, True, False, True)  # (B, T, C)
-    return lstm.head(w, h)                                              # (B, T, V)
+    zeros = x.new_zeros(1, ids.shape[0], x.shape[-1])                   # (1, B, C)
+    for lw in w.layers:
+        flat = [lw.weight_ih, lw.weight_hh, lw.bias_ih, lw.bias_hh]
+        h, _, _ = torch.lstm(x, (zeros, zeros), flat, True, 1, 0.0, True, False, True)  # (B, T, C)
+        x = x + h                                                       # (B, T, C)
+    return lstm.head(w, x)                                              # (B, T, V)
 
 
 def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | None" = None) -> torch.Tensor:
@@ -84,16 +87,17 @@ def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | No
     h = [x.new_zeros(B, C) for _ in range(L)]
     c = [x.new_zeros(B, C) for _ in range(L)]
     tops = []
-    for xw0_t in xw0.unbind(1):       # unbind, not xw0[:, t]: one gradient buffer, not one per token
+    for x_t, xw0_t in zip(x.unbind(1), xw0.unbind(1)):   # unbind, not xw0[:, t]: one gradient buffer, not one per token
         for l in range(L):
-            z = torch.cat([h[l], h[-1]] if l == 0 else [h[l - 1], h[l]], dim=-1)     # (B, 2C)
+            z = torch.cat([h[0], h[-1]] if l == 0 else [x_t, h[l]], dim=-1)       # (B, 2C)
             gates = torch.addmm(xw0_t if l == 0 else bias[l], z, recur[l].t())      # (B, 4C)
             if deferred is not None:
                 deferred.record(l, z, gates)
             i, f, g, o = gates.chunk(4, dim=-1)
             c[l] = torch.sigmoid(f) * c[l] + torch.sigmoid(i) * torch.tanh(g)      # (B, C)
             h[l] = torch.sigmoid(o) * torch.tanh(c[l])                              # (B, C)
-        tops.append(h[-1])
+            x_t = x_t + h[l]                                                        # (B, C) the residual
+        tops.append(x_t)
     return lstm.head(w, torch.stack(tops, dim=1))                       # (B, T, V)
 
 
