@@ -82,9 +82,30 @@ def test_the_training_forward_equals_the_model(kind):
     """Training runs torch's fused LSTM (lstm) or a tight batched loop (redline): the same numbers."""
     model = tiny(kind)
     batch = torch.tensor([tokens(seed=1), tokens(seed=2)])                          # (2, T)
-    fast = {"lstm": lstm_forward, "redline": redline_forward}[kind](model.weights, batch)
+    fast, state = {"lstm": lstm_forward, "redline": redline_forward}[kind](model.weights, batch)
     for b in range(2):
-        assert (fast[b] - model.forward(batch[b])[0]).abs().max() <= ATOL
+        logits, ref_state = model.forward(batch[b])
+        assert (fast[b] - logits).abs().max() <= ATOL
+        assert all((a.h[b] - r.h).abs().max() <= ATOL and (a.c[b] - r.c).abs().max() <= ATOL
+                   for a, r in zip(state.layers, ref_state.layers))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "redline"])
+def test_validation_during_training_equals_the_model(kind):
+    """The training forward as a model (the state carried) gives the model's bits per character."""
+    from rwkv_core.evaluate import bits_per_char
+    from rwkv_core.rivals.train import TrainingForward
+
+    class Tok:                                   # a tokenizer of single characters
+        vocab_size = V
+        def encode(self, text): return [ord(ch) % V for ch in text]
+        def decode(self, ids): return "x" * len(list(ids))
+    model = tiny(kind)
+    model.tokenizer = Tok()
+    fast = TrainingForward(kind, model.weights, Tok())
+    texts = ["to be or not to be, that is the question", "whether 'tis nobler in the mind"]
+    a, b = bits_per_char(model, texts, piece=7), bits_per_char(fast, texts, piece=7)
+    assert abs(a["bits_per_char"] - b["bits_per_char"]) <= 1e-5
 
 
 # --- schedules ----------------------------------------------------------------------------------
@@ -262,7 +283,7 @@ def test_the_red_line_trainings_deferred_weight_gradients_are_autograds():
     def grads(deferred):
         for p in sd.values():
             p.grad = None
-        redline_forward(w, batch, deferred).square().mean().backward()
+        redline_forward(w, batch, deferred)[0].square().mean().backward()
         if deferred:
             deferred.apply()
         return {k: p.grad.clone() for k, p in sd.items()}

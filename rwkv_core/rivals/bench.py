@@ -36,7 +36,8 @@ class StepSpeed:
 
 
 def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
-    """(forward(ids (B, T)) → logits (B, T, V), parameters, count) for a random model of the kind."""
+    """(step(ids (B, T+1)): one training step's forward, loss and backward, the parameters,
+    their count) for a random model of the kind, run as its training runs it."""
     g = torch.Generator().manual_seed(0)
     if kind == "rwkv4":
         from ..config import Config
@@ -46,13 +47,23 @@ def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
         cfg = Config(n_layer, n_embd, 4 * n_embd, vocab_size)
         params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
         w = Weights.from_state_dict(params)
-        return (lambda ids: forward_batch(w, ids)[0]), list(params.values()), cfg.n_params
+
+        def step(ids):
+            loss_fn(forward_batch(w, ids[:, :-1])[0], ids[:, 1:])[0].backward()
+        return step, list(params.values()), cfg.n_params
     from .lstm import Config, Weights
-    from .train import FORWARD, init_weights
+    from .train import FORWARD, DeferredGrads, init_weights
     cfg = Config(kind, n_layer, n_embd, vocab_size)
     params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
     w = Weights.from_state_dict(params)
-    return (lambda ids: FORWARD[kind](w, ids)), list(params.values()), cfg.n_params
+
+    def step(ids):
+        deferred = DeferredGrads() if kind == "redline" else None   # as rwkv_core.rivals.train runs it
+        logits, _ = FORWARD[kind](w, ids[:, :-1], deferred) if deferred else FORWARD[kind](w, ids[:, :-1])
+        loss_fn(logits, ids[:, 1:])[0].backward()
+        if deferred:
+            deferred.apply()
+    return step, list(params.values()), cfg.n_params
 
 
 def _sync(device) -> None:
@@ -65,7 +76,7 @@ def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512,
     """Time one training step (forward, loss, backward) of `kind`, after one warm-up step."""
     from .train import N_EMBD
     n_embd = n_embd or (TrainConfig().n_embd if kind == "rwkv4" else N_EMBD)
-    forward, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
+    step, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
     ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)
     best = float("inf")
     for i in range(repeats + 1):              # the first is a warm-up (allocations, kernel choice)
@@ -73,8 +84,7 @@ def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512,
             p.grad = None
         _sync(device)
         t0 = time.perf_counter()
-        loss, _ = loss_fn(forward(ids[:, :-1]), ids[:, 1:])
-        loss.backward()
+        step(ids)
         _sync(device)
         if i:
             best = min(best, time.perf_counter() - t0)

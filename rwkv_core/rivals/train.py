@@ -9,7 +9,7 @@ Resumes from runs/<kind>/ckpt.pt. For speed, training runs the LSTM through torc
 (torch.lstm) with the very weights of our model (tests/test_rivals.py proves the two equal);
 the red-line RNN cannot use it (layer 0 needs the top layer's previous output), so it runs a tight
 per-token loop: layer 0's input products for all tokens at once, then token by token through
-the layers. Validation runs the model code itself, in the kind's fastest allowed schedule.
+the layers. Validation runs the same training forward, the state carried through each held-out play.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..evaluate import bits_per_char
 from ..train import MODELS_DIR, TrainConfig, encode_corpus, loss_fn, lr_at
 from . import lstm
-from .lstm import Config, Weights
+from .lstm import Config, State, Weights
 from .model import RivalModel
 
 TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"   # the embedded model's own tokenizer
@@ -54,20 +54,23 @@ def init_weights(config: Config, generator: torch.Generator) -> dict[str, torch.
 
 # --- the training forward passes (batched; B sequences of T tokens) ---------------------------
 
-def lstm_forward(w: Weights, ids: torch.Tensor) -> torch.Tensor:
-    """ids (B, T) → logits (B, T, V): each layer through torch's fused LSTM with our weights,
-    plus its input (the residual)."""
+def lstm_forward(w: Weights, ids: torch.Tensor, state: State | None = None):
+    """ids (B, T) → (logits (B, T, V), state): each layer through torch's fused LSTM with our
+    weights, plus its input (the residual)."""
     x = w.emb[ids]                                                      # (B, T, C)
-    zeros = x.new_zeros(1, ids.shape[0], x.shape[-1])                   # (1, B, C)
-    for lw in w.layers:
+    state = state or lstm.init_state(len(w.layers), x.shape[-1], batch=ids.shape[:1], dtype=x.dtype)
+    layers = []
+    for lw, st in zip(w.layers, state.layers):
         flat = [lw.weight_ih, lw.weight_hh, lw.bias_ih, lw.bias_hh]
-        h, _, _ = torch.lstm(x, (zeros, zeros), flat, True, 1, 0.0, True, False, True)  # (B, T, C)
+        h, h_n, c_n = torch.lstm(x, (st.h[None], st.c[None]), flat, True, 1, 0.0, True, False, True)  # (B, T, C)
+        layers.append(lstm.LayerState(h_n[0], c_n[0]))                  # (B, C) each
         x = x + h                                                       # (B, T, C)
-    return lstm.head(w, x)                                              # (B, T, V)
+    return lstm.head(w, x), State(tuple(layers))                        # (B, T, V)
 
 
-def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | None" = None) -> torch.Tensor:
-    """ids (B, T) → logits (B, T, V) for the red-line RNN: token by token, layer by layer.
+def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | None" = None,
+                    state: State | None = None):
+    """ids (B, T) → (logits (B, T, V), state) for the red-line RNN: token by token, layer by layer.
 
     deferred=None: plain autograd (the reference). With a DeferredGrads, the per-token products
     multiply by detached weights, and the weights' gradients are taken after backward in one wide
@@ -84,8 +87,9 @@ def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | No
     bias = [None] + [lw.bias_ih + lw.bias_hh for lw in w.layers[1:]]                  # (4C,)
     if deferred is not None:
         recur, bias = deferred.detach(w, recur, bias)
-    h = [x.new_zeros(B, C) for _ in range(L)]
-    c = [x.new_zeros(B, C) for _ in range(L)]
+    state = state or lstm.init_state(L, C, batch=(B,), dtype=x.dtype)
+    h = [st.h for st in state.layers]                                   # (B, C) each
+    c = [st.c for st in state.layers]
     tops = []
     for x_t, xw0_t in zip(x.unbind(1), xw0.unbind(1)):   # unbind, not xw0[:, t]: one gradient buffer, not one per token
         for l in range(L):
@@ -98,7 +102,8 @@ def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | No
             h[l] = torch.sigmoid(o) * torch.tanh(c[l])                              # (B, C)
             x_t = x_t + h[l]                                                        # (B, C) the residual
         tops.append(x_t)
-    return lstm.head(w, torch.stack(tops, dim=1))                       # (B, T, V)
+    new = State(tuple(lstm.LayerState(hl, cl) for hl, cl in zip(h, c)))
+    return lstm.head(w, torch.stack(tops, dim=1)), new                  # (B, T, V)
 
 
 class DeferredGrads:
@@ -146,6 +151,21 @@ def _add_grad(p: torch.Tensor, g: torch.Tensor) -> None:
 FORWARD = {"lstm": lstm_forward, "redline": redline_forward}
 
 
+class TrainingForward:
+    """The training forward of a kind as a model for rwkv_core.evaluate: one sequence, the state
+    carried. Validation during training runs it (the model code in its fastest allowed schedule
+    gives the same numbers, tests/test_rivals.py, but the red-line RNN's rnn order through the
+    cell-by-cell engine took about 7 minutes over the held-out plays on this machine)."""
+
+    def __init__(self, kind: str, weights: Weights, tokenizer):
+        self.forward_batch, self.weights, self.tokenizer = FORWARD[kind], weights, tokenizer
+
+    def forward(self, tokens, state: State | None = None, *, mode: str = "", all_logits: bool = True):
+        with torch.no_grad():
+            logits, state = self.forward_batch(self.weights, torch.as_tensor(tokens)[None], state=state)
+        return (logits[0] if all_logits else logits[0, -1]), state      # (T, V) or (V,)
+
+
 # --- training ---------------------------------------------------------------------------------
 
 def make_config(kind: str, tc: TrainConfig, vocab_size: int) -> Config:
@@ -182,7 +202,7 @@ def train(kind: str, tc: TrainConfig, out: Path, *, export: bool = True, texts=N
         step, log = state["step"], json.loads(state["log"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
     weights = Weights.from_state_dict(params)
-    model = RivalModel(weights, config, tokenizer=tokenizer)   # the model code, over the weights being trained
+    model = TrainingForward(kind, weights, tokenizer)   # for validation: the same numbers as RivalModel
     forward = FORWARD[kind]
     tokens_per_step = tc.batch_size * tc.ctx_len
 
@@ -206,7 +226,7 @@ def train(kind: str, tc: TrainConfig, out: Path, *, export: bool = True, texts=N
             group["lr"] = lr_at(step, tc)
         opt.zero_grad(set_to_none=True)
         deferred = DeferredGrads() if kind == "redline" else None
-        logits = forward(weights, batch[:, :-1], deferred) if deferred else forward(weights, batch[:, :-1])  # (B, T, V)
+        logits, _ = forward(weights, batch[:, :-1], deferred) if deferred else forward(weights, batch[:, :-1])  # (B, T, V)
         loss, ce = loss_fn(logits, batch[:, 1:])
         loss.backward()
         if deferred:
