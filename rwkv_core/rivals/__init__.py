@@ -10,17 +10,20 @@ import torch
 
 from ..checkpoint import CheckpointError, file_name, loading
 from .lstm import Config, LayerState, State, Weights, init_state
+from .gpt_model import GPTModel, is_gpt
 from .model import RivalModel
 
-KIND_NAMES = ("lstm", "redline")
+KIND_NAMES = ("lstm", "redline", "gpt")
 
 __all__ = ["infer_kind", "from_state_dict", "validate", "RivalModel", "Config", "State", "LayerState",
-           "Weights", "init_state", "KIND_NAMES"]
+           "Weights", "init_state", "KIND_NAMES", "GPTModel"]
 
 
 def infer_kind(sd: dict) -> str | None:
     """"redline" when the tensors carry red_line.weight, "lstm" for lstm.* tensors, else None
     (not a rival checkpoint: RWKV's loader takes over)."""
+    if is_gpt(sd):          # transformer.* tensors: the GPT (rwkv_core/rivals/gpt.py)
+        return "gpt"
     if "red_line.weight" in sd:
         return "redline"
     if any(k.startswith("lstm.") for k in sd):
@@ -31,6 +34,9 @@ def infer_kind(sd: dict) -> str | None:
 def validate(sd: dict, name: str) -> Config:
     """Every tensor of the kind there, with the right shape; CheckpointError naming what is wrong."""
     kind = infer_kind(sd)
+    if kind == "gpt":
+        from . import gpt_model
+        return gpt_model.validate(sd, name)
     if kind is None:
         raise CheckpointError(f"{name}: no lstm.* tensors: not an LSTM or red-line RNN checkpoint")
     for key in ("lstm.emb.weight", "lstm.layers.0.weight_ih"):
@@ -57,6 +63,9 @@ def validate(sd: dict, name: str) -> Config:
 def from_state_dict(sd: dict, *, device="cpu", dtype=torch.float32, tokenizer=None, source: str = "",
                     fmt: str = "state dict") -> RivalModel:
     """A rival model from its checkpoint tensors, validated first."""
+    if infer_kind(sd) == "gpt":
+        from . import gpt_model
+        return gpt_model.from_state_dict(sd, device=device, dtype=dtype, tokenizer=tokenizer, source=source, fmt=fmt)
     name = file_name(source) if source else "state dict"
     config = validate(sd, name)
     if tokenizer is not None and tokenizer.vocab_size > config.vocab_size:
