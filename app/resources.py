@@ -28,6 +28,7 @@ import rwkv_core
 from app import hub
 from rwkv_core import CheckpointError
 from rwkv_core.checkpoint import DEFAULT_MODEL, MODELS_DIR, file_name
+from rwkv_core.schedule import KINDS
 from rwkv_core.timing import device_name
 
 TORCH_THREADS = 1              # per model run, in the server process (see share_the_cores)
@@ -114,6 +115,15 @@ def load_path(path: str, mtime_ns: int) -> rwkv_core.RWKV:
     return model
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading the rival model…")
+def rival_model(path: str, mtime_ns: int):
+    """One of the rivals trained here (models/lstm-shakespeare.safetensors, …), for the Scheduling
+    Lab's model-kind control: loaded once per server, shared read-only, apart from the picker's cache."""
+    model = rwkv_core.load_model(path)
+    _freeze()
+    return model
+
+
 @st.cache_resource(max_entries=2, show_spinner="Reading the uploaded checkpoint…")
 def load_upload(digest: str, suffix: str, _data: bytes | None, _name: str = "") -> rwkv_core.RWKV:
     """An uploaded checkpoint, keyed by its SHA-256; read through rwkv_core.load_model only
@@ -194,6 +204,10 @@ def _reason(e: BaseException, name: str) -> str:
 def try_out(model: rwkv_core.RWKV) -> None:
     """First use, before a model replaces the user's: the sidebar's facts, one token through the
     model (its output must be numbers), and the tokenizer both ways. Raises if any of it fails."""
+    if model.kind != "rwkv4":
+        raise CheckpointError(f"this is a {KINDS[model.kind].title or model.kind}, one of RWKV's rivals, not an "
+                              "RWKV-4 model: the Explorer and the Lessons show RWKV-4; the Scheduling Lab shows the "
+                              "rivals trained here beside it (its 'Model kind' control)")
     model_info(model)
     logits, _ = model.forward([0])
     if not torch.isfinite(logits).all():

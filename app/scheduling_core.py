@@ -1,7 +1,10 @@
 """The Scheduling Lab without Streamlit: the runs its page shows, made on the real model.
 
-  run_schedules     rnn, cascade(chunk) and parallel over the same tokens, each timed with the
-                    engine's own step timer, and the largest |logit difference| against the rnn
+  kind_panels       a model kind's grid: the plans its dependencies allow, and the refused modes
+  run_schedules     every schedule a model's kind allows over the same tokens, each timed with
+                    the engine's own step timer, and the largest |logit difference| against the rnn
+  run_kinds         the same text through every model kind (RWKV and the trained rivals) and
+                    each one's allowed schedules: the equal-output proof per kind
   watch_data        one recorded run for the "watch it run" figure: state norms, embeddings,
                     next-token guesses, and (from a separate, unrecorded run) measured step times
   measure_scaling   wall time against sequence length, as a benchmark record
@@ -16,12 +19,14 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
 from rwkv_core import Recorder, analysis, bench_record
-from rwkv_core.schedule import KINDS, MODES, Plan, expected_steps, plan as make_plan, takes_chunk
+from rwkv_core.checkpoint import MODELS_DIR
+from rwkv_core.schedule import KINDS, MODES, Plan, Refusal, expected_steps, panels, takes_chunk
 from rwkv_core.timing import Timings, device_name
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
@@ -59,34 +64,108 @@ class ScheduleRun:
         return self.plan.n_tokens / self.timings.total_seconds
 
 
-def grid_plans(n_layer: int, n_tokens: int, chunk: int) -> list[Plan]:
-    """The grid's three panels: the classic RNN (one cell at a time, with the red line), RWKV's
-    cascade and RWKV's layer-parallel schedule."""
-    return [make_plan("rnn", n_layer=n_layer, n_tokens=n_tokens, deps=KINDS["redline"]),
-            make_plan("cascade", n_layer=n_layer, n_tokens=n_tokens, chunk=chunk),
-            make_plan("parallel", n_layer=n_layer, n_tokens=n_tokens)]
+# The rivals trained here on the same plays and tokenizer as the embedded model (models/*.md).
+RIVAL_FILES = {"lstm": "lstm-shakespeare.safetensors", "redline": "redline-shakespeare.safetensors",
+               "gpt": "gpt-shakespeare.safetensors"}
+
+
+def shipped_rivals(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
+    """The rival kinds whose trained checkpoint is in the models folder, in KINDS order."""
+    return {k: models_dir / f for k, f in RIVAL_FILES.items() if (models_dir / f).is_file()}
+
+
+def kind_panels(kind: str, n_layer: int, n_tokens: int, chunk: int) -> tuple[list[Plan], list[Refusal]]:
+    """A kind's grid: the plans of the modes its dependencies allow, and the modes they forbid."""
+    out = panels(KINDS[kind], n_layer=n_layer, n_tokens=n_tokens, chunk=chunk)
+    return [p for p in out if isinstance(p, Plan)], [p for p in out if isinstance(p, Refusal)]
 
 
 def _warm_up(model, tokens: list[int]) -> None:
     """One short untimed pass per schedule: the first call pays one-off costs (allocation,
     kernel selection on a GPU) that are not the schedule's."""
-    for mode in MODES:
+    for mode in model.schedules:
         model.forward(tokens[:8], mode=mode, chunk=4, all_logits=False)
 
 
 def run_schedules(model, tokens: list[int], chunk: int, *, warm_up: bool = True) -> list[ScheduleRun]:
-    """The same tokens through the three schedules, timed; each with its logits' largest
-    difference from the rnn's (they compute the same function, so this is rounding only)."""
+    """The same tokens through every schedule the model's kind allows, timed; each with its
+    logits' largest difference from the rnn's (the same function, so this is rounding only)."""
     if warm_up:
         _warm_up(model, tokens)
     runs, ref = [], None
-    for mode in MODES:
+    for mode in model.schedules:
         plan = model.plan_for(len(tokens), mode, chunk)
         res = model.run_plan(plan, tokens, timed=True)
         ref = res.logits if ref is None else ref
         diff = float((res.logits - ref).abs().max())
         runs.append(ScheduleRun(plan.label, plan, res.logits, res.timings, diff))
     return runs
+
+
+def kind_tokens(model, text: str | None, ids: Sequence[int], n_tokens: int) -> list[int]:
+    """The tokens a kind reads in the comparison: the text in its own tokenizer (the rivals share
+    the embedded model's), or the ids themselves when there is no text; cut or repeated to n."""
+    if text and model.tokenizer is not None:
+        ids = model.tokenizer.encode(text)
+    ids = [i for i in ids if 0 <= i < model.config.vocab_size]
+    return grid_tokens(ids, n_tokens)
+
+
+@dataclass(frozen=True)
+class KindRuns:
+    kind: str
+    title: str
+    params: int
+    runs: list[ScheduleRun]
+    refused: list[Refusal]
+
+    @property
+    def max_diff(self) -> float:
+        return max(r.max_diff_vs_rnn for r in self.runs)
+
+
+def run_kinds(models: dict[str, object], text: str | None, ids: Sequence[int], n_tokens: int,
+              chunk: int) -> list[KindRuns]:
+    """Every kind through every schedule it allows, on the same text and length: timings and
+    each kind's largest difference between its schedules."""
+    out = []
+    for kind, model in models.items():
+        tokens = kind_tokens(model, text, ids, n_tokens)
+        _, refused = kind_panels(kind, model.config.n_layer, n_tokens, chunk)
+        out.append(KindRuns(kind, KINDS[kind].title, model.config.n_params,
+                            run_schedules(model, tokens, chunk), refused))
+    return out
+
+
+def kinds_table(kind_runs: list[KindRuns]) -> dict[str, list]:
+    """One row per (kind, schedule), refused schedules included with the reason."""
+    rows = []
+    for kr in kind_runs:
+        for r in kr.runs:
+            rows.append((kr.title, r.label, r.plan.n_steps, r.plan.product_steps, round(r.timings.total_seconds * 1000, 2),
+                         round(r.tokens_per_second), f"{r.max_diff_vs_rnn:.2e}"))
+        for ref in kr.refused:
+            rows.append((kr.title, f"{ref.mode}: not possible (the red line)" if ref.deps.red_line else
+                         f"{ref.mode}: not possible", None, None, None, None, ""))
+    names = ("kind", "schedule", "steps", "product steps", "wall time (ms)", "tokens / s", "max |logits − rnn logits|")
+    return {n: [row[i] for row in rows] for i, n in enumerate(names)}
+
+
+def training_step_records(folder: Path) -> list[dict]:
+    from rwkv_core.rivals.bench import read_records
+    return read_records(folder)
+
+
+def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "lstm", "redline")) -> list:
+    """One training step of each kind, live, at the recipe's batch (6 × 512 tokens)."""
+    from rwkv_core.rivals.bench import train_step_speed
+    return [train_step_speed(k, device=device, repeats=1) for k in kinds]
+
+
+def speed_table(rows) -> dict[str, list]:
+    return {"kind": [KINDS[r.kind].title for r in rows], "schedule": [r.schedule for r in rows],
+            "parameters": [f"{r.params:,}" for r in rows], "seconds / step": [round(r.seconds, 2) for r in rows],
+            "tokens / s": [round(r.tokens_per_s) for r in rows]}
 
 
 # --- watch it run -------------------------------------------------------------------------
@@ -175,6 +254,8 @@ def on_device(model, device: str):
     from rwkv_core import RWKV, Weights
     if torch.device(device) == model.device:
         return model
+    if model.kind != "rwkv4":
+        return model.to(device) if hasattr(model, "to") else model   # a rival without .to stays where it is
     sd = {k: v.to(device) for k, v in model.weights.state_dict().items()}
     return RWKV(Weights.from_state_dict(sd), model.config, tokenizer=model.tokenizer, source=model.source,
                 fmt=model.format, device=device)

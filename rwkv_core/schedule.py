@@ -42,13 +42,14 @@ class Dependencies:
                 so each token's products wait for the previous token's result).
     """
     kind: str
+    title: str = ""        # its name on screen: "RWKV-4", "stacked LSTM"
     red_line: bool = False
     wide: bool = True
     why: str = ""          # one sentence for the Lab: why the kind has these dependencies
 
     def refusal(self, mode: str, n_layer: int) -> str | None:
         """Why this kind cannot run `mode`, or None when it can."""
-        if self.red_line and mode != "rnn":
+        if self.red_line and not MODE_INFO[mode].token_by_token:
             return (f"{self.kind}: {mode} needs layer 0 of token t+1 to start before layer {n_layer - 1} "
                     f"(the top) of token t is done, but the red line feeds the top layer's output at "
                     f"token t into layer 0 at token t+1: every cell waits for the one before it, so "
@@ -60,15 +61,15 @@ class Dependencies:
 
 
 KINDS = {  # every model kind's dependencies: adding a kind is one entry here plus its model code
-    "rwkv4": Dependencies("rwkv4", why="R, K, V depend only on the layer's input (and the one-token shift) "
+    "rwkv4": Dependencies("rwkv4", "RWKV-4", why="R, K, V depend only on the layer's input (and the one-token shift) "
                           "and WKV is linear with a decay that does not depend on the data: a layer's "
                           "products run over all its tokens at once"),
-    "lstm": Dependencies("lstm", wide=False, why="no red line, so the cells can run as a wavefront; but the "
+    "lstm": Dependencies("lstm", "stacked LSTM", wide=False, why="no red line, so the cells can run as a wavefront; but the "
                          "gates of token t need W_h·h[t−1] inside a nonlinearity, so a layer's tokens are "
                          "sequential matrix products"),
-    "redline": Dependencies("redline", red_line=True, wide=False, why="the top layer's output at token t is "
+    "redline": Dependencies("redline", "red-line RNN", red_line=True, wide=False, why="the top layer's output at token t is "
                             "layer 0's input at token t+1: every cell waits for the one before it"),
-    "gpt": Dependencies("gpt", why="a layer at token t reads the layer below at tokens ≤ t and its own "
+    "gpt": Dependencies("gpt", "GPT", why="a layer at token t reads the layer below at tokens ≤ t and its own "
                         "cache: no red line, and all tokens' products at once"),
 }
 
@@ -111,10 +112,12 @@ class Mode:
     steps: Callable[[int, int, int], int]                            # (L, T, chunk) -> the step count
     build: Callable[[int, int, int], list[tuple[Cell, ...]]]         # (L, T, chunk <= T) -> the steps
     chunked: bool = False  # its cells are cut by a chunk size (the others ignore it)
+    token_by_token: bool = False  # one (layer, token) cell at a time, token after token: the only
+                                  # order a red line allows, and one that workers cannot overlap
 
 
 MODE_INFO = {m.name: m for m in (
-    Mode("rnn", "one cell at a time", "L·T", lambda L, T, chunk: L * T, _one_cell_at_a_time),
+    Mode("rnn", "one cell at a time", "L·T", lambda L, T, chunk: L * T, _one_cell_at_a_time, token_by_token=True),
     Mode("cascade", "the cascade (diagonal wavefront)", "L + ⌈T/chunk⌉ − 1",
          lambda L, T, chunk: L + math.ceil(T / chunk) - 1, _wavefront, chunked=True),
     Mode("parallel", "layer-parallel (GPT mode)", "L", lambda L, T, chunk: L, _layer_by_layer),
@@ -215,6 +218,14 @@ class Plan:
         return sum(max(c.n_tokens for c in cells) for cells in self.steps)
 
     @property
+    def step_width(self) -> int:
+        """How many (layer, token) pairs the widest product step works on at once: a wide cell
+        brings all its tokens, a sequential-inside cell one token per product step."""
+        if self.deps.wide:
+            return max(sum(c.n_tokens for c in cells) for cells in self.steps)
+        return max(len(cells) for cells in self.steps)
+
+    @property
     def label(self) -> str:
         return mode_label(self.mode, self.chunk)
 
@@ -248,3 +259,21 @@ def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1,
     steps = tuple(MODE_INFO[mode].build(n_layer, n_tokens, min(chunk, n_tokens)))
     widest = max(c.n_tokens for cells in steps for c in cells)     # the chunk the plan really uses
     return Plan(mode, n_layer, n_tokens, widest, steps, deps)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A mode a kind's dependencies forbid, with the reason: drawn as a refused panel."""
+    mode: str
+    deps: Dependencies
+    reason: str
+
+
+def panels(deps: Dependencies, *, n_layer: int, n_tokens: int, chunk: int = 1) -> list[Plan | Refusal]:
+    """Every mode for one kind, in MODES order: its plan, or why the kind cannot run it."""
+    out: list[Plan | Refusal] = []
+    for mode in MODES:
+        why = deps.refusal(mode, n_layer)
+        out.append(Refusal(mode, deps, why) if why else plan(mode, n_layer=n_layer, n_tokens=n_tokens,
+                                                               chunk=chunk, deps=deps))
+    return out

@@ -13,15 +13,17 @@ from PIL import Image
 
 from app import scheduling_core as sc
 from app_helpers import embedded
-from app.scheduling_core import grid_plans
-from rwkv_core.schedule import plan as make_plan
+from rwkv_core.schedule import KINDS, plan as make_plan
 from rwkv_core import bench_record
 from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
 from visuals.theme import RED_LINE
 
 
 def plans_for(L, T, chunk):
-    return grid_plans(L, T, chunk)
+    """The classic red-line RNN's plan beside RWKV's cascade and layer-parallel plans."""
+    return [make_plan("rnn", n_layer=L, n_tokens=T, deps=KINDS["redline"]),
+            make_plan("cascade", n_layer=L, n_tokens=T, chunk=chunk),
+            make_plan("parallel", n_layer=L, n_tokens=T)]
 
 
 def rect_cells(xs, ys) -> set[tuple[int, int]]:
@@ -352,3 +354,45 @@ def test_watch_gif_has_one_image_per_frame(model, prompt):
     frames = vf.measured_frames(data["step_seconds"], max_frames=120)
     gif = Image.open(io.BytesIO(export.watch_gif(plan, **{k: data[k] for k in vs.WATCH_FIELDS})))
     assert gif.n_frames == frames.n_frames == plan.n_steps == 6 + 4 - 1
+
+
+# --- model kinds: refused panels, sequential cells ------------------------------------------
+
+@pytest.mark.parametrize("kind", ["rwkv4", "lstm", "redline"])
+def test_each_kind_draws_its_own_dependencies_and_refusals(kind):
+    from rwkv_core.schedule import Refusal, panels
+    out = panels(KINDS[kind], n_layer=4, n_tokens=12, chunk=3)
+    plans = [p for p in out if not isinstance(p, Refusal)]
+    refused = [p for p in out if isinstance(p, Refusal)]
+    fig = vs.grid_figure(plans, refused=refused, focus=(0, 5))
+    titles = [a.text for a in fig.layout.annotations if a.xref == "paper"]
+    assert len(titles) == 3                                             # one panel per mode, in order
+    for plan, title in zip(plans, titles):
+        assert f"{plan.product_steps:,} product steps" in title
+    red = [a for a in fig.layout.annotations if a.showarrow and a.arrowcolor == vs.RED_LINE]
+    assert bool(red) == (kind == "redline")                            # the red line's arrow, only where it is
+    assert [a for a in fig.layout.annotations if a.name == "refused reason"] == [] or kind == "redline"
+    if kind == "redline":
+        assert [r.mode for r in refused] == ["cascade", "parallel"]
+        reasons = [a.text for a in fig.layout.annotations if a.name == "refused reason"]
+        assert len(reasons) == 2 and all("red line" in r.replace("<br>", " ") for r in reasons)
+        assert all("not possible" in t for t in titles[1:])
+    ticks = [tr for tr in fig.data if tr.name == "sequential inside"]
+    # the LSTM's multi-token cells (cascade chunk 3, parallel) are sequential inside; RWKV's are wide
+    assert len(ticks) == (2 if kind == "lstm" else 0)
+    if kind == "lstm":
+        cascade_ticks = sum(x is None for x in ticks[0].x)
+        assert cascade_ticks == 4 * (12 - 12 // 3)                      # every boundary inside a chunk, per layer
+    assert fig.layout.title.text.endswith(KINDS[kind].title)
+
+
+def test_critical_path_titles_tell_the_two_parts():
+    """L·T for the red line; L + T − 1 at best for the LSTM; L for RWKV in parallel."""
+    from rwkv_core.schedule import panels
+    L, T = 6, 16
+    def product(kind, mode, chunk=1):
+        return next(p for p in panels(KINDS[kind], n_layer=L, n_tokens=T, chunk=chunk)
+                    if p.mode == mode).product_steps
+    assert product("redline", "rnn") == L * T
+    assert product("lstm", "cascade", 1) == L + T - 1 and product("lstm", "parallel") == L * T
+    assert product("rwkv4", "parallel") == L

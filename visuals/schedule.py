@@ -6,12 +6,13 @@ themselves (which steps a frame shows, for how long) come from visuals/frames.py
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from rwkv_core.schedule import Cell, Plan, step_formula, takes_chunk
+from rwkv_core.schedule import Cell, Plan, Refusal, step_formula, takes_chunk
 
 from .frames import (DONE_OPACITY, MAX_FRAMES, PENDING, STEP_SCALE, Frames, Progress, animation_controls, covers,
                      measured_frames, step_colour, step_frames)
@@ -45,9 +46,15 @@ def critical_path_xy(plan: Plan, cell: Cell) -> tuple[list[float], list[float]]:
 # --- the grid -----------------------------------------------------------------------------
 
 def plan_title(plan: Plan) -> str:
-    """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula."""
+    """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula;
+    under it the critical path in matrix-product steps and how wide the widest one is."""
     chunk = plan.chunk if takes_chunk(plan.mode) else None
-    return f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
+    return (f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
+            f"<br><sup>{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide</sup>")
+
+
+def refused_title(r: Refusal) -> str:
+    return f"{r.mode}: not possible<br><sup>{r.deps.title or r.deps.kind}'s dependencies forbid it</sup>"
 
 
 def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
@@ -88,6 +95,15 @@ def _overlay_traces(plan: Plan, xref: str, yref: str) -> list[go.Scatter]:
         traces.append(go.Scatter(x=xs, y=ys, mode="lines", name="the red line",
                                  line=dict(color=RED_LINE, width=2 if T <= 48 else 1), hoverinfo="skip",
                                  opacity=0.8, xaxis=xref, yaxis=yref, showlegend=False))
+    if not plan.deps.wide and plan.chunk > 1 and T <= RED_LINE_MAX_T:
+        xs, ys = [], []                       # a tick between the tokens of one cell: they run one by one
+        for c in plan.cells:
+            for t in range(c.start + 1, c.stop):
+                xs += [t - 0.5, t - 0.5, None]
+                ys += [c.layer - 0.3, c.layer + 0.3, None]
+        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#111", width=1.5),
+                                 hoverinfo="skip", showlegend=False, xaxis=xref, yaxis=yref,
+                                 name="sequential inside"))
     if 1 < plan.chunk < T:                    # cells of several tokens, not one layer's all
         xs, ys = [], []
         for b in range(plan.chunk, T, plan.chunk):
@@ -147,18 +163,40 @@ def _focus_overlay(fig: go.Figure, plan: Plan, focus: tuple[int, int], i: int) -
                   line=dict(color=HIGHLIGHT, width=4))
 
 
-def grid_figure(plans: Sequence[Plan], *, frames: Frames | None = None, focus: tuple[int, int] | None = None,
-                at_frame: int = 0, token_labels: Sequence[str] | None = None, device: str | None = None,
+def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: int) -> None:
+    """A schedule the kind cannot run: the grid greyed out, and the reason written on it."""
+    xref, yref = _axis_refs(i)
+    fig.add_shape(type="rect", x0=-0.5, x1=n_tokens - 0.5, y0=-0.5, y1=n_layer - 0.5, xref=xref, yref=yref,
+                  fillcolor=PENDING, line=dict(color=RED_LINE if r.deps.red_line else MUTED, width=2),
+                  name="refused")
+    reason = "<br>".join(textwrap.wrap(r.reason.split(": ", 1)[-1], 34))
+    fig.add_annotation(x=(n_tokens - 1) / 2, y=(n_layer - 1) / 2, xref=xref, yref=yref, showarrow=False,
+                       text=safe_lines(reason), font=dict(size=12), name="refused reason")
+    fig.update_xaxes(range=[-0.5, n_tokens - 0.5], showgrid=False, zeroline=False, title_text="token",
+                     row=1, col=i + 1)
+    fig.update_yaxes(range=[-0.5, n_layer + 0.2], showgrid=False, zeroline=False, tickvals=list(range(n_layer)),
+                     row=1, col=i + 1)
+
+
+def safe_lines(text: str) -> str:
+    """Our own text with <br> line breaks kept, everything else escaped."""
+    return "<br>".join(safe(line) for line in text.split("<br>"))
+
+
+def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frames: Frames | None = None,
+                focus: tuple[int, int] | None = None, at_frame: int = 0,
+                token_labels: Sequence[str] | None = None, device: str | None = None,
                 max_frames: int = MAX_FRAMES) -> go.Figure:
     """Layers (y) x tokens (x), one panel per plan side by side, animated: frame f lights the
     cells of the steps in frames.windows[f] (default: step f of every panel), cells that ran before
     are dimmed in the colour of their step, pending cells grey. `focus` = (layer, token) draws that
     cell's inputs and critical path in every panel. `frames` from measured_frames / race_frames
-    replays at measured speed."""
+    replays at measured speed. `refused`: schedules the kind cannot run, drawn after the plans as
+    greyed panels with the reason."""
     frames = frames or step_frames([p.n_steps for p in plans], max_frames=max_frames)
     progress = [Progress(p) for p in plans]
-    fig = make_subplots(rows=1, cols=len(plans), subplot_titles=[plan_title(p) for p in plans],
-                        horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=len(plans) + len(refused), horizontal_spacing=0.04,
+                        subplot_titles=[plan_title(p) for p in plans] + [refused_title(r) for r in refused])
     animated = []
     for i, plan in enumerate(plans):
         xref, yref = _axis_refs(i)
@@ -178,6 +216,8 @@ def grid_figure(plans: Sequence[Plan], *, frames: Frames | None = None, focus: t
         fig.update_yaxes(range=[-0.5, plan.n_layer + 0.2], showgrid=False, zeroline=False,
                          tickvals=list(range(plan.n_layer)), title_text="layer" if i == 0 else None,
                          row=1, col=i + 1)
+    for j, r in enumerate(refused):
+        _refused_panel(fig, r, len(plans) + j, plans[0].n_layer, plans[0].n_tokens)
     # The frames are built unvalidated (their traces come from _animated_traces, which the tests
     # check) and handed over as they are: the `frames` setter would validate every trace of every
     # frame again, ~1 s of pure Python for 6 x 34 cells, which held every other session's Step
@@ -190,7 +230,7 @@ def grid_figure(plans: Sequence[Plan], *, frames: Frames | None = None, focus: t
     fig.update_layout(**animation_controls(frames))
     fig.layout.sliders[0].active = at_frame
     fig = style(fig, title=_grid_title(plans, frames, device), height=360 + 40 * plans[0].n_layer,
-                caption=_grid_caption(plans, frames))
+                caption=_grid_caption(plans, refused, frames))
     return fig.update_layout(margin=dict(b=190))
 
 
@@ -201,12 +241,19 @@ def _grid_title(plans, frames: Frames, device) -> str:
         title += f" · replayed {frames.slowdown:,.0f}× slower than measured" + (f" on {safe(device)}" if device else "")
     elif frames.steps_per_frame > 1:
         title += f" · {frames.steps_per_frame} steps per frame"
-    return title
+    kinds = {p.deps.title for p in plans if p.deps.title}
+    return title + (f" · {kinds.pop()}" if len(kinds) == 1 else "")
 
 
-def _grid_caption(plans, frames: Frames) -> str:
+def _grid_caption(plans, refused, frames: Frames) -> str:
     text = ("Each cell is one layer on one chunk of tokens, coloured by the step that runs it; outlined cells run "
-            "now. The rnn waits along the red line; the cascade runs a diagonal wave; parallel runs a layer at once.")
+            "now. The rnn runs one cell at a time; the cascade runs a diagonal wave; parallel runs a layer at once.")
+    if any(p.deps.red_line for p in plans):
+        text += " Red: the red line, from the top layer of each token to the first layer of the next."
+    if any(not p.deps.wide and p.chunk > 1 for p in plans):
+        text += " Black ticks inside a cell: its tokens run one after another (W_h·h[t−1] sits inside a nonlinearity)."
+    if refused:
+        text += " Grey panels: schedules this kind's dependencies forbid, with the reason."
     if frames.steps_per_frame > 1:
         text += f" There are more steps than frames: each frame shows {frames.steps_per_frame} steps."
     return text

@@ -10,9 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 from app import scheduling_core as sc
-from app.resources import current_model, current_model_key
+from app.resources import current_model, current_model_key, rival_model
 from rwkv_core import bench_record
-from rwkv_core.schedule import step_formula, takes_chunk
+from rwkv_core.schedule import KINDS, step_formula, takes_chunk
 from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
 from visuals.theme import caption
 
@@ -47,10 +47,16 @@ def downloads(files: tuple[str, bytes], what: str, stem: str, key: str, html_not
 # The grid depends on the shape only (no token text in it), so a class whose prompts have the
 # same length shares one drawing: under 30 sessions each student's own grid held every Step.
 @st.cache_resource(max_entries=32, show_spinner="Drawing the schedules…")
-def grid_fig(n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None):
-    plans = sc.grid_plans(n_layer, n_tokens, chunk)
+def grid_fig(kind: str, n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None):
+    plans, refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
     with sc.FIGURE_LOCK:
-        return vs.grid_figure(plans, focus=focus)
+        return vs.grid_figure(plans, refused=refused, focus=focus)
+
+
+def models_by_kind(model) -> dict:
+    """The loaded RWKV model and every rival trained here that is in the models folder."""
+    rivals = {k: rival_model(str(p), p.stat().st_mtime_ns) for k, p in sc.shipped_rivals().items()}
+    return {"rwkv4": model, **rivals}
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -58,6 +64,11 @@ def architecture_figs():
     with sc.FIGURE_LOCK:
         return (architecture.generic_model(), architecture.classic_rnn(), architecture.remove_red_line(),
                 architecture.rwkv_block())
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def train_step_files(stamp: tuple) -> list[dict]:
+    return sc.training_step_records(BENCH)
 
 
 def bench_stamp() -> tuple:
@@ -114,11 +125,16 @@ reset_controls(model, key, len(prompt))
 
 st.title("Scheduling Lab")
 st.markdown(
-    "A stacked RNN passes its state from the **top layer of token t to the first layer of token t+1** "
-    "(the *red line*), so its L × T cells run one at a time. RWKV has no red line: a cell needs only the "
-    "cell **below** it and the **previous chunk of its own layer**. Cells then run as a diagonal wave (the "
-    "*cascade*), in practice in chunks of 32–512 tokens, or layer by layer over all tokens at once "
-    "(*GPT mode*, how RWKV trains). All three compute exactly the same numbers.")
+    "Why RWKV trains like a transformer, in two parts, on real models trained here on the same plays:\n\n"
+    "1. **The red line blocks the cascade.** The article's classic RNN feeds the **top layer of token t into "
+    "the first layer of token t+1**, so its L × T cells run one at a time. Without it, a cell needs only the "
+    "cell **below** and the **previous tokens of its own layer**: cells run as a diagonal wave (the *cascade*), "
+    "in practice in chunks of 32–512 tokens.\n"
+    "2. **A nonlinear recurrence blocks GPT mode.** A stacked LSTM has no red line and can cascade, but its "
+    "gates need W_h·h[t−1] inside a nonlinearity: a layer's tokens stay one matrix product after another. "
+    "RWKV's R, K, V depend only on the layer's input and its WKV is linear with a decay that does not depend "
+    "on the data, so a whole layer runs over all tokens at once (*GPT mode*): L wide steps.\n\n"
+    "Pick a **model kind** below: the grid draws that kind's real dependencies and refuses what they forbid.")
 
 with st.expander("The pictures: from a language model to the RWKV block", expanded=False):
     tabs = st.tabs(["Language model", "Classic RNN", "Remove the red line", "RWKV block"])
@@ -130,15 +146,30 @@ with st.expander("The pictures: from a language model to the RWKV block", expand
 # --- the grid -----------------------------------------------------------------------------------
 st.header("The grid: layers × tokens")
 st.caption(f"Starts as the loaded model's {L_model} layers × the {len(prompt)} tokens of {prompt_source}.")
+by_kind = models_by_kind(model)
+kind = st.radio("Model kind", list(by_kind), horizontal=True, key="sl_kind",
+                format_func=lambda k: KINDS[k].title + (" (the loaded model)" if k == "rwkv4" else " (trained here)"))
+if len(by_kind) == 1:
+    st.caption("No rival model is in the models folder: train them with `python -m rwkv_core.rivals.train`.")
+deps = KINDS[kind]
+st.markdown(f"**{deps.title}**: {deps.why}.")
 c1, c2, c3 = st.columns(3)
 n_layer = c1.slider("Layers (L)", 1, max(24, L_model), key="sl_layers")
 n_tokens = int(c2.number_input("Tokens (T)", 1, sc.MAX_GRID_TOKENS, step=1, key="sl_tokens"))
 chunk = c3.select_slider("Cascade chunk (tokens per cell)", options=list(sc.CHUNKS), key="sl_chunk")
 
 counts = sc.step_counts(n_layer, n_tokens, chunk)
+kind_plans, kind_refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
+product = {p.mode: p for p in kind_plans}
 for col, mode in zip(st.columns(len(counts)), counts):
-    col.metric(f"{mode} steps: {step_formula(mode)}", f"{counts[mode]:,}",
-               help=step_formula(mode, chunk=chunk, n_layer=n_layer, n_tokens=n_tokens) if takes_chunk(mode) else None)
+    formula = step_formula(mode, chunk=chunk, n_layer=n_layer, n_tokens=n_tokens) if takes_chunk(mode) else None
+    if mode in product:
+        col.metric(f"{mode} steps: {step_formula(mode)}", f"{counts[mode]:,}", help=formula)
+        col.caption(f"{product[mode].product_steps:,} matrix-product steps, each ≤ {product[mode].step_width:,} "
+                    "cell-tokens wide")
+    else:
+        col.metric(f"{mode} steps: {step_formula(mode)}", "not possible",
+                   help=next(r.reason for r in kind_refused if r.mode == mode))
 
 f1, f2, f3 = st.columns([2, 1, 1])
 focus_on = f1.toggle("Show one cell's inputs and its critical path", value=True, key="sl_focus_on")
@@ -149,18 +180,17 @@ focus_token = int(f3.number_input("Cell: token", 0, n_tokens - 1, step=1, key="s
 focus = (focus_layer, focus_token) if focus_on else None
 
 tokens = sc.grid_tokens(prompt, n_tokens)
-show(grid_fig(n_layer, n_tokens, chunk, focus), "sl_grid")
+show(grid_fig(kind, n_layer, n_tokens, chunk, focus), "sl_grid")
 st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arrows: the chosen cell's inputs "
            "(red: the red line). Orange: its critical path, the longest chain it has to wait for.")
 
 with st.expander("Export for slides (HTML and GIF)"):
-    params = (n_layer, n_tokens, chunk, focus)
+    params = (kind, n_layer, n_tokens, chunk, focus)
     if st.button("Make the files", key="sl_export"):
-        plans = sc.grid_plans(n_layer, n_tokens, chunk)
         with st.spinner("Drawing every frame…"):
             st.session_state["sl_export_files"] = (
-                params, export.figure_html(grid_fig(n_layer, n_tokens, chunk, focus)),
-                export.schedule_gif(plans))
+                params, export.figure_html(grid_fig(kind, n_layer, n_tokens, chunk, focus)),
+                export.schedule_gif(kind_plans))
     saved_files = st.session_state.get("sl_export_files")
     files = saved_files[1:] if saved_files and saved_files[0] == params else None
     if files:
@@ -172,22 +202,26 @@ st.info(GEN_TEXT)
 st.header("Run it and time it")
 device = sc.timing_device()
 tmodel = timing_model(key, device, model)
-st.markdown(f"Runs the loaded model ({L_model} layers) on the grid's {n_tokens} tokens, once per schedule, "
-            f"cascade chunk {chunk}.")
-st.text(f"Device: {sc.device_label(tmodel)}")
+kmodel = tmodel if kind == "rwkv4" else timing_model(f"{kind}:{by_kind[kind].source}", device, by_kind[kind])
+prompt_text = model.tokenizer.decode(prompt) if model.tokenizer is not None else None
+ktokens = tokens if kind == "rwkv4" else sc.kind_tokens(kmodel, prompt_text, prompt, n_tokens)
+what = "the loaded model" if kind == "rwkv4" else f"the {deps.title} trained here"
+st.markdown(f"Runs {what} ({kmodel.config.n_layer} layers) on the grid's {n_tokens} tokens, once per schedule "
+            f"it allows, cascade chunk {chunk}.")
+st.text(f"Device: {sc.device_label(kmodel)}")
 if st.button("Run and time", type="primary", key="sl_run"):
-    with st.spinner("Running the three schedules…"):
-        runs = sc.run_schedules(tmodel, tokens, chunk)
+    with st.spinner(f"Running {deps.title}'s schedules…"):
+        runs = sc.run_schedules(kmodel, ktokens, chunk)
         frames = vf.race_frames([r.timings.step_seconds for r in runs])
         race = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
-        st.session_state["sl_runs"] = ((n_tokens, chunk), runs, frames, race)
+        st.session_state["sl_runs"] = ((kind, n_tokens, chunk), runs, frames, race)
         st.session_state.pop("sl_race_files", None)
 saved = st.session_state.get("sl_runs")
 if saved:
-    (t_done, c_done), runs, frames, race = saved
-    if (t_done, c_done) != (n_tokens, chunk):
-        st.caption(f"These results are for {t_done} tokens, chunk {c_done}: press Run and time again for the "
-                   "current settings.")
+    (k_done, t_done, c_done), runs, frames, race = saved
+    if (k_done, t_done, c_done) != (kind, n_tokens, chunk):
+        st.caption(f"These results are for {KINDS[k_done].title}, {t_done} tokens, chunk {c_done}: press Run and "
+                   "time again for the current settings.")
     dev = runs[0].timings.device
     st.dataframe({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
                   "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
@@ -195,8 +229,11 @@ if saved:
                   "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in runs]},
                  hide_index=True, key="sl_runs_table")
     worst = max(r.max_diff_vs_rnn for r in runs)
-    if worst < sc.SAME_TOLERANCE:
-        st.success(f"Same outputs: the three schedules' logits differ by at most {worst:.2e} "
+    if len(runs) == 1:
+        st.info(f"The {KINDS[k_done].title} can run only one cell at a time: there is no other schedule to "
+                "compare its outputs with.")
+    elif worst < sc.SAME_TOLERANCE:
+        st.success(f"Same outputs, {KINDS[k_done].title}: its {len(runs)} schedules' logits differ by at most {worst:.2e} "
                    f"(floating-point rounding; all {t_done} × {runs[0].logits.shape[-1]:,} logits compared).")
     else:
         st.error(f"The schedules disagree: max |difference| {worst:.2e}.")
@@ -215,6 +252,45 @@ if saved:
     files = st.session_state.get("sl_race_files")
     if files:
         downloads(files, "the replay", "rwkv-replay", "sl_download_race")
+
+# --- every kind ----------------------------------------------------------------------------------
+st.header("Every model kind, the same text")
+st.markdown(f"The same text ({n_tokens} tokens, cascade chunk {chunk}) through the loaded RWKV and every rival "
+            "trained here, each in every schedule its dependencies allow: the times, and each kind's proof that "
+            "its schedules compute the same numbers.")
+if st.button("Time every kind", key="sl_kinds_run"):
+    with st.spinner("Running every kind's schedules…"):
+        models = {k: tmodel if k == "rwkv4" else timing_model(f"{k}:{m.source}", device, m) for k, m in by_kind.items()}
+        st.session_state["sl_kinds"] = ((n_tokens, chunk), sc.run_kinds(models, prompt_text, prompt, n_tokens, chunk))
+saved_kinds = st.session_state.get("sl_kinds")
+if saved_kinds:
+    (t_k, c_k), kind_runs = saved_kinds
+    st.dataframe(sc.kinds_table(kind_runs), hide_index=True, key="sl_kinds_table")
+    for kr in kind_runs:
+        if len(kr.runs) == 1:
+            st.info(f"{kr.title}: one schedule only (rnn), nothing to compare.")
+        elif kr.max_diff < sc.SAME_TOLERANCE:
+            st.success(f"{kr.title}: same outputs in its {len(kr.runs)} schedule(s) (max |difference| {kr.max_diff:.1e}).")
+        else:
+            st.error(f"{kr.title}: the schedules disagree by {kr.max_diff:.2e}.")
+    st.caption(f"{t_k} tokens, chunk {c_k}, on {kind_runs[0].runs[0].timings.device}. On a CPU a wide step is not "
+               "much faster than a narrow one (few cores); the step counts are what a GPU turns into time.")
+
+st.subheader("Training speed: one training step per kind")
+speeds = train_step_files(bench_stamp())
+for rec in speeds:
+    if rec.get("problem"):
+        st.warning(f"Skipped {rec['file']}: {rec['problem']}")
+    elif rec["rows"]:
+        st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"sl_speed_{rec['file']}")
+        st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
+                   f"forward + backward, each kind in its fastest allowed schedule "
+                   "(`python -m rwkv_core.rivals.bench`).")
+if st.button("Measure one training step of each kind here (about a minute on a CPU)", key="sl_speed_run"):
+    with st.spinner("Timing a training step of each kind…"):
+        st.session_state["sl_speed"] = sc.measure_training_steps(device)
+if st.session_state.get("sl_speed"):
+    st.dataframe(sc.speed_table(st.session_state["sl_speed"]), hide_index=True, key="sl_speed_live")
 
 # --- watch it run --------------------------------------------------------------------------------
 st.header("Watch it run, side by side")

@@ -14,8 +14,10 @@ Random weights of the trained models' shapes (speed does not depend on the value
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -99,6 +101,26 @@ def table(rows: list[StepSpeed], device: str, batch: int, ctx: int) -> str:
     return "\n".join(lines)
 
 
+def to_record(rows: list[StepSpeed], device: str, batch: int, ctx: int) -> dict:
+    """The table as a JSON record (docs/bench/train_step_*.json, read by the Scheduling Lab)."""
+    return {"what": "one training step (forward + backward)", "device": device, "batch": batch, "ctx": ctx,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": [asdict(r) for r in rows]}
+
+
+def read_records(folder: Path) -> list[dict]:
+    """Every train_step_*.json in the folder, with its file name; a file that is not such a
+    record is skipped (its name and why in the record's 'problem')."""
+    out = []
+    for f in sorted(folder.glob("train_step_*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            rows = [StepSpeed(**r) for r in rec["rows"]]
+            out.append({**rec, "rows": rows, "file": f.name})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            out.append({"file": f.name, "problem": f"{type(e).__name__}: {e}", "rows": []})
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")
@@ -107,12 +129,15 @@ def main(argv=None):
     p.add_argument("--ctx", type=int, default=512)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--json", default=None, help="also write the table as a record (e.g. docs/bench/train_step_cpu.json)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [train_step_speed(k, device=args.device, batch=args.batch, ctx=args.ctx, repeats=args.repeats)
             for k in args.kinds.split(",")]
     print(table(rows, device_name(args.device), args.batch, args.ctx))
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_record(rows, device_name(args.device), args.batch, args.ctx), indent=1))
     return rows
 
 

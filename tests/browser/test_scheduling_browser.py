@@ -141,3 +141,31 @@ def test_watch_it_run_plays_to_its_end(lab):
     end = chart_frame(lab, title)
     assert end["active"] == last and end["label"].strip() == f"frame {last}", end
     assert_no_exception(lab)
+
+
+KIND_LABELS = (("RWKV-4", "Same outputs, RWKV-4"), ("stacked LSTM", "Same outputs, stacked LSTM"),
+               ("red-line RNN", "red-line RNN can run only one cell"))
+
+
+def test_each_model_kind_plays_and_is_timed(lab):
+    """Pick each kind: its grid (titled with the kind) plays, and Run and time finishes for it."""
+    L, T = grid_size(lab)
+    title = f"{L} layers × {T} tokens"
+    kinds = lab.locator('[data-testid="stRadio"]').filter(has_text="Model kind").first
+    for name, outcome in KIND_LABELS:
+        kinds.get_by_text(name, exact=False).first.click()
+        lab.wait_for_function(f"() => {{ const g = {CHART_JS.format(prefix=title)}; "
+                              f"return g && g.querySelector('.gtitle').textContent.endsWith({name!r}); }}",
+                              timeout=TIMEOUT_MS)
+        wait_idle(lab, TIMEOUT_MS)
+        wait_chart(lab, title)
+        assert chart_frame(lab, title)["active"] == 0
+        press_play(lab, title)
+        lab.wait_for_function(f"() => {CHART_JS.format(prefix=title)}._fullLayout.sliders[0].active >= 3",
+                              timeout=TIMEOUT_MS)
+        if name == "red-line RNN":
+            assert lab.get_by_text("not possible", exact=True).count() == 2          # cascade and parallel refused
+        lab.get_by_role("button", name="Run and time").click()
+        lab.get_by_text(outcome, exact=False).first.wait_for(timeout=TIMEOUT_MS)
+        wait_idle(lab, TIMEOUT_MS)
+        assert_no_exception(lab)
