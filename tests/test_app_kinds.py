@@ -72,7 +72,7 @@ def test_the_lab_times_every_kind_on_the_same_text(shipped):
     lab.button(key="sl_kinds_run").click().run()
     no_exception(lab)
     table = next(d.value for d in lab.dataframe if "product steps" in d.value.columns)
-    assert set(table["kind"]) == {KINDS[k].title for k in ("rwkv4", "lstm", "redline")}
+    assert {KINDS[k].title for k in ("rwkv4", "lstm", "redline")} <= set(table["kind"])
     said = [s.value for s in lab.success] + [i.value for i in lab.info]
     assert any(s.startswith("RWKV-4: same outputs") for s in said)
     assert any(s.startswith("stacked LSTM: same outputs") for s in said)
