@@ -143,7 +143,9 @@ named state `(h, c)` per layer, `lstm_step`, `lstm_layer`, weights named after t
 
 ## Architecture
 Embedding (vocabulary {c.vocab_size}, width {c.n_embd}) → {c.n_layer} LSTM layers of width {c.n_embd} (PyTorch's gate
-order i, f, g, o and tensor layout) → an untied head{' ; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
+order i, f, g, o and tensor layout), each adding its input to its output (residual connections, as deep LSTMs
+have them: a plain 6-layer stack at PyTorch's default initialisation stayed at the unigram loss, see
+`rwkv_core/rivals/lstm.py`) → an untied head{' ; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
 **{c.n_params:,} parameters** (RWKV-4's: 6,178,304; {100 * (c.n_params / 6178304 - 1):+.1f}%); the recurrent state is
 {c.state_bytes():,} bytes (fp32, h and c per layer) at any length.
 File: `models/{name}.safetensors` ({file.stat().st_size / 1e6:.1f} MB, {dtype}{', cast to float32 on load' if dtype != 'float32' else ''}),
@@ -159,7 +161,9 @@ cross-entropy plus L2Wrap (`rwkv_core.train.loss_fn`), at most {tc['max_minutes'
 Initialisation: PyTorch's LSTM default (uniform ±1/√C) for every matrix and bias, a unit-normal embedding.
 
 `python -m rwkv_core.rivals.train --kind {kind} --threads 2` (resumable; `runs/{kind}/`), training {training_path}.
-Validation every {tc['eval_every']} steps runs the model code itself in its fastest allowed schedule ({fastest_mode(model)}).
+Validation every {tc['eval_every']} steps runs the same training forward over the held-out plays, the state carried
+(equal to the model code in its fastest allowed schedule, {fastest_mode(model)}: `tests/test_rivals.py`).
+{ev['eval_note']}
 
 Machine: {ev['machine']}, shared with other work on the project while it ran.
 Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin['tokens']:,} training tokens**,
@@ -220,6 +224,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kind", choices=("lstm", "redline"), required=True)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fast", action="store_true",
+                   help="held-out numbers through the training forward (the same numbers, tested), not the "
+                        "cell-by-cell engine (minutes for the red-line RNN's rnn order)")
     p.add_argument("--check-fp32", action="store_true",
                    help="also evaluate the run's float32 checkpoint (runs/<kind>/ckpt.pt) against a float16 file")
     args = p.parse_args(argv)
@@ -234,13 +241,20 @@ def main(argv=None):
     from safetensors import safe_open
     with safe_open(str(file), "pt") as f:
         ev["file_dtype"] = str(f.get_tensor(next(iter(f.keys()))).dtype).replace("torch.", "")
-    ev.update(held_out(model, val))
+    from .train import TrainingForward
+    scorer = TrainingForward(args.kind, model.weights, model.tokenizer) if args.fast else model
+    ev.update(held_out(scorer, val))
+    ev["eval_note"] = ("The held-out numbers below were computed by the training forward over the shipped file's "
+                       "weights (`--fast`)." if args.fast else
+                       f"The held-out numbers below were computed by the model code over the shipped file, in the "
+                       f"{fastest_mode(model)} schedule.")
     print(f"{name}: held-out {ev['total']['bits_per_char']:.4f} bits/char", flush=True)
     extra = ""
     if args.check_fp32 and ev["file_dtype"] != "float32":
         from . import from_state_dict
         state = torch.load(Path("runs") / args.kind / "ckpt.pt", weights_only=True)
         fp32 = from_state_dict(state["params"], tokenizer=model.tokenizer)
+        fp32 = TrainingForward(args.kind, fp32.weights, model.tokenizer) if args.fast else fp32
         ev["fp32_total"] = held_out(fp32, val)["total"]
         diff = ev["total"]["bits_per_char"] - ev["fp32_total"]["bits_per_char"]
         extra = (f" Stored in {ev['file_dtype']} to stay under 25 MB (float32 would be "
