@@ -4,6 +4,7 @@ loss (cross-entropy + L2Wrap), 2000 steps or 88 minutes, whichever comes first.
 
     python -m rwkv_core.rivals.train --kind lstm --threads 2      # → runs/lstm/, models/lstm-shakespeare.*
     python -m rwkv_core.rivals.train --kind redline --threads 2   # → runs/redline/, models/redline-shakespeare.*
+    python -m rwkv_core.rivals.train --kind gpt --threads 2       # → runs/gpt/ (rwkv_core/rivals/gpt_train.py)
 
 Resumes from runs/<kind>/ckpt.pt. For speed, training runs the LSTM through torch's fused LSTM
 (torch.lstm) with the very weights of our model (tests/test_rivals.py proves the two equal);
@@ -277,13 +278,16 @@ def export_model(kind: str, params, log: dict, models_dir: Path) -> Path:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--kind", choices=("lstm", "redline"), required=True)
+    p.add_argument("--kind", choices=("lstm", "redline", "gpt"), required=True)
     p.add_argument("--out", default=None, help="run folder (default runs/<kind>)")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--export-only", action="store_true", help="export the run's latest checkpoint, no training")
     for name, value in asdict(recipe()).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = p.parse_args(argv)
+    if args.kind == "gpt":  # its own shape and loop (6 x 256, attention): rwkv_core/rivals/gpt_train.py
+        from .gpt_train import main as gpt_main
+        return gpt_main(argv)
     tc = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
     out = Path(args.out or f"runs/{args.kind}")
     if args.export_only:
