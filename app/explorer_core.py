@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import torch
 
-from rwkv_core import LayerState, Recorder, State, analysis, init_state, make_generator, ops, reference, sample
+from rwkv_core import RWKV, LayerState, Recorder, State, analysis, init_state, make_generator, ops, reference, sample
 from rwkv_core.model import head
+from rwkv_core.protocol import Model
 from rwkv_core.sampling import Sample, SamplingSettings
 from rwkv_core.state import no_history
 from visuals import attention, embeddings, memory, probabilities, states
@@ -34,7 +35,7 @@ class PromptError(ValueError):
     """The prompt cannot be used; the message says why, for the page to show."""
 
 
-def encode_prompt(model, text: str) -> list[int]:
+def encode_prompt(model: Model, text: str) -> list[int]:
     """Text → token ids, with the limits checked. A model without a tokenizer takes ids
     written as numbers ("12, 7 300")."""
     if not text or not text.strip(" "):
@@ -64,12 +65,12 @@ def encode_prompt(model, text: str) -> list[int]:
     return ids
 
 
-def token_label(model, token_id: int) -> str:
+def token_label(model: Model, token_id: int) -> str:
     """A token's display text (␣ for spaces, <F0> for a partial character), or #id without a tokenizer."""
     return model.tokenizer.display(token_id) if model.tokenizer is not None else f"#{token_id}"
 
 
-def decode(model, ids: list[int]) -> str:
+def decode(model: Model, ids: list[int]) -> str:
     """Token ids as text to show: control characters escaped, newlines marked ↵ (and kept), so
     a text that starts or ends with a newline shows it."""
     if model.tokenizer is None:
@@ -81,7 +82,7 @@ class ExplorerSession:
     """One user's walk through a text: tokens, the recorded intermediates of every token
     (trace: name → (T, C)), the state after the last token, and the logits it predicts with."""
 
-    def __init__(self, model, model_key: str):
+    def __init__(self, model: RWKV, model_key: str):
         self.model, self.model_key = model, model_key
         self.tokens: list[int] = []
         self.n_prompt = 0
@@ -171,7 +172,7 @@ class ExplorerSession:
 _PCA_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def embedding_pca(model) -> tuple[analysis.PCA, torch.Tensor]:
+def embedding_pca(model: RWKV) -> tuple[analysis.PCA, torch.Tensor]:
     """PCA of the embedding matrix and every token's 3 coordinates, computed once per model."""
     if model not in _PCA_CACHE:
         p = analysis.pca(model.weights.emb, k=3)
@@ -182,7 +183,7 @@ def embedding_pca(model) -> tuple[analysis.PCA, torch.Tensor]:
 _UNIT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def neighbours(model, ids: list[int], k: int = 5) -> dict[int, list[tuple[int, float]]]:
+def neighbours(model: RWKV, ids: list[int], k: int = 5) -> dict[int, list[tuple[int, float]]]:
     """Nearest tokens by cosine similarity of embeddings; the unit rows are kept per model."""
     if model not in _UNIT_CACHE:
         _UNIT_CACHE[model] = analysis.unit_rows(model.weights.emb)      # (V, C)
@@ -356,7 +357,7 @@ def fig_state_vs_kv(s: ExplorerSession) -> go.Figure:
     return states.state_vs_kv_cache(lengths, s.state.nbytes(), curves, len(s.tokens))
 
 
-def fig_half_lives(model) -> go.Figure:
+def fig_half_lives(model: RWKV) -> go.Figure:
     blocks = model.weights.blocks
     return memory.half_life_figure([reference.half_life(b.att.time_decay.double()) for b in blocks],
                                    [b.att.time_first.detach().double() for b in blocks])

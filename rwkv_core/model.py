@@ -8,15 +8,17 @@ A block, for tokens x (..., T, C) of one layer:
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
-from . import ops
+from . import fast, ops
 from .config import Config
-from .schedule import KINDS, Cell, Plan, plan as make_plan
+from .schedule import KINDS, MODE_INFO, Cell, Plan, plan as make_plan
 from .state import LayerState, State, init_state
 from .timing import StepTimer, Timings
+from .trace import Recorder
 from .weights import AttWeights, BlockWeights, FfnWeights, Weights
 
 
@@ -35,12 +37,12 @@ def time_mixing(x, state: LayerState, att: AttWeights, *, rec=None, prefix="", s
     xr = ops.mix(x, prev, att.time_mix_r)           # (..., T, C)
     if rows is not None:
         xr = xr[..., -rows:, :]                     # (..., rows, C)
-    r = torch.sigmoid(ops.linear(xr, att.receptance))  # (..., T, C) how much of the WKV to let through
-    k = ops.linear(xk, att.key)                     # (..., T, C)
-    v = ops.linear(xv, att.value)                   # (..., T, C)
+    r = torch.sigmoid(fast.linear(xr, att.receptance))  # (..., T, C) how much of the WKV to let through
+    k = fast.linear(xk, att.key)                     # (..., T, C)
+    v = fast.linear(xv, att.value)                   # (..., T, C)
     w = -torch.exp(att.time_decay)                  # (C,) decay per token: always negative
-    wkv, (aa, bb, pp) = ops.wkv_parallel(w, att.time_first, k, v, state.aa, state.bb, state.pp)
-    out = ops.linear(r * wkv[..., -r.shape[-2]:, :], att.output)   # (..., T, C)
+    wkv, (aa, bb, pp) = fast.wkv_parallel(w, att.time_first, k, v, state.aa, state.bb, state.pp)
+    out = fast.linear(r * wkv[..., -r.shape[-2]:, :], att.output)   # (..., T, C)
     if rec is not None:
         for name, value in (("xk", xk), ("xv", xv), ("xr", xr), ("r", r), ("k", k), ("v", v),
                             ("wkv", wkv), ("out", out)):
@@ -59,9 +61,9 @@ def channel_mixing(x, x_ffn, ffn: FfnWeights, *, rec=None, prefix="", start=0):
     prev = ops.token_shift(x, x_ffn)                      # (..., T, C)
     xk = ops.mix(x, prev, ffn.time_mix_k)                 # (..., T, C)
     xr = ops.mix(x, prev, ffn.time_mix_r)                 # (..., T, C)
-    r = torch.sigmoid(ops.linear(xr, ffn.receptance))     # (..., T, C)
-    k = ops.squared_relu(ops.linear(xk, ffn.key))         # (..., T, F)
-    out = r * ops.linear(k, ffn.value)                    # (..., T, C)
+    r = torch.sigmoid(fast.linear(xr, ffn.receptance))     # (..., T, C)
+    k = ops.squared_relu(fast.linear(xk, ffn.key))         # (..., T, F)
+    out = r * fast.linear(k, ffn.value)                    # (..., T, C)
     if rec is not None:
         for name, value in (("k", k), ("r", r), ("out", out)):
             _rec(rec, f"{prefix}ffn.{name}", start, value)
@@ -102,7 +104,7 @@ def embed(weights: Weights, ids: torch.Tensor) -> torch.Tensor:
 
 def head(weights: Weights, x: torch.Tensor) -> torch.Tensor:
     """Top-layer output (..., T, C) → logits (..., T, V)."""
-    return ops.linear(ops.layer_norm(x, weights.ln_out.weight, weights.ln_out.bias), weights.head)
+    return fast.linear(ops.layer_norm(x, weights.ln_out.weight, weights.ln_out.bias), weights.head)
 
 
 def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = None):
@@ -117,6 +119,28 @@ def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = Non
         x, st = block(x, st, bw)
         layers.append(st)
     return head(weights, x), State(tuple(layers))   # (B, T, V)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What running a plan gives: logits, the final state, and (when timed) the timings."""
+    logits: torch.Tensor           # (T, V), or (V,) for the last token only
+    state: State
+    timings: Timings | None
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One execution of a plan: the tokens, what its cells fill in, and how. The lists are filled
+    in place, cell by cell (from several threads when pipelined, each writing its own layers)."""
+    ids: torch.Tensor                      # (T,)
+    layers: list[LayerState]               # each layer's state, replaced as its cells run
+    acts: list[torch.Tensor | None]        # acts[l]: the input of layer l for all tokens (acts[L]: the top's)
+    logits: torch.Tensor                   # (T, V), or (1, V) for the last token only
+    recorder: Recorder | None
+    all_logits: bool
+    timer: StepTimer | None
 
 
 class RWKV:
@@ -209,30 +233,28 @@ class RWKV:
                              f"not {L} x {T}")
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive whole number, got {workers!r}")
-        layers = list((state or self.init_state()).layers)
-        # acts[l] holds the input of layer l for all tokens (acts[L] the top output)
-        acts: list[torch.Tensor | None] = [None] * (L + 1)
-        logits = torch.empty(T if all_logits else 1, self.config.vocab_size, device=self.device,
-                             dtype=self.dtype)
-        timer = StepTimer(self.device) if timed else None
+        run = _Run(ids, list((state or self.init_state()).layers), [None] * (L + 1),
+                   torch.empty(T if all_logits else 1, self.config.vocab_size, device=self.device, dtype=self.dtype),
+                   recorder, all_logits, StepTimer(self.device) if timed else None)
+        timer = run.timer
         grad = any(t.requires_grad for t in (self.weights.emb, self.weights.head))
         with (nullcontext() if grad else torch.inference_mode()):
             if timer:
                 timer.begin()
-            if workers == 1 or plan.mode == "rnn":
+            if workers == 1 or MODE_INFO[plan.mode].token_by_token:
                 for step in plan.steps:
                     for cell in step:
                         t0 = timer.mark() if timer else None
-                        self._run_cell(cell, ids, layers, acts, logits, recorder, all_logits)
+                        self._run_cell(run, cell)
                         if timer:
                             timer.record(cell, t0, timer.mark())
             else:
-                self._run_pipelined(plan, min(workers, L), ids, layers, acts, logits, recorder, all_logits, timer)
+                self._run_pipelined(run, plan, min(workers, L))
             timings = timer.finish(plan) if timer else None
-        out = logits if all_logits else logits[0]
-        return RunResult(out, State(tuple(layers)), timings, plan)
+        out = run.logits if all_logits else run.logits[0]
+        return RunResult(out, State(tuple(run.layers)), timings, plan)
 
-    def _run_pipelined(self, plan, workers, ids, layers, acts, logits, rec, all_logits, timer) -> None:
+    def _run_pipelined(self, run: _Run, plan: Plan, workers: int) -> None:
         """Each worker owns a contiguous group of layers and runs its cells in plan order,
         waiting only for the cell below (in the previous group) to be done."""
         import threading
@@ -243,6 +265,7 @@ class RWKV:
         streams = [torch.cuda.Stream(self.device) for _ in range(workers)] if cuda else None
         ready = {}  # cell → CUDA event recorded after it, so another stream can wait on the GPU
         errors: list[BaseException] = []
+        timer = run.timer
 
         def work(g: int) -> None:
             try:
@@ -257,7 +280,7 @@ class RWKV:
                                     streams[g].wait_event(ready[dep])
                         t0 = timer.mark() if timer else None
                         # on a GPU a buffer freed here could be reused by another stream too early
-                        self._run_cell(cell, ids, layers, acts, logits, rec, all_logits, free=not cuda)
+                        self._run_cell(run, cell, free=not cuda)
                         if timer:
                             timer.record(cell, t0, timer.mark())
                         if cuda:
@@ -287,37 +310,30 @@ class RWKV:
         if errors:
             raise errors[0]
 
-    def _run_cell(self, cell: Cell, ids, layers, acts, logits, rec, all_logits, free: bool = True) -> None:
+    def _run_cell(self, run: _Run, cell: Cell, free: bool = True) -> None:
         l, s, e = cell.layer, cell.start, cell.stop
-        w, T = self.weights, len(ids)
+        w, T, rec, layers, acts = self.weights, len(run.ids), run.recorder, run.layers, run.acts
         if l == 0:
-            x = embed(w, ids[s:e])                               # (t, C)
+            x = embed(w, run.ids[s:e])                           # (t, C)
             _rec(rec, "embed", s, x)
         else:
             x = acts[l][s:e]                                     # (t, C) from the cell below
-        if l == self.config.n_layer - 1 and not all_logits and rec is None:
+        if l == self.config.n_layer - 1 and not run.all_logits and rec is None:
             # only the last token's output is wanted (and the state): skip the rest of the top layer
             x, layers[l] = block_last(x, layers[l], w.blocks[l])                 # (1, C)
             if e == T:
-                logits[0] = head(w, x)[0]
+                run.logits[0] = head(w, x)[0]
             return
         x, layers[l] = block(x, layers[l], w.blocks[l], rec=rec, prefix=f"blocks.{l}.", start=s)
         if l == self.config.n_layer - 1:
-            if all_logits:
-                logits[s:e] = head(w, x)
+            if run.all_logits:
+                run.logits[s:e] = head(w, x)
                 _rec(rec, "ln_out", s, ops.layer_norm(x, w.ln_out.weight, w.ln_out.bias))
             elif e == T:
-                logits[0] = head(w, x[-1:])[0]
+                run.logits[0] = head(w, x[-1:])[0]
             return
         if acts[l + 1] is None:
             acts[l + 1] = torch.empty(T, x.shape[-1], device=x.device, dtype=x.dtype)
         acts[l + 1][s:e] = x
         if e == T and free:
             acts[l] = None  # every cell of layer l has now read it
-
-
-class RunResult:
-    """What running a plan gives: logits, the final state, and (when timed) the timings."""
-
-    def __init__(self, logits: torch.Tensor, state: State, timings: Timings | None, plan: Plan):
-        self.logits, self.state, self.timings, self.plan = logits, state, timings, plan

@@ -1,4 +1,5 @@
-"""The operations of an RWKV-v4 block, each a small pure function.
+"""The operations of an RWKV-v4 block, each a small pure function, in their plain form: the
+token-shift mix, the squared ReLU and the stable WKV recurrence token by token.
 
 Every function works on tensors shaped (..., T, C) or (..., C): the leading dimensions are
 free, so the same code runs one sequence for the app and a batch for training.
@@ -11,97 +12,18 @@ Paper symbols and our names:
 
 Only the numerically stable form runs here. The naive form
   wkv_t = (sum_{j<t} e^{(t-1-j)w + k_j} v_j + e^{u+k_t} v_t) / (same with v = 1)
-overflows for large k; it lives in the tests and the lessons.
+overflows for large k; it lives in rwkv_core/reference.py, for the tests and the lessons.
+
+How the same numbers are computed fast (the WKV of many tokens in blocks, the products routed by
+their size on a CPU) is rwkv_core/fast.py: model.py calls fast.linear and fast.wkv_parallel.
 """
 from __future__ import annotations
-
-import platform
 
 import torch
 import torch.nn.functional as F
 
-CARRY_GROUP = 8  # blocks per group when carrying the state across blocks (_carry)
-WKV_BLOCK = 4  # tokens per block of the parallel WKV: the fastest on a 2-core CPU (T=512, C=768: 16 ms vs 37 ms token by token)
 
-
-# Products of at most this many rows (tokens) are split across two cores (see linear); longer ones
-# go to oneDNN, when this torch build has it.
-SPLIT_MAX_ROWS = 64
-
-
-def _onednn_linear():
-    """torch's oneDNN linear kernel for x86-64 CPUs (the one torch.compile uses), or None: on other
-    machines, in torch builds without it, or when it fails a small check against F.linear."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
-    try:
-        if not torch.backends.mkldnn.is_available():
-            return None
-        op = torch.ops.mkldnn._linear_pointwise
-        g = torch.Generator().manual_seed(0)
-        x, w = torch.randn(70, 5, generator=g), torch.randn(4, 5, generator=g)
-        with torch.inference_mode():
-            ok = torch.allclose(op(x, w, None, "none", [], ""), F.linear(x, w), atol=1e-5)
-        return op if ok else None
-    except (AttributeError, RuntimeError):
-        return None
-
-
-_ONEDNN_LINEAR = _onednn_linear()
-
-
-def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x @ weight.T for a weight (out, in): what F.linear computes, x (..., in) → (..., out).
-
-    On a CPU, without autograd, the product is routed by its number of rows:
-    - a few rows (decode, small chunks) are bound by memory: with two or more torch threads, a
-      weight stored column by column (checkpoint.py) is multiplied as two halves of its output
-      columns in one batched product (a view, no copy), one half per core. MKL runs a
-      matrix-vector product on one core, which cannot stream the weights at the memory's full
-      speed (169M shape, decode: 21 ms of products per token instead of 28).
-    - many rows (a prompt) are bound by arithmetic: oneDNN's kernel reaches ~215 GFLOP/s on
-      the 2-core development machine where MKL's reaches ~175.
-    Training (autograd), GPUs and other dtypes use F.linear."""
-    out_f, in_f = weight.shape
-    if x.device.type != "cpu" or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
-        return F.linear(x, weight)
-    rows = x.numel() // in_f
-    if rows > SPLIT_MAX_ROWS:
-        if _ONEDNN_LINEAR is None or x.dtype != torch.float32 or weight.dtype != torch.float32:
-            return F.linear(x, weight)
-        return _ONEDNN_LINEAR(x.reshape(rows, in_f), weight, None, "none", [], "").reshape(*x.shape[:-1], out_f)
-    wt = weight.T                                                   # (in, out), contiguous when column-major
-    if torch.get_num_threads() < 2 or not wt.is_contiguous() or out_f < 2:
-        return F.linear(x, weight)
-    h = (out_f + 1) // 2                                            # the second half overlaps by one column when out is odd
-    halves = wt.as_strided((2, in_f, h), (out_f - h, out_f, 1))     # (2, in, h) views of columns [0, h) and [out-h, out)
-    y = torch.bmm(x.reshape(1, rows, in_f).expand(2, rows, in_f), halves)   # (2, rows, h)
-    if 2 * h == out_f:
-        y = y.transpose(0, 1).reshape(rows, out_f)                  # (rows, out) a view when rows == 1
-    else:
-        y = torch.cat([y[0], y[1][:, 2 * h - out_f:]], dim=-1)      # (rows, out)
-    return y.reshape(*x.shape[:-1], out_f)
-
-
-def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps=1e-5)
-
-
-def token_shift(x: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-    """The previous token's vector for every position: `last` (from the state) for the first."""
-    if x.shape[-2] == 1:
-        return last.unsqueeze(-2)                                 # (..., 1, C)
-    return torch.cat([last.unsqueeze(-2), x[..., :-1, :]], dim=-2)  # (..., T, C)
-
-
-def mix(x: torch.Tensor, prev: torch.Tensor, time_mix: torch.Tensor) -> torch.Tensor:
-    """Interpolate each channel between this token and the previous one: mu*x + (1-mu)*prev."""
-    return torch.lerp(prev, x, time_mix)  # (..., T, C) prev + mu*(x - prev), in one pass
-
-
-def squared_relu(x: torch.Tensor) -> torch.Tensor:
-    return torch.square(torch.relu(x))
-
+# --- the WKV recurrence, token by token -------------------------------------------------------
 
 def wkv_step(w, u, k, v, aa, bb, pp):
     """One token of the stable WKV recurrence. All tensors (..., C).
@@ -121,7 +43,7 @@ def wkv_step(w, u, k, v, aa, bb, pp):
 def decay_and_add(aa, bb, pp, decay, k, a, b=None):
     """The state update: decay the stored sums by e^decay and add a*e^k to the numerator and
     b*e^k to the denominator (b = 1: one token), keeping the largest exponent in pp. Used for a
-    token (decay w) and for a whole block of tokens (decay L*w, _carry)."""
+    token (decay w) and for a whole block of n tokens (decay n*w, fast._carry)."""
     ww = pp + decay                 # the past, decayed
     p = torch.maximum(ww, k)
     e1 = torch.exp(ww - p)
@@ -144,114 +66,23 @@ def wkv_sequential(w, u, k, v, aa, bb, pp, *, states: bool = False):
     return wkv, (aa, bb, pp)
 
 
-def _blocks_wkv(w, u, k, v, aa, bb, pp, L: int):
-    """WKV over T = N*L tokens in blocks of L, in three vectorised moves:
-    1. what each block adds to the state after it, all blocks at once: exponents (L-1-j)w + k_j;
-    2. the state carried from block to block (_carry: the same recurrence one level up);
-    3. every output at once, as a loop over the offset d = i - j inside a block (L small steps):
-       token j weighs e^{(d-1)w + k_j} in output i (d >= 1), the token itself e^{u + k_i} (d = 0),
-       and the state at the block's start e^{pp + i*w}.
-    Every sum is taken relative to its largest exponent p, as in wkv_step. p only rescales
-    numerator and denominator alike, so it is computed without gradient."""
-    *lead, T, C = k.shape
-    N = T // L
-    kb = k.reshape(*lead, N, L, C)                             # (..., N, L, C)
-    vb = v.reshape(*lead, N, L, C)                             # (..., N, L, C)
-    i = torch.arange(L, device=k.device, dtype=k.dtype)[:, None]  # (L, 1) position in the block
-    # 1. each block's contribution to the state after it
-    ps, a_blk, b_blk = _sums_over_block((L - 1 - i) * w + kb, vb)   # (..., N, C) each
-    # 2. the state at the start of every block, and after the last
-    (aa0, bb0, pp0), (aa, bb, pp) = _carry(L * w, ps, a_blk, b_blk, aa, bb, pp)
-    aa0, bb0, pp0 = aa0.unsqueeze(-2), bb0.unsqueeze(-2), pp0.unsqueeze(-2)   # (..., N, 1, C)
-    # 3. outputs: first the largest exponent of each output, then the weighted sums
-    state_exp = pp0 + i * w                                    # (..., N, L, C)
-    self_exp = u + kb                                          # (..., N, L, C)
-    with torch.no_grad():
-        p = torch.maximum(state_exp, self_exp)                 # (..., N, L, C)
-        for d in range(1, L):
-            torch.maximum(p[..., d:, :], kb[..., :L - d, :] + (d - 1) * w, out=p[..., d:, :])
-    e = torch.exp(state_exp - p)
-    num, den = e * aa0, e * bb0                                # (..., N, L, C)
-    e = torch.exp(self_exp - p)
-    num, den = num + e * vb, den + e
-    for d in range(1, L):                                      # token j = i - d of the same block
-        e = torch.exp(kb[..., :L - d, :] + (d - 1) * w - p[..., d:, :])   # (..., N, L-d, C)
-        num[..., d:, :] += e * vb[..., :L - d, :]
-        den[..., d:, :] += e
-    return (num / den).reshape(*lead, T, C), (aa, bb, pp)
+# --- the other operations of a block -------------------------------------------------------------
+
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps=1e-5)
 
 
-def _max_over_block(S: torch.Tensor) -> torch.Tensor:
-    """S (..., N, L, C) → its maximum over L, (..., N, C), without gradient. L - 1 elementwise
-    maxima of slices: a reduction over a middle dimension is several times slower on a CPU."""
-    with torch.no_grad():
-        m = S[..., 0, :].clone()
-        for j in range(1, S.shape[-2]):
-            torch.maximum(m, S[..., j, :], out=m)
-    return m
+def token_shift(x: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """The previous token's vector for every position: `last` (from the state) for the first."""
+    if x.shape[-2] == 1:
+        return last.unsqueeze(-2)                                 # (..., 1, C)
+    return torch.cat([last.unsqueeze(-2), x[..., :-1, :]], dim=-2)  # (..., T, C)
 
 
-def _sums_over_block(S, a, b=None):
-    """Sums along L relative to the largest exponent: S (exponents), a, b (values; b = 1 when
-    None), each (..., N, L, C). Returns (p, sum of e^{S-p} a, sum of e^{S-p} b), each (..., N, C)."""
-    p = _max_over_block(S)
-    e = torch.exp(S - p.unsqueeze(-2))                         # (..., N, L, C)
-    return p, (e * a).sum(-2), (e if b is None else e * b).sum(-2)
+def mix(x: torch.Tensor, prev: torch.Tensor, time_mix: torch.Tensor) -> torch.Tensor:
+    """Interpolate each channel between this token and the previous one: mu*x + (1-mu)*prev."""
+    return torch.lerp(prev, x, time_mix)  # (..., T, C) prev + mu*(x - prev), in one pass
 
 
-def _carry(D, ps, a_blk, b_blk, aa, bb, pp):
-    """The state at the start of each of N blocks, and after the last one.
-
-    Block n adds a_blk[n] e^{ps[n]} to the numerator and b_blk[n] e^{ps[n]} to the denominator
-    (ps, a_blk, b_blk: (..., N, C)) and the state decays by e^D per block (D = L*w, (C,)): the
-    token recurrence one level up. Up to CARRY_GROUP blocks: a loop of decay_and_add. More: the
-    blocks in groups, each group summed like a block in _blocks_wkv, this function again for the
-    groups' starts, then every block's start inside its group as a loop over the offset d (group
-    small steps).
-    Returns ((aa, bb, pp) at each block's start, each (..., N, C), the final (aa, bb, pp))."""
-    N, group = ps.shape[-2], CARRY_GROUP
-    if N <= group:
-        starts = []
-        for n in range(N):
-            starts.append((aa, bb, pp))
-            aa, bb, pp = decay_and_add(aa, bb, pp, D, ps[..., n, :], a_blk[..., n, :], b_blk[..., n, :])
-        return tuple(torch.stack(torch.broadcast_tensors(*s), dim=-2) for s in zip(*starts)), (aa, bb, pp)
-    *lead, _, C = ps.shape
-    G, M = group, N // group
-    head = M * G
-    pg, ag, bg = (t[..., :head, :].reshape(*lead, M, G, C) for t in (ps, a_blk, b_blk))  # (..., M, G, C)
-    j = torch.arange(G, device=ps.device, dtype=ps.dtype)[:, None]   # (G, 1) block within its group
-    # each group summed at its end (exponents (G-1-j)D + ps_j), then the groups' starts, one level up
-    (A0, B0, P0), (aa, bb, pp) = _carry(G * D, *_sums_over_block((G - 1 - j) * D + pg, ag, bg), aa, bb, pp)
-    start_exp = P0.unsqueeze(-2) + j * D                       # (..., M, G, C) the group's start state, decayed
-    with torch.no_grad():
-        p = start_exp.clone()
-        for d in range(1, G):
-            torch.maximum(p[..., d:, :], pg[..., :G - d, :] + (d - 1) * D, out=p[..., d:, :])
-    e = torch.exp(start_exp - p)
-    num, den = e * A0.unsqueeze(-2), e * B0.unsqueeze(-2)      # (..., M, G, C)
-    for d in range(1, G):                                      # block i - d of the same group
-        e = torch.exp(pg[..., :G - d, :] + (d - 1) * D - p[..., d:, :])
-        num[..., d:, :] += e * ag[..., :G - d, :]
-        den[..., d:, :] += e * bg[..., :G - d, :]
-    starts = tuple(t.reshape(*lead, head, C) for t in (num, den, p))
-    if head == N:
-        return starts, (aa, bb, pp)
-    rest, final = _carry(D, ps[..., head:, :], a_blk[..., head:, :], b_blk[..., head:, :], aa, bb, pp)
-    return tuple(torch.cat([a, b], dim=-2) for a, b in zip(starts, rest)), final
-
-
-def wkv_parallel(w, u, k, v, aa, bb, pp, *, block: int = WKV_BLOCK):
-    """WKV over all T tokens without a Python loop over single tokens: k, v (..., T, C).
-    Equal to wkv_sequential up to rounding. Returns wkv (..., T, C) and the final (aa, bb, pp)."""
-    T = k.shape[-2]
-    if T == 1:
-        y, st = wkv_step(w, u, k[..., 0, :], v[..., 0, :], aa, bb, pp)
-        return y.unsqueeze(-2), st
-    L = min(block, T)
-    head = T - T % L
-    y, (aa, bb, pp) = _blocks_wkv(w, u, k[..., :head, :], v[..., :head, :], aa, bb, pp, L)
-    if head == T:
-        return y, (aa, bb, pp)
-    y_tail, (aa, bb, pp) = _blocks_wkv(w, u, k[..., head:, :], v[..., head:, :], aa, bb, pp, T - head)
-    return torch.cat([y, y_tail], dim=-2), (aa, bb, pp)
+def squared_relu(x: torch.Tensor) -> torch.Tensor:
+    return torch.square(torch.relu(x))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import rwkv_core
-from rwkv_core import ops
+from rwkv_core import fast, ops
 from rwkv_core.reference import wkv_naive   # the paper's formula, sum by sum: overflows for large k
 from rwkv_core.schedule import KINDS, expected_steps, plan
 from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
@@ -21,7 +21,7 @@ def test_stable_equals_naive_on_safe_inputs():
     zero, neg = torch.zeros(C), torch.full((C,), rwkv_core.state.NEG_INF)
     ref = wkv_naive(w.double(), u.double(), k.double(), v.double()).float()
     seq, _ = ops.wkv_sequential(w, u, k, v, zero, zero, neg)
-    par, _ = ops.wkv_parallel(w, u, k, v, zero, zero, neg)
+    par, _ = fast.wkv_parallel(w, u, k, v, zero, zero, neg)
     assert (seq - ref).abs().max() < 1e-5
     assert (par - ref).abs().max() < 1e-5
 
@@ -33,24 +33,24 @@ def test_naive_overflows_where_stable_does_not():
     v = torch.randn(3, C)
     assert not torch.isfinite(wkv_naive(w, u, k, v)).all()
     zero, neg = torch.zeros(C), torch.full((C,), rwkv_core.state.NEG_INF)
-    assert torch.isfinite(ops.wkv_parallel(w, u, k, v, zero, zero, neg)[0]).all()
+    assert torch.isfinite(fast.wkv_parallel(w, u, k, v, zero, zero, neg)[0]).all()
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("out_f, rows", [(6, 1), (7, 1), (7, 5), (50, 3), (1, 2)])
 def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
-    """ops.linear splits a column-major weight's outputs across two cores; the result is F.linear's."""
+    """fast.linear splits a column-major weight's outputs across two cores; the result is F.linear's."""
     g = torch.Generator().manual_seed(3)
     weight = torch.randn(out_f, 9, generator=g).t().contiguous().t()   # (out, in), stored column by column
     x = torch.randn(2, rows, 9, generator=g)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     calls = []
-    monkeypatch.setattr(ops.torch, "bmm", lambda *a: calls.append(1) or torch._C._VariableFunctions.bmm(*a))
+    monkeypatch.setattr(fast.torch, "bmm", lambda *a: calls.append(1) or torch._C._VariableFunctions.bmm(*a))
     try:
         with torch.inference_mode():
-            y = ops.linear(x, weight)
-            y_rowmajor = ops.linear(x, weight.contiguous())
+            y = fast.linear(x, weight)
+            y_rowmajor = fast.linear(x, weight.contiguous())
     finally:
         torch.set_num_threads(before)
     ref = torch.nn.functional.linear(x, weight)
@@ -63,21 +63,21 @@ def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
 @pytest.mark.parametrize("onednn", [True, False])
 def test_linear_many_rows_equals_f_linear(onednn, monkeypatch):
     """More rows than SPLIT_MAX_ROWS: oneDNN's kernel where this machine has it, else F.linear."""
-    if onednn and ops._ONEDNN_LINEAR is None:
+    if onednn and fast._ONEDNN_LINEAR is None:
         pytest.skip("this torch build or machine has no oneDNN linear kernel")
     calls = []
-    real = ops._ONEDNN_LINEAR
-    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", (lambda *a: calls.append(1) or real(*a)) if onednn else None)
+    real = fast._ONEDNN_LINEAR
+    monkeypatch.setattr(fast, "_ONEDNN_LINEAR", (lambda *a: calls.append(1) or real(*a)) if onednn else None)
     g = torch.Generator().manual_seed(5)
     weight = torch.randn(33, 16, generator=g).t().contiguous().t()
-    x = torch.randn(2, ops.SPLIT_MAX_ROWS, 16, generator=g)          # 2 x 64 rows
+    x = torch.randn(2, fast.SPLIT_MAX_ROWS, 16, generator=g)          # 2 x 64 rows
     with torch.inference_mode():
-        y = ops.linear(x, weight)
+        y = fast.linear(x, weight)
     assert torch.allclose(y, torch.nn.functional.linear(x, weight), atol=1e-5)
     assert len(calls) == (1 if onednn else 0)
     # with autograd the plain product runs, and gradients flow
     w = weight.clone().requires_grad_()
-    ops.linear(x, w).sum().backward()
+    fast.linear(x, w).sum().backward()
     assert len(calls) == (1 if onednn else 0) and w.grad is not None
 
 
@@ -95,7 +95,7 @@ def extreme_wkv_inputs(C: int, T: int, seed: int):
 def test_parallel_wkv_any_block_size(block):
     w, u, k, v, aa, bb, pp = extreme_wkv_inputs(C=8, T=45, seed=2)
     y1, s1 = ops.wkv_sequential(w, u, k, v, aa, bb, pp)
-    y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
+    y2, s2 = fast.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
     assert (y1 - y2).abs().max() < 1e-4
     assert (s1[2] - s2[2]).abs().max() < 1e-4
     assert torch.allclose(s1[0] / s1[1], s2[0] / s2[1], atol=1e-4)
@@ -103,13 +103,13 @@ def test_parallel_wkv_any_block_size(block):
 
 @pytest.mark.parametrize("block, group", [(1, 8), (4, 8), (1, 2), (3, 5)])
 def test_parallel_wkv_long_carry(block, group, monkeypatch):
-    """Hundreds of blocks: the state is carried in groups of groups (ops._carry recursing), and
+    """Hundreds of blocks: the state is carried in groups of groups (fast._carry recursing), and
     still equals the token-by-token recurrence, with extreme decays and a non-trivial start state."""
-    monkeypatch.setattr(ops, "CARRY_GROUP", group)
+    monkeypatch.setattr(fast, "CARRY_GROUP", group)
     w, u, k, v, aa, bb, pp = extreme_wkv_inputs(C=6, T=611, seed=4)
     y1, s1 = ops.wkv_sequential(w.double(), u.double(), k.double(), v.double(), aa.double(), bb.double(),
                                 pp.double())
-    y2, s2 = ops.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
+    y2, s2 = fast.wkv_parallel(w, u, k, v, aa, bb, pp, block=block)
     assert (y1 - y2).abs().max() < 1e-4
     assert (s1[2] - s2[2]).abs().max() < 1e-3
     assert torch.allclose((s1[0] / s1[1]).float(), s2[0] / s2[1], atol=1e-4)
@@ -345,7 +345,7 @@ def test_parallel_wkv_gradients_equal_the_recurrence():
     def loss(wkv_fn):
         y, _ = wkv_fn(-torch.exp(decay), u, k, v, zero, zero, neg)
         return (y * weights).sum()
-    g_par = torch.autograd.grad(loss(ops.wkv_parallel), [decay, u, k, v])
+    g_par = torch.autograd.grad(loss(fast.wkv_parallel), [decay, u, k, v])
     g_seq = torch.autograd.grad(loss(ops.wkv_sequential), [decay, u, k, v])
     for a, b in zip(g_par, g_seq):
         assert (a - b).abs().max() < 1e-10

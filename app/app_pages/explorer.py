@@ -8,6 +8,8 @@ import streamlit as st
 
 from app import explorer_core as ec
 from app.resources import current_model, current_model_key, md_escape
+from rwkv_core import RWKV
+from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
 from visuals import attention, probabilities
 from visuals.theme import caption
@@ -22,11 +24,11 @@ def show(fig, key: str) -> None:
     st.caption(caption(fig))
 
 
-def default_prompt(model) -> str:
+def default_prompt(model: Model) -> str:
     return "To be, or not to be" if model.tokenizer is not None else "0, 1, 2"
 
 
-def new_session(model, key: str, text: str) -> ec.ExplorerSession:
+def new_session(model: RWKV, key: str, text: str) -> ec.ExplorerSession:
     s = ec.ExplorerSession(model, key)
     s.start(ec.encode_prompt(model, text))
     st.session_state[SESSION] = s

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app.lessons import content as ls, core as lc, layout, views
 from app.resources import current_model, current_model_key, load_path
+from rwkv_core import RWKV
 from rwkv_core.checkpoint import DEFAULT_MODEL
 
 POS = "lsn_pos"            # (lesson, step), 1-based
@@ -56,7 +57,7 @@ def model_for(classroom: bool):
     return current_model(), current_model_key()
 
 
-def example_for(model, key: str) -> lc.Example:
+def example_for(model: RWKV, key: str) -> lc.Example:
     cached = st.session_state.get(EXAMPLE)
     if cached is None or cached[0] != key:
         cached = (key, lc.run_example(model))

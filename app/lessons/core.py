@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from rwkv_core import Recorder, State, analysis, make_generator, reference as fm, sample
+from rwkv_core import RWKV, Recorder, State, analysis, make_generator, reference as fm, sample
+from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
 from visuals.theme import printable
 
@@ -34,7 +35,7 @@ N_LABELLED = 12             # tokens labelled in a probability bar chart (all it
 class Example:
     """One recorded run: tokens, their labels, every recorder point (name → (T, C)), the
     logits of every position (T, V) and the state after the last token."""
-    model: object
+    model: RWKV                    # the lessons read its weights: an RWKV-4
     ids: tuple[int, ...]
     labels: tuple[str, ...]
     rec: dict
@@ -49,7 +50,7 @@ class Example:
         return self.model.weights.blocks[layer]
 
 
-def label(model, token_id: int) -> str:
+def label(model: Model, token_id: int) -> str:
     return model.tokenizer.display(token_id) if model.tokenizer is not None else f"#{token_id}"
 
 
@@ -60,14 +61,14 @@ def prompt_text(ex: "Example") -> str:
     return printable(ex.model.tokenizer.decode(list(ex.ids)))
 
 
-def example_ids(model, prompt: str = EXAMPLE_PROMPT) -> list[int]:
+def example_ids(model: Model, prompt: str = EXAMPLE_PROMPT) -> list[int]:
     """The prompt's tokens; a model without a tokenizer gets a fixed list of ids instead."""
     if model.tokenizer is None:
         return [(7 + 37 * i) % model.config.vocab_size for i in range(12)]
     return model.tokenizer.encode(prompt)
 
 
-def run_example(model, prompt: str = EXAMPLE_PROMPT) -> Example:
+def run_example(model: RWKV, prompt: str = EXAMPLE_PROMPT) -> Example:
     """Run the prompt once in parallel, recording every point."""
     ids = example_ids(model, prompt)
     rec = Recorder()
@@ -180,7 +181,7 @@ def sampling_view(ex: Example, t: int, settings: SamplingSettings) -> Sampled:
     return Sampled(smp, labels, diffs)
 
 
-def generate(model, prompt_ids: list[int], n_new: int, settings: SamplingSettings, seed: int) -> list[int]:
+def generate(model: Model, prompt_ids: list[int], n_new: int, settings: SamplingSettings, seed: int) -> list[int]:
     """The generation loop: read the prompt once, then pick a token, feed it back, repeat.
     Only the state travels from one step to the next."""
     g = make_generator(seed)
@@ -193,7 +194,7 @@ def generate(model, prompt_ids: list[int], n_new: int, settings: SamplingSetting
     return out
 
 
-def kv_vs_state(model, n_tokens: int) -> dict:
+def kv_vs_state(model: Model, n_tokens: int) -> dict:
     """Numbers a transformer of the same shape would keep for n_tokens (a key and a value per
     layer per token) against RWKV's state (5 vectors per layer, whatever the length)."""
     c = model.config

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from rwkv_core.protocol import Model
 from visuals import lessons as vl
 from visuals.theme import caption
 
@@ -37,7 +38,7 @@ h1 { font-size: 3.2rem !important; } h2 { font-size: 2.5rem !important; } h3 { f
 @dataclass(frozen=True)
 class Context:
     """What a renderer needs: the model, its recorded example, the chosen layer and token."""
-    model: object
+    model: Model
     model_key: str
     ex: lc.Example
     layer: int
