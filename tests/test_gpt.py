@@ -314,27 +314,34 @@ def test_two_training_steps_of_the_real_loop(tmp_path):
     assert (tmp_path / "run" / "ckpt.pt").exists()
 
 
-def test_export_loads_and_the_card_is_written(tmp_path):
-    """The loop's checkpoint → export → load_model (kind inferred, tokenizer found) → the card."""
+def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch):
+    """The loop's checkpoint → export → load_model (kind inferred, tokenizer found) → the card
+    command (its held-out evaluation, samples and comparison with RWKV's log)."""
     import json
+    import shutil
 
-    from rwkv_core.rivals.card import comparison
-    from rwkv_core.rivals.gpt_card import card_text
+    import rwkv_core.data
+    from rwkv_core.rivals import gpt_card
     from rwkv_core.rivals.gpt_train import export, train
     from rwkv_core.train import MODELS_DIR, TrainConfig
-    tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=16, batch_size=2, total_steps=3, warmup_steps=1,
+    tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=200, batch_size=1, total_steps=3, warmup_steps=1,
                      eval_every=2, ckpt_every=10, threads=1, max_minutes=5.0)
-    text = "Full fathom five thy father lies; of his bones are coral made. " * 6
-    log = train(tc, tmp_path / "run", export=False, texts=({"a": text}, {"b": text[:300]}))
+    text = "Full fathom five thy father lies; of his bones are coral made. " * 40
+    texts = ({"a": text}, {"tempest_gut": text[:900], "timon_of_athens_gut": text[:500]})
+    log = train(tc, tmp_path / "run", export=False, texts=texts)
     params = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)["params"]
-    path = export(params, log, tmp_path / "models")
+    models = tmp_path / "models"
+    path = export(params, log, models)
     model = rwkv_core.load_model(path)
-    assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 16
-    assert json.loads((tmp_path / "models" / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3
-    ev = {"plays": {"tempest_gut": {"bits_per_char": 7.0}}, "total": {"bits_per_char": 7.0, "nats_per_token": 9.0},
-          "samples": ["ROMEO.\nxx"], "to_be": [(" x", 0.1)], "file_dtype": "float32", "load_seconds": 0.5,
-          "machine": "CPU: test", "lr_at_stop": 1e-4}
-    rwkv_log = json.loads((MODELS_DIR / "rwkv4-shakespeare.log.json").read_text())
-    card = card_text(model, log, ev, comparison(log, rwkv_log), 1.0)
-    assert f"**{model.config.n_params:,} parameters**" in card and "**96 training tokens**" in card
-    assert "windows of 16 tokens moved by 8" in card and "Tempest | 7.000 bits/char" in card
+    assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 200
+    assert json.loads((models / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3
+    shutil.copy(MODELS_DIR / "rwkv4-shakespeare.log.json", models)
+    monkeypatch.setattr(gpt_card, "MODELS_DIR", models)
+    monkeypatch.setattr(gpt_card, "load_seconds", lambda path: 0.5)    # a fresh interpreter: seconds
+    monkeypatch.setattr(rwkv_core.data, "load_texts", lambda: texts)
+    gpt_card.main(["--threads", "1"])
+    card = (models / "gpt-shakespeare.md").read_text()
+    ev = json.loads((models / "gpt-shakespeare.eval.json").read_text())
+    assert f"**{model.config.n_params:,} parameters**" in card and "**600 training tokens**" in card
+    assert "windows of 200 tokens moved by 100" in card and "| Tempest |" in card and "| Timon Of Athens |" in card
+    assert f"**{ev['total']['bits_per_char']:.3f}**" in card and len(ev["samples"]) == 3
