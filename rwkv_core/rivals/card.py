@@ -106,11 +106,11 @@ def _f(x, fmt=".3f", none="—"):
     return none if x is None else format(x, fmt)
 
 
-def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, extra: str = "") -> str:
-    from .train import N_EMBD  # noqa: F401  (the width the recipe sets)
+def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, extra: str = "",
+               file: Path | None = None) -> str:
     c, tc, fin = model.config, log["config"], log["final"]
     name = f"{kind}-shakespeare"
-    file = MODELS_DIR / f"{name}.safetensors"
+    file = file or MODELS_DIR / f"{name}.safetensors"
     dtype = ev["file_dtype"]
     plays = ev["plays"]
     rows = "\n".join(f"| {n.replace('_gut', '').replace('_', ' ').title()} | {p['bits_per_char']:.3f} bits/char |"
@@ -130,8 +130,9 @@ def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, ext
     training_path = {"lstm": ("through torch's fused LSTM (`torch.lstm`, oneDNN on a CPU) with our weights, "
                               "proved equal to our own code by `tests/test_rivals.py`"),
                      "redline": ("through a tight per-token loop (`rwkv_core.rivals.train.redline_forward`): layer 0's "
-                                 "input products for all tokens at once, then token by token through the layers with "
-                                 "autograd; the fused LSTM cannot be used, as layer 0 needs the top layer's previous "
+                                 "input products for all tokens at once, then token by token through the layers, the "
+                                 "weights' gradients taken after backward in one wide product over all tokens "
+                                 "(`DeferredGrads`); the fused LSTM cannot be used, as layer 0 needs the top layer's previous "
                                  "output. Proved equal to the model code by `tests/test_rivals.py`")}[kind]
     text = f"""# {name}: {TITLE[kind]} trained on Shakespeare, RWKV's rival
 
@@ -145,7 +146,7 @@ named state `(h, c)` per layer, `lstm_step`, `lstm_layer`, weights named after t
 Embedding (vocabulary {c.vocab_size}, width {c.n_embd}) → {c.n_layer} LSTM layers of width {c.n_embd} (PyTorch's gate
 order i, f, g, o and tensor layout), each adding its input to its output (residual connections, as deep LSTMs
 have them: a plain 6-layer stack at PyTorch's default initialisation stayed at the unigram loss, see
-`rwkv_core/rivals/lstm.py`) → an untied head{' ; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
+`rwkv_core/rivals/lstm.py`) → an untied head{'; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
 **{c.n_params:,} parameters** (RWKV-4's: 6,178,304; {100 * (c.n_params / 6178304 - 1):+.1f}%); the recurrent state is
 {c.state_bytes():,} bytes (fp32, h and c per layer) at any length.
 File: `models/{name}.safetensors` ({file.stat().st_size / 1e6:.1f} MB, {dtype}{', cast to float32 on load' if dtype != 'float32' else ''}),
@@ -160,7 +161,7 @@ AdamW (0.9, 0.99; weight decay {tc['weight_decay']} on matrices), warm-up {tc['w
 cross-entropy plus L2Wrap (`rwkv_core.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed {tc['seed']}.
 Initialisation: PyTorch's LSTM default (uniform ±1/√C) for every matrix and bias, a unit-normal embedding.
 
-`python -m rwkv_core.rivals.train --kind {kind} --threads 2` (resumable; `runs/{kind}/`), training {training_path}.
+`python -m rwkv_core.rivals.train --kind {kind} --threads {tc['threads']}` (resumable; `runs/{kind}/`), training {training_path}.{resumed_note(log)}
 Validation every {tc['eval_every']} steps runs the same training forward over the held-out plays, the state carried
 (equal to the model code in its fastest allowed schedule, {fastest_mode(model)}: `tests/test_rivals.py`).
 {ev['eval_note']}
@@ -210,6 +211,16 @@ times a real, trained rival in every schedule its dependencies allow.
 """
     path.write_text(text)
     return text
+
+
+def resumed_note(log: dict) -> str:
+    """How the run went: where it was stopped and resumed, and with how many threads."""
+    resumed = log.get("resumed", [])
+    if not resumed:
+        return ""
+    parts = ", ".join(f"at step {r['step']} with {r['threads']} thread{'s' if r['threads'] != 1 else ''}" for r in resumed)
+    return (f" Resumed from its checkpoint {parts} (it started with {log['config']['threads']} threads; on this "
+            f"shared machine two threads fought the other work for the cores).")
 
 
 def val_first(curve) -> str:
