@@ -25,7 +25,6 @@ from visuals.theme import printable
 
 MAX_PROMPT_CHARS = 2000  # a paragraph or two: the page is for looking inside, not for long texts
 MAX_TOKENS = 256         # prompt + generated; bounds the memory a session keeps per user
-STATE_FIELDS = ("x_att", "aa", "bb", "pp", "x_ffn")
 # what a step records: enough to rebuild the state after every token, the residual path and the WKV
 TRACE_POINTS = ["embed", "blocks.*.resid_mid", "blocks.*.resid", "blocks.*.att.k", "blocks.*.att.v",
                 "blocks.*.att.wkv", "blocks.*.att.aa", "blocks.*.att.bb", "blocks.*.att.pp"]

@@ -26,30 +26,10 @@ import torch
 
 from . import bench_record
 from .config import Config
+from .factory import random_state_dict
 from .timing import device_name
 
 SHAPE_169M = Config(n_layer=12, n_embd=768, n_ffn=3072, vocab_size=50277)
-
-
-def random_weights(cfg: Config, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Plausible random weights (decays in the trained range) in the official .pth layout."""
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in cfg.expected_shapes().items():
-        if key.endswith("time_decay"):
-            t = torch.empty(shape).uniform_(-6, 2, generator=g)
-        elif key.endswith("time_first"):
-            t = torch.empty(shape).uniform_(-1, 2, generator=g)
-        elif ".time_mix" in key:
-            t = torch.rand(shape, generator=g).reshape(1, 1, -1)
-        elif key.endswith(".weight") and len(shape) == 1:
-            t = torch.ones(shape)
-        elif key.endswith(".bias"):
-            t = torch.zeros(shape)
-        else:
-            t = torch.randn(shape, generator=g) / shape[-1] ** 0.5
-        sd[key] = t
-    return sd
 
 
 def _sync(device):
@@ -203,7 +183,7 @@ def main(argv=None) -> dict:
 
     import rwkv_core
     cfg = Config(args.layers, args.width, 4 * args.width, args.vocab)
-    sd = random_weights(cfg)
+    sd = random_state_dict(cfg, profile="trained")    # plausible values: decays in the trained range
     model = rwkv_core.from_state_dict(sd, device=args.device, dtype=getattr(torch, args.dtype))
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]

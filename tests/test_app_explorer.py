@@ -1,12 +1,11 @@
 """The Explorer page driven through the real app (AppTest) with the real embedded model."""
 import base64
-import json
 
 import numpy as np
 import pytest
 
 from app import explorer_core as ec
-from app_helpers import no_exception, started_app
+from app_helpers import chart, no_exception, started_app
 
 SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
             "State surgery"]
@@ -17,21 +16,6 @@ def values(v):
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
     return list(v)
-
-
-def charts(at) -> dict[str, dict]:
-    """Every plotly chart on the page by the start of its title."""
-    out = {}
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        out[spec["layout"]["title"]["text"]] = spec
-    return out
-
-
-def chart(at, prefix: str) -> dict:
-    found = [v for k, v in charts(at).items() if k.startswith(prefix)]
-    assert found, f"no chart titled {prefix!r}: {list(charts(at))}"
-    return found[0]
 
 
 @pytest.fixture

@@ -5,27 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app import scheduling_core as sc
-from app_helpers import ENTRY, embedded, no_exception
+from app_helpers import chart, embedded, no_exception, started_app
 from rwkv_core.timing import device_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "app_pages/scheduling_lab.py"
-
-
-def chart_titles(at) -> list[str]:
-    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
-
-
-def chart(at, prefix: str, last: bool = False) -> dict:
-    """The first chart whose title starts with `prefix` (the last one with last=True)."""
-    found = [spec for spec in (json.loads(el.proto.spec) for el in at.get("plotly_chart"))
-             if spec["layout"]["title"]["text"].startswith(prefix)]
-    if not found:
-        raise AssertionError(f"no chart titled {prefix!r}: {chart_titles(at)}")
-    return found[-1] if last else found[0]
 
 
 def metrics(at) -> dict[str, str]:
@@ -34,13 +20,7 @@ def metrics(at) -> dict[str, str]:
 
 @pytest.fixture()
 def lab():
-    at = AppTest.from_file(ENTRY, default_timeout=180)
-    at.run()
-    no_exception(at)
-    at.switch_page(PAGE)
-    at.run()
-    no_exception(at)
-    return at
+    return started_app(PAGE)
 
 
 def default_tokens() -> int:
@@ -124,11 +104,7 @@ def test_scaling_section_without_gpu_figures_and_a_live_measurement(lab):
 
 
 def test_uses_the_explorers_prompt():
-    at = AppTest.from_file(ENTRY, default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/explorer.py")
-    at.run()
-    no_exception(at)
+    at = started_app("app_pages/explorer.py")
     n = len(at.session_state["explorer"].tokens)
     at.switch_page(PAGE)
     at.run()

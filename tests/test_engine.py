@@ -355,9 +355,9 @@ def test_parallel_wkv_gradients_equal_the_recurrence():
 def test_half_precision_runs_every_schedule(dtype, tol):
     """bfloat16 and float16 models start from a state their dtype can hold (float16 cannot hold
     NEG_INF) and stay close to float32 in every schedule."""
-    from rwkv_core.bench import random_weights
     from rwkv_core.config import Config
-    sd = random_weights(Config(2, 64, 256, 300))
+    from rwkv_core.factory import random_state_dict
+    sd = random_state_dict(Config(2, 64, 256, 300), profile="trained")
     ref, _ = rwkv_core.from_state_dict(sd).forward(list(range(80)), mode="parallel")
     m = rwkv_core.from_state_dict(sd, dtype=dtype)
     assert m.init_state().layers[0].pp.dtype == dtype

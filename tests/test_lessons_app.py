@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.lessons import content as ls, core as lc
-from app_helpers import ENTRY, embedded, no_exception
+from app_helpers import embedded, no_exception, started_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "app_pages/lessons.py"
@@ -15,12 +15,7 @@ LESSONS = ls.load_lessons()
 
 
 def open_lessons(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.switch_page(PAGE).run()
-    no_exception(at)
-    return at
+    return started_app(PAGE, query or {})
 
 
 def shown_title(at) -> str:

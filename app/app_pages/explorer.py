@@ -8,20 +8,15 @@ import streamlit as st
 
 from app import explorer_core as ec
 from app.resources import current_model, current_model_key, md_escape
+from app.widgets import show
 from rwkv_core import RWKV
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
 from visuals import attention, probabilities
-from visuals.theme import caption
 
 SESSION = "explorer"
 SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
             "State surgery"]
-
-
-def show(fig, key: str) -> None:
-    st.plotly_chart(fig, theme=None, key=key)
-    st.caption(caption(fig))
 
 
 def default_prompt(model: Model) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from app.explorer_core import token_label as label   # how a token is named on screen, one home
 from rwkv_core import RWKV, Recorder, State, analysis, make_generator, reference as fm, sample
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
@@ -48,10 +49,6 @@ class Example:
 
     def block(self, layer: int):
         return self.model.weights.blocks[layer]
-
-
-def label(model: Model, token_id: int) -> str:
-    return model.tokenizer.display(token_id) if model.tokenizer is not None else f"#{token_id}"
 
 
 def prompt_text(ex: "Example") -> str:

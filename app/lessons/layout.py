@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app import widgets
 from rwkv_core.protocol import Model
 from visuals import lessons as vl
-from visuals.theme import caption
 
 from . import core as lc
 from .content import Step, source_of
@@ -49,8 +49,8 @@ class Context:
 
 
 def show(ctx: Context, fig, key: str) -> None:
-    st.plotly_chart(vl.presenter(fig) if ctx.classroom else fig, theme=None, key=f"{ctx.key}_{key}")
-    st.caption(caption(fig))
+    """The figure (in large type in classroom mode) and its caption, keyed for this step."""
+    widgets.show(vl.presenter(fig) if ctx.classroom else fig, f"{ctx.key}_{key}")
 
 
 def _fmt(v) -> str:
