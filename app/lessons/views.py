@@ -22,6 +22,7 @@ from visuals import frames as vf, schedule as vs, timing as vt
 
 from . import core as lc
 from .layout import Context, agreement, show, table
+from .results import Checked
 
 SCHEDULE_TOKENS = 16       # tokens of the example used in the scheduling figures
 CHUNKS = (1, 2, 4, 8, 16)
@@ -223,20 +224,22 @@ def _where(ctx: Context) -> str:
     return f"layer {ctx.layer}, token {ctx.t} {ctx.ex.labels[ctx.t]!r}"
 
 
+def _checked_table(ctx: Context, v: Checked, note: str) -> None:
+    """A table of formula and engine columns under a one-line note, and how far they are apart."""
+    st.caption(note)
+    table(ctx, v.table)
+    agreement(v.max_diff)
+
+
 @view("token_shift", "token shift on this token's real numbers")
 def token_shift_view(ctx: Context) -> None:
     v = lc.token_shift_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx))
-    st.caption(f"{_where(ctx)}; the {len(v.table['channel'])} channels with the largest |k|.")
-    table(ctx, v.table)
-    agreement(v.max_diff)
+    _checked_table(ctx, v, f"{_where(ctx)}; the {len(v.table['channel'])} channels with the largest |k|.")
 
 
 @view("rkv", "receptance, key and value on this token's real numbers")
 def rkv_view(ctx: Context) -> None:
-    v = lc.rkv_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx))
-    st.caption(_where(ctx))
-    table(ctx, v.table)
-    agreement(v.max_diff)
+    _checked_table(ctx, lc.rkv_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx)), _where(ctx))
 
 
 def _channel(ctx: Context) -> int:
@@ -280,10 +283,7 @@ def wkv_stable_view(ctx: Context) -> None:
 
 @view("time_mix_out", "the time-mix output W_o (r ⊙ wkv) and the residual")
 def time_mix_out_view(ctx: Context) -> None:
-    v = lc.time_mix_out_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx))
-    st.caption(_where(ctx))
-    table(ctx, v.table)
-    agreement(v.max_diff)
+    _checked_table(ctx, lc.time_mix_out_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx)), _where(ctx))
 
 
 @view("channel_mix", "channel-mix: squared ReLU and the receptance gate")
