@@ -14,6 +14,7 @@ import streamlit as st  # noqa: E402
 
 # heavy imports once, in ordinary modules (a page script importing them raced under load)
 from app import explorer_core, resources, scheduling_core  # noqa: E402,F401
+from app import compare_view  # noqa: E402,F401  (Why RWKV, measured; the Explorer's QKV beside WKV)
 from app.lessons import views  # noqa: E402,F401
 from visuals import export  # noqa: E402,F401
 
@@ -24,6 +25,7 @@ sections = {
     "Explore": [st.Page("app_pages/explorer.py", title="Explorer", icon=":material/search:")],
     "Scheduling": [st.Page("app_pages/scheduling_lab.py", title="Scheduling Lab", icon=":material/grid_on:")],
     "Lessons": [st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:")],
+    "Compare": [st.Page("app_pages/why_rwkv.py", title="Why RWKV, measured", icon=":material/leaderboard:")],
 }
 
 page = st.navigation(sections)

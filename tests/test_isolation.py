@@ -102,6 +102,7 @@ import ast, sys
 from pathlib import Path
 sys.path.insert(0, ".")
 from app import explorer_core, resources, scheduling_core  # the router's imports
+from app import compare_view
 from app.lessons import views
 from visuals import export
 late = []
@@ -118,6 +119,7 @@ print(late)
     router = (root / "app" / "streamlit_app.py").read_text()
     assert "from app import explorer_core, resources, scheduling_core" in router
     assert "from app.lessons import views" in router
+    assert "from app import compare_view" in router
     out = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr

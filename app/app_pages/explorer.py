@@ -6,7 +6,7 @@ Model and user text is shown only through components that escape it (st.text, st
 st.dataframe, plotly labels escaped in visuals/)."""
 import streamlit as st
 
-from app import explorer_core as ec
+from app import compare_view, explorer_core as ec
 from app.resources import current_model, current_model_key, md_escape
 from app.widgets import show
 from rwkv_core import RWKV
@@ -145,6 +145,7 @@ elif section == "WKV as attention":
     choice = st.selectbox("Channel", ["mean over channels"] + list(range(model.config.n_embd)), key="ex_channel")
     channel = None if choice == "mean over channels" else int(choice)
     show(ec.fig_implicit_attention(session, channel), "ex_att")
+    compare_view.gpt_beside_wkv(model, session.tokens)   # the GPT's QKV on the same text, beside the WKV
 
 elif section == "RNN = parallel":
     cache = st.session_state.get("ex_equiv")

@@ -2,6 +2,7 @@
 
     python -m rwkv_core.rivals.measure                       # the shipped models in models/, this CPU
     python -m rwkv_core.rivals.measure --contexts 16,256,4096 --new-tokens 16 --threads 2
+    python -m rwkv_core.rivals.measure --json docs/compare/generation_cpu.json   # also the rows as JSON
 
 For each context length n: read n tokens (the prefill, in pieces with the state carried, not
 timed), then generate `new_tokens` tokens one at a time with the state (rnn mode, greedy), each
@@ -129,6 +130,7 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--untrained-gpt", action="store_true",
                    help="also time a GPT of the shipped shape with random weights (time does not depend on the values)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON (read by the app's Why RWKV page)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,6 +146,15 @@ def main(argv=None):
     if args.untrained_gpt:
         results["gpt (random weights)"] = generation_cost(untrained_gpt(args.device), contexts, args.new_tokens)
     print(table(results, device_name(args.device), args.new_tokens))
+    if args.json:
+        from dataclasses import asdict
+        import json
+        record = {"what": "time per new token after a context of n tokens (median), and the state's bytes",
+                  "device": device_name(args.device), "new_tokens": args.new_tokens, "threads": torch.get_num_threads(),
+                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "models": {name: [asdict(r) for r in rows] for name, rows in results.items()}}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=1))
     return results
 
 

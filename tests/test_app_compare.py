@@ -1,0 +1,89 @@
+"""The "Why RWKV, measured" page through the real app (AppTest) on the models trained here, and the
+GPT's attention beside the WKV in the Explorer."""
+import pytest
+
+from app import compare_core as cc
+from app_helpers import chart, charts, no_exception, started_app
+
+PAGE = "app_pages/why_rwkv.py"
+LANDED = ("rwkv4", "gpt", "lstm")   # trained before the suite runs; the red-line RNN joins when it lands
+
+
+def table_with(app, column: str):
+    """The first table on the page with that column (dataframes carry no key in AppTest)."""
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+@pytest.fixture(scope="module")
+def kinds():
+    found = cc.shipped()
+    assert set(LANDED) <= set(found), f"the trained models must be in models/: found {sorted(found)}"
+    return list(found)
+
+
+@pytest.fixture(scope="module")
+def page(kinds):
+    return started_app(PAGE)
+
+
+def test_the_page_compares_quality_of_every_landed_model(page, kinds):
+    titles = [cc.title(k) for k in kinds]
+    assert page.title[0].value == "Why RWKV, measured"
+    table = table_with(page, "held-out bits/char (shipped file)")
+    assert list(table["model"]) == titles
+    assert any(c.startswith("at ") and "training tokens" in c for c in table.columns)
+    for axis in ("equal training tokens", "equal wall-clock"):
+        fig = chart(page, f"Held-out bits per character at {axis}")
+        assert [t["name"] for t in fig["data"]] == titles and fig["layout"]["shapes"]
+    said = " ".join(c.value for c in page.caption)
+    assert "Who shared the CPU" in said and "one thread each" in said
+
+
+def test_the_live_generation_cost_and_memory(page, kinds):
+    page.multiselect(key="wr_gen_contexts").set_value([16, 64]).run()
+    page.button(key="wr_gen_run").click().run()
+    no_exception(page)
+    done = page.success[0].value
+    assert done.startswith("Measured here, contexts 16 → 64") and all(cc.title(k) in done for k in kinds)
+    live = chart(page, "Generation: time per new token", last=True)
+    assert [t["name"] for t in live["data"]] == [cc.title(k) for k in kinds]
+    assert all(t["x"] == [16, 64] for t in live["data"])
+    memory = chart(page, "Memory")
+    names = [t["name"] for t in memory["data"]]
+    assert names[:len(kinds)] == [cc.title(k) for k in kinds] and "GPT-2 small (computed)" in names
+    gpt = memory["data"][kinds.index("gpt")]
+    assert gpt["y"][1] == 4 * gpt["y"][0]                              # the cache: 4× the tokens, 4× the bytes
+
+
+def test_the_same_prompt_side_by_side(page, kinds):
+    page.text_area(key="wr_prompt").set_value("KING.\nWhat news?").run()
+    page.number_input(key="wr_n_new").set_value(12).run()
+    page.button(key="wr_generate").click().run()
+    no_exception(page)
+    texts = [c.value for c in page.code]
+    assert len(texts) == len(kinds) and all(t.startswith("KING.\nWhat news?") for t in texts)
+    speeds = [m for m in page.metric if m.label == "tokens / s"]
+    assert len(speeds) == len(kinds) and all(float(m.value.replace(",", "")) > 0 for m in speeds)
+
+
+def test_where_each_model_looks(page):
+    page.selectbox(key="wr_look_layer").set_value(3).run()
+    page.selectbox(key="wr_look_head").set_value(1).run()
+    no_exception(page)
+    fig = chart(page, "Layer 3: what each token reads")
+    rwkv, gpt = fig["data"]
+    for z in (rwkv["z"], gpt["z"]):
+        assert all(abs(sum(row) - 1) < 1e-5 for row in z)               # every row a distribution
+        assert all(v == 0 for i, row in enumerate(z) for v in row[i + 1:])   # nothing ahead
+    table = table_with(page, "RWKV: mean look-back (tokens)")
+    assert len(table) == 6 and (table["RWKV: mean look-back (tokens)"] > 0).all()
+
+
+def test_the_explorer_draws_the_gpt_attention_beside_the_wkv(kinds):
+    app = started_app("app_pages/explorer.py")
+    app.radio(key="ex_section").set_value("WKV as attention").run()
+    no_exception(app)
+    titles = [c["layout"]["title"]["text"] for c in charts(app)]
+    assert any(t.startswith("What the current token's WKV averages over") for t in titles)
+    gpt = chart(app, "What the GPT's last token attends to")
+    assert len(gpt["data"][0]["z"]) == 6 and all(abs(sum(row) - 1) < 1e-5 for row in gpt["data"][0]["z"])

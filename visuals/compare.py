@@ -1,0 +1,141 @@
+"""Why RWKV, measured: the four models trained here side by side. Plain data in, plotly Figure out.
+
+  quality_figure         held-out bits/char against training tokens or seconds, the equal point marked
+  speed_figure           one training step's tokens per second per model
+  generation_figure      time per new token against the context already read (log axes)
+  memory_figure          state or KV-cache bytes against context (log axes), measured and computed lines
+  looks_figure           where each model looks: two weight matrices side by side (tokens × earlier tokens)
+  last_token_figure      one model's weights for the last token, layer by layer
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from .theme import MUTED, SEQUENCE, SEQUENTIAL, figure, safe, style
+
+DASH_COMPUTED = "dot"
+ROOM_FOR_LEGEND = dict(l=70, r=30, t=130, b=60)   # a legend of two rows between the title and the plot
+
+
+def _colour(i: int) -> str:
+    return SEQUENCE[i % len(SEQUENCE)]
+
+
+def _vline(x: float, text: str) -> tuple[dict, dict]:
+    line = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="paper", line=dict(color=MUTED, dash="dash"))
+    label = dict(text=text, x=x, xref="x", y=1, yref="paper", showarrow=False, xanchor="left", yanchor="top",
+                 font=dict(size=13))
+    return line, label
+
+
+def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axis: str,
+                   equal_at: float | None = None) -> go.Figure:
+    """curves: model → [(training tokens, training seconds, held-out bits/char)]; axis "tokens" or
+    "seconds"; equal_at: where all curves are read (a dashed line)."""
+    i = {"tokens": 0, "seconds": 1}[axis]
+    scale = 1e6 if axis == "tokens" else 60.0
+    traces = [go.Scatter(x=[p[i] / scale for p in pts], y=[p[2] for p in pts], name=safe(name), mode="lines+markers",
+                         line=dict(color=_colour(j)),
+                         hovertemplate="%{x:.2f}: %{y:.3f} bits/char<extra>" + safe(name) + "</extra>")
+               for j, (name, pts) in enumerate(curves.items())]
+    shapes, notes = [], []
+    if equal_at is not None:
+        line, label = _vline(equal_at / scale, "equal " + ("tokens" if axis == "tokens" else "wall-clock"))
+        shapes, notes = [line], [label]
+    x_title = "training tokens (millions)" if axis == "tokens" else "training time (minutes)"
+    what = "equal training tokens" if axis == "tokens" else "equal wall-clock"
+    return figure(traces, title=f"Held-out bits per character at {what}",
+                  caption="Lower is better. Each point is a validation during training on the held-out plays; "
+                          "the dashed line is where every curve is read.",
+                  x_title=x_title, y_title="bits per character", shapes=shapes, annotations=notes,
+                  margin=ROOM_FOR_LEGEND, height=480)
+
+
+def speed_figure(rows: Sequence[tuple[str, float]], device: str = "") -> go.Figure:
+    """rows: (model, tokens per second of one training step)."""
+    bar = go.Bar(x=[safe(n) for n, _ in rows], y=[v for _, v in rows], text=[f"{v:,.0f}" for _, v in rows],
+                 marker_color=[_colour(j) for j in range(len(rows))], textposition="outside")
+    return figure([bar], title="Training: tokens per second of one step" + (f" on {safe(device)}" if device else ""),
+                  caption="Forward and backward over a batch, each model in its fastest allowed schedule: "
+                          "RWKV and the GPT run a layer over all tokens at once, the LSTM token by token, "
+                          "the red-line RNN one cell at a time.",
+                  x_title="model", y_title="tokens per second")
+
+
+def generation_figure(series: Mapping[str, Sequence[tuple[int, float, bool]]], n_ctx: int | None = None,
+                      device: str = "") -> go.Figure:
+    """series: model → [(context, seconds per new token, past the training context)]. Points past
+    a model's training context are hollow: timing only."""
+    traces = []
+    for j, (name, pts) in enumerate(series.items()):
+        traces.append(go.Scatter(
+            x=[p[0] for p in pts], y=[1e3 * p[1] for p in pts], name=safe(name), mode="lines+markers",
+            line=dict(color=_colour(j)), marker=dict(size=9, symbol=["circle-open" if p[2] else "circle" for p in pts]),
+            customdata=["past its training context: timing only" if p[2] else "" for p in pts],
+            hovertemplate="context %{x}: %{y:.2f} ms/token %{customdata}<extra>" + safe(name) + "</extra>"))
+    shapes, notes = [], []
+    if n_ctx:
+        line, label = _vline(n_ctx, f"GPT's training context ({n_ctx}): past it, timing only")
+        shapes, notes = [line], [label]
+    return figure(traces, title="Generation: time per new token" + (f" on {safe(device)}" if device else ""),
+                  caption="Flat for RWKV and the LSTMs (a fixed-size state), growing for the GPT (it attends over "
+                          "every cached token). Hollow points: past the GPT's training context, timed with its "
+                          "positions clamped; its text there would not be the model's.",
+                  x_title="context already read (tokens, log)", y_title="ms per new token (log)",
+                  xaxis=dict(type="log"), yaxis=dict(type="log"), shapes=shapes, annotations=notes,
+                  margin=ROOM_FOR_LEGEND, height=480)
+
+
+def memory_figure(measured: Mapping[str, Sequence[tuple[int, int]]],
+                  computed: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> go.Figure:
+    """measured: model → [(context, state bytes)] from real tensors; computed: the same, from
+    shapes (dotted)."""
+    traces = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines+markers",
+                         line=dict(color=_colour(j)),
+                         hovertemplate="context %{x}: %{y:,} bytes<extra>" + safe(name) + "</extra>")
+              for j, (name, pts) in enumerate(measured.items())]
+    for j, (name, pts) in enumerate((computed or {}).items()):
+        traces.append(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
+                                 line=dict(color=_colour(len(measured) + j), dash=DASH_COMPUTED),
+                                 hovertemplate="context %{x}: %{y:,} bytes<extra>" + safe(name) + "</extra>"))
+    return figure(traces, title="Memory: the state a model carries to the next token",
+                  caption="RWKV's and the LSTMs' states do not grow with the text; a transformer's KV cache keeps "
+                          "2 · layers · width numbers for every token read. Solid: these models' real tensors "
+                          "(nbytes); dotted: computed for the full-size models.",
+                  x_title="context already read (tokens, log)", y_title="bytes (log)",
+                  xaxis=dict(type="log"), yaxis=dict(type="log"), margin=ROOM_FOR_LEGEND, height=480)
+
+
+def _heat(z: torch.Tensor, x: list[str], y: list[str], show_scale: bool) -> go.Heatmap:
+    return go.Heatmap(z=z.detach().double().tolist(), x=x, y=y, colorscale=SEQUENTIAL, zmin=0, zmax=1,
+                      showscale=show_scale, colorbar=dict(title=dict(text="weight")),
+                      hovertemplate="%{y} looks at %{x}: %{z:.3f}<extra></extra>")
+
+
+def looks_figure(left: torch.Tensor, right: torch.Tensor, labels: Sequence[str], left_title: str,
+                 right_title: str, title: str) -> go.Figure:
+    """Two (T, T) weight matrices side by side: row t, the weights token t gives tokens 0..t."""
+    names = [f"{i}:{safe(t)}" for i, t in enumerate(labels)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[safe(left_title), safe(right_title)], horizontal_spacing=0.12)
+    fig.add_trace(_heat(left, names, names, False), 1, 1)
+    fig.add_trace(_heat(right, names, names, True), 1, 2)
+    for c in (1, 2):
+        fig.update_xaxes(type="category", title_text="earlier token", row=1, col=c)
+        fig.update_yaxes(type="category", autorange="reversed", row=1, col=c)
+    fig.update_yaxes(title_text="token", row=1, col=1)
+    return style(fig, title=title, height=260 + 14 * len(labels),
+                 caption="Each row sums to 1. RWKV's weights fall off smoothly with distance (its decay, per "
+                         "channel, averaged here) with a bonus on the token itself; the GPT's heads pick "
+                         "tokens by content, anywhere in the past.")
+
+
+def last_token_figure(weights: torch.Tensor, labels: Sequence[str], title: str, caption: str) -> go.Figure:
+    """weights (L, T): per layer, the last token's weights over tokens 0..T-1."""
+    x = [f"{i}:{safe(t)}" for i, t in enumerate(labels)]
+    heat = _heat(weights, x, [f"layer {i}" for i in range(len(weights))], True)
+    return figure([heat], title=title, caption=caption, x_title="earlier token (position:text)", y_title="layer",
+                  height=140 + 45 * len(weights), xaxis=dict(type="category"), yaxis=dict(autorange="reversed"))
