@@ -24,7 +24,9 @@ from typing import Callable, Sequence
 
 import torch
 
+from app.explorer_core import token_label
 from rwkv_core import Recorder, analysis, bench_record
+from rwkv_core.protocol import Model
 from rwkv_core.checkpoint import MODELS_DIR
 from rwkv_core.schedule import KINDS, MODES, Plan, Refusal, expected_steps, panels, takes_chunk
 from rwkv_core.timing import Timings, device_name
@@ -80,14 +82,14 @@ def kind_panels(kind: str, n_layer: int, n_tokens: int, chunk: int) -> tuple[lis
     return [p for p in out if isinstance(p, Plan)], [p for p in out if isinstance(p, Refusal)]
 
 
-def _warm_up(model, tokens: list[int]) -> None:
+def _warm_up(model: Model, tokens: list[int]) -> None:
     """One short untimed pass per schedule: the first call pays one-off costs (allocation,
     kernel selection on a GPU) that are not the schedule's."""
     for mode in model.schedules:
         model.forward(tokens[:8], mode=mode, chunk=4, all_logits=False)
 
 
-def run_schedules(model, tokens: list[int], chunk: int, *, warm_up: bool = True) -> list[ScheduleRun]:
+def run_schedules(model: Model, tokens: list[int], chunk: int, *, warm_up: bool = True) -> list[ScheduleRun]:
     """The same tokens through every schedule the model's kind allows, timed; each with its
     logits' largest difference from the rnn's (the same function, so this is rounding only)."""
     if warm_up:
@@ -102,7 +104,7 @@ def run_schedules(model, tokens: list[int], chunk: int, *, warm_up: bool = True)
     return runs
 
 
-def kind_tokens(model, text: str | None, ids: Sequence[int], n_tokens: int) -> list[int]:
+def kind_tokens(model: Model, text: str | None, ids: Sequence[int], n_tokens: int) -> list[int]:
     """The tokens a kind reads in the comparison: the text in its own tokenizer (the rivals share
     the embedded model's), or the ids themselves when there is no text; cut or repeated to n."""
     if text and model.tokenizer is not None:
@@ -124,7 +126,7 @@ class KindRuns:
         return max(r.max_diff_vs_rnn for r in self.runs)
 
 
-def run_kinds(models: dict[str, object], text: str | None, ids: Sequence[int], n_tokens: int,
+def run_kinds(models: dict[str, Model], text: str | None, ids: Sequence[int], n_tokens: int,
               chunk: int) -> list[KindRuns]:
     """Every kind through every schedule it allows, on the same text and length: timings and
     each kind's largest difference between its schedules."""
@@ -151,9 +153,17 @@ def kinds_table(kind_runs: list[KindRuns]) -> dict[str, list]:
     return {n: [row[i] for row in rows] for i, n in enumerate(names)}
 
 
-def training_step_records(folder: Path) -> list[dict]:
+COMPARE = Path(__file__).resolve().parent.parent / "docs" / "compare"   # committed comparison figures
+
+
+def training_step_records(folder: Path = COMPARE) -> list[dict]:
+    """The committed training-step tables (train_step_*.json: `python -m rwkv_core.rivals.bench --json`)."""
     from rwkv_core.rivals.bench import read_records
     return read_records(folder)
+
+
+def training_step_stamp(folder: Path = COMPARE) -> tuple:
+    return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("train_step_*.json")))
 
 
 def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "lstm", "redline")) -> list:
@@ -184,11 +194,9 @@ def memory_norms(rec: Recorder, n_layer: int) -> list[list[float]]:
     return rows
 
 
-def token_label(model, token_id: int) -> str:
-    return model.tokenizer.display(token_id) if model.tokenizer is not None else f"#{token_id}"
 
 
-def watch_data(model, tokens: list[int], plan: Plan, *, warm_up: bool = True) -> dict:
+def watch_data(model: Model, tokens: list[int], plan: Plan, *, warm_up: bool = True) -> dict:
     """Everything the watch figure needs, from two runs of the plan: one recorded (states,
     embeddings, probabilities) and one timed without recording (recording adds copies)."""
     rec = Recorder(WATCH_POINTS)
@@ -210,7 +218,7 @@ def watch_data(model, tokens: list[int], plan: Plan, *, warm_up: bool = True) ->
 
 # --- scaling ------------------------------------------------------------------------------
 
-def measure_scaling(model, lengths: Sequence[int], chunks: Sequence[int], *, repeats: int = 1,
+def measure_scaling(model: Model, lengths: Sequence[int], chunks: Sequence[int], *, repeats: int = 1,
                     seed: int = 0, on_progress: Callable[[float, str], None] | None = None) -> dict:
     """Wall time of the whole forward pass for each schedule and length, as a benchmark record
     (the docs/bench JSON layout): a row per mode, at each chunk for a mode that takes one (the
@@ -249,7 +257,7 @@ def timing_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def on_device(model, device: str):
+def on_device(model: Model, device: str):
     """The same weights on another device (a new model object; the shared one is never changed)."""
     from rwkv_core import RWKV, Weights
     if torch.device(device) == model.device:

@@ -11,10 +11,10 @@ import streamlit as st
 
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key, rival_model
+from app.widgets import show
 from rwkv_core import bench_record
 from rwkv_core.schedule import KINDS, step_formula, takes_chunk
 from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
-from visuals.theme import caption
 
 BENCH = Path(__file__).resolve().parents[2] / "docs" / "bench"
 EXPLORER = "explorer"   # where the Explorer keeps its session (tokens of the current prompt)
@@ -27,11 +27,6 @@ back, not inside the network but through the sampling: each new token is L steps
 another. What RWKV keeps is the cheap step: a fixed-size state per layer instead of a cache that
 grows with the text.
 """
-
-
-def show(fig, key: str) -> None:
-    st.plotly_chart(fig, theme=None, key=key)
-    st.caption(caption(fig))
 
 
 def downloads(files: tuple[str, bytes], what: str, stem: str, key: str, html_note: str = "") -> None:
@@ -68,7 +63,7 @@ def architecture_figs():
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def train_step_files(stamp: tuple) -> list[dict]:
-    return sc.training_step_records(BENCH)
+    return sc.training_step_records()
 
 
 def bench_stamp() -> tuple:
@@ -277,7 +272,7 @@ if saved_kinds:
                "much faster than a narrow one (few cores); the step counts are what a GPU turns into time.")
 
 st.subheader("Training speed: one training step per kind")
-speeds = train_step_files(bench_stamp())
+speeds = train_step_files(sc.training_step_stamp())
 for rec in speeds:
     if rec.get("problem"):
         st.warning(f"Skipped {rec['file']}: {rec['problem']}")
