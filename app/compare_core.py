@@ -50,10 +50,10 @@ MAX_LOOK_TOKENS = 64                            # "where they look": a matrix a 
 # Who had the machine's two cores while each model trained (runs/gpt/STARTED_BY_LEAD.txt,
 # runs/after_lstm.sh): wall-clock comparisons depend on it, so the page says it.
 SHARED_CPU = {
-    "rwkv4": "2 threads, alone on the 2-core machine",
-    "gpt": "1 thread, beside the LSTM's 1-thread run, then the red-line RNN's",
-    "lstm": "1 thread, beside the GPT's 1-thread run",
-    "redline": "1 thread, beside the GPT's 1-thread run (after the LSTM finished)",
+    "rwkv4": "alone on the 2-core machine",
+    "gpt": "beside the LSTM's run, then the red-line RNN's (one thread each), and test runs",
+    "lstm": "beside the GPT's run (one thread each), and test runs",
+    "redline": "beside the GPT's run until it finished (one thread each), and test runs",
 }
 
 
@@ -81,7 +81,7 @@ class Curve:
     points: list[tuple[int, float, float]]    # (training tokens, training seconds, held-out bits/char)
     final_bpc: float                           # the shipped file's held-out bits/char (.eval.json, else the log)
     final_from: str                            # where final_bpc was read
-    threads: int | None                        # torch threads of the run (the log's config)
+    threads: str                               # torch threads of the run, and where a resumed run changed them
     shared_cpu: str                            # who else had the cores
 
     @property
@@ -107,7 +107,14 @@ def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
     final, source = log.get("final", {}).get("bits_per_char", points[-1][2]), log_file.name
     if eval_file.is_file():
         final, source = json.loads(eval_file.read_text())["total"]["bits_per_char"], eval_file.name
-    return Curve(kind, points, float(final), source, log.get("config", {}).get("threads"), SHARED_CPU[kind])
+    return Curve(kind, points, float(final), source, threads_text(log), SHARED_CPU[kind])
+
+
+def threads_text(log: dict) -> str:
+    """"2 threads", or "2 threads, 1 from step 50" for a run resumed with another count."""
+    parts = [f"{log.get('config', {}).get('threads', '?')} threads"]
+    parts += [f"{r['threads']} from step {r['step']}" for r in log.get("resumed", []) if "threads" in r]
+    return ", ".join(parts)
 
 
 def read_curves(models_dir: Path | None = None) -> dict[str, Curve]:
@@ -138,6 +145,7 @@ def quality_table(curves: dict[str, Curve], eq: Equal) -> dict[str, list]:
             f"at {eq.tokens / 1e6:.2f}M training tokens": [round(eq.at_tokens[k], 3) for k in curves],
             f"at {eq.seconds / 60:.0f} min of training": [round(eq.at_seconds[k], 3) for k in curves],
             "trained on": [f"{c.tokens / 1e6:.2f}M tokens in {c.seconds / 60:.0f} min" for c in curves.values()],
+            "threads": [c.threads for c in curves.values()],
             "CPU while training": [c.shared_cpu for c in curves.values()]}
 
 

@@ -56,11 +56,12 @@ def test_every_landed_model_has_a_curve_read_at_equal_tokens_and_seconds(models)
 def test_equal_points_interpolate_between_validation_points(tmp_path):
     for kind, speed in (("rwkv4", 1.0), ("lstm", 2.0)):
         val = [{"step": s, "tokens": s * 3072, "seconds": s / speed, "bits_per_char": 3.0 - s / 1000} for s in (250, 500)]
-        log = {"config": {"batch_size": 6, "ctx_len": 512, "threads": 1}, "train": [], "val": val,
-               "final": {"bits_per_char": 2.5}}
+        log = {"config": {"batch_size": 6, "ctx_len": 512, "threads": 2}, "train": [], "val": val,
+               "final": {"bits_per_char": 2.5}, "resumed": [{"step": 50, "threads": 1}]}
         (tmp_path / f"{cc.STEMS[kind]}.log.json").write_text(json.dumps(log))
     curves = cc.read_curves(tmp_path)
     assert curves["lstm"].final_bpc == 2.5 and curves["lstm"].final_from.endswith(".log.json")
+    assert curves["lstm"].threads == "2 threads, 1 from step 50"
     eq = cc.equal_points(curves)
     assert eq.tokens == 500 * 3072 and eq.seconds == 250                 # the LSTM's run was the shorter in time
     assert eq.at_seconds["rwkv4"] == pytest.approx(2.75) and eq.at_seconds["lstm"] == pytest.approx(2.5)
@@ -170,3 +171,11 @@ def test_quality_figure_marks_the_equal_point():
     assert by_tokens.layout.shapes[0].x0 == 0.768
     by_time = vc.quality_figure(curves, "seconds", 90.0)
     assert list(by_time.data[1].x) == [1.5] and by_time.layout.shapes[0].x0 == 1.5
+
+
+def test_the_table_command_prints_every_landed_model(models, capsys):
+    from scripts.why_rwkv_table import main
+    text = main(["--no-measure"])
+    rows = text.splitlines()
+    assert rows[0].startswith("| model | bits/char |") and len(rows) == 2 + len(models)
+    assert [r.split(" | ")[0].strip("| ") for r in rows[2:]] == [cc.title(k) for k in models]

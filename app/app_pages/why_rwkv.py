@@ -48,8 +48,8 @@ if len(curves) >= 2:
         "most training tokens every run reached; equal wall-clock: at the most training seconds every run had "
         "(linear between validation points). **Who shared the CPU:** RWKV trained alone with both cores; the "
         "GPT and the LSTM trained at the same time, one thread each, and the red-line RNN after the LSTM, beside "
-        "the GPT. Wall-clock favours a run that had the machine to itself; equal tokens compares what each "
-        "learned from the same text.")
+        "the GPT (the rivals also beside the engineers' test runs). Wall-clock favours a run that had the machine "
+        "to itself; equal tokens compares what each learned from the same text.")
 else:
     st.info("The comparison needs at least two training logs in the models folder (models/*.log.json).")
 
