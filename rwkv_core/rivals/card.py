@@ -166,8 +166,8 @@ Validation every {tc['eval_every']} steps runs the same training forward over th
 (equal to the model code in its fastest allowed schedule, {fastest_mode(model)}: `tests/test_rivals.py`).
 {ev['eval_note']}
 
-Machine: {ev['machine']}, shared with other work on the project while it ran.
-Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin['tokens']:,} training tokens**,
+Machine: {ev['machine']}, shared while it ran: {ev.get('shared', 'other work on the project ran beside it')}.
+Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin.get('train_tokens', fin['step'] * tokens_per_step(log)):,} training tokens**,
 {fin['tokens_per_second']:,.0f} tokens/s on average.
 
 ## Results
@@ -238,6 +238,7 @@ def main(argv=None):
     p.add_argument("--fast", action="store_true",
                    help="held-out numbers through the training forward (the same numbers, tested), not the "
                         "cell-by-cell engine (minutes for the red-line RNN's rnn order)")
+    p.add_argument("--shared", default="", help="what else ran on the machine during training (for the card)")
     p.add_argument("--check-fp32", action="store_true",
                    help="also evaluate the run's float32 checkpoint (runs/<kind>/ckpt.pt) against a float16 file")
     args = p.parse_args(argv)
@@ -274,7 +275,9 @@ def main(argv=None):
         print(extra, flush=True)
     ev["to_be"] = top_next(model, "To be, or not to be, that is the")
     ev["samples"] = samples(model)
-    ev["machine"] = device_name("cpu")
+    ev["machine"] = device_name("cpu").split(",")[0] + ", 2 cores"
+    if args.shared:
+        ev["shared"] = args.shared
     tc = TrainConfig(**log["config"])
     ev["lr_at_stop"] = lr_at(log["final"]["step"], tc)
     cmp = comparison(log, rwkv_log)

@@ -249,10 +249,9 @@ def train(kind: str, tc: TrainConfig, out: Path, *, export: bool = True, texts=N
         if step % tc.ckpt_every == 0:
             save()
     final = log["val"][-1] if log["val"] and log["val"][-1]["step"] == step else validate()
-    log["final"] = {"step": step, "tokens": step * tokens_per_step, "minutes": log["seconds"] / 60,
+    log["final"] = {**final, "step": step, "train_tokens": step * tokens_per_step, "minutes": log["seconds"] / 60,
                     "params": config.n_params, "tokens_per_second": step * tokens_per_step / log["seconds"],
-                    "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:])),
-                    **final}
+                    "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:]))}
     save()
     (out / "log.json").write_text(json.dumps(log))
     if export:
