@@ -36,7 +36,7 @@ from rwkv_core.schedule import KINDS
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "docs" / "compare"           # not docs/bench: the Lab reads every *.json there as a scaling record
 GENERATION_FILE = COMMITTED / "generation_cpu.json"
-TRAIN_STEP_FILE = COMMITTED / "train_step_cpu.json"
+TRAIN_STEP_FILE = COMMITTED / "train_step_four_models_cpu.json"   # the Lab reads every train_step_*.json here too
 ORDER = ("rwkv4", "gpt", "lstm", "redline")     # the page's order: RWKV, its transformer rival, the RNNs
 STEMS = {"rwkv4": "rwkv4-shakespeare", "gpt": "gpt-shakespeare", "lstm": "lstm-shakespeare",
          "redline": "redline-shakespeare"}
@@ -48,12 +48,12 @@ MAX_NEW_TOKENS = 200
 MAX_LOOK_TOKENS = 64                            # "where they look": a matrix a person can read
 
 # Who had the machine's two cores while each model trained (runs/gpt/STARTED_BY_LEAD.txt,
-# runs/after_lstm.sh): wall-clock comparisons depend on it, so the page says it.
+# runs/redline/STARTED_BY_LEAD.txt): wall-clock comparisons depend on it, so the page says it.
 SHARED_CPU = {
     "rwkv4": "alone on the 2-core machine",
-    "gpt": "beside the LSTM's run, then the red-line RNN's (one thread each), and test runs",
-    "lstm": "beside the GPT's run (one thread each), and test runs",
-    "redline": "beside the GPT's run until it finished (one thread each), and test runs",
+    "gpt": "beside the LSTM's and the red-line RNN's runs (one thread each), benchmarks and test runs",
+    "lstm": "beside the GPT's and, from 15:26, the red-line RNN's runs (one thread each), and test runs",
+    "redline": "beside the GPT's and, until it finished, the LSTM's runs (one thread each), and test runs",
 }
 
 

@@ -39,6 +39,12 @@ def test_the_page_compares_quality_of_every_landed_model(page, kinds):
     assert "Who shared the CPU" in said and "one thread each" in said
 
 
+def test_the_committed_training_speed(page, kinds):
+    fig = chart(page, "Training: tokens per second of one step")
+    assert set(cc.title(k) for k in LANDED) <= set(fig["data"][0]["x"])
+    assert all(v > 0 for v in fig["data"][0]["y"])
+
+
 def test_the_live_generation_cost_and_memory(page, kinds):
     page.multiselect(key="wr_gen_contexts").set_value([16, 64]).run()
     page.button(key="wr_gen_run").click().run()

@@ -47,22 +47,23 @@ if len(curves) >= 2:
         "Held-out: *The Tempest* and *Timon of Athens*, never trained on. Equal tokens: each curve read at the "
         "most training tokens every run reached; equal wall-clock: at the most training seconds every run had "
         "(linear between validation points). **Who shared the CPU:** RWKV trained alone with both cores; the "
-        "GPT and the LSTM trained at the same time, one thread each, and the red-line RNN after the LSTM, beside "
-        "the GPT (the rivals also beside the engineers' test runs). Wall-clock favours a run that had the machine "
+        "GPT, the LSTM and the red-line RNN trained at the same time, one thread each, three runs on two cores "
+        "(and beside the engineers' test runs). Wall-clock favours a run that had the machine "
         "to itself; equal tokens compares what each learned from the same text.")
 else:
     st.info("The comparison needs at least two training logs in the models folder (models/*.log.json).")
 
 # --- training ----------------------------------------------------------------------------------
 st.header("Training: tokens per second of one step")
-committed = cc.read_train_steps()
-if committed:
-    rows = committed["rows"]
-    show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in rows], committed["device"]), "wr_speed_file")
-    st.dataframe(sc.speed_table(rows), hide_index=True, key="wr_speed_file_table")
-    st.caption(f"{cc.TRAIN_STEP_FILE.name}: batch {committed['batch']} × {committed['ctx']} tokens, "
-               f"{committed.get('threads') or 'default'} thread(s), measured {committed['measured_at']} "
-               "(`python scripts/why_rwkv_table.py`).")
+for rec in sc.training_step_records():          # docs/compare/train_step_*.json: this page's and the Lab's
+    if rec.get("problem"):
+        st.warning(md_escape(f"Skipped {rec['file']}: {rec['problem']}"))
+        continue
+    show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in rec["rows"]], rec["device"]),
+         f"wr_speed_{rec['file']}")
+    st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"wr_speed_table_{rec['file']}")
+    st.caption(f"{rec['file']}: batch {rec['batch']} × {rec['ctx']} tokens, {rec.get('threads') or 'default'} "
+               f"thread(s), measured {rec['measured_at']}.")
 if st.button("Measure one training step of each model here (a 512-token batch)", key="wr_speed_run"):
     with st.spinner("Timing a training step of each model…"):
         st.session_state["wr_speed"] = cc.train_step_speeds([k for k in cc.ORDER if k in models], device=device,
@@ -177,6 +178,7 @@ if ids:
 
 # --- the table ---------------------------------------------------------------------------------
 st.header("The table")
+committed = cc.read_train_steps()
 summary = cc.summary_table(curves, cc.equal_points(curves) if len(curves) >= 2 else None,
                            committed["rows"] if committed else [], saved_gen["rows"] if saved_gen else {})
 st.dataframe(summary, hide_index=True, key="wr_summary")
