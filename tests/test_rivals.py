@@ -312,3 +312,22 @@ def test_the_cards_comparison_reads_both_logs():
     assert c["tokens"] == 375 * 3072 and abs(c["rwkv_at_equal_tokens"] - 2.1) < 1e-9
     assert abs(c["rwkv_at_equal_seconds"] - 2.1) < 1e-9          # 750 s = RWKV's step 375
     assert c["ours_at_rwkv_tokens"] is None and at([], 1, 0) is None
+
+
+@pytest.mark.parametrize("kind", ["lstm", "redline"])
+def test_the_shipped_rivals_load_with_their_kind(kind):
+    """The trained files (models/<kind>-shakespeare.*): the kind from the tensors, within ±10% of
+    RWKV-4's 6,178,304 parameters, the embedded model's tokenizer, loaded in well under 3 s."""
+    import time
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "models" / f"{kind}-shakespeare.safetensors"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not trained yet")
+    t0 = time.perf_counter()
+    model = rwkv_core.load_model(path)
+    assert time.perf_counter() - t0 < 3.0
+    assert model.kind == kind and model.dtype == torch.float32 and model.tokenizer.vocab_size == 2048
+    assert 0.9 * 6_178_304 <= model.config.n_params <= 1.1 * 6_178_304
+    ids = model.tokenizer.encode("ROMEO.\n")
+    logits, state = model.forward(ids, mode=model.schedules[-1])
+    assert logits.shape == (len(ids), 2048) and torch.isfinite(logits).all() and state.nbytes() == 2 * 6 * 320 * 4
