@@ -307,7 +307,7 @@ def test_two_training_steps_of_the_real_loop(tmp_path):
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=16, batch_size=2, total_steps=2, warmup_steps=1,
                      eval_every=2, ckpt_every=1, threads=1)
     text = "To be, or not to be, that is the question. " * 8
-    log = train(tc, tmp_path / "run", export=False, texts=({"a": text}, {"b": text[:200]}))
+    log = train(tc, tmp_path / "run", to_models=False, texts=({"a": text}, {"b": text[:200]}))
     fin = log["final"]
     assert fin["step"] == 2 and fin["tokens"] == 2 * 2 * 16 and fin["held_out_tokens"] > 0
     assert log["val"][-1]["tokens"] == 64 and math.isfinite(fin["bits_per_char"])
@@ -328,7 +328,7 @@ def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch
                      eval_every=2, ckpt_every=10, threads=1, max_minutes=5.0)
     text = "Full fathom five thy father lies; of his bones are coral made. " * 40
     texts = ({"a": text}, {"tempest_gut": text[:900], "timon_of_athens_gut": text[:500]})
-    log = train(tc, tmp_path / "run", export=False, texts=texts)
+    log = train(tc, tmp_path / "run", to_models=False, texts=texts)
     params = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)["params"]
     models = tmp_path / "models"
     path = export(params, log, models)

@@ -38,7 +38,7 @@ def no_decay(key: str, value: torch.Tensor) -> bool:
     return value.ndim != 2 or key in ("transformer.wte.weight", "transformer.wpe.weight")
 
 
-def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, every: int = 10) -> dict:
+def train(tc: TrainConfig, out: Path, *, to_models: bool = True, texts=None, every: int = 10) -> dict:
     from ..data import load_texts
     from ..tokenizer import Tokenizer
     from .train import TOKENIZER
@@ -117,7 +117,7 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, every:
                     "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:]))}
     save()
     (out / "log.json").write_text(json.dumps(log))
-    if export:
+    if to_models:
         print(export(params, log, MODELS_DIR), flush=True)
     return log
 
@@ -161,7 +161,7 @@ def main(argv=None):
         state = torch.load(out / "ckpt.pt", weights_only=True)
         print(export(state["params"], json.loads(state["log"]), MODELS_DIR))
         return
-    log = train(tc, out, export=not args.no_export)
+    log = train(tc, out, to_models=not args.no_export)
     print(json.dumps(log["final"], indent=1))
 
 
