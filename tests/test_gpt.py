@@ -322,16 +322,15 @@ def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch
 
     import rwkv_core.data
     from rwkv_core.rivals import gpt_card
-    from rwkv_core.rivals.gpt_train import export, train
+    from rwkv_core.rivals.gpt_train import train
     from rwkv_core.train import MODELS_DIR, TrainConfig
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=200, batch_size=1, total_steps=3, warmup_steps=1,
                      eval_every=2, ckpt_every=10, threads=1, max_minutes=5.0)
     text = "Full fathom five thy father lies; of his bones are coral made. " * 40
     texts = ({"a": text}, {"tempest_gut": text[:900], "timon_of_athens_gut": text[:500]})
-    log = train(tc, tmp_path / "run", to_models=False, texts=texts)
-    params = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)["params"]
     models = tmp_path / "models"
-    path = export(params, log, models)
+    log = train(tc, tmp_path / "run", texts=texts, models_dir=models)       # exports when it ends
+    path = models / "gpt-shakespeare.safetensors"
     model = rwkv_core.load_model(path)
     assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 200
     assert json.loads((models / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3

@@ -38,7 +38,8 @@ def no_decay(key: str, value: torch.Tensor) -> bool:
     return value.ndim != 2 or key in ("transformer.wte.weight", "transformer.wpe.weight")
 
 
-def train(tc: TrainConfig, out: Path, *, to_models: bool = True, texts=None, every: int = 10) -> dict:
+def train(tc: TrainConfig, out: Path, *, to_models: bool = True, texts=None, every: int = 10,
+          models_dir: Path = MODELS_DIR) -> dict:
     from ..data import load_texts
     from ..tokenizer import Tokenizer
     from .train import TOKENIZER
@@ -118,7 +119,7 @@ def train(tc: TrainConfig, out: Path, *, to_models: bool = True, texts=None, eve
     save()
     (out / "log.json").write_text(json.dumps(log))
     if to_models:
-        print(export(params, log, MODELS_DIR), flush=True)
+        print(export(params, log, models_dir), flush=True)
     return log
 
 
