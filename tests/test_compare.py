@@ -160,6 +160,7 @@ def test_looks_figure_holds_both_matrices():
     fig = vc.looks_figure(w, w.flip(0).tril(), ["a", "<b>", "c"], "RWKV", "GPT", "Layer 0")
     assert len(fig.data) == 2 and [list(r) for r in fig.data[0].z] == w.double().tolist()
     assert fig.data[0].x[1] == "1:&lt;b&gt;"                           # token text escaped
+    assert fig.data[0].zmax == fig.data[1].zmax == 1.0                 # one scale, without the first row's 1
     last = vc.last_token_figure(w, ["a", "b", "c"], "last", "cap")
     assert last.data[0].y == ("layer 0", "layer 1", "layer 2") and caption(last) == "cap"
 

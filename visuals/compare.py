@@ -110,19 +110,22 @@ def memory_figure(measured: Mapping[str, Sequence[tuple[int, int]]],
                   xaxis=dict(type="log"), yaxis=dict(type="log"), margin=ROOM_FOR_LEGEND, height=480)
 
 
-def _heat(z: torch.Tensor, x: list[str], y: list[str], show_scale: bool) -> go.Heatmap:
-    return go.Heatmap(z=z.detach().double().tolist(), x=x, y=y, colorscale=SEQUENTIAL, zmin=0, zmax=1,
+def _heat(z: torch.Tensor, x: list[str], y: list[str], show_scale: bool, zmax: float | None = None) -> go.Heatmap:
+    return go.Heatmap(z=z.detach().double().tolist(), x=x, y=y, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
                       showscale=show_scale, colorbar=dict(title=dict(text="weight")),
                       hovertemplate="%{y} looks at %{x}: %{z:.3f}<extra></extra>")
 
 
 def looks_figure(left: torch.Tensor, right: torch.Tensor, labels: Sequence[str], left_title: str,
                  right_title: str, title: str) -> go.Figure:
-    """Two (T, T) weight matrices side by side: row t, the weights token t gives tokens 0..t."""
+    """Two (T, T) weight matrices side by side: row t, the weights token t gives tokens 0..t. One
+    colour scale for both, topped at their largest weight after the first row (token 0 can only
+    look at itself: a 1 there would leave every other weight dark)."""
     names = [f"{i}:{safe(t)}" for i, t in enumerate(labels)]
+    zmax = max(float(left[1:].max()), float(right[1:].max())) if len(labels) > 1 else 1.0
     fig = make_subplots(rows=1, cols=2, subplot_titles=[safe(left_title), safe(right_title)], horizontal_spacing=0.12)
-    fig.add_trace(_heat(left, names, names, False), 1, 1)
-    fig.add_trace(_heat(right, names, names, True), 1, 2)
+    fig.add_trace(_heat(left, names, names, False, zmax), 1, 1)
+    fig.add_trace(_heat(right, names, names, True, zmax), 1, 2)
     for c in (1, 2):
         fig.update_xaxes(type="category", title_text="earlier token", row=1, col=c)
         fig.update_yaxes(type="category", autorange="reversed", row=1, col=c)
