@@ -251,6 +251,16 @@ def test_windows_score_every_target_once():
         assert all(end - begin <= window for begin, end, _ in windows(n, window, stride))
 
 
+def test_sliding_window_reads_any_kind_from_an_empty_state_per_window(small_model):
+    ids = tokens(50, seed=5, vocab=small_model.config.vocab_size)
+    expected = 0.0
+    for begin, end, first in windows(len(ids), 16, 8):
+        lg, _ = small_model.forward(ids[begin:end], mode="rnn")
+        expected += torch.nn.functional.cross_entropy(lg[first - 1 - begin:], torch.tensor(ids[first:end + 1]),
+                                                      reduction="sum").item()
+    assert math.isclose(nats(small_model, ids, 16, 8, batch=3), expected, rel_tol=1e-5)
+
+
 def test_sliding_window_cross_entropy():
     model = tiny()
     ids = tokens(60, seed=4)
@@ -334,7 +344,8 @@ def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch
     model = rwkv_core.load_model(path)
     assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 200
     assert json.loads((models / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3
-    shutil.copy(MODELS_DIR / "rwkv4-shakespeare.log.json", models)
+    for name in ("log.json", "safetensors", "tokenizer.json"):      # RWKV's log, and RWKV read the GPT's way
+        shutil.copy(MODELS_DIR / f"rwkv4-shakespeare.{name}", models)
     monkeypatch.setattr(gpt_card, "MODELS_DIR", models)
     monkeypatch.setattr(gpt_card, "load_seconds", lambda path: 0.5)    # a fresh interpreter: seconds
     monkeypatch.setattr(rwkv_core.data, "load_texts", lambda: texts)
@@ -344,3 +355,4 @@ def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch
     assert f"**{model.config.n_params:,} parameters**" in card and "**600 training tokens**" in card
     assert "windows of 200 tokens moved by 100" in card and "| Tempest |" in card and "| Timon Of Athens |" in card
     assert f"**{ev['total']['bits_per_char']:.3f}**" in card and len(ev["samples"]) == 3
+    assert f"RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char" in card

@@ -33,10 +33,19 @@ def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int
     return out
 
 
+def _window_logits(model, x: torch.Tensor) -> torch.Tensor:
+    """Logits (B, W, V) of windows x (B, W), each read from an empty state: a GPT's in one batched
+    layer-parallel pass (gpt.forward_batch), any other kind's one window at a time."""
+    if getattr(model, "kind", None) == "gpt":
+        return gpt.forward_batch(model.weights, x)                        # (B, W, V)
+    mode = getattr(model, "schedules", ("parallel",))[-1]
+    return torch.stack([model.forward(row, mode=mode)[0] for row in x])   # (B, W, V)
+
+
 @torch.no_grad()
 def nats(model, ids: list[int], window: int, stride: int, batch: int = 8) -> float:
-    """The summed cross-entropy (nats) of ids[1:], each token scored once (see windows()). Full
-    windows run in batches through the model's batched layer-parallel pass (gpt.forward_batch)."""
+    """The summed cross-entropy (nats) of ids[1:], each token scored once (see windows()), every
+    window read from an empty state (for RWKV or an LSTM too: the GPT's conditions, for comparison)."""
     todo = windows(len(ids), window, stride)
     seq = torch.tensor(ids, device=model.device)
     total = 0.0
@@ -45,7 +54,7 @@ def nats(model, ids: list[int], window: int, stride: int, batch: int = 8) -> flo
     groups = [full[i:i + batch] for i in range(0, len(full), batch)] + [[w] for w in rest]
     for group in groups:
         x = torch.stack([seq[b:e] for b, e, _ in group])                  # (B, W)
-        logits = gpt.forward_batch(model.weights, x)                      # (B, W, V)
+        logits = _window_logits(model, x)                                 # (B, W, V)
         for (b, e, scored), lg in zip(group, logits):
             first = scored - 1 - b                                        # the row predicting ids[scored]
             total += F.cross_entropy(lg[first:].float(), seq[scored:e + 1], reduction="sum").item()
@@ -54,7 +63,8 @@ def nats(model, ids: list[int], window: int, stride: int, batch: int = 8) -> flo
 
 def bits_per_char(model, texts, window: int | None = None, stride: int | None = None) -> dict:
     """rwkv_core.evaluate.bits_per_char's numbers for a GPT: the same totals (every token after
-    the first of each text, the characters they spell), read with a sliding window."""
+    the first of each text, the characters they spell), read with a sliding window (by default
+    the model's n_ctx; give it for a model without one)."""
     window = window or model.config.n_ctx
     stride = stride or window // 2
     tok = model.tokenizer
@@ -68,9 +78,9 @@ def bits_per_char(model, texts, window: int | None = None, stride: int | None = 
             "chars": chars, "tokens": tokens, "window": window, "stride": stride}
 
 
-def held_out(model, val: dict[str, str]) -> dict:
+def held_out(model, val: dict[str, str], window: int | None = None, stride: int | None = None) -> dict:
     """Bits per character per play and over both (summed from the plays), as the rivals' card."""
-    plays = {name: bits_per_char(model, [text]) for name, text in val.items()}
+    plays = {name: bits_per_char(model, [text], window, stride) for name, text in val.items()}
     total = sum(p["nats_per_token"] * p["tokens"] for p in plays.values())
     chars, tokens = sum(p["chars"] for p in plays.values()), sum(p["tokens"] for p in plays.values())
     return {"plays": plays, "total": {"bits_per_char": total / chars / math.log(2), "nats_per_token": total / tokens,
