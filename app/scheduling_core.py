@@ -166,7 +166,7 @@ def training_step_stamp(folder: Path = COMPARE) -> tuple:
     return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("train_step_*.json")))
 
 
-def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "lstm", "redline")) -> list:
+def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "gpt", "lstm", "redline")) -> list:
     """One training step of each kind, live, at the recipe's batch (6 × 512 tokens)."""
     from rwkv_core.rivals.bench import train_step_speed
     return [train_step_speed(k, device=device, repeats=1) for k in kinds]

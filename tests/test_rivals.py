@@ -269,7 +269,7 @@ def test_load_model_infers_the_kind(kind, tmp_path):
 def test_training_step_speed_runs_for_every_kind():
     from rwkv_core.rivals.bench import KINDS, table, train_step_speed
     rows = [train_step_speed(k, batch=2, ctx=6, n_layer=2, n_embd=8, vocab_size=V, repeats=1) for k in KINDS]
-    assert [r.kind for r in rows] == ["rwkv4", "lstm", "redline"] and all(r.tokens_per_s > 0 for r in rows)
+    assert [r.kind for r in rows] == ["rwkv4", "gpt", "lstm", "redline"] and all(r.tokens_per_s > 0 for r in rows)
     assert "redline" in table(rows, "CPU", 2, 6)
 
 

@@ -1,10 +1,12 @@
-"""Training speed of the three kinds: one training step (forward + backward over a batch of B
+"""Training speed of the four kinds: one training step (forward + backward over a batch of B
 sequences of T tokens, the recipe's 6 x 512), each kind in its fastest allowed schedule.
 
     python -m rwkv_core.rivals.bench                  # the table, on this machine's CPU
     python -m rwkv_core.rivals.bench --device cuda --threads 2 --repeats 3
 
   rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch, as rwkv_core.train runs it
+  gpt      layer-parallel: every token's attention at once (torch's fused attention), as
+           rwkv_core.rivals.gpt_train runs it
   lstm     layer by layer, the recurrence token by token inside each layer: torch's fused LSTM
            (the same weights and numbers as our code, tests/test_rivals.py)
   redline  one cell at a time (the red line allows nothing else): the training loop of
@@ -24,8 +26,9 @@ import torch
 from ..timing import device_name
 from ..train import TrainConfig, loss_fn
 
-KINDS = ("rwkv4", "lstm", "redline")
-SCHEDULE = {"rwkv4": "parallel", "lstm": "parallel (fused torch.lstm)", "redline": "rnn"}
+KINDS = ("rwkv4", "gpt", "lstm", "redline")
+SCHEDULE = {"rwkv4": "parallel", "gpt": "parallel (fused attention)", "lstm": "parallel (fused torch.lstm)",
+            "redline": "rnn"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,18 @@ def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
         def step(ids):
             loss_fn(forward_batch(w, ids[:, :-1])[0], ids[:, 1:])[0].backward()
         return step, list(params.values()), cfg.n_params
+    if kind == "gpt":
+        from . import gpt
+        from .gpt_train import N_HEAD
+        cfg = gpt.Config(n_layer, n_embd, N_HEAD if n_embd % N_HEAD == 0 else 1, 4 * n_embd, vocab_size,
+                         TrainConfig().ctx_len)             # the trained shape: 6 x 256, 4 heads
+        sd = gpt.init_weights(cfg, g)
+        params = {k: v.to(device).requires_grad_(v.dtype.is_floating_point) for k, v in sd.items()}
+        w = gpt.Weights.from_state_dict(params)
+
+        def step(ids):
+            loss_fn(gpt.forward_batch(w, ids[:, :-1]), ids[:, 1:])[0].backward()
+        return step, [p for p in params.values() if p.requires_grad], cfg.n_params
     from .lstm import Config, Weights
     from .train import FORWARD, DeferredGrads, init_weights
     cfg = Config(kind, n_layer, n_embd, vocab_size)
@@ -77,7 +92,7 @@ def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512,
                      n_embd: int | None = None, vocab_size: int = 2048, repeats: int = 2) -> StepSpeed:
     """Time one training step (forward, loss, backward) of `kind`, after one warm-up step."""
     from .train import N_EMBD
-    n_embd = n_embd or (TrainConfig().n_embd if kind == "rwkv4" else N_EMBD)
+    n_embd = n_embd or (TrainConfig().n_embd if kind in ("rwkv4", "gpt") else N_EMBD)
     step, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
     ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)
     best = float("inf")
