@@ -20,7 +20,7 @@ from rwkv_core.sampling import SamplingSettings
 from visuals import compare as vc
 from visuals.theme import caption
 
-LANDED = ("rwkv4", "gpt", "lstm")   # trained before the suite runs; the red-line RNN joins when it lands
+LANDED = ("rwkv4", "gpt", "lstm", "redline")   # the four models trained here (models/*-shakespeare.*)
 TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?"
 
 

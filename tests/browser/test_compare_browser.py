@@ -11,7 +11,7 @@ from streamlit_page import assert_no_exception, wait_idle
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 120_000
-LANDED = ("rwkv4", "gpt", "lstm")   # trained before the suite runs; the red-line RNN joins when it lands
+LANDED = ("rwkv4", "gpt", "lstm", "redline")   # the four models trained here (models/*-shakespeare.*)
 
 # the names of the traces of the last plotly chart whose title starts with `prefix`
 TRACES_JS = """prefix => {
