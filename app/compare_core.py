@@ -3,8 +3,7 @@ RNN), compared on what the article claims, without Streamlit.
 
   quality          held-out bits per character from each model's training log (models/<stem>.log.json)
                    and evaluation (.eval.json), read at equal training tokens and equal wall-clock
-  training         one training step's tokens per second (rwkv_core.rivals.bench, and the GPT's
-                   own step here: that bench has no GPT)
+  training         one training step's tokens per second (rwkv_core.rivals.bench)
   generation       time per new token against the context already read, and the state's bytes
                    (rwkv_core.rivals.measure), live or from docs/compare/generation_cpu.json
   memory           state or KV-cache bytes against context: the models' real tensors, and two
@@ -151,38 +150,12 @@ def quality_table(curves: dict[str, Curve], eq: Equal) -> dict[str, list]:
 
 # --- training speed ---------------------------------------------------------------------------
 
-def gpt_train_step_speed(*, device="cpu", batch: int = 6, ctx: int = 512, repeats: int = 1):
-    """One training step of the GPT's shape (forward with torch's fused attention, loss, backward),
-    as rwkv_core.rivals.gpt_train runs it, on random weights (speed does not depend on the values);
-    the best of `repeats` after a warm-up. A rwkv_core.rivals.bench.StepSpeed."""
-    from rwkv_core.rivals import gpt
-    from rwkv_core.rivals.bench import StepSpeed, _sync
-    from rwkv_core.rivals.gpt_train import make_config
-    from rwkv_core.train import TrainConfig, loss_fn
-    config = make_config(TrainConfig(), 2048)
-    sd = gpt.init_weights(config, torch.Generator().manual_seed(0))
-    params = {k: v.to(device).requires_grad_(v.dtype.is_floating_point) for k, v in sd.items()}
-    w = gpt.Weights.from_state_dict(params)
-    ids = torch.randint(0, config.vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)
-    best = float("inf")
-    for i in range(repeats + 1):                 # the first is a warm-up
-        for p in params.values():
-            p.grad = None
-        _sync(device)
-        t0 = time.perf_counter()
-        loss_fn(gpt.forward_batch(w, ids[:, :-1]), ids[:, 1:])[0].backward()
-        _sync(device)
-        if i:
-            best = min(best, time.perf_counter() - t0)
-    return StepSpeed("gpt", "parallel (fused attention)", config.n_params, best, batch * ctx / best)
-
-
 def train_step_speeds(kinds: Sequence[str], *, device="cpu", batch: int = 6, ctx: int = 512,
                       repeats: int = 1) -> list:
-    """One training step per kind (batch × ctx tokens), each in its fastest allowed schedule."""
+    """One training step per kind (batch × ctx tokens), each in its fastest allowed schedule
+    (rwkv_core.rivals.bench, random weights of the trained shapes)."""
     from rwkv_core.rivals.bench import train_step_speed
-    return [gpt_train_step_speed(device=device, batch=batch, ctx=ctx, repeats=repeats) if k == "gpt" else
-            train_step_speed(k, device=device, batch=batch, ctx=ctx, repeats=repeats) for k in kinds]
+    return [train_step_speed(k, device=device, batch=batch, ctx=ctx, repeats=repeats) for k in kinds]
 
 
 def read_train_steps(path: Path = TRAIN_STEP_FILE) -> dict | None:
