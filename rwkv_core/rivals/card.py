@@ -198,6 +198,7 @@ Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _
 | held-out bits/char at the end | {cmp['bits_per_char']:.3f} | {cmp['rwkv_final']:.3f} |
 | **at equal tokens** ({cmp['tokens'] / 1e6:.2f}M, RWKV's curve interpolated) | {cmp['bits_per_char']:.3f} | {_f(cmp['rwkv_at_equal_tokens'])} |
 | **at equal wall-clock** ({cmp['seconds'] / 60:.1f} min, RWKV's curve interpolated) | {cmp['bits_per_char']:.3f} | {_f(cmp['rwkv_at_equal_seconds'])} |
+| at RWKV's end ({cmp['rwkv_tokens'] / 1e6:.2f}M tokens, {cmp['rwkv_seconds'] / 60:.1f} min), {kind}'s curve interpolated | tokens: {_f(cmp['ours_at_rwkv_tokens'])}, wall-clock: {_f(cmp['ours_at_rwkv_seconds'])} | {cmp['rwkv_final']:.3f} |
 
 "—": outside the other curve (RWKV's first validation point is at step 250, {val_first(cmp['rwkv_curve'])}).
 Wall-clock on a shared 2-core machine is noisy (other work ran beside both runs); tokens are exact.
@@ -243,6 +244,7 @@ def main(argv=None):
     p.add_argument("--fast", action="store_true",
                    help="held-out numbers through the training forward (the same numbers, tested), not the "
                         "cell-by-cell engine (minutes for the red-line RNN's rnn order)")
+    p.add_argument("--reuse", action="store_true", help="write the card from the existing .eval.json (no evaluation)")
     p.add_argument("--shared", default="", help="what else ran on the machine during training (for the card)")
     p.add_argument("--check-fp32", action="store_true",
                    help="also evaluate the run's float32 checkpoint (runs/<kind>/ckpt.pt) against a float16 file")
@@ -252,9 +254,15 @@ def main(argv=None):
     file = MODELS_DIR / f"{name}.safetensors"
     log = json.loads((MODELS_DIR / f"{name}.log.json").read_text())
     rwkv_log = json.loads((MODELS_DIR / "rwkv4-shakespeare.log.json").read_text())
+    model = rwkv_core.load_model(file)
+    if args.reuse:
+        ev = json.loads((MODELS_DIR / f"{name}.eval.json").read_text())
+        extra = ev.get("extra", "")
+        cmp = comparison(log, rwkv_log)
+        write_card(args.kind, model, log, ev, cmp, MODELS_DIR / f"{name}.md", extra)
+        return
     _, val = load_texts()
     ev = {"load_seconds": load_seconds(file)}
-    model = rwkv_core.load_model(file)
     from safetensors import safe_open
     with safe_open(str(file), "pt") as f:
         ev["file_dtype"] = str(f.get_tensor(next(iter(f.keys()))).dtype).replace("torch.", "")
@@ -287,6 +295,7 @@ def main(argv=None):
     ev["lr_at_stop"] = lr_at(log["final"]["step"], tc)
     cmp = comparison(log, rwkv_log)
     ev["comparison"] = {k: v for k, v in cmp.items() if not k.endswith("curve")}
+    ev["extra"] = extra
     (MODELS_DIR / f"{name}.eval.json").write_text(json.dumps(ev, indent=1))
     write_card(args.kind, model, log, ev, cmp, MODELS_DIR / f"{name}.md", extra)
     print(json.dumps(ev["comparison"], indent=1))
