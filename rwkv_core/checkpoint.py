@@ -351,6 +351,22 @@ def _validate(sd: dict, name: str) -> Config:
     return config
 
 
+def expect_exactly(sd: dict, expected: dict, name: str, what: str, ignore=frozenset()) -> None:
+    """Every expected tensor there with exactly its shape and a floating-point dtype, and nothing
+    else (but `ignore`): a CheckpointError naming the first tensor that is not. `what` names the
+    model in the message ("6-layer lstm")."""
+    for key, shape in expected.items():
+        if key not in sd:
+            raise CheckpointError(f"{name}: missing tensor {key!r} (expected shape {shape})")
+        if tuple(sd[key].shape) != shape:
+            raise CheckpointError(f"{name}: tensor {key!r} has shape {tuple(sd[key].shape)}, expected {shape}")
+        if not sd[key].dtype.is_floating_point:
+            raise CheckpointError(f"{name}: tensor {key!r} has dtype {sd[key].dtype}, expected floating point")
+    extra = sorted(set(sd) - set(expected) - set(ignore))
+    if extra:
+        raise CheckpointError(f"{name}: unexpected tensor {extra[0]!r} for a {what} ({len(extra)} unexpected in all)")
+
+
 # --- the entry point ------------------------------------------------------------------------
 
 def read_checkpoint(path: str | Path | None) -> tuple[dict, Config, str, Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checkpoint import CheckpointError, file_name, loading
+from ..checkpoint import CheckpointError, expect_exactly, file_name, loading
 from .lstm import Config, LayerState, State, Weights, init_state
 from .gpt_model import GPTModel, is_gpt
 from .model import RivalModel
@@ -45,18 +45,7 @@ def validate(sd: dict, name: str) -> Config:
         if sd[key].ndim != 2:
             raise CheckpointError(f"{name}: tensor {key!r} must be a matrix, has shape {tuple(sd[key].shape)}")
     config = Config.from_state_dict(sd)
-    expected = config.expected_shapes()
-    for key, shape in expected.items():
-        if key not in sd:
-            raise CheckpointError(f"{name}: missing tensor {key!r} (expected shape {shape})")
-        if tuple(sd[key].shape) != shape:
-            raise CheckpointError(f"{name}: tensor {key!r} has shape {tuple(sd[key].shape)}, expected {shape}")
-        if not sd[key].dtype.is_floating_point:
-            raise CheckpointError(f"{name}: tensor {key!r} has dtype {sd[key].dtype}, expected floating point")
-    extra = sorted(set(sd) - set(expected))
-    if extra:
-        raise CheckpointError(f"{name}: unexpected tensor {extra[0]!r} for a {config.n_layer}-layer {kind} "
-                              f"({len(extra)} unexpected in all)")
+    expect_exactly(sd, config.expected_shapes(), name, f"{config.n_layer}-layer {kind}")
     return config
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from ..checkpoint import CheckpointError, file_name, loading
+from ..checkpoint import CheckpointError, expect_exactly, file_name, loading
 from ..model import RWKV, RunResult
 from ..schedule import KINDS, Cell, Plan, plan as make_plan
 from ..timing import StepTimer
@@ -176,18 +176,7 @@ def validate(sd: dict, name: str) -> Config:
         raise CheckpointError(f"{name}: tensor 'transformer.n_head' must be one positive integer dividing the "
                               f"width {C}, is {n_head.reshape(-1)[:4].tolist()} ({n_head.dtype})")
     config = Config.from_state_dict(sd)
-    expected = config.expected_shapes()
-    for key, shape in expected.items():
-        if key not in sd:
-            raise CheckpointError(f"{name}: missing tensor {key!r} (expected shape {shape})")
-        if tuple(sd[key].shape) != shape:
-            raise CheckpointError(f"{name}: tensor {key!r} has shape {tuple(sd[key].shape)}, expected {shape}")
-        if not sd[key].dtype.is_floating_point:
-            raise CheckpointError(f"{name}: tensor {key!r} has dtype {sd[key].dtype}, expected floating point")
-    extra = sorted(set(sd) - set(expected) - {"transformer.n_head"})
-    if extra:
-        raise CheckpointError(f"{name}: unexpected tensor {extra[0]!r} for a {config.n_layer}-layer gpt "
-                              f"({len(extra)} unexpected in all)")
+    expect_exactly(sd, config.expected_shapes(), name, f"{config.n_layer}-layer gpt", ignore={"transformer.n_head"})
     return config
 
 
