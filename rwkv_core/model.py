@@ -17,7 +17,7 @@ from . import fast, ops
 from .config import Config
 from .schedule import KINDS, MODE_INFO, Cell, Plan, plan as make_plan
 from .state import LayerState, State, init_state
-from .timing import StepTimer, Timings
+from .timing import StepTimer, Timings, run_in_order
 from .trace import Recorder
 from .weights import AttWeights, BlockWeights, FfnWeights, Weights
 
@@ -242,12 +242,7 @@ class RWKV:
             if timer:
                 timer.begin()
             if workers == 1 or MODE_INFO[plan.mode].token_by_token:
-                for step in plan.steps:
-                    for cell in step:
-                        t0 = timer.mark() if timer else None
-                        self._run_cell(run, cell)
-                        if timer:
-                            timer.record(cell, t0, timer.mark())
+                run_in_order(plan, lambda cell: self._run_cell(run, cell), timer)
             else:
                 self._run_pipelined(run, plan, min(workers, L))
             timings = timer.finish(plan) if timer else None

@@ -78,3 +78,14 @@ class StepTimer:
         total = time.perf_counter() - self._t0
         spans = tuple(tuple((since(self._marks[c][0]), since(self._marks[c][1])) for c in step) for step in plan.steps)
         return Timings(device_name(self.device), spans, total)
+
+
+def run_in_order(plan, run_cell, timer: StepTimer | None = None) -> None:
+    """Every cell of the plan, one after another in plan order (run_cell(cell)); each cell's span
+    recorded when a timer is given. The one loop every model kind's run_plan executes a plan with."""
+    for step in plan.steps:
+        for cell in step:
+            t0 = timer.mark() if timer else None
+            run_cell(cell)
+            if timer:
+                timer.record(cell, t0, timer.mark())

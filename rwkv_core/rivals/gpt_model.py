@@ -15,7 +15,7 @@ import torch
 from ..checkpoint import CheckpointError, expect_exactly, file_name, loading
 from ..model import RWKV, RunResult
 from ..schedule import KINDS, Cell, Plan, plan as make_plan
-from ..timing import StepTimer
+from ..timing import StepTimer, run_in_order
 from . import gpt
 from .gpt import Cache, Config, Weights
 
@@ -115,12 +115,8 @@ class GPTModel:
         with (nullcontext() if grad else torch.inference_mode()):
             if timer:
                 timer.begin()
-            for step in plan.steps:
-                for cell in step:
-                    t0 = timer.mark() if timer else None
-                    self._run_cell(cell, ids, start, layers, acts, logits, all_logits, recorder)
-                    if timer:
-                        timer.record(cell, t0, timer.mark())
+            run_in_order(plan, lambda cell: self._run_cell(cell, ids, start, layers, acts, logits, all_logits,
+                                                          recorder), timer)
             timings = timer.finish(plan) if timer else None
             out = torch.cat(logits) if all_logits else logits[-1][-1]         # (T, V) or (V,)
         return RunResult(out, Cache(tuple(layers)), timings, plan)

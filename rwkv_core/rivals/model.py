@@ -10,7 +10,7 @@ import torch
 
 from ..model import RWKV, RunResult
 from ..schedule import KINDS, Cell, Plan, plan as make_plan
-from ..timing import StepTimer
+from ..timing import StepTimer, run_in_order
 from . import lstm
 from .lstm import Config, State, Weights
 
@@ -88,12 +88,7 @@ class RivalModel:
         with (nullcontext() if grad else torch.inference_mode()):
             if timer:
                 timer.begin()
-            for step in plan.steps:
-                for cell in step:
-                    t0 = timer.mark() if timer else None
-                    self._run_cell(cell, ids, layers, outs, logits, all_logits)
-                    if timer:
-                        timer.record(cell, t0, timer.mark())
+            run_in_order(plan, lambda cell: self._run_cell(cell, ids, layers, outs, logits, all_logits), timer)
             timings = timer.finish(plan) if timer else None
             out = torch.cat(logits) if all_logits else logits[-1][-1]        # (T, V) or (V,)
         return RunResult(out, State(tuple(layers)), timings, plan)
