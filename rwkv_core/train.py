@@ -47,6 +47,7 @@ class TrainConfig:
     ckpt_every: int = 50
     seed: int = 1234
     threads: int = 2
+    time_mix: str = "wkv"          # "shift": the ablation without WKV memory (rwkv_core.ablation)
 
 
 # --- initialisation (RWKV-4, after RWKV-LM) ---------------------------------------------------
@@ -132,7 +133,8 @@ def lr_at(step: int, tc: TrainConfig) -> float:
     return tc.lr_final + 0.5 * (tc.lr_peak - tc.lr_final) * (1 + math.cos(math.pi * progress))
 
 
-def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet: bool = False) -> dict:
+def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet: bool = False,
+          name: str = NAME) -> dict:
     from tqdm import tqdm
 
     from .data import load_texts
@@ -147,11 +149,25 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
     data = encode_corpus(tokenizer, train_texts.values())
     cfg = Config(tc.n_layer, tc.n_embd, 4 * tc.n_embd, tokenizer.vocab_size)
 
+    if tc.time_mix not in ("wkv", "shift"):
+        raise ValueError(f"time_mix must be 'wkv' or 'shift', not {tc.time_mix!r}")
     g = torch.Generator().manual_seed(tc.seed)
     sd = init_weights(cfg, g)
-    params = {k: v.requires_grad_(True) for k, v in sd.items()}
-    decay = [v for k, v in params.items() if v.ndim == 2 and k != "emb.weight"]
-    no_decay = [v for k, v in params.items() if not (v.ndim == 2 and k != "emb.weight")]
+    frozen: set[str] = set()                 # tensors the ablation does not use (kept fixed)
+    if tc.time_mix == "shift":
+        from . import ablation
+        ablation.shift_only(sd)
+        frozen = {k for k in sd if ablation.is_frozen(k)}
+
+    def fwd(weights, ids):                   # ids (B, T) → logits (B, T, V)
+        if tc.time_mix == "shift":
+            return ablation.forward_batch(weights, ids)
+        return forward_batch(weights, ids)[0]
+
+    params = {k: v.requires_grad_(k not in frozen) for k, v in sd.items()}
+    trained = {k: v for k, v in params.items() if k not in frozen}
+    decay = [v for k, v in trained.items() if v.ndim == 2 and k != "emb.weight"]
+    no_decay = [v for k, v in trained.items() if not (v.ndim == 2 and k != "emb.weight")]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=tc.lr_peak, betas=(0.9, 0.99), eps=1e-8)
@@ -193,11 +209,11 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
         batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])  # (B, T+1)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, tc)
-        logits, _ = forward_batch(weights, batch[:, :-1])                           # (B, T, V)
+        logits = fwd(weights, batch[:, :-1])                                        # (B, T, V)
         loss, ce = loss_fn(logits, batch[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained.values(), 1.0)
         opt.step()
         step += 1
         log["seconds"] = time.perf_counter() - t_start
@@ -211,13 +227,13 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
             save()
     bar.close()
     final = log["val"][-1] if log["val"] and log["val"][-1]["step"] == step else validate()
-    log["final"] = {"step": step, "minutes": log["seconds"] / 60, "params": cfg.n_params,
+    log["final"] = {"step": step, "minutes": log["seconds"] / 60, "params": sum(v.numel() for v in trained.values()),
                     "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:])),
                     **final}
     save()
     (out / "log.json").write_text(json.dumps(log))
     if export:
-        export_model(params, tok_path, log, MODELS_DIR)
+        export_model(params, tok_path, log, MODELS_DIR, name)
     return log
 
 
@@ -242,6 +258,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/embedded", help="run folder (checkpoints, log, tokenizer)")
     p.add_argument("--no-export", action="store_true", help="do not write models/")
+    p.add_argument("--name", default=NAME, help="file name in models/ (e.g. rwkv4-shiftonly-shakespeare)")
+    p.add_argument("--tokenizer", default=None,
+                   help="start from this tokenizer.json instead of training one (e.g. the embedded model's)")
     p.add_argument("--export-only", action="store_true",
                    help="write the run's latest checkpoint to models/ without training")
     for name, value in asdict(TrainConfig()).items():
@@ -251,9 +270,15 @@ def main(argv=None):
     if args.export_only:
         out = Path(args.out)
         state = torch.load(out / "ckpt.pt", weights_only=True)
-        print(export_model(state["params"], out / "tokenizer.json", json.loads(state["log"]), MODELS_DIR))
+        print(export_model(state["params"], out / "tokenizer.json", json.loads(state["log"]), MODELS_DIR,
+                           args.name))
         return
-    log = train(tc, Path(args.out), export=not args.no_export)
+    if args.tokenizer:
+        import shutil
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        if not (Path(args.out) / "tokenizer.json").exists():
+            shutil.copy(args.tokenizer, Path(args.out) / "tokenizer.json")
+    log = train(tc, Path(args.out), export=not args.no_export, name=args.name)
     print(json.dumps(log["final"], indent=1))
 
 
