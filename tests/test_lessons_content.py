@@ -45,15 +45,30 @@ def test_each_lesson_covers_its_topics_in_order(lessons):
 
 
 def test_a_few_quizzes_per_lesson(lessons):
+    """Quizzes that teach: every option has its own explanation, and each lesson has a quiz
+    about a live number of its example (a `live:` quiz; tests/test_lessons_quiz.py checks them)."""
     for lesson in lessons:
         quizzes = [s.quiz for s in lesson.steps if s.figure == "quiz"]
         assert len(quizzes) >= 2, lesson.title
+        assert any(q.live for q in quizzes), f"{lesson.title}: no quiz asks about a live number"
         for q in quizzes:
             assert len(set(q.options)) == len(q.options) >= 3
-            assert 0 <= q.answer < len(q.options) and q.explain
-            assert q.check(q.options[q.answer]) is True
-            assert all(q.check(o) is False for i, o in enumerate(q.options) if i != q.answer)
+            assert 0 <= q.answer < len(q.options)
+            assert len(q.explain) == len(q.options) and len(set(q.explain)) == len(q.explain)
+            assert all(len(e.split()) >= 8 for e in q.explain), q.explain      # a reason, not "wrong"
+            assert q.check(q.answer) is True
+            assert all(q.check(i) is False for i in range(len(q.options)) if i != q.answer)
             assert q.check(None) is None
+
+
+def test_quiz_on_the_block_says_directly_reads(lessons):
+    """Issue 15, fix 10: channel-mix's token shift reads one token back; older tokens reach it
+    only through the residual stream, so the question is which part DIRECTLY reads further back."""
+    q = next(s.quiz for s in lessons[2].steps if s.id == "quiz-block")
+    assert "directly reads" in q.question
+    assert q.options[q.answer].startswith("Time-mix")
+    channel_mix = q.explain[q.options.index("Channel-mix")]
+    assert "previous token" in channel_mix and "residual stream" in channel_mix
 
 
 def test_every_name_in_the_front_matter_is_real(lessons):
@@ -154,6 +169,19 @@ def test_read_step_rejects_unknown_figures_and_bad_quizzes(tmp_path):
     write(tmp_path / "a" / "03-q.md", "---\ntitle: Q\nfigure: quiz\noptions: [a, b]\nanswer: 1\n---\n")
     with pytest.raises(ls.LessonError, match="needs 'question'"):
         ls.read_step(tmp_path / "a" / "03-q.md")
+    # one explanation per option, none empty
+    write(tmp_path / "a" / "04-q.md", "---\ntitle: Q\nfigure: quiz\nquestion: ?\noptions: [a, b, c]\nanswer: 1\n"
+                                      "explain:\n  - why a\n  - why b\n---\n")
+    with pytest.raises(ls.LessonError, match="one explanation per option.*3 options, 2 explanations"):
+        ls.read_step(tmp_path / "a" / "04-q.md")
+    write(tmp_path / "a" / "05-q.md", "---\ntitle: Q\nfigure: quiz\nquestion: ?\noptions: [a, b]\nanswer: 1\n"
+                                      "explain: [why a, why b]\nlive: made_up\n---\n")
+    with pytest.raises(ls.LessonError, match="live 'made_up' is not in"):
+        ls.read_step(tmp_path / "a" / "05-q.md")
+    write(tmp_path / "a" / "06-q.md", "---\ntitle: Q\nfigure: quiz\nquestion: ?\noptions: [a, b]\nanswer: 2\n"
+                                      "explain: [why a, why b]\n---\n")
+    q = ls.read_step(tmp_path / "a" / "06-q.md").quiz
+    assert q.explain == ("why a", "why b") and q.answer == 1 and q.check(1) and not q.check(0)
 
 
 def test_load_lessons_from_a_folder(tmp_path):

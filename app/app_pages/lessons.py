@@ -2,8 +2,11 @@
 
 The content is data in lessons/ (read by app/lessons/content.py); each step names the view it shows,
 rendered by app/lessons/views.py from numbers computed in app/lessons/core.py (see app/lessons/).
-The position lives in st.session_state and is mirrored in the URL (?lesson=3&step=4, plus
-&classroom=1 in classroom mode), so a teacher can share a link to a step.
+The position lives in st.session_state and is mirrored in the URL by ids
+(?lesson=replacing-qkv-with-rwkv&step=wkv-recurrent, plus &classroom=1 in classroom mode), so a
+teacher can share a link to a step that inserting steps does not move; old links by position
+(?lesson=3&step=4) land where they landed before ids (content.find_position).
+The student may type their own prompt; classroom mode keeps the default one.
 Lesson text is the repository's own markdown; model text reaches the screen only through
 components that escape it."""
 import streamlit as st
@@ -17,6 +20,10 @@ POS = "lsn_pos"            # (lesson, step), 1-based
 WRITTEN = "lsn_written"    # the query params this page last wrote: a change means the user typed a URL
 CLASSROOM = "lsn_classroom"
 EXAMPLE = "lsn_example"
+PROMPT = "lsn_prompt"      # the prompt the numbers are for (the last good one the student typed)
+PROMPT_BOX = "lsn_prompt_box"
+PROMPT_ERROR = "lsn_prompt_error"
+LINK_NOTE = "lsn_link_note"
 
 
 def go(pos: tuple[int, int]) -> None:
@@ -27,7 +34,9 @@ def url_position(lessons) -> tuple[int, int] | None:
     qp = st.query_params
     if "lesson" not in qp and "step" not in qp:
         return None
-    return ls.clamp_position(lessons, qp.get("lesson", 1), qp.get("step", 1))
+    pos, note = ls.find_position(lessons, qp.get("lesson"), qp.get("step"), ls.legacy_lessons())
+    st.session_state[LINK_NOTE] = note
+    return pos
 
 
 def sync_from_url(lessons) -> None:
@@ -40,8 +49,8 @@ def sync_from_url(lessons) -> None:
         st.session_state[CLASSROOM] = qp.get("classroom") == "1"
 
 
-def write_url(pos: tuple[int, int], classroom: bool) -> None:
-    qp = {"lesson": str(pos[0]), "step": str(pos[1])}
+def write_url(lessons, pos: tuple[int, int], classroom: bool) -> None:
+    qp = ls.link(lessons, pos)
     if classroom:
         qp["classroom"] = "1"
     if dict(st.query_params) != qp:
@@ -57,12 +66,61 @@ def model_for(classroom: bool):
     return current_model(), current_model_key()
 
 
-def example_for(model: RWKV, key: str) -> lc.Example:
+def example_for(model: RWKV, key: str, prompt: str) -> lc.Example:
     cached = st.session_state.get(EXAMPLE)
-    if cached is None or cached[0] != key:
-        cached = (key, lc.run_example(model))
+    if cached is None or cached[0] != key or cached[2] != prompt:
+        cached = (key, lc.run_example(model, prompt), prompt)
         st.session_state[EXAMPLE] = cached
     return cached[1]
+
+
+def take_prompt(model) -> None:
+    """The prompt box changed: keep the text when the model can read it as a lesson example,
+    otherwise keep the previous prompt and say why."""
+    text = st.session_state.get(PROMPT_BOX, "")
+    try:
+        lc.lesson_prompt(model, text)
+    except lc.PromptError as e:
+        st.session_state[PROMPT_ERROR] = str(e)
+        return
+    st.session_state[PROMPT], st.session_state[PROMPT_ERROR] = text, ""
+    st.session_state.pop("lsn_token", None)        # a new prompt: back to its last token
+
+
+def reset_prompt() -> None:
+    st.session_state[PROMPT] = st.session_state[PROMPT_BOX] = lc.EXAMPLE_PROMPT
+    st.session_state[PROMPT_ERROR] = ""
+
+
+def prompt_for(model, classroom: bool) -> str:
+    """The prompt the numbers are for: the classroom default in classroom mode and for a model
+    without a tokenizer (it reads fixed ids), otherwise the student's last good prompt."""
+    if classroom or model.tokenizer is None:
+        return lc.EXAMPLE_PROMPT
+    prompt = st.session_state.setdefault(PROMPT, lc.EXAMPLE_PROMPT)
+    try:
+        lc.lesson_prompt(model, prompt)        # another model's tokenizer may read it differently
+    except lc.PromptError as e:
+        st.session_state[PROMPT_ERROR] = f"This model cannot use your prompt: {e}"
+        st.session_state[PROMPT] = prompt = lc.EXAMPLE_PROMPT
+    return prompt
+
+
+def prompt_box(model) -> None:
+    """The student's own prompt; a bad one gets a message and the previous prompt stays."""
+    if model.tokenizer is None:
+        st.caption("This model came without a tokenizer: the lessons read a fixed list of token ids.")
+        return
+    st.session_state.setdefault(PROMPT_BOX, st.session_state[PROMPT])
+    c1, c2 = st.columns([5, 1])
+    c1.text_area("Your prompt (the lessons' numbers follow it)", key=PROMPT_BOX, height=68,
+                 on_change=take_prompt, args=(model,),
+                 help=f"{lc.MIN_PROMPT_TOKENS}–{lc.MAX_PROMPT_TOKENS} tokens. Press Ctrl+Enter or click outside "
+                      "the box to use it.")
+    c2.button("Classroom prompt", key="lsn_prompt_reset", on_click=reset_prompt,
+              disabled=st.session_state[PROMPT] == lc.EXAMPLE_PROMPT)
+    if err := st.session_state.get(PROMPT_ERROR):
+        st.error(err + " The numbers below are still for the previous prompt.")
 
 
 def contents(lessons, pos) -> None:
@@ -72,12 +130,12 @@ def contents(lessons, pos) -> None:
             col.markdown(f"**{lesson.number}. {lesson.title}**")
             for i, step in enumerate(lesson.steps, start=1):
                 here = (lesson.number, i) == pos
-                col.button(f"{i}. {step.title}", key=f"toc_{lesson.number}_{i}", on_click=go,
+                col.button(f"{i}. {step.title}", key=f"toc_{lesson.id}_{step.id}", on_click=go,
                            args=((lesson.number, i),), type="primary" if here else "tertiary")
 
 
 def example_controls(ex: lc.Example, classroom: bool) -> tuple[int, int]:
-    """Which layer and token the live numbers are for: fixed in classroom mode."""
+    """The prompt, and which layer and token the live numbers are for: fixed in classroom mode."""
     layer, t = min(lc.DEFAULT_LAYER, ex.model.config.n_layer - 1), ex.n_tokens - 1
     if classroom:
         return layer, t
@@ -85,8 +143,10 @@ def example_controls(ex: lc.Example, classroom: bool) -> tuple[int, int]:
     for widget, n in (("lsn_layer", ex.model.config.n_layer), ("lsn_token", ex.n_tokens)):
         if st.session_state.get(widget, 0) >= n:
             del st.session_state[widget]
-    with st.expander("The example: which layer and token the numbers are for"):
-        st.text("Prompt: " + lc.prompt_text(ex))
+    with st.expander("The example: your prompt, and which layer and token the numbers are for",
+                     expanded=bool(st.session_state.get(PROMPT_ERROR))):
+        prompt_box(ex.model)
+        st.text("Prompt as the model reads it: " + lc.prompt_text(ex))
         c1, c2 = st.columns(2)
         layer = c1.selectbox("Layer", list(range(ex.model.config.n_layer)), index=layer, key="lsn_layer")
         t = c2.selectbox("Token", list(range(ex.n_tokens)), index=t, key="lsn_token",
@@ -112,7 +172,9 @@ if classroom:
     st.html(layout.CLASSROOM_CSS)
 pos = ls.clamp_position(lessons, *st.session_state[POS])
 st.session_state[POS] = pos
-write_url(pos, classroom)
+write_url(lessons, pos, classroom)
+if note := st.session_state.pop(LINK_NOTE, ""):
+    st.warning(note)
 lesson, step = lessons[pos[0] - 1], lessons[pos[0] - 1].steps[pos[1] - 1]
 
 st.progress(ls.progress(lessons, pos),
@@ -120,7 +182,7 @@ st.progress(ls.progress(lessons, pos),
 contents(lessons, pos)
 navigation(lessons, pos, "top")
 model, key = model_for(classroom)
-ex = example_for(model, key)
+ex = example_for(model, key, prompt_for(model, classroom))
 layer, t = example_controls(ex, classroom)
 
 st.caption(f"Lesson {lesson.number}: {lesson.title}")
@@ -128,7 +190,7 @@ st.header(step.title)
 if pos[1] == 1 and lesson.intro:
     st.markdown(lesson.intro)
 st.markdown(step.text)
-ctx = layout.Context(model, key, ex, layer, t, classroom, step, key=f"s{pos[0]}_{pos[1]}")
+ctx = layout.Context(model, key, ex, layer, t, classroom, step, key=f"s_{lesson.id}_{step.id}")
 views.VIEWS[step.figure].render(ctx)
 layout.focus_table(ctx)
 layout.sources(ctx)

@@ -15,12 +15,25 @@ Front matter of a step (between two `---` lines; `key: value`, lists as `[a, b]`
     formulas  functions of rwkv_core/reference.py whose equations the text states (tested)
     source    dotted names of engine functions (rwkv_core.*, or app.lessons.core.generate, the loop
               the lesson runs) whose real source the step shows
-    quiz steps: question, options (a list), answer (1-based), explain
+    id        optional: the step's stable id in links (default: the file name without its NN- prefix
+              and .md). Give a renamed or split step its old id here, so that links keep working.
+    quiz steps: question, options (a `- item` list), answer (1-based), explain (a `- item` list, one
+              explanation per option in the same order: why that option is right or wrong, shown
+              when the student picks it); optional `live`: a name in app/lessons/quiz.py LIVE whose
+              values (from the student's own example) fill `{name}` fields of the question, the
+              options and the explanations
+
+Deep links name a lesson and a step by id (?lesson=replacing-qkv-with-rwkv&step=wkv-recurrent), so
+that inserting or renumbering step files moves no link. A lesson's id is its folder name without
+the NN- prefix. Links by position (?lesson=3&step=4, the form before ids) are read through the
+frozen order in data: index.md's `legacy_lessons` and each lesson.md's `legacy_steps` (step ids in
+the order the files had when links were positions); they land where they landed then.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,12 +52,20 @@ def view_names() -> set[str]:
 class Quiz:
     question: str
     options: tuple[str, ...]
-    answer: int        # 0-based index into options
-    explain: str
+    answer: int                    # 0-based index into options
+    explain: tuple[str, ...]       # one per option: why it is right or wrong
+    live: str = ""                 # a name in app/lessons/quiz.py LIVE: fills {fields} from the example
 
-    def check(self, choice: str | None) -> bool | None:
-        """True / False for a chosen option, None when nothing is chosen yet."""
-        return None if choice is None else choice == self.options[self.answer]
+    def check(self, choice: int | None) -> bool | None:
+        """True / False for the chosen option's index, None when nothing is chosen yet."""
+        return None if choice is None else choice == self.answer
+
+    def filled(self, values: dict[str, str]) -> "Quiz":
+        """The quiz with its {fields} filled from the live values (the same quiz without `live`)."""
+        def fill(text: str) -> str:
+            return text.format_map(values) if self.live else text
+        return Quiz(fill(self.question), tuple(fill(o) for o in self.options), self.answer,
+                    tuple(fill(e) for e in self.explain), self.live)
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,7 @@ class Step:
     source: tuple[str, ...] = ()
     quiz: Quiz | None = None
     path: str = ""
+    id: str = ""                   # stable in links: the file name without NN-, or front matter `id:`
 
     def focus_names(self, layer: int) -> list[str]:
         return [f.replace("{layer}", str(layer)) for f in self.focus]
@@ -70,6 +92,12 @@ class Lesson:
     summary: str
     intro: str
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    id: str = ""                   # stable in links: the folder name without NN-
+    legacy_steps: tuple[str, ...] = ()   # step ids in the frozen order of position links (?step=N)
+
+    def step_index(self, step_id: str) -> int | None:
+        """The 0-based index of the step with this id, None when there is none."""
+        return next((i for i, s in enumerate(self.steps) if s.id == step_id), None)
 
 
 class LessonError(ValueError):
@@ -126,18 +154,35 @@ def _as_tuple(meta: dict, key: str) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
+ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")      # what a link may carry: lower-case words and hyphens
+
+
+def slug_id(name: str) -> str:
+    """'05-wkv-stable.md' → 'wkv-stable'; '03-replacing-qkv-with-rwkv' → 'replacing-qkv-with-rwkv'."""
+    return re.sub(r"^[0-9]+-", "", name.removesuffix(".md"))
+
+
 def _quiz(meta: dict, where: str) -> Quiz:
     for key in ("question", "options", "answer", "explain"):
         if not meta.get(key):
             raise LessonError(f"{where}: a quiz step needs '{key}'")
-    options = _as_tuple(meta, "options")
+    options, explain = _as_tuple(meta, "options"), _as_tuple(meta, "explain")
     try:
         answer = int(meta["answer"])
     except ValueError:
         raise LessonError(f"{where}: answer must be the number of the right option (1-based)") from None
     if not 1 <= answer <= len(options) or len(options) < 2:
         raise LessonError(f"{where}: answer {answer} is not one of the {len(options)} options")
-    return Quiz(meta["question"], options, answer - 1, meta["explain"])
+    if len(explain) != len(options) or not all(e.strip() for e in explain):
+        raise LessonError(f"{where}: 'explain' needs one explanation per option, in the options' order "
+                          f"({len(options)} options, {len(explain)} explanations)")
+    live = meta.get("live", "")
+    if live:
+        from .quiz import LIVE        # the live values need torch, not Streamlit
+        if live not in LIVE:
+            raise LessonError(f"{where}: live {live!r} is not in app/lessons/quiz.py LIVE; known: "
+                              f"{', '.join(sorted(LIVE))}")
+    return Quiz(meta["question"], options, answer - 1, explain, live)
 
 
 def read_step(path: Path) -> Step:
@@ -148,9 +193,12 @@ def read_step(path: Path) -> Step:
             raise LessonError(f"{where}: '{key}' is required")
     if meta["figure"] not in (known := view_names()):
         raise LessonError(f"{where}: unknown figure {meta['figure']!r}; known: {', '.join(sorted(known))}")
+    step_id = meta.get("id") or slug_id(path.name)
+    if not isinstance(step_id, str) or not ID.fullmatch(step_id):
+        raise LessonError(f"{where}: id {step_id!r} must be lower-case words joined by '-'")
     quiz = _quiz(meta, where) if meta["figure"] == "quiz" else None
     return Step(meta["title"], body, meta["figure"], _as_tuple(meta, "focus"), _as_tuple(meta, "formulas"),
-                _as_tuple(meta, "source"), quiz, where)
+                _as_tuple(meta, "source"), quiz, where, step_id)
 
 
 def read_lesson(folder: Path, number: int) -> Lesson:
@@ -161,7 +209,15 @@ def read_lesson(folder: Path, number: int) -> Lesson:
     steps = tuple(read_step(p) for p in sorted(folder.glob("[0-9]*.md")))
     if not steps:
         raise LessonError(f"{folder.name}: no step files (NN-slug.md)")
-    return Lesson(number, folder.name, meta.get("title") or folder.name, meta.get("summary", ""), intro, steps)
+    ids = [s.id for s in steps]
+    if twice := sorted({i for i in ids if ids.count(i) > 1}):
+        raise LessonError(f"{folder.name}: step id {twice[0]!r} is used by two steps; give one an `id:`")
+    legacy = _as_tuple(meta, "legacy_steps")
+    if missing := [i for i in legacy if i not in ids]:
+        raise LessonError(f"{folder.name}/lesson.md: legacy_steps names {missing[0]!r}, which no step has: "
+                          "give the step that replaced it `id: " + missing[0] + "` so old links still land")
+    return Lesson(number, folder.name, meta.get("title") or folder.name, meta.get("summary", ""), intro, steps,
+                  slug_id(folder.name), legacy)
 
 
 def load_lessons(root: Path = LESSONS_DIR) -> tuple[Lesson, ...]:
@@ -171,6 +227,12 @@ def load_lessons(root: Path = LESSONS_DIR) -> tuple[Lesson, ...]:
     if not folders:
         raise LessonError("index.md: 'lessons' lists no lesson folders")
     return tuple(read_lesson(root / f, n) for n, f in enumerate(folders, start=1))
+
+
+def legacy_lessons(root: Path = LESSONS_DIR) -> tuple[str, ...]:
+    """Lesson ids in the frozen order of position links (?lesson=N): index.md's `legacy_lessons`."""
+    return _as_tuple(parse_front_matter((root / "index.md").read_text(encoding="utf-8"), "index.md")[0],
+                     "legacy_lessons")
 
 
 def index_intro(root: Path = LESSONS_DIR) -> str:
@@ -224,17 +286,60 @@ def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
 
 # --- moving through the lessons -----------------------------------------------------------------
 
+def _number(value: object) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def clamp_position(lessons: tuple[Lesson, ...], lesson: object, step: object) -> tuple[int, int]:
-    """A (lesson, step) pair, 1-based as in ?lesson=3&step=4, from anything a URL may carry:
-    numbers out of range are clamped, text that is not a number gives the first."""
+    """A (lesson, step) pair, 1-based, from two positions as a URL may carry them: numbers out
+    of range are clamped, text that is not a number gives the first."""
     def num(v, hi):
-        try:
-            n = int(str(v).strip())
-        except (TypeError, ValueError):
-            return 1
-        return min(max(n, 1), hi)
+        n = _number(v)
+        return 1 if n is None else min(max(n, 1), hi)
     ln = num(lesson, len(lessons))
     return ln, num(step, len(lessons[ln - 1].steps))
+
+
+def find_position(lessons: tuple[Lesson, ...], lesson: object, step: object,
+                  legacy: tuple[str, ...] = ()) -> tuple[tuple[int, int], str]:
+    """The (lesson, step) position a link names, and a note for the student when the link names
+    nothing that exists ('' when it does). A lesson is named by id or, in old links, by number
+    (read through `legacy`, the frozen lesson order); a step by id or, in old links, by number
+    (read through the lesson's frozen `legacy_steps`, clamped to it as old links were clamped)."""
+    note = ""
+    by_id = {l.id: l for l in lessons}
+    if (n := _number(lesson)) is not None:
+        frozen = legacy or tuple(l.id for l in lessons)
+        chosen = by_id.get(frozen[min(max(n, 1), len(frozen)) - 1], lessons[0])
+    elif lesson in (None, ""):
+        chosen = lessons[0]
+    else:
+        chosen = by_id.get(str(lesson).strip())
+        if chosen is None:
+            chosen, note = lessons[0], f"There is no lesson {str(lesson)[:40]!r}: here is the first lesson."
+    if (n := _number(step)) is not None:
+        if chosen.legacy_steps:
+            index = chosen.step_index(chosen.legacy_steps[min(max(n, 1), len(chosen.legacy_steps)) - 1])
+        else:
+            index = min(max(n, 1), len(chosen.steps)) - 1
+    elif step in (None, ""):
+        index = 0
+    else:
+        index = chosen.step_index(str(step).strip())
+        if index is None:
+            index = 0
+            note = (note + " " if note else "") + (f"Lesson {chosen.number} has no step {str(step)[:40]!r}: "
+                                                   "here is its first step.")
+    return (chosen.number, index + 1), note
+
+
+def link(lessons: tuple[Lesson, ...], pos: tuple[int, int]) -> dict[str, str]:
+    """The query parameters of a deep link to pos: ids, which do not move when steps are inserted."""
+    lesson = lessons[pos[0] - 1]
+    return {"lesson": lesson.id, "step": lesson.steps[pos[1] - 1].id}
 
 
 def flat_positions(lessons: tuple[Lesson, ...]) -> list[tuple[int, int]]:

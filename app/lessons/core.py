@@ -4,9 +4,10 @@ next to the engine's recorded values (rwkv_core.Recorder). Each step's numbers c
 frozen dataclass (WkvSum, ChannelMix, ...) that the views (app/lessons/views.py) only lay out; the
 page shows formula and engine side by side, the tests check that they agree.
 
-Every student gets the same numbers: the prompt, the token, the layer and the sampling seed
-are fixed defaults (EXAMPLE_PROMPT, SEED, DEFAULT_LAYER), and the embedded model is read from
-the repository, so nothing needs a network.
+By default every student gets the same numbers: the prompt, the token, the layer and the
+sampling seed are fixed defaults (EXAMPLE_PROMPT, SEED, DEFAULT_LAYER), and the embedded model is
+read from the repository, so nothing needs a network. A student may type their own prompt
+(lesson_prompt checks it); classroom mode keeps the default.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+import unicodedata
+
+from app.explorer_core import PromptError, encode_prompt
 from app.explorer_core import token_label as label   # how a token is named on screen, one home
 from rwkv_core import RWKV, Recorder, State, analysis, make_generator, reference as fm, sample
 from rwkv_core.protocol import Model
@@ -30,6 +34,9 @@ N_CHANNELS = 6              # channels shown in the per-channel tables
 OVERFLOW_UP = 100.0  # added to every k: e^(k + 100) overflows float32 (largest finite e^88.7); wkv does not change
 N_NEIGHBOURS = 8            # nearest tokens listed beside an embedding
 N_LABELLED = 12             # tokens labelled in a probability bar chart (all it shows)
+MIN_PROMPT_TOKENS = 2       # token shift and the WKV sum need a previous token to show anything
+MAX_PROMPT_TOKENS = 64      # the lessons' tables list every token of the example
+MAX_PROMPT_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,29 @@ def example_ids(model: Model, prompt: str = EXAMPLE_PROMPT) -> list[int]:
     if model.tokenizer is None:
         return [(7 + 37 * i) % model.config.vocab_size for i in range(12)]
     return model.tokenizer.encode(prompt)
+
+
+def lesson_prompt(model: Model, text: str) -> list[int]:
+    """A student's prompt → its token ids, or PromptError with a message that says what to change.
+    Beyond the Explorer's checks (empty, too long, unreadable): between MIN_PROMPT_TOKENS and
+    MAX_PROMPT_TOKENS tokens, and no control characters other than newline and tab (they would
+    show as nothing on the page)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError(f"The prompt is {len(text):,} characters; a lesson's tables list every token, "
+                          f"so the limit is {MAX_PROMPT_CHARS}. Shorten it.")
+    odd = sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn")
+                  and c not in "\n\t"})
+    if odd:
+        raise PromptError(f"The prompt contains characters that cannot be shown ({', '.join(odd[:5])}); "
+                          "remove them.")
+    ids = encode_prompt(model, text)
+    if len(ids) < MIN_PROMPT_TOKENS:
+        raise PromptError(f"The prompt is {len(ids)} token; a lesson needs at least {MIN_PROMPT_TOKENS} "
+                          "(token shift reads the previous one). Type a few more characters.")
+    if len(ids) > MAX_PROMPT_TOKENS:
+        raise PromptError(f"The prompt is {len(ids)} tokens; a lesson's tables list every token, so the "
+                          f"limit is {MAX_PROMPT_TOKENS}. Shorten it.")
+    return ids
 
 
 def run_example(model: RWKV, prompt: str = EXAMPLE_PROMPT) -> Example:

@@ -95,6 +95,23 @@ def focus_table(ctx: Context) -> None:
         table(ctx, rows)
 
 
+def quiz(ctx: Context) -> None:
+    """The step's quiz, its {fields} filled from this example when it asks about a live number;
+    the chosen option's own explanation (why it is right, or why it is wrong) at once."""
+    from .quiz import LIVE
+    q = ctx.step.quiz
+    if q.live:
+        q = q.filled(LIVE[q.live](ctx.ex, ctx.layer, ctx.t))
+    choice = st.radio(q.question, range(len(q.options)), format_func=lambda i: q.options[i], index=None,
+                      key=f"{ctx.key}_quiz")
+    verdict = q.check(choice)
+    if verdict is True:
+        st.success("Right. " + q.explain[choice])
+    elif verdict is False:
+        st.error("Not quite. " + q.explain[choice])
+        st.caption("Try another answer.")
+
+
 def sources(ctx: Context) -> None:
     for dotted in ctx.step.source:
         with st.expander(f"The real code: {dotted}", expanded=ctx.classroom):

@@ -21,7 +21,7 @@ from visuals import architecture, lessons as vl, probabilities as vp, states, to
 from visuals import frames as vf, schedule as vs, timing as vt
 
 from . import core as lc
-from .layout import Context, agreement, show, table
+from .layout import Context, agreement, quiz, show, table
 from .results import Checked
 
 SCHEDULE_TOKENS = 16       # tokens of the example used in the scheduling figures
@@ -323,10 +323,4 @@ def state_view(ctx: Context) -> None:
 
 @view("quiz", "a short question with instant feedback")
 def quiz_view(ctx: Context) -> None:
-    q = ctx.step.quiz
-    choice = st.radio(q.question, q.options, index=None, key=f"{ctx.key}_quiz")
-    verdict = q.check(choice)
-    if verdict is True:
-        st.success("Right. " + q.explain)
-    elif verdict is False:
-        st.error("Not quite: think again and try another answer.")
+    quiz(ctx)       # app/lessons/layout.py: live fields, and each option's own explanation

@@ -1,0 +1,64 @@
+"""The live values of the quizzes that ask about a number on the screen: LIVE maps the name a
+quiz step gives in `live:` to a function (example, layer, token) → {field: text}, whose fields
+fill the `{field}`s of that quiz's question, options and explanations. No Streamlit here.
+
+Each quiz's right answer must stay right whatever the student's prompt, layer and token: the
+question is about this example's number, the answer about why the formula makes it so
+(tests/test_lessons_quiz.py fills every live quiz from two prompts and checks each claim).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from rwkv_core import reference as fm
+from rwkv_core.schedule import expected_steps
+
+from . import core as lc
+
+
+def sampling_top(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
+    """Lesson 1: the most likely next token's probability at temperature 1 and at 0.5."""
+    p1 = fm.softmax_with_temperature(ex.logits[t], 1.0)                       # (V,)
+    top = int(p1.argmax())
+    p_half = fm.softmax_with_temperature(ex.logits[t], 0.5)                   # (V,)
+    return {"after": repr(ex.labels[t]), "top": repr(lc.label(ex.model, top)), "p": f"{float(p1[top]):.1%}",
+            "p_half": f"{float(p_half[top]):.1%}", "top_half": repr(lc.label(ex.model, int(p_half.argmax())))}
+
+
+def counting_steps(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
+    """Lesson 2: this model's layers and the example's tokens, and the step counts of each order
+    as the engine's own plans count them."""
+    L, T = ex.model.config.n_layer, ex.n_tokens
+    return {"L": str(L), "T": str(T), "rnn": str(expected_steps("rnn", L, T)),
+            "cascade": str(expected_steps("cascade", L, T, 1)), "parallel": str(expected_steps("parallel", L, T))}
+
+
+def wkv_top_share(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
+    """Lesson 3: the channel the WKV step draws, the token that gets the largest share of its
+    average, and the numbers that explain why (its exponent is the largest)."""
+    att, c = ex.block(layer).att, lc.memory_channel(ex, layer, t)
+    w, u = fm.decay(att.time_decay), att.time_first
+    k, v = ex.rec[f"blocks.{layer}.att.k"][: t + 1], ex.rec[f"blocks.{layer}.att.v"][: t + 1]   # (t+1, C)
+    share = fm.wkv_weights(w, u, k)[:, c]                                      # (t+1,)
+    expo = fm.wkv_exponents(w, u, k)[:, c]                                     # (t+1,)
+    order = torch.argsort(share, descending=True).tolist()
+    top = order[0]
+    if len(order) > 1:
+        nxt = order[1]
+        runner = f"the next largest is {float(expo[nxt]):.2f} ({ex.labels[nxt]!r}, {float(share[nxt]):.1%})"
+    else:
+        runner = "it is the only token so far"
+    return {"layer": str(layer), "channel": str(c), "t": str(t), "token": repr(ex.labels[t]),
+            "top": repr(ex.labels[top]), "i": str(top), "share": f"{float(share[top]):.1%}",
+            "exponent": f"{float(expo[top]):.2f}", "runner_up": runner,
+            "kind": "the current token, u + k_t" if top == t else "an earlier token, (t−1−i)·w + k_i",
+            "u": f"{float(u[c]):.3f}", "u_negative": str(int((u < 0).sum())), "C": str(len(u)),
+            "v_top": f"{float(v[top, c]):.3f}", "v_max": f"{float(v[:, c].max()):.3f}",
+            "w": f"{float(w[c]):.4f}", "e_w": f"{float(torch.exp(w[c])):.4f}"}
+
+
+LIVE: dict[str, Callable[[lc.Example, int, int], dict[str, str]]] = {
+    "sampling_top": sampling_top, "counting_steps": counting_steps, "wkv_top_share": wkv_top_share,
+}
