@@ -1,8 +1,9 @@
 """The engine's fast paths: the same numbers as the plain forms of ops.py (up to rounding),
 computed the way this hardware runs them fastest. model.py reaches each through one call:
 
-  linear(x, weight)              x @ weight.T, routed on a CPU by its number of rows: a few rows
-                                 split across two cores, many rows to oneDNN (else F.linear)
+  linear(x, weight)              x @ weight.T, on a CPU by the route this machine measured
+                                 fastest for the product's shape class (calibrate.py): F.linear,
+                                 a two-core split of the columns, oneDNN, or a matrix-vector call
   wkv_parallel(w, u, k, v, ...)  the WKV over all T tokens in blocks of WKV_BLOCK tokens, with
                                  no Python loop over single tokens; equal to ops.wkv_sequential
 
@@ -12,19 +13,18 @@ both to reference.wkv_naive on safe inputs), also for their gradients.
 from __future__ import annotations
 
 import platform
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
+from . import calibrate
 from .ops import decay_and_add, wkv_step
 
 
 # --- products -----------------------------------------------------------------------------------
-
-# Products of at most this many rows (tokens) are split across two cores (see linear); longer ones
-# go to oneDNN, when this torch build has it.
-SPLIT_MAX_ROWS = 64
-
+# Each route computes x @ weight.T for x (rows, in) and a weight (out, in), as F.linear does; which
+# one a product takes is measured on this machine (rwkv_core/calibrate.py), per shape class.
 
 def _onednn_linear():
     """torch's oneDNN linear kernel for x86-64 CPUs (the one torch.compile uses), or None: on other
@@ -47,37 +47,89 @@ def _onednn_linear():
 _ONEDNN_LINEAR = _onednn_linear()
 
 
+def split_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (rows, in) @ weight.T as two halves of the output columns in one batched product, one
+    half per core: a weight stored column by column (checkpoint.py) gives both halves as views,
+    no copy. For memory-bound products (few rows): MKL runs a matrix-vector product on one core,
+    and one core may not stream the weights at the memory's full speed."""
+    out_f, in_f = weight.shape
+    rows = x.shape[0]
+    h = (out_f + 1) // 2                                            # the second half overlaps by one column when out is odd
+    halves = weight.T.as_strided((2, in_f, h), (out_f - h, out_f, 1))   # (2, in, h): columns [0, h) and [out-h, out)
+    y = torch.bmm(x.reshape(1, rows, in_f).expand(2, rows, in_f), halves)   # (2, rows, h)
+    if 2 * h == out_f:
+        return y.transpose(0, 1).reshape(rows, out_f)               # (rows, out) a view when rows == 1
+    return torch.cat([y[0], y[1][:, 2 * h - out_f:]], dim=-1)       # (rows, out)
+
+
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (rows, in) @ weight.T by oneDNN's kernel (F.linear where this torch has none)."""
+    if _ONEDNN_LINEAR is None:
+        return F.linear(x, weight)
+    return _ONEDNN_LINEAR(x, weight, None, "none", [], "")
+
+
+def mv_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (1, in) @ weight.T as torch.mv(weight, x): BLAS's matrix-vector call, which some builds
+    spread over the threads where the one-row matrix product does not."""
+    return torch.mv(weight, x[0]).unsqueeze(0)                      # (1, out)
+
+
+ROUTES = {"linear": F.linear, "split": split_linear, "onednn": onednn_linear, "mv": mv_linear}
+ROUTE_TABLE = calibrate.RouteTable()   # this process's choices, measured as each shape class is met
+
+
+def routes_for(rows: int, weight: torch.Tensor, x_dtype: torch.dtype, threads: int) -> dict:
+    """The routes that can compute this product: name → fn(x (rows, in), weight)."""
+    out = {"linear": F.linear}
+    if threads >= 2 and weight.shape[0] >= 2 and weight.T.is_contiguous():
+        out["split"] = split_linear
+    if _ONEDNN_LINEAR is not None and x_dtype == weight.dtype == torch.float32:
+        out["onednn"] = onednn_linear
+    if rows == 1:
+        out["mv"] = mv_linear
+    return out
+
+
+_forced: list[str] = []   # routes_forced's stack (benchmarks' A/B and tests)
+
+
+@contextmanager
+def routes_forced(name: str | None):
+    """Inside the block every product takes route `name` where it applies (else F.linear);
+    None: the measured choice. For A/B benchmarks and tests; not thread-aware."""
+    if name is not None and name not in ROUTES:
+        raise ValueError(f"unknown route {name!r}: choose from {', '.join(ROUTES)}")
+    _forced.append(name)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x @ weight.T for a weight (out, in): what F.linear computes, x (..., in) → (..., out).
 
-    On a CPU, without autograd, the product is routed by its number of rows:
-    - a few rows (decode, small chunks) are bound by memory: with two or more torch threads, a
-      weight stored column by column (checkpoint.py) is multiplied as two halves of its output
-      columns in one batched product (a view, no copy), one half per core. MKL runs a
-      matrix-vector product on one core, which cannot stream the weights at the memory's full
-      speed (169M shape, decode: 21 ms of products per token instead of 28).
-    - many rows (a prompt) are bound by arithmetic: oneDNN's kernel reaches ~215 GFLOP/s on
-      the 2-core development machine where MKL's reaches ~175.
-    Training (autograd), GPUs and other dtypes use F.linear."""
+    On a CPU, without autograd, the product takes the route this machine measured fastest for its
+    shape class (rows bucket, weight shape, dtype, layout, threads): see rwkv_core/calibrate.py.
+    Training (autograd) and GPUs use F.linear."""
     out_f, in_f = weight.shape
     if x.device.type != "cpu" or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
         return F.linear(x, weight)
     rows = x.numel() // in_f
-    if rows > SPLIT_MAX_ROWS:
-        if _ONEDNN_LINEAR is None or x.dtype != torch.float32 or weight.dtype != torch.float32:
-            return F.linear(x, weight)
-        return _ONEDNN_LINEAR(x.reshape(rows, in_f), weight, None, "none", [], "").reshape(*x.shape[:-1], out_f)
-    wt = weight.T                                                   # (in, out), contiguous when column-major
-    if torch.get_num_threads() < 2 or not wt.is_contiguous() or out_f < 2:
-        return F.linear(x, weight)
-    h = (out_f + 1) // 2                                            # the second half overlaps by one column when out is odd
-    halves = wt.as_strided((2, in_f, h), (out_f - h, out_f, 1))     # (2, in, h) views of columns [0, h) and [out-h, out)
-    y = torch.bmm(x.reshape(1, rows, in_f).expand(2, rows, in_f), halves)   # (2, rows, h)
-    if 2 * h == out_f:
-        y = y.transpose(0, 1).reshape(rows, out_f)                  # (rows, out) a view when rows == 1
+    threads = torch.get_num_threads()
+    if _forced and _forced[-1] is not None:
+        name = _forced[-1]
+        if name not in routes_for(rows, weight, x.dtype, threads):
+            name = "linear"
     else:
-        y = torch.cat([y[0], y[1][:, 2 * h - out_f:]], dim=-1)      # (rows, out)
-    return y.reshape(*x.shape[:-1], out_f)
+        top, measured_rows = calibrate.bucket(rows)
+        key = (top, out_f, in_f, x.dtype, weight.T.is_contiguous(), threads)   # a calibrate.ShapeClass
+        name = ROUTE_TABLE.chosen.get(key) or ROUTE_TABLE.route(
+            key, weight, routes_for(measured_rows, weight, x.dtype, threads), measured_rows)
+    if name == "linear":
+        return F.linear(x, weight)
+    return ROUTES[name](x.reshape(rows, in_f), weight).reshape(*x.shape[:-1], out_f)
 
 
 # --- the WKV over many tokens, in blocks ----------------------------------------------------------

@@ -39,7 +39,8 @@ def test_naive_overflows_where_stable_does_not():
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("out_f, rows", [(6, 1), (7, 1), (7, 5), (50, 3), (1, 2)])
 def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
-    """fast.linear splits a column-major weight's outputs across two cores; the result is F.linear's."""
+    """fast.linear's split route (two halves of a column-major weight's outputs, one per core) gives
+    F.linear's result; so does the route this machine's calibration chose."""
     g = torch.Generator().manual_seed(3)
     weight = torch.randn(out_f, 9, generator=g).t().contiguous().t()   # (out, in), stored column by column
     x = torch.randn(2, rows, 9, generator=g)
@@ -49,20 +50,24 @@ def test_linear_equals_f_linear(threads, out_f, rows, monkeypatch):
     monkeypatch.setattr(fast.torch, "bmm", lambda *a: calls.append(1) or torch._C._VariableFunctions.bmm(*a))
     try:
         with torch.inference_mode():
-            y = fast.linear(x, weight)
-            y_rowmajor = fast.linear(x, weight.contiguous())
+            y_auto = fast.linear(x, weight)
+            calls.clear()
+            with fast.routes_forced("split"):
+                y = fast.linear(x, weight)
+                y_rowmajor = fast.linear(x, weight.contiguous())
     finally:
         torch.set_num_threads(before)
     ref = torch.nn.functional.linear(x, weight)
-    assert y.shape == ref.shape == (2, rows, out_f)
+    assert y.shape == y_auto.shape == ref.shape == (2, rows, out_f)
     assert torch.allclose(y, ref, atol=1e-5) and torch.allclose(y_rowmajor, ref, atol=1e-5)
+    assert torch.allclose(y_auto, ref, atol=1e-5)
     # the split ran exactly when it could: two threads, a column-major weight with two or more outputs
     assert len(calls) == (1 if threads == 2 and out_f >= 2 else 0)
 
 
 @pytest.mark.parametrize("onednn", [True, False])
 def test_linear_many_rows_equals_f_linear(onednn, monkeypatch):
-    """More rows than SPLIT_MAX_ROWS: oneDNN's kernel where this machine has it, else F.linear."""
+    """Many rows by oneDNN's route: its kernel where this machine has it, else F.linear."""
     if onednn and fast._ONEDNN_LINEAR is None:
         pytest.skip("this torch build or machine has no oneDNN linear kernel")
     calls = []
@@ -70,14 +75,15 @@ def test_linear_many_rows_equals_f_linear(onednn, monkeypatch):
     monkeypatch.setattr(fast, "_ONEDNN_LINEAR", (lambda *a: calls.append(1) or real(*a)) if onednn else None)
     g = torch.Generator().manual_seed(5)
     weight = torch.randn(33, 16, generator=g).t().contiguous().t()
-    x = torch.randn(2, fast.SPLIT_MAX_ROWS, 16, generator=g)          # 2 x 64 rows
-    with torch.inference_mode():
+    x = torch.randn(2, 64, 16, generator=g)                           # 2 x 64 rows
+    with torch.inference_mode(), fast.routes_forced("onednn"):
         y = fast.linear(x, weight)
     assert torch.allclose(y, torch.nn.functional.linear(x, weight), atol=1e-5)
     assert len(calls) == (1 if onednn else 0)
     # with autograd the plain product runs, and gradients flow
     w = weight.clone().requires_grad_()
-    fast.linear(x, w).sum().backward()
+    with fast.routes_forced("onednn"):
+        fast.linear(x, w).sum().backward()
     assert len(calls) == (1 if onednn else 0) and w.grad is not None
 
 
