@@ -137,6 +137,8 @@ def main(argv=None) -> dict:
     p.add_argument("--passages", type=int, default=PASSAGES)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
+    p.add_argument("--add", action="store_true",
+                   help="keep the other models already in --json (measure only --models, same settings)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from pathlib import Path
@@ -145,7 +147,14 @@ def main(argv=None) -> dict:
     _, val = load_texts()
     texts = list(val.values())
     out = {"machine": {"cpu": _cpu_name(), "threads": args.threads, "torch": torch.__version__},
-           "lengths": args.lengths, "passages": args.passages, "models": {}}
+           "lengths": args.lengths, "contexts": args.contexts, "places": args.places, "target": TARGET,
+           "passages": args.passages, "models": {}}
+    if args.add and args.json and Path(args.json).is_file():
+        old = json.loads(Path(args.json).read_text())
+        same = all(old.get(k) == out[k] for k in ("lengths", "contexts", "places", "target", "passages"))
+        if not same:
+            raise SystemExit(f"{args.json} was measured with other settings: measure every model again")
+        out["models"] = old["models"]
     for path in paths:
         model = load_model(path)
         name = Path(path).name.removesuffix(".safetensors")
@@ -159,8 +168,8 @@ def main(argv=None) -> dict:
         print(" " * len(name), "read twice:", " ".join(
             f"n={r['n']}: " + (f"{r['first_bpc']:.2f}→{r['second_bpc']:.2f} ({r['recall']:.0%})"
                               if r["fits"] else "beyond context") for r in rows), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+        if args.json:            # after each model: a long run keeps what it has measured
+            Path(args.json).write_text(json.dumps(out, indent=1))
     return out
 
 

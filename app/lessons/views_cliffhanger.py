@@ -1,0 +1,120 @@
+"""The article's cliffhanger, measured: the models trained here side by side, with the ablation
+that keeps RWKV-4 but drops its WKV memory (rwkv_core.ablation).
+
+Numbers come from files the training and measuring commands wrote: each model's
+models/<name>.eval.json and .log.json (held-out bits per character, training tokens) and
+docs/compare/recall_cpu.json (`python -m rwkv_core.recall`); the one live number is each model's
+loss on the lesson's own prompt, computed here.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+import torch.nn.functional as F
+
+from app import resources
+from visuals import cliffhanger as vc
+
+from .layout import Context, show, table
+from .views import view
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS_DIR = ROOT / "models"
+RECALL = ROOT / "docs" / "compare" / "recall_cpu.json"
+ABLATION = "rwkv4-shiftonly-shakespeare"
+
+# file name → (label, what it keeps of the past), in the order the lesson tells the story
+MODELS = {
+    "rwkv4-shakespeare": ("RWKV-4", "WKV: a decaying average per channel, plus token shift"),
+    ABLATION: ("RWKV-4 without WKV", "token shift only: its own and the previous token, per layer"),
+    "lstm-shakespeare": ("stacked LSTM", "h and c per layer, through a nonlinear recurrence"),
+    "redline-shakespeare": ("red-line RNN", "the same, with the top layer fed back into layer 0"),
+    "gpt-shakespeare": ("GPT", "every token of its 512-token window (a KV cache)"),
+}
+
+
+@dataclass(frozen=True)
+class Trained:
+    name: str                      # file name in models/
+    label: str
+    keeps: str
+    bits_per_char: float           # held-out (The Tempest, Timon of Athens)
+    train_tokens: int
+    minutes: float
+
+
+def trained_models(models_dir: Path = MODELS_DIR) -> list[Trained]:
+    """The models trained here whose evaluation and log are in models_dir, in MODELS order."""
+    out = []
+    for name, (label, keeps) in MODELS.items():
+        ev, log = models_dir / f"{name}.eval.json", models_dir / f"{name}.log.json"
+        if not (ev.is_file() and log.is_file()):
+            continue
+        total = json.loads(ev.read_text())["total"]
+        lg = json.loads(log.read_text())
+        final, cfg = lg["final"], lg["config"]
+        minutes = final.get("minutes") or lg.get("seconds", 0) / 60
+        out.append(Trained(name, label, keeps, total["bits_per_char"],
+                           final["step"] * cfg["batch_size"] * cfg["ctx_len"], minutes))
+    return out
+
+
+def context_curves(path: Path = RECALL) -> tuple[dict[str, list[tuple[int, float]]], dict]:
+    """label → [(tokens of context, bits/char)] from rwkv_core.recall's JSON, and its machine."""
+    if not path.is_file():
+        return {}, {}
+    data = json.loads(path.read_text())
+    curves = {MODELS.get(name, (name,))[0]: [(r["context"], r["bpc"]) for r in m["context_curve"] if r["fits"]]
+              for name, m in data["models"].items()}
+    return curves, data.get("machine", {})
+
+
+@torch.no_grad()
+def bits_per_token(model, ids: list[int]) -> float:
+    """Mean loss of the prompt's tokens 1… (each predicted from the ones before), in bits."""
+    logits, _ = model.forward(ids[:-1], mode="parallel")                         # (T−1, V)
+    return F.cross_entropy(logits.float(), torch.tensor(ids[1:])).item() / math.log(2)
+
+
+def gap_sentence(models: list[Trained]) -> str:
+    by = {m.name: m for m in models}
+    full, abl = by.get("rwkv4-shakespeare"), by.get(ABLATION)
+    if not (full and abl):
+        return "The ablation's evaluation is not in models/: train it with `python -m rwkv_core.train --time-mix shift`."
+    gap = abl.bits_per_char - full.bits_per_char
+    return (f"Without WKV the same model, trained the same way on the same {abl.train_tokens / 1e6:.1f}M tokens, "
+            f"scores {abl.bits_per_char:.3f} bits per character on the held-out plays against RWKV-4's "
+            f"{full.bits_per_char:.3f}: {gap:+.3f} bits, {gap / full.bits_per_char:+.0%}. "
+            "That gap is what the WKV memory buys.")
+
+
+@view("cliffhanger", "the models trained here side by side, with RWKV-4 without its WKV memory")
+def cliffhanger(ctx: Context) -> None:
+    models = trained_models()
+    st.info(gap_sentence(models))
+    show(ctx, vc.held_out_figure([(m.label, m.bits_per_char) for m in models],
+                                 highlight=("RWKV-4", "RWKV-4 without WKV")), "held_out")
+    table(ctx, [{"model": m.label, "keeps of the past": m.keeps, "held-out bits/char": round(m.bits_per_char, 3),
+                 "training tokens": f"{m.train_tokens / 1e6:.2f}M", "training minutes": round(m.minutes)}
+                for m in models])
+    st.caption("Held-out: The Tempest and Timon of Athens, never trained on. RWKV and the LSTMs carry their "
+               "state through each play; the GPT reads it in 512-token windows moving by 256. The red-line RNN "
+               "stopped at its 88-minute cap, with fewer tokens. Training ran on the same 2-core CPU.")
+    curves, machine = context_curves()
+    if curves:
+        show(ctx, vc.context_curve_figure(curves), "context")
+        st.caption(f"`python -m rwkv_core.recall` on {machine.get('cpu', 'a CPU')}: the same 8 tokens at 48 "
+                   "places of the held-out plays, each read after c tokens of context from an empty state.")
+    path = MODELS_DIR / f"{ABLATION}.safetensors"
+    if path.is_file() and ctx.ex.n_tokens >= 2 and ctx.model.config.vocab_size == 2048:
+        ablation = resources.rival_model(str(path), path.stat().st_mtime_ns)
+        ids = list(ctx.ex.ids)
+        c1, c2 = st.columns(2)
+        c1.metric("RWKV-4 on this prompt", f"{bits_per_token(ctx.model, ids):.2f} bits/token")
+        c2.metric("without WKV, on this prompt", f"{bits_per_token(ablation, ids):.2f} bits/token")
+        st.caption(f"Live: the mean loss of this prompt's {len(ids) - 1} predicted tokens under each model.")
