@@ -6,7 +6,8 @@ free, so the same code runs one sequence for the app and a batch for training.
 
 Paper symbols and our names:
   w  = -exp(time_decay)  per-channel decay per token, always negative (computed in time_mixing)
-  u  = time_first        the bonus the current token gets in its own WKV
+  u  = time_first        the current token's own weight in its WKV (exponent u + k), in place of a
+                         decay: a bonus when u > 0, a penalty when u < 0
   aa, bb, pp             WKV numerator, denominator and running maximum exponent: the true
                          numerator is aa * e^pp and the true denominator bb * e^pp (see state.py)
 

@@ -13,7 +13,9 @@ Symbols of the RWKV-4 paper (Peng et al., 2023) and the names used here and in t
   mu_r, mu_k, mu_v   time_mix_r, time_mix_k, time_mix_v   (token shift weights)
   w                  -exp(time_decay)  decay per token, negative; the paper writes e^{-(t-1-i)w}
                      with w >= 0, the code stores time_decay and multiplies by e^{w}, w < 0
-  u                  time_first        the bonus of the current token
+  u                  time_first        the current token's own weight in its WKV, in place of a
+                                       decay (exponent u + k_t); often called a bonus, but
+                                       trained models have u < 0 too (RWKV-4 starts at ln 0.3)
   a, b               numerator and denominator of the WKV sum (the recurrent form)
   aa, bb, pp         the stable form's state: a = aa * e^pp, b = bb * e^pp
 
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import torch
 
-NEG_INF = -1e38  # the stable form's "no history yet": e^{pp} = 0 without the NaN of a true -inf
+# The stable form's "no history yet": e^{pp} = 0. A true -inf works here too (every step stays
+# finite); it is the engine's blocked parallel form that would meet -inf - (-inf) = NaN with it.
+NEG_INF = -1e38
 
 
 # --- before the blocks and after them ---------------------------------------------------------

@@ -1,11 +1,11 @@
 """The recurrent state, with names: what each layer carries from one token to the next.
 
 Per layer:
-  x_att  the last input of time-mix (after ln1): token shift of the next token mixes with it
+  x_att  ln1's output for the last token (time-mix's input): the next token's token shift mixes with it
   aa     WKV numerator   sum_j e^{(t-1-j)w + k_j} v_j, stored divided by e^{pp}
   bb     WKV denominator sum_j e^{(t-1-j)w + k_j},     stored divided by e^{pp}
   pp     the running maximum exponent, which keeps aa and bb finite
-  x_ffn  the last input of channel-mix (after ln2)
+  x_ffn  ln2's output for the last token (channel-mix's input), for its token shift
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 
 FIELDS = ("x_att", "aa", "bb", "pp", "x_ffn")
-NEG_INF = -1e38  # pp of an empty history: e^{pp} = 0 without the NaNs a true -inf gives
+# pp of an empty history: e^{pp} = 0. Token by token a true -inf would work as well; the blocked
+# parallel WKV (fast._carry, more than CARRY_GROUP blocks) would compute -inf - (-inf) = NaN.
+NEG_INF = -1e38
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,47 @@ def test_visuals_do_not_import_streamlit():
     import pathlib
     for f in pathlib.Path(states.__file__).parent.glob("*.py"):
         assert "import streamlit" not in f.read_text(), f
+
+
+# --- lesson 3: the stable state animated, the blocked WKV ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def lesson_example():
+    from app.lessons import core as lc
+    return lc.run_example(embedded())
+
+
+def test_stable_state_frames_animate_the_engines_aa_bb_pp(lesson_example):
+    from app.lessons import core as lc
+    from visuals import lessons as vl
+    ex, layer = lesson_example, lc.DEFAULT_LAYER
+    c = lc.memory_channel(ex, layer, ex.n_tokens - 1)
+    aa, bb, pp = (ex.rec[f"blocks.{layer}.att.{n}"][:, c].tolist() for n in ("aa", "bb", "pp"))
+    labels = list(ex.labels)
+    fig = vl.stable_state_frames(labels + ["<br>"], aa + [aa[-1]], bb + [bb[-1]], pp + [pp[-1]], c)
+    n = len(labels) + 1
+    assert len(fig.frames) == n and len(fig.layout.sliders[0].steps) == n
+    for t in (0, n // 2, n - 1):                                 # frame t: the state after tokens 0..t
+        frame = fig.frames[t]
+        assert [d.name for d in frame.data] == ["aa", "bb", "pp (right axis)"]
+        assert arr(frame.data[0].y) == pytest.approx((aa + [aa[-1]])[: t + 1])
+        assert arr(frame.data[2].y) == pytest.approx((pp + [pp[-1]])[: t + 1])
+        assert len(frame.data[1].x) == t + 1
+    assert fig.frames[-1].data[0].x[-1].endswith("&lt;br&gt;")    # model text escaped
+    assert arr(fig.data[1].y) == pytest.approx(bb + [bb[-1]])   # shown before play: every token
+    assert caption(fig) and fig.layout.updatemenus[0].buttons[0].method == "animate"
+
+
+def test_blocked_wkv_shows_both_forms_and_shades_blocks(lesson_example):
+    from app.lessons import claims as cl, core as lc
+    from visuals import lessons as vl
+    ex, layer = lesson_example, lc.DEFAULT_LAYER
+    c = lc.memory_channel(ex, layer, ex.n_tokens - 1)
+    v = cl.wkv_blocked_view(ex, layer, c, 4)
+    fig = vl.blocked_wkv(v.table["token"], v.table["wkv (recurrence)"], v.table["wkv (blocked)"], v.table["block"],
+                         channel=c, block=v.block)
+    assert arr(fig.data[0].y) == pytest.approx(v.table["wkv (recurrence)"])
+    assert arr(fig.data[1].y) == pytest.approx(v.table["wkv (blocked)"])
+    assert len(fig.layout.shapes) == (v.n_blocks + 1) // 2               # every other block shaded
+    assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].x1 == v.block - 0.5
+    assert caption(fig) and f"blocks of {v.block}" in fig.layout.title.text

@@ -5,6 +5,8 @@
   wkv_shares          a token's WKV as a weighted average: the share of each earlier token
   exponent_bars       the WKV exponents against float32's limit: why the naive form overflows
   running_sums        the recurrent form's a and b after each token
+  stable_state_frames one channel's aa, bb, pp after each token, animated token by token
+  blocked_wkv         the blocked parallel WKV beside the token-by-token recurrence, blocks shaded
   squared_relu_figure channel-mix pre-activations and what the squared ReLU keeps
   generation_chain    prompt in a cascade, then new tokens one at a time (the red line returns)
   state_fields        the five state vectors a layer carries to the next token
@@ -58,8 +60,8 @@ def wkv_shares(labels: Sequence[str], shares: Sequence[float], *, channel: int, 
     fig.update_yaxes(range=[0, max(shares) * 1.25 if shares else 1], tickformat=".0%")
     return style(fig, title=f"Layer {layer}, channel {channel}: wkv = {wkv:.4f}, a weighted average of v "
                             f"(w = {w:.3f}, u = {u:.3f})",
-                 caption="Grey: earlier tokens, fading by e^w per token unless their k is large; red: this token, "
-                         "with the bonus u. The bars add up to 100%.",
+                 caption="Grey: earlier tokens; each fades by the same e^w per token, its k only sets where it "
+                         "starts. Red: this token, weighted e^(u + k) (u in place of a decay). The bars add up to 100%.",
                  x_title="token (position:text)", y_title="share of the average")
 
 
@@ -144,9 +146,68 @@ def state_fields(fields: dict, *, layer: int, token: str) -> go.Figure:
                                hovertemplate="%{y}[%{x}] = %{z:.4f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     return style(fig, title=f"Layer {layer}'s state after {safe(token)}: 5 vectors, fixed size",
-                 caption="x_att and x_ffn: this token's inputs, for the next token's token shift. aa, bb: the WKV "
-                         "numerator and denominator scaled by e^-pp (pp, the exponent, is summarised below).",
+                 caption="x_att and x_ffn: this token's layer-norm outputs (ln1, ln2), for the next token's token "
+                         "shift. aa, bb: the WKV numerator and denominator scaled by e^-pp (pp is summarised below).",
                  x_title="channel", height=330)
+
+
+
+def stable_state_frames(labels: Sequence[str], aa: Sequence[float], bb: Sequence[float], pp: Sequence[float],
+                        channel: int) -> go.Figure:
+    """One channel's stable state after each token, animated: frame t shows aa and bb (left
+    axis) and pp (right axis) after tokens 0..t. A play button and a slider step through them."""
+    ticks = [f"{i}:{safe(s)}" for i, s in enumerate(labels)]
+    n = len(ticks)
+
+    def traces(t: int) -> list[go.Scatter]:
+        upto = slice(0, t + 1)
+        return [go.Scatter(x=ticks[upto], y=list(aa[upto]), mode="lines+markers", name="aa",
+                           line=dict(color=PALETTE["blue"], width=3)),
+                go.Scatter(x=ticks[upto], y=list(bb[upto]), mode="lines+markers", name="bb",
+                           line=dict(color=PALETTE["orange"], width=3)),
+                go.Scatter(x=ticks[upto], y=list(pp[upto]), mode="lines+markers", name="pp (right axis)",
+                           yaxis="y2", line=dict(color=PALETTE["black"], width=2, dash="dot"))]
+
+    frames = [go.Frame(data=traces(t), name=str(t)) for t in range(n)]
+    lo = min(min(aa), min(bb), 0.0)
+    hi = max(max(aa), max(bb), 1.0)
+    pad = 0.08 * (hi - lo)
+    fig = go.Figure(data=traces(n - 1), frames=frames)
+    play = dict(label="▶ play", method="animate",
+                args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=False, mode="immediate")])
+    fig.update_layout(
+        xaxis=dict(categoryorder="array", categoryarray=ticks, range=[-0.5, n - 0.5]),
+        yaxis=dict(range=[lo - pad, hi + pad]),
+        yaxis2=dict(overlaying="y", side="right", title="pp", showgrid=False,
+                    range=[min(pp) - 1, max(pp) + 1]),
+        updatemenus=[dict(type="buttons", buttons=[play], x=0, y=-0.28, xanchor="left", showactive=False)],
+        sliders=[dict(active=n - 1, y=-0.2, len=0.85, x=0.15, currentvalue=dict(prefix="after token "),
+                      steps=[dict(label=ticks[t], method="animate",
+                                  args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                             for t in range(n)])])
+    return style(fig, title=f"Channel {channel}: the stable state after each token",
+                 caption="Each token: pp moves to the larger of (pp + w) and k, and aa, bb are rescaled to it, so "
+                         "the largest term is 1 and aa, bb stay small numbers.",
+                 x_title="after token", height=460).update_layout(yaxis_title_text="aa, bb")
+
+
+def blocked_wkv(labels: Sequence[str], recurrence: Sequence[float], blocked: Sequence[float],
+                blocks: Sequence[int], *, channel: int, block: int) -> go.Figure:
+    """The WKV of one channel token by token (line) and from the engine's blocked form
+    (markers), with every other block shaded."""
+    ticks = [f"{i}:{safe(s)}" for i, s in enumerate(labels)]
+    fig = go.Figure([go.Scatter(x=ticks, y=list(recurrence), mode="lines", name="recurrence (token by token)",
+                                line=dict(color=PALETTE["blue"], width=3)),
+                     go.Scatter(x=ticks, y=list(blocked), mode="markers", name=f"blocked ({block} tokens a block)",
+                                marker=dict(color=HIGHLIGHT, size=11, symbol="diamond"))])
+    for b in sorted(set(blocks))[::2]:
+        at = [i for i, x in enumerate(blocks) if x == b]
+        fig.add_vrect(x0=at[0] - 0.5, x1=at[-1] + 0.5, fillcolor=MUTED, opacity=0.18, line_width=0)
+    fig.update_xaxes(categoryorder="array", categoryarray=ticks)
+    return style(fig, title=f"Channel {channel}: the same wkv, token by token and in blocks of {block}",
+                 caption="Shaded bands: every other block. Inside a block every output is computed at once from "
+                         "the state at the block's start; only the state passes from block to block.",
+                 x_title="token (position:text)", y_title="wkv", height=380)
 
 
 def presenter(fig: go.Figure, scale: float = 1.45) -> go.Figure:

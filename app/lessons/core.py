@@ -364,8 +364,8 @@ def block_view(ex: Example, layer: int, t: int) -> BlockSums:
 
 
 def state_view(ex: Example, layer: int, t: int) -> StateAfter:
-    """The layer's state after token t, rebuilt from the formulas: x_att and x_ffn are the
-    layer-normed inputs of this token (the next token's token shift reads them), aa bb pp the
+    """The layer's state after token t, rebuilt from the formulas: x_att and x_ffn are this
+    token's layer-norm outputs, ln1(x) and ln2(x) (the next token's token shift reads them), aa bb pp the
     stable WKV state. After the last token it must equal the engine's returned State."""
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     _, aa, bb, pp = fm.wkv_stable(fm.decay(att.time_decay), att.time_first,

@@ -9,18 +9,20 @@ labels escaped in visuals/.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import streamlit as st
 
 from app import explorer_core, scheduling_core as sc
+from rwkv_core import fast
 from rwkv_core.sampling import SamplingSettings
 from rwkv_core.schedule import expected_steps, plan as make_plan
 from visuals import architecture, lessons as vl, probabilities as vp, states, tokens
 from visuals import frames as vf, schedule as vs, timing as vt
 
-from . import core as lc
+from . import claims as cl, core as lc
 from .layout import Context, agreement, quiz, show, table
 from .results import Checked
 
@@ -58,6 +60,7 @@ def black_box(ctx: Context) -> None:
          "generic")
     st.text("Text in:  " + explorer_core.decode(ctx.model, list(ex.ids[: ctx.t + 1])))
     st.text("Most likely next token:  " + lc.label(ctx.model, nxt))
+    st.info(cl.describe_model(ctx.model))
 
 
 @view("tokens", "the prompt as token chips, with ids")
@@ -67,6 +70,7 @@ def tokens_view(ctx: Context) -> None:
     c1, c2 = st.columns(2)
     c1.metric("tokens in this prompt", ex.n_tokens)
     c2.metric("vocabulary size", f"{ctx.model.config.vocab_size:,}")
+    st.info(cl.tokenizer_sentence(ex))
 
 
 @view("embedding", "the token's embedding vector and its nearest neighbours")
@@ -76,6 +80,9 @@ def embedding_view(ctx: Context) -> None:
     show(ctx, vl.vector_bars(v.normed.tolist(), title=f"The vector for {word!r} (after ln0)",
                              caption="One number per channel: this is all block 0 ever sees of the token.",
                              name="embed"), "vec")
+    c = ctx.model.config
+    st.caption(f"This model's embedding matrix emb is {c.vocab_size:,} × {c.n_embd}: one row of {c.n_embd} "
+               f"numbers per token.")
     agreement(v.max_diff)
     table(ctx, {"nearest tokens (cosine of embeddings)": [w for w, _ in v.neighbours],
                 "cosine": [c for _, c in v.neighbours]})
@@ -93,6 +100,9 @@ def probabilities_view(ctx: Context) -> None:
     v = lc.next_token_view(ctx.ex, ctx.t)
     show(ctx, vp.next_token_bars(v.probs, v.probs, v.labels, v.top, v.entropy_bits, k=10,
                                  title=f"After {ctx.ex.labels[ctx.t]!r}"), "probs")
+    vocab = ctx.model.config.vocab_size
+    st.caption(f"Entropy here: {v.entropy_bits:.2f} bits. With this model's {vocab:,} tokens it is at most "
+               f"log2 {vocab:,} = {math.log2(vocab):.2f} bits (every token equally likely).")
     agreement(v.max_diff)
 
 
@@ -108,6 +118,12 @@ def sampling_view(ctx: Context) -> None:
     st.text(f"Seed {lc.SEED} (the same for everyone) picks:  {v.labels[smp.token]}")
     if v.max_diff:
         agreement(v.max_diff)
+    if temp > 0:
+        st.markdown("**The same settings in three libraries' orders** (recomputed from the same logits):")
+        settings = SamplingSettings(temperature=temp, top_k=top_k, top_p=top_p)
+        table(ctx, cl.sampling_orders(ctx.ex.logits[ctx.t], settings))
+        if note := cl.blinkdl_note(ctx.ex.logits[ctx.t], settings):
+            st.caption(note)
 
 
 @view("generation_loop", "the generation loop: pseudo-code, the real function and its output")
@@ -235,6 +251,9 @@ def _checked_table(ctx: Context, v: Checked, note: str) -> None:
 def token_shift_view(ctx: Context) -> None:
     v = lc.token_shift_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx))
     _checked_table(ctx, v, f"{_where(ctx)}; the {len(v.table['channel'])} channels with the largest |k|.")
+    st.markdown("**The learned μ of every layer** (time-mix k, v, r and channel-mix k, r together):")
+    st.info(cl.mu_sentence(ctx.model))
+    table(ctx, cl.mu_table(ctx.model))
 
 
 @view("rkv", "receptance, key and value on this token's real numbers")
@@ -256,6 +275,8 @@ def wkv_sum_view(ctx: Context) -> None:
     c1.metric("wkv by the sum formula", f"{v.wkv_formula:.6f}")
     c2.metric("wkv recorded by the engine", f"{v.wkv_engine:.6f}")
     c3.metric("half-life of this channel", f"{v.half_life:.1f} tokens")
+    st.info(cl.u_sentence(ctx.model) + f" This channel: u = {v.u:.2f}, next to RWKV-4's initial value "
+            f"ln 0.3 = {cl.U_INIT:.2f} (± 0.5).")
     table(ctx, {"token": v.labels, "k": v.k, "v": v.v, "exponent": v.exponent, "share": v.share})
     agreement(v.max_diff)
 
@@ -269,16 +290,44 @@ def wkv_recurrent_view(ctx: Context) -> None:
     agreement(v.max_diff)
 
 
-@view("wkv_stable", "the stable form aa, bb, pp and the naive form's overflow")
-def wkv_stable_view(ctx: Context) -> None:
+@view("wkv_overflow", "the naive form's overflow, on this model's largest key and with every k shifted")
+def wkv_overflow_view(ctx: Context) -> None:
     c = _channel(ctx)
     v = lc.wkv_stable_view(ctx.ex, ctx.layer, ctx.t, c)
+    st.info(cl.largest_key_sentence(ctx.ex))
     show(ctx, vl.exponent_bars(ctx.ex.labels[: ctx.t + 1], v.shifted_exponents, lc.OVERFLOW_UP), "exps")
     st.markdown(f"**Every k shifted, channel {c}, float32** (the true wkv does not change: the shift cancels):")
     table(ctx, v.overflow)
+    agreement({"stable wkv, k unshifted": v.max_diff["wkv"]})
+
+
+@view("wkv_stable", "the stable form: aa, bb, pp after each token, animated, against the engine")
+def wkv_stable_view(ctx: Context) -> None:
+    c = _channel(ctx)
+    v = lc.wkv_stable_view(ctx.ex, ctx.layer, ctx.t, c)
+    show(ctx, vl.stable_state_frames(v.table["token"], v.table["aa (formula)"], v.table["bb (formula)"],
+                                     v.table["pp (formula)"], c), "frames")
     st.markdown("**The stable state after each token, formula and engine:**")
     table(ctx, v.table)
     agreement(v.max_diff)
+
+
+@view("wkv_parallel", "the engine's blocked parallel WKV beside the recurrence, and what a true −∞ does")
+def wkv_parallel_view(ctx: Context) -> None:
+    c = _channel(ctx)
+    block = st.select_slider("Tokens per block", (1, 2, 3, 4, 5, 6, 8), value=fast.WKV_BLOCK,
+                             key=f"{ctx.key}_block")
+    v = cl.wkv_blocked_view(ctx.ex, ctx.layer, c, block)
+    show(ctx, vl.blocked_wkv(v.table["token"], v.table["wkv (recurrence)"], v.table["wkv (blocked)"],
+                             v.table["block"], channel=c, block=v.block), "blocked")
+    st.caption(f"Layer {ctx.layer}, channel {c}: {ctx.ex.n_tokens} tokens in {v.n_blocks} blocks "
+               f"(the engine uses {fast.WKV_BLOCK}).")
+    table(ctx, v.table)
+    agreement(v.max_diff)
+    st.markdown("**Starting pp at a true −∞:**")
+    table(ctx, cl.neg_inf_rows(ctx.ex, ctx.layer))
+    st.caption(f"This prompt's k and v repeated to more than {fast.CARRY_GROUP} blocks of {fast.WKV_BLOCK} tokens: "
+               f"from {fast.CARRY_GROUP + 1} blocks on, the carry groups them by {fast.CARRY_GROUP}.")
 
 
 @view("time_mix_out", "the time-mix output W_o (r ⊙ wkv) and the residual")
@@ -290,6 +339,8 @@ def time_mix_out_view(ctx: Context) -> None:
 def channel_mix_view(ctx: Context) -> None:
     v = lc.channel_mix_view(ctx.ex, ctx.layer, ctx.t, _channels(ctx))
     show(ctx, vl.squared_relu_figure(v.pre.tolist(), v.k.tolist()), "relu")
+    c = ctx.model.config
+    st.caption(f"This model: k' has {c.n_ffn:,} channels, x has {c.n_embd:,} ({c.n_ffn / c.n_embd:g} times as many).")
     st.metric("hidden channels that are exactly 0 after the squared ReLU", f"{v.zero_share:.0%}")
     table(ctx, v.table)
     agreement(v.max_diff)
@@ -324,3 +375,6 @@ def state_view(ctx: Context) -> None:
 @view("quiz", "a short question with instant feedback")
 def quiz_view(ctx: Context) -> None:
     quiz(ctx)       # app/lessons/layout.py: live fields, and each option's own explanation
+
+
+from . import views_cliffhanger  # noqa: E402,F401  the cliffhanger, measured (app/lessons/views_cliffhanger.py)
