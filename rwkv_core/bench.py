@@ -9,6 +9,12 @@ whole prompt, and the `rwkv` package's decode and prefill in the same run, with 
 Decode and prefill are measured in rounds that alternate ours and the package's (after warm-up
 calls of both), so that both see the same machine: the table gives each side's median over the
 rounds and the median of the per-round ratios, with their range.
+Beside the ratios it prints this machine's own bounds, measured on the model's weights
+(calibrate.machine_bounds): the decode bound (bytes a token reads / the fastest matrix-vector
+bandwidth), the prefill bound (a token's multiply-adds / the fastest large product's GFLOP/s), the
+concurrent cascade's bound (workers streaming their layers at the same time), and the fraction of
+each reached. --ab times decode and prefill with every product forced onto one route (paired,
+interleaved rounds in one process), beside the measured choice; the route table is printed last.
 A benchmark, not a test: figures depend on the machine and on what else it is doing.
 """
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from . import bench_record
+from . import bench_record, calibrate, fast
 from .config import Config
 from .factory import random_state_dict
 from .timing import device_name
@@ -110,6 +116,52 @@ def paired(n_tokens: int, ours, theirs, device, rounds: int, warmup: int = 2) ->
     return row
 
 
+def ab_routes(model, args, tokens, policies=("auto", "linear", "split", "onednn", "mv")) -> dict:
+    """Decode and prefill with every product forced onto one route (where it applies; F.linear
+    elsewhere), and with the measured choice ("auto"), in paired rounds that alternate the
+    policies in a rotating order. Returns {workload: {policy: tokens/s median, ...}} with each
+    policy's median per-round ratio to "linear"."""
+    work = {k: v for k, v in workloads(model, None, args, tokens).items()
+            if k == "decode" or k == f"prefill_{args.ab_prefill}"}
+    if f"prefill_{args.ab_prefill}" not in work:
+        T = args.ab_prefill
+        work[f"prefill_{T}"] = (T, lambda: model.forward(tokens[:T], mode="parallel", all_logits=False), None)
+    out = {}
+    for name, (n, fn, _) in work.items():
+        rates = {p: [] for p in policies}
+        for r in range(args.ab_rounds + 1):                       # round 0 warms up every policy
+            for i in range(len(policies)):
+                p = policies[(i + r) % len(policies)]
+                with fast.routes_forced(None if p == "auto" else p):
+                    t = seconds(fn, model.device)
+                if r:
+                    rates[p].append(n / t)
+        out[name] = {p: {"tok_s": statistics.median(v),
+                         "vs_linear": statistics.median(a / b for a, b in zip(v, rates["linear"]))}
+                     for p, v in rates.items()}
+    return out
+
+
+def call_overhead(model, args, tokens) -> dict:
+    """A one-token forward call per token (decode) against the same tokens inside one rnn call that
+    also computes every token's logits: the same arithmetic, so the difference is the per-call cost.
+    Paired, alternating rounds; returns both medians (ms per token) and the median ratio."""
+    n = args.decode_tokens
+    _, state = model.forward(tokens[:8], mode="parallel", all_logits=False)
+
+    def per_call():
+        st = state
+        for t in tokens[:n]:
+            _, st = model.forward([t], st)
+
+    def one_call():
+        model.forward(tokens[:n], state, mode="rnn")
+
+    row = paired(n, per_call, one_call, model.device, args.rounds)
+    return {"per_call_ms": 1000 / row["ours"], "in_one_call_ms": 1000 / row["pkg"], "ratio": 1 / row["ratio"],
+            "ratio_min": 1 / row["ratio_max"], "ratio_max": 1 / row["ratio_min"]}
+
+
 def bench_ours(model, args, tokens) -> dict:
     """Our cascade and rnn runs (decode and prefill are measured beside the package, in paired)."""
     dev = model.device
@@ -134,7 +186,8 @@ def bench_concurrent(model, args, tokens) -> list[dict]:
         one = timeit(lambda: model.forward(x, mode="cascade", chunk=c, all_logits=False), dev, repeat=1)
         many = timeit(lambda: model.forward(x, mode="cascade", chunk=c, all_logits=False, workers=S), dev, repeat=1)
         n = -(-T // c)
-        rows.append({"chunk": c, "n_tokens": T, "workers": S, "rnn_s": rnn, "cascade_1_worker_s": one,
+        rows.append({"chunk": c, "n_tokens": T, "workers": S, "rnn_s": rnn, "rnn_tok_s": T / rnn,
+                     f"cascade_{S}_workers_tok_s": T / many, "cascade_1_worker_s": one,
                      f"cascade_{S}_workers_s": many, "speedup_vs_1_worker": one / many, "speedup_vs_rnn": rnn / many,
                      "ideal_speedup": S * n / (n + S - 1)})
     return rows
@@ -176,6 +229,10 @@ def main(argv=None) -> dict:
                    help="lengths for the scheduling lab's scaling chart, e.g. 16 64 256 1024")
     p.add_argument("--scaling-rnn-max", type=int, default=256, help="longest rnn run in the scaling chart")
     p.add_argument("--scaling-json", default=None, help="write the scaling rows here (docs/bench layout)")
+    p.add_argument("--no-bounds", action="store_true", help="skip measuring this machine's bounds")
+    p.add_argument("--ab", action="store_true", help="A/B: decode and prefill with each route forced")
+    p.add_argument("--ab-prefill", type=int, default=512, help="prompt length of the A/B's prefill")
+    p.add_argument("--ab-rounds", type=int, default=5, help="paired rounds of the A/B")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
     if args.threads:
@@ -197,6 +254,11 @@ def main(argv=None) -> dict:
                         for name, (n, ours, theirs) in workloads(model, pkg, args, tokens).items()}
     result["rwkv_package"] = {"strategy": strategy} if pkg else None
     del pkg
+    result["call_overhead"] = call_overhead(model, args, tokens)
+    if not args.no_bounds and model.device.type == "cpu":
+        result["bounds"] = calibrate.machine_bounds(model, workers=max(2, args.workers))
+    if args.ab:
+        result["ab"] = ab_routes(model, args, tokens)
     result["ours"] = bench_ours(model, args, tokens)
     T = args.rnn_tokens
     if f"prefill_{T}" in result["paired"]:
@@ -210,6 +272,8 @@ def main(argv=None) -> dict:
                                                 rows=scaling_rows(model, args, tokens))
         if args.scaling_json:
             bench_record.write(args.scaling_json, result["scaling"])
+    result["routes"] = [{"shape_class": str(k), "route": name, "vs_linear": r, "failed": failed}
+                        for k, name, r, failed in fast.ROUTE_TABLE.report()]
     del model
     print_table(result)
     if args.json:
@@ -234,6 +298,12 @@ def print_table(r: dict) -> None:
                   f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f})")
         else:
             print(f"{name:14s} {row['ours']:9.1f}")
+    if r.get("bounds"):
+        print_bounds(r)
+    o = r.get("call_overhead")
+    if o:
+        print(f"\none-token forward call: {o['per_call_ms']:.2f} ms a token, against {o['in_one_call_ms']:.2f} ms inside "
+              f"one rnn call with every token's logits: {o['ratio']:.2f}x ({o['ratio_min']:.2f}-{o['ratio_max']:.2f})")
     print("\nours, one warm run each:")
     for key, value in r["ours"].items():
         if key.startswith("parallel_over"):
@@ -250,6 +320,47 @@ def print_table(r: dict) -> None:
             print(f"{row['chunk']:6d} {row['rnn_s']:8.2f} {row['cascade_1_worker_s']:11.2f} "
                   f"{row[f'cascade_{S}_workers_s']:12.2f} {row['speedup_vs_1_worker']:11.2f}x "
                   f"{row['ideal_speedup']:5.2f}x {row['speedup_vs_rnn']:6.2f}x")
+        b = r.get("bounds")
+        for row in (x for x in rows if x["chunk"] == 1 and b and b["workers"] == S):
+            bound = cascade_bound(b, row)
+            got = row[f"cascade_{S}_workers_tok_s"]
+            print(f"chunk 1 bound: {S} workers streaming their layers at once, {b[f'gbps_{S}_workers']:.1f} GB/s "
+                  f"(one worker alone {b['gbps_1_worker']:.1f}) -> {bound:.1f} tokens/s; reached {got:.1f} = "
+                  f"{got / bound:.0%}; speedup over rnn {row['speedup_vs_rnn']:.2f}x, bound "
+                  f"{bound / row['rnn_tok_s']:.2f}x")
+    if r.get("ab"):
+        print_ab(r["ab"])
+    if r.get("routes"):
+        print("\nthe products' routes on this machine (rwkv_core/calibrate.py), per shape class met:")
+        print(calibrate.format_report([(x["shape_class"], x["route"], x["vs_linear"], x["failed"])
+                                       for x in r["routes"]]))
+
+
+def cascade_bound(bounds: dict, row: dict) -> float:
+    """The concurrent cascade's bound at chunk 1 in tokens/s: the workers' concurrent streaming
+    rate, times the pipeline's fill (N tokens through S stages take N + S - 1 steps)."""
+    n, S = row["n_tokens"], row["workers"]
+    return bounds["cascade_bound_tok_s"] * n / (n + S - 1)
+
+
+def print_bounds(r: dict) -> None:
+    b = r["bounds"]
+    print(f"\nthis machine's bounds, measured on the model's weights ({b['threads']} threads; median of paired rounds):")
+    print(f"matrix-vector {b['gbps']:5.1f} GB/s ({b['gbps_route']}) -> decode bound {b['decode_bound_tok_s']:6.1f} "
+          f"tokens/s ({b['bytes_per_token'] / 1e6:.0f} MB a token)")
+    print(f"matrix product {b['gflops']:4.0f} GFLOP/s ({b['gflops_route']}, 512 rows) -> prefill bound "
+          f"{b['prefill_bound_tok_s']:6.1f} tokens/s ({b['flops_per_token'] / 1e6:.0f} MFLOP a token)")
+    for name, row in r["paired"].items():
+        bound = b["decode_bound_tok_s"] if name == "decode" else b["prefill_bound_tok_s"]
+        pkg = f", the package {row['pkg'] / bound:.0%}" if "pkg" in row else ""
+        print(f"  {name:14s} ours {row['ours']:7.1f} = {row['ours'] / bound:4.0%} of its bound{pkg}")
+
+
+def print_ab(ab: dict) -> None:
+    print("\nA/B: every product forced onto one route (F.linear where it does not apply), paired rounds; "
+          "tokens/s, and the median per-round ratio to all-F.linear")
+    for name, rows in ab.items():
+        print(f"  {name:12s} " + "   ".join(f"{p} {v['tok_s']:.1f} ({v['vs_linear']:.2f}x)" for p, v in rows.items()))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -121,6 +122,13 @@ def forward_batch(weights: Weights, ids: torch.Tensor, state: State | None = Non
     return head(weights, x), State(tuple(layers))   # (B, T, V)
 
 
+@lru_cache(maxsize=256)
+def _plan(mode: str, n_layer: int, n_tokens: int, chunk: int, deps) -> Plan:
+    """make_plan, remembered: a plan is immutable, and a decode loop asks for the same one-token
+    plan at every step (building it was ~15% of a small model's one-token call)."""
+    return make_plan(mode, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk, deps=deps)
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What running a plan gives: logits, the final state, and (when timed) the timings."""
@@ -185,6 +193,14 @@ class RWKV:
 
     def check_tokens(self, tokens) -> torch.Tensor:
         """Token ids as a 1-D long tensor on the model's device; ValueError for bad ids."""
+        if type(tokens) in (list, tuple) and 0 < len(tokens) <= 16 and all(type(t) is int for t in tokens):
+            # a few plain ints (every decode step): checked in Python, no tensor operations
+            V = self.config.vocab_size
+            for t in tokens:
+                if not 0 <= t < V:
+                    raise ValueError(f"token id {t} is outside the vocabulary (ids 0 to {V - 1}, "
+                                     f"vocabulary size {V})")
+            return torch.tensor(tokens, dtype=torch.long, device=self.device)
         ids = torch.as_tensor(tokens).reshape(-1) if not isinstance(tokens, torch.Tensor) else tokens
         if ids.ndim != 1:
             raise ValueError(f"tokens must be a flat list of ids, got shape {tuple(ids.shape)}")
@@ -207,15 +223,18 @@ class RWKV:
         Returns (logits, state): logits (T, V) for every position, or (V,) for the last only when
         all_logits=False; the state after the last token. `state` is not modified.
         workers > 1 runs the cascade's wavefront concurrently (see run_plan)."""
-        ids = self.check_tokens(tokens)  # once here: run_plan's own check then finds a ready tensor
-        result = self.run_plan(self.plan_for(len(ids), mode, chunk), ids, state,
-                               recorder=recorder, all_logits=all_logits, workers=workers)
+        ids = self.check_tokens(tokens)
+        result = self._execute(self.plan_for(len(ids), mode, chunk), ids, state, recorder=recorder,
+                               all_logits=all_logits, timed=False, workers=workers)
         return result.logits, result.state
 
     __call__ = forward
 
     def plan_for(self, n_tokens: int, mode: str = "rnn", chunk: int | None = None) -> Plan:
-        return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1, deps=self.deps)
+        chunk = chunk or 1
+        if not isinstance(chunk, int) or not isinstance(n_tokens, int):   # make_plan says what is wrong
+            return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk, deps=self.deps)
+        return _plan(mode, self.config.n_layer, n_tokens, chunk, self.deps)
 
     def run_plan(self, plan: Plan, tokens, state: State | None = None, *, recorder=None,
                  all_logits: bool = True, timed: bool = False, workers: int = 1) -> "RunResult":
@@ -226,7 +245,12 @@ class RWKV:
         thread (one intra-op thread each on a CPU, its own CUDA stream on a GPU), as a pipeline:
         a cell starts as soon as the cell below it is done, so the cells of one wavefront step
         really run at the same time."""
-        ids = self.check_tokens(tokens)
+        return self._execute(plan, self.check_tokens(tokens), state, recorder=recorder, all_logits=all_logits,
+                             timed=timed, workers=workers)
+
+    def _execute(self, plan: Plan, ids: torch.Tensor, state: State | None, *, recorder, all_logits: bool,
+                 timed: bool, workers: int) -> "RunResult":
+        """run_plan for token ids already checked (check_tokens)."""
         T, L = len(ids), self.config.n_layer
         if (plan.n_tokens, plan.n_layer) != (T, L):
             raise ValueError(f"the plan is for {plan.n_layer} layers x {plan.n_tokens} tokens, "

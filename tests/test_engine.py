@@ -371,3 +371,25 @@ def test_half_precision_runs_every_schedule(dtype, tol):
         logits, state = m.forward(list(range(80)), mode=mode, chunk=7)
         assert logits.dtype == dtype and torch.isfinite(logits).all()
         assert (logits.float() - ref).abs().max() < tol
+
+
+def test_one_token_calls_equal_one_rnn_call(small_model, long_tokens):
+    """The one-token call path (every decode step: ids checked in Python, the plan remembered) gives
+    what one rnn call over the same tokens gives, and refuses a bad id as the general path does."""
+    ids = list(long_tokens[:6])
+    whole, whole_state = small_model.forward(ids, mode="rnn")
+    state, rows = None, []
+    for t in ids:
+        logits, state = small_model.forward([t], state)
+        rows.append(logits)
+    assert_close(torch.cat(rows), whole, OTHER_KERNEL, "one-token calls' logits")
+    assert_states_close(state, whole_state, CARRIED, "one-token calls' state")
+    assert small_model.plan_for(1) is small_model.plan_for(1)          # built once, reused
+    V = small_model.config.vocab_size
+    for bad in ([V], (-1,), [3, V + 5]):
+        with pytest.raises(ValueError, match="outside the vocabulary"):
+            small_model.forward(bad)
+    with pytest.raises(ValueError, match="whole numbers"):
+        small_model.forward([True])
+    with pytest.raises(ValueError, match="chunk must be a positive whole number"):
+        small_model.forward(ids, mode="cascade", chunk=[2])
