@@ -328,6 +328,8 @@ def print_table(r: dict) -> None:
                   f"(one worker alone {b['gbps_1_worker']:.1f}) -> {bound:.1f} tokens/s; reached {got:.1f} = "
                   f"{got / bound:.0%}; speedup over rnn {row['speedup_vs_rnn']:.2f}x, bound "
                   f"{bound / row['rnn_tok_s']:.2f}x")
+            print(f"(rnn: {row['rnn_tok_s']:.1f} tokens/s = {row['rnn_tok_s'] / b['rnn_bound_tok_s']:.0%} of its own "
+                  f"bound, {b['rnn_bound_tok_s']:.1f}: the layers at {b['gbps_layers']:.1f} GB/s)")
     if r.get("ab"):
         print_ab(r["ab"])
     if r.get("routes"):

@@ -118,3 +118,29 @@ def series(obj: Mapping) -> dict[tuple, dict[int, float]]:
     for r in obj["rows"]:
         acc.setdefault((r["mode"], r["chunk"], r["workers"]), {}).setdefault(r["n_tokens"], []).append(r["seconds"])
     return {k: {n: statistics.median(v) for n, v in sorted(d.items())} for k, d in acc.items()}
+
+
+def concurrent_note(bench: Mapping | str | Path) -> str | None:
+    """One sentence on the concurrent cascade at chunk 1 from a `python -m rwkv_core.bench --json`
+    result (or its file): its measured speedup over rnn beside the bound this machine measured for
+    it (the workers streaming their layers' weights at the same time; rwkv_core.calibrate), or None
+    when the result has no such row. A result without bounds says so."""
+    if not isinstance(bench, Mapping):
+        try:
+            bench = json.loads(Path(bench).read_text())
+        except (OSError, ValueError):
+            return None
+    rows = [r for r in bench.get("concurrent_cascade") or [] if r.get("chunk") == 1]
+    if not rows:
+        return None
+    r = rows[0]
+    S, n = r["workers"], r["n_tokens"]
+    text = (f"Concurrent cascade on {bench.get('device', 'this machine')}, {S} workers, chunk 1, {n} tokens: "
+            f"{r['speedup_vs_rnn']:.2f}× rnn measured")
+    b = bench.get("bounds")
+    if not b or b.get("workers") != S or "rnn_tok_s" not in r:
+        return text + " (no bound measured with it)."
+    bound = b["cascade_bound_tok_s"] * n / (n + S - 1)
+    return (text + f"; bound {bound / r['rnn_tok_s']:.2f}× ({S} workers streaming their layers' weights at once "
+            f"reach {b[f'gbps_{S}_workers']:.1f} GB/s, one alone {b['gbps_1_worker']:.1f} GB/s: at most "
+            f"{bound:.0f} tokens/s; the cascade ran {r[f'cascade_{S}_workers_tok_s']:.1f}).")

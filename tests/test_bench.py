@@ -33,6 +33,13 @@ def test_bench_runs_and_pairs_with_the_package(tmp_path, capsys):
     assert all(set(row) == {"auto", "linear", "split", "onednn", "mv"} for row in r["ab"].values())
     assert all(row["linear"]["vs_linear"] == 1.0 for row in r["ab"].values())
     assert r["routes"] and all(x["route"] in bench.fast.ROUTES for x in r["routes"])
+    # the Lab's sentence on the concurrent cascade: measured speedup beside its bound, from the JSON file
+    note = bench.bench_record.concurrent_note(out)
+    row = r["concurrent_cascade"][0]
+    assert f"{row['speedup_vs_rnn']:.2f}× rnn measured; bound " in note and "GB/s" in note
+    assert "no bound" in bench.bench_record.concurrent_note({**r, "bounds": None})
+    assert bench.bench_record.concurrent_note(tmp_path / "missing.json") is None
+    assert bench.bench_record.concurrent_note({"device": "x"}) is None
     table = capsys.readouterr().out
     assert "ours/pkg" in table and "prefill_16" in table and "parallel / rnn at 16 tokens" in table
     assert "decode bound" in table and "prefill bound" in table and "chunk 1 bound" in table

@@ -326,6 +326,8 @@ if records:
     show(bench_figs[0], "sl_scaling_files")
     show(bench_figs[1], "sl_chunk_files")
     st.caption("From " + ", ".join(f"{r['file']} ({r['device']})" for r in records))
+    if note := bench_record.concurrent_note(BENCH.parent / "engine-bench-cpu.json"):   # speedup beside its bound
+        st.caption(note)
 
 st.subheader("Measure here")
 s1, s2 = st.columns(2)
