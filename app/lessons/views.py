@@ -377,4 +377,5 @@ def quiz_view(ctx: Context) -> None:
     quiz(ctx)       # app/lessons/layout.py: live fields, and each option's own explanation
 
 
+from . import views_scaling  # noqa: E402,F401  lesson 2's views (app/lessons/views_scaling.py) register themselves
 from . import views_cliffhanger  # noqa: E402,F401  the cliffhanger, measured (app/lessons/views_cliffhanger.py)

@@ -1,0 +1,83 @@
+"""Figures for lesson 2 (scaling an RNN): plain data in, plotly Figure out (no Streamlit).
+
+  kind_schedules   the red-line RNN, the stacked LSTM and RWKV-4 in each schedule: the critical
+                   path in matrix-product steps beside the measured time, refused schedules marked
+  chunk_cost       the cascade's time per token against its chunk size, one line per model, the
+                   chunk sizes real engines use shaded
+  cascade_steps    the cascade's step count for every chunk size, the chosen one highlighted,
+                   with the one-cell-at-a-time and layer-parallel counts as references
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENCE, safe, style
+
+KIND_COLOURS = {"red-line RNN": RED_LINE, "stacked LSTM": PALETTE["orange"], "RWKV-4": PALETTE["blue"]}
+
+
+def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go.Figure:
+    """rows: {"title", "mode", "product_steps" (None: refused), "ms" (None: refused)}, one per
+    (kind, schedule). Left: each one's critical path in matrix-product steps; right: its measured
+    wall time. A refused schedule gets an empty bar labelled "refused"."""
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    titles = list(dict.fromkeys(r["title"] for r in rows))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["critical path (matrix-product steps)", f"measured on {safe(device)} (ms)"])
+    for i, title in enumerate(titles):
+        mine = {r["mode"]: r for r in rows if r["title"] == title}
+        colour = KIND_COLOURS.get(title, SEQUENCE[i % len(SEQUENCE)])
+        for col, key, fmt in ((1, "product_steps", "{:.0f}"), (2, "ms", "{:.1f}")):
+            ys = [mine[m][key] if m in mine and mine[m][key] is not None else 0 for m in modes]
+            text = [fmt.format(mine[m][key]) if m in mine and mine[m][key] is not None else "refused" for m in modes]
+            fig.add_trace(go.Bar(x=modes, y=ys, name=safe(title), legendgroup=title, showlegend=col == 1,
+                                 marker_color=colour, text=text, textposition="outside", cliponaxis=False,
+                                 hovertemplate=f"{safe(title)}, %{{x}}: %{{text}}<extra></extra>"), row=1, col=col)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="schedule")
+    return style(fig, title=f"Three models on the same {n_tokens} tokens, every schedule each allows", height=460,
+                 caption="Left: how many matrix products must run one after another (the red-line RNN and an "
+                         "LSTM layer cannot widen theirs); right: this run's wall time on this device.")
+
+
+def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, practice: tuple[int, int] = (32, 512),
+               title: str = "Time per token against chunk size") -> go.Figure:
+    """series: label → [(chunk, milliseconds per token)]. Log–log; the chunk sizes real engines
+    use (`practice`) shaded."""
+    fig = go.Figure()
+    for i, (label, points) in enumerate(series.items()):
+        pts = sorted(points)
+        fig.add_trace(go.Scatter(x=[c for c, _ in pts], y=[v for _, v in pts], mode="lines+markers",
+                                 name=safe(label), line=dict(width=3, color=SEQUENCE[i % len(SEQUENCE)]),
+                                 marker=dict(size=9),
+                                 hovertemplate=f"{safe(label)}<br>chunk %{{x}}: %{{y:.3f}} ms per token<extra></extra>"))
+    fig.add_vrect(x0=practice[0], x1=practice[1], fillcolor=MUTED, opacity=0.2, line_width=0,
+                  annotation_text=f"what engines use: {practice[0]}–{practice[1]}", annotation_position="top left")
+    fig.update_xaxes(type="log", dtick=0.30102999566, title_text="chunk (tokens per cell)")
+    fig.update_yaxes(type="log", title_text="ms per token (log)")
+    return style(fig, title=title, height=440,
+                 caption="Each cell is one call per layer: at chunk 1 every token pays the call's fixed cost and a "
+                         "thin product; by a few dozen tokens that cost is shared and the products are wide.")
+
+
+def cascade_steps(n_layer: int, n_tokens: int, steps: Mapping[int, int], chosen: int) -> go.Figure:
+    """steps: chunk → the cascade's step count on n_tokens; the chosen chunk highlighted, the rnn
+    (L·T) and layer-parallel (L) counts as dashed references."""
+    chunks = sorted(steps)
+    fig = go.Figure(go.Bar(x=[str(c) for c in chunks], y=[steps[c] for c in chunks], name="cascade",
+                           marker_color=[HIGHLIGHT if c == chosen else PALETTE["blue"] for c in chunks],
+                           text=[str(steps[c]) for c in chunks], textposition="outside", cliponaxis=False,
+                           hovertemplate="chunk %{x}: %{y} steps<extra></extra>"))
+    fig.add_hline(y=n_layer * n_tokens, line=dict(color=RED_LINE, dash="dash"),
+                  annotation_text=f"one cell at a time: L·T = {n_layer * n_tokens}")
+    fig.add_hline(y=n_layer, line=dict(color=PALETTE["green"], dash="dash"),
+                  annotation_text=f"layer by layer: L = {n_layer}", annotation_position="bottom right")
+    fig.update_yaxes(type="log", title_text="steps (log)")
+    fig.update_xaxes(type="category", title_text="chunk (tokens per cell)")
+    return style(fig, title=f"The cascade's steps on {n_tokens} tokens, {n_layer} layers", height=400,
+                 caption="L + ⌈T/chunk⌉ − 1 steps: doubling the chunk halves the wave's length until only the "
+                         "L − 1 steps it takes to reach the top layer are left.")
