@@ -9,18 +9,22 @@
                     next-token guesses, and (from a separate, unrecorded run) measured step times
   measure_scaling   wall time against sequence length, as a benchmark record
                     (rwkv_core/bench_record.py, the docs/bench/*.json layout)
+  whole_number, parse_link, chunk_note
+                    the grid's controls: typed numbers and deep links (?kind=&L=&T=&chunk=)
+                    checked, with a message for whatever is refused or changed
 
 The page (app/app_pages/scheduling_lab.py), scripts/bench_scheduling.py and the tests drive
 this same code.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -239,6 +243,65 @@ def measure_scaling(model: Model, lengths: Sequence[int], chunks: Sequence[int],
                                dtype=str(model.dtype).replace("torch.", ""), model=model.source.rsplit("/", 1)[-1],
                                note=f"median of {repeats}, measured live",
                                measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+# --- the grid's controls: typed numbers and deep links ----------------------------------------
+
+def whole_number(value, low: int, high: int, what: str) -> tuple[int, str | None]:
+    """A typed number made a whole number inside [low, high], and the message that says what was
+    changed (None when nothing was): a number box never keeps a value it does not use."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return low, f"{what}: {value!r} is not a number; {low} is used."
+    if math.isnan(x):
+        return low, f"{what}: not a number; {low} is used."
+    if x < low:
+        return low, f"{what} = {x:,.6g} is below {low:,}, the smallest; {low:,} is used."
+    if x > high:
+        return high, f"{what} = {x:,.6g} is above {high:,}, the largest; {high:,} is used."
+    n = int(round(x))
+    return n, None if n == x else f"{what} = {x:,.6g} is not a whole number; {n:,} is used."
+
+
+def chunk_note(chunk: int, n_tokens: int) -> str | None:
+    """What the cascade really runs when the chunk is longer than the text."""
+    if chunk <= n_tokens:
+        return None
+    return (f"Cascade chunk {chunk}, capped at {n_tokens} by the {n_tokens} tokens: one cell holds the whole "
+            f"text, so the cascade runs like parallel (L steps).")
+
+
+LINK_NAMES = ("kind", "L", "T", "chunk")     # the Lab's settings in its address: ?kind=lstm&L=6&T=24&chunk=4
+
+
+def parse_link(params: Mapping[str, str], *, kinds: Sequence[str], max_layers: int) -> tuple[dict, list[str]]:
+    """The Lab's settings read from a link's query parameters: ({name: value} of those that are
+    valid, one message per refused one, saying what is allowed). Only whole numbers written as
+    digits are taken ("1e9", "2.5" and "-3" are refused, never turned into something else)."""
+    good, bad = {}, []
+    limits = {"L": (1, max_layers), "T": (1, MAX_GRID_TOKENS)}
+    for name in LINK_NAMES:
+        if name not in params:
+            continue
+        raw = str(params[name])
+        if name == "kind":
+            if raw in kinds:
+                good[name] = raw
+            else:
+                bad.append(f"kind={raw[:40]!r} is not a model kind here (one of {', '.join(kinds)})")
+        elif name == "chunk":
+            if raw.isdigit() and int(raw) in CHUNKS:
+                good[name] = int(raw)
+            else:
+                bad.append(f"chunk={raw[:40]!r} is not one of the chunks {', '.join(map(str, CHUNKS))}")
+        else:
+            lo, hi = limits[name]
+            if raw.isdigit() and lo <= int(raw) <= hi:
+                good[name] = int(raw)
+            else:
+                bad.append(f"{name}={raw[:40]!r} is not a whole number from {lo} to {hi}")
+    return good, bad
 
 
 def step_counts(n_layer: int, n_tokens: int, chunk: int) -> dict[str, int]:

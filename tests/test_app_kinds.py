@@ -50,7 +50,7 @@ def test_the_lab_draws_each_kind_and_refuses_what_it_cannot_run(shipped):
     for kind in ("rwkv4", "lstm", "redline"):
         lab.radio(key="sl_kind").set_value(kind).run()
         no_exception(lab)
-        T = lab.number_input(key="sl_tokens").value
+        T = int(lab.number_input(key="sl_tokens").value)
         grid = chart(lab, f"6 layers × {T} tokens")
         assert grid["layout"]["title"]["text"].endswith(KINDS[kind].title)
         values = {m.label.split(" steps")[0]: m.value for m in lab.metric}

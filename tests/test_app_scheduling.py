@@ -84,6 +84,9 @@ def test_watch_it_run(lab):
 
 
 def test_export_makes_both_files(lab):
+    assert not any(b.key == "sl_export" for b in lab.button)       # made only while its expander is open
+    lab.session_state["sl_export_open"] = True
+    lab.run()
     lab.button(key="sl_export").click().run()
     no_exception(lab)
     labels = [el.proto.label for el in lab.get("download_button")]
@@ -127,3 +130,75 @@ def test_replay_and_watch_exports(lab):
     labels = [el.proto.label for el in lab.get("download_button")]
     assert labels == ["Download the replay (HTML)", "Download the replay (GIF)", "Download the run (HTML)",
                       "Download the run (GIF)"]
+
+
+# --- deep links, typed numbers, the chunk's cap ---------------------------------------------
+
+def test_a_link_sets_kind_size_and_chunk_and_the_page_writes_its_settings_back():
+    lab = started_app(PAGE, query={"kind": "rwkv4", "L": "3", "T": "40", "chunk": "16"})
+    assert (lab.slider(key="sl_layers").value, lab.number_input(key="sl_tokens").value,
+            lab.select_slider(key="sl_chunk").value) == (3, 40, 16)
+    assert not lab.warning
+    grid = chart(lab, "3 layers × 40 tokens")
+    assert any(a.get("text", "").startswith("cascade (chunk 16): L + ⌈T/16⌉ − 1 = 5 steps")
+               for a in grid["layout"]["annotations"])
+    lab.select_slider(key="sl_chunk").set_value(8).run()
+    assert {k: lab.query_params[k] for k in ("kind", "L", "T", "chunk")} == {
+        "kind": "rwkv4", "L": "3", "T": "40", "chunk": "8"}
+
+
+def test_a_link_with_bad_values_is_refused_with_a_message_naming_each():
+    lab = started_app(PAGE, query={"kind": "gpt5", "L": "1e9", "T": "9999", "chunk": "5"})
+    said = " ".join(w.value for w in lab.warning)
+    for part in ("kind='gpt5' is not a model kind here", "L='1e9' is not a whole number from 1 to 24",
+                 "T='9999' is not a whole number from 1 to 512", "chunk='5' is not one of the chunks"):
+        assert part in said, said
+    assert lab.slider(key="sl_layers").value == 6 and lab.number_input(key="sl_tokens").value == default_tokens()
+    assert lab.select_slider(key="sl_chunk").value == 4 and lab.radio(key="sl_kind").value == "rwkv4"
+    assert lab.query_params["T"] == str(default_tokens())      # the address now holds what is shown
+
+
+@pytest.mark.parametrize("typed,used,words", [(9999, 512, "above 512, the largest; 512 is used"),
+                                              (1e9, 512, "1e+09 is above 512"),
+                                              (0, 1, "below 1, the smallest; 1 is used"),
+                                              (2.5, 2, "2.5 is not a whole number; 2 is used")])
+def test_a_typed_token_count_out_of_range_is_said_and_the_box_shows_what_is_used(lab, typed, used, words):
+    lab.number_input(key="sl_tokens").set_value(typed).run()
+    no_exception(lab)
+    assert lab.number_input(key="sl_tokens").value == used
+    assert any(words in w.value for w in lab.warning), [w.value for w in lab.warning]
+    assert chart(lab, f"6 layers × {used} tokens")
+
+
+def test_a_focus_cell_outside_the_grid_is_said(lab):
+    lab.number_input(key="sl_focus_layer").set_value(40).run()
+    no_exception(lab)
+    assert lab.number_input(key="sl_focus_layer").value == 5
+    assert any("Cell: layer = 40 is above 5" in w.value for w in lab.warning)
+
+
+def test_a_chunk_longer_than_the_text_is_said_to_be_capped(lab):
+    lab.number_input(key="sl_tokens").set_value(15).run()
+    lab.select_slider(key="sl_chunk").set_value(16).run()
+    no_exception(lab)
+    assert any(i.value.startswith("Cascade chunk 16, capped at 15 by the 15 tokens") for i in lab.info)
+    grid = chart(lab, "6 layers × 15 tokens")
+    assert any("chunk 16, capped at 15 by the 15 tokens" in a.get("text", "") for a in grid["layout"]["annotations"])
+
+
+def test_the_pictures_are_drawn_only_when_opened(lab):
+    before = len(lab.get("plotly_chart"))
+    lab.session_state["sl_pictures_open"] = True
+    lab.run()
+    no_exception(lab)
+    assert len(lab.get("plotly_chart")) == before + 4
+
+
+def test_whole_number_and_parse_link():
+    assert sc.whole_number(7.0, 1, 10, "T") == (7, None)
+    assert sc.whole_number("abc", 1, 10, "T")[0] == 1
+    good, bad = sc.parse_link({"kind": "lstm", "L": "0", "T": "12", "chunk": "32", "other": "x"},
+                              kinds=["rwkv4", "lstm"], max_layers=24)
+    assert good == {"kind": "lstm", "T": 12, "chunk": 32} and bad == ["L='0' is not a whole number from 1 to 24"]
+    assert sc.parse_link({"T": "-3"}, kinds=["rwkv4"], max_layers=24)[0] == {}
+    assert sc.chunk_note(16, 15).startswith("Cascade chunk 16, capped at 15") and sc.chunk_note(8, 15) is None

@@ -93,6 +93,54 @@ def test_long_plans_show_several_steps_per_frame():
             assert running == step_cells(plan, [2 * f, 2 * f + 1])
 
 
+@pytest.mark.parametrize("L,T,chunk", [(6, 25, 4), (3, 7, 1)])
+def test_frames_carry_only_what_changes_and_play_the_same_plan(L, T, chunk):
+    """A frame updates the animated traces by index with their values only (covers' outlines, the
+    running cells' colour, the counter's text); the styles stay in the figure's own traces. Applied
+    as plotly.js applies them, every frame shows the plan's cells in their step's colour."""
+    plans = plans_for(L, T, chunk)
+    fig = vs.grid_figure(plans)
+    spec = json.loads(fig.to_json())
+    names = [tr.get("name") for tr in spec["data"]]
+    for frame in spec["frames"]:
+        assert [names[i] for i in frame["traces"]] == ["pending", "running now", "counter"] * 3
+        assert [set(d) - {"type"} for d in frame["data"]] == [{"x", "y"}, {"x", "y", "fillcolor"}, {"text"}] * 3
+    for f, frame in enumerate(spec["frames"]):
+        shown = [dict(spec["data"][i], **d) for i, d in zip(frame["traces"], frame["data"])]  # plotly.js's merge
+        for p, plan in enumerate(plans):
+            pending, running = shown[3 * p], shown[3 * p + 1]
+            assert pending["fillcolor"] == vf.PENDING and running["line"] == {"color": "black", "width": 2}
+            if f < plan.n_steps:
+                assert running["fillcolor"] == vf.step_colour(f, plan.n_steps)
+                assert rect_cells(running["x"], running["y"]) == step_cells(plan, [f])
+
+
+def test_frames_are_smaller_than_full_traces():
+    plans = plans_for(6, 24, 4)
+    spec = json.loads(vs.grid_figure(plans).to_json())
+    frame_bytes = len(json.dumps(spec["frames"]))
+    full = sum(len(json.dumps([dict(spec["data"][i], **d) for i, d in zip(fr["traces"], fr["data"])]))
+               for fr in spec["frames"])
+    assert frame_bytes < 0.6 * full, (frame_bytes, full)
+
+
+def test_stacked_grid_puts_one_panel_per_row_with_the_same_frames():
+    plans = plans_for(4, 10, 3)
+    wide, narrow = vs.grid_figure(plans), vs.grid_figure(plans, stacked=True)
+    lay = narrow.layout
+    assert all(lay[f"xaxis{'' if i == 1 else i}"].domain == (0.0, 1.0) for i in (1, 2, 3))
+    rows = sorted(lay[f"yaxis{'' if i == 1 else i}"].domain for i in (1, 2, 3))
+    assert all(a[1] < b[0] for a, b in zip(rows, rows[1:]))              # one under another, not overlapping
+    assert narrow.layout.height > wide.layout.height
+    assert json.loads(narrow.to_json())["frames"] == json.loads(wide.to_json())["frames"]
+
+
+def test_a_chunk_longer_than_the_text_is_named_in_the_title():
+    plan = make_plan("cascade", n_layer=6, n_tokens=15, chunk=16)
+    assert "chunk 16, capped at 15 by the 15 tokens" in vs.plan_title(plan, 16)
+    assert "capped" not in vs.plan_title(plan, 8) and "capped" not in vs.plan_title(plan)
+
+
 @pytest.mark.parametrize("L,T,chunk", [(6, 25, 4), (12, 512, 32), (1, 1, 1), (24, 100, 7), (6, 256, 512)])
 def test_step_counts(L, T, chunk):
     counts = sc.step_counts(L, T, chunk)
@@ -320,6 +368,8 @@ def test_watch_figure_from_a_recorded_run(model, prompt):
         t = n_done - 1
         assert list(bars.x) == pytest.approx(torch.topk(probs[t], sc.TOP_NEXT).values.tolist(), abs=1e-5)
     assert "slower" in fig.layout.title.text
+    keys = {"type", "x", "y", "text", "fillcolor"}                 # frames carry values, never styles
+    assert all(set(d) <= keys for fr in json.loads(fig.to_json())["frames"] for d in fr["data"])
 
 
 def test_scaling_measurement_on_the_embedded_model(model):

@@ -159,5 +159,5 @@ def rwkv_block() -> go.Figure:
     fig.add_annotation(x=-4.4, y=3.4, text="time-mix", textangle=-90, showarrow=False, font=dict(size=16))
     fig.add_annotation(x=-4.4, y=8.4, text="channel-mix", textangle=-90, showarrow=False, font=dict(size=16))
     return style(fig, title="Inside an RWKV-4 block", height=720,
-                 caption="Red boxes are what the block carries to the next token: the whole memory is these "
+                 caption="The boxes outlined in vermilion (orange-red) are what the block carries to the next token: the whole memory is these "
                          "five vectors per layer, the same size for any length of text.")

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from rwkv_core.schedule import Cell, Plan, Refusal, step_formula, takes_chunk
 
 from .frames import (DONE_OPACITY, MAX_FRAMES, PENDING, STEP_SCALE, Frames, Progress, animation_controls, covers,
-                     measured_frames, step_colour, step_frames)
+                     measured_frames, set_frames, step_colour, step_frames)
 from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, safe, style
 
 RED_LINE_MAX_T = 128         # beyond this many tokens the red lines would hide the cells
@@ -45,11 +45,15 @@ def critical_path_xy(plan: Plan, cell: Cell) -> tuple[list[float], list[float]]:
 
 # --- the grid -----------------------------------------------------------------------------
 
-def plan_title(plan: Plan) -> str:
+def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
     """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula;
-    under it the critical path in matrix-product steps and how wide the widest one is."""
+    under it the critical path in matrix-product steps and how wide the widest one is. A chunk
+    asked for but longer than the text is said: "chunk 16, capped at 15 by the 15 tokens"."""
     chunk = plan.chunk if takes_chunk(plan.mode) else None
-    return (f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
+    capped = ""
+    if chunk is not None and asked_chunk is not None and asked_chunk > plan.chunk:
+        capped = f"<br><sup>chunk {asked_chunk}, capped at {plan.chunk} by the {plan.n_tokens} tokens</sup>"
+    return (f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps{capped}"
             f"<br><sup>{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide</sup>")
 
 
@@ -115,28 +119,32 @@ def _overlay_traces(plan: Plan, xref: str, yref: str) -> list[go.Scatter]:
     return traces
 
 
-def _animated_traces(plan: Plan, progress: Progress, a: int, b: int, clock, xref, yref,
-                     validate: bool = True) -> list:
-    """The covers and the step counter: what each frame replaces. Frames skip plotly's
-    validation (`validate=False`), which would cost seconds for hundreds of frames; the same
-    traces are validated once in the figure's initial data."""
+# What a frame changes, per panel: the pending cover's outline, the running cover's outline and
+# colour, the counter's text. Frames carry only these (plain dicts, with the indices of the traces
+# they update); the fixed styles are sent once, in the figure's own traces.
+def _animated(plan: Plan, progress: Progress, a: int, b: int, clock) -> list[dict]:
     (px, py), (rx, ry) = covers(progress, a, b)
     colour = step_colour(min(b, plan.n_steps) - 1, plan.n_steps)
-    Scatter = go.Scatter if validate else _unchecked(go.Scatter)
+    return [dict(type="scatter", x=px, y=py), dict(type="scatter", x=rx, y=ry, fillcolor=colour),
+            dict(type="scatter", text=[counter(plan, a, b, clock)])]
+
+
+def _animated_traces(plan: Plan, progress: Progress, a: int, b: int, clock, xref, yref) -> list[go.Scatter]:
+    """The three animated traces in full, as the figure starts (the step window [a, b))."""
+    pending, running, count = (_no_type(d) for d in _animated(plan, progress, a, b, clock))
     return [
-        Scatter(x=px, y=py, fill="toself", fillcolor=PENDING, mode="lines", line=dict(width=0),
-                hoverinfo="skip", showlegend=False, name="pending", xaxis=xref, yaxis=yref),
-        Scatter(x=rx, y=ry, fill="toself", fillcolor=colour, mode="lines",
-                line=dict(color="black", width=2), hoverinfo="skip", showlegend=False,
-                name="running now", xaxis=xref, yaxis=yref),
-        Scatter(x=[(plan.n_tokens - 1) / 2], y=[plan.n_layer - 0.5 + 0.45], mode="text",
-                text=[counter(plan, a, b, clock)], textfont=dict(size=14), hoverinfo="skip",
-                showlegend=False, name="counter", xaxis=xref, yaxis=yref),
+        go.Scatter(**pending, fill="toself", fillcolor=PENDING, mode="lines", line=dict(width=0),
+                   hoverinfo="skip", showlegend=False, name="pending", xaxis=xref, yaxis=yref),
+        go.Scatter(**running, fill="toself", mode="lines", line=dict(color="black", width=2), hoverinfo="skip",
+                   showlegend=False, name="running now", xaxis=xref, yaxis=yref),
+        go.Scatter(**count, x=[(plan.n_tokens - 1) / 2], y=[plan.n_layer - 0.5 + 0.45], mode="text",
+                   textfont=dict(size=14), hoverinfo="skip", showlegend=False, name="counter", xaxis=xref,
+                   yaxis=yref),
     ]
 
 
-def _unchecked(cls):
-    return lambda **kw: cls(**kw, _validate=False)
+def _no_type(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "type"}
 
 
 def _axis_refs(i: int) -> tuple[str, str]:
@@ -163,7 +171,12 @@ def _focus_overlay(fig: go.Figure, plan: Plan, focus: tuple[int, int], i: int) -
                   line=dict(color=HIGHLIGHT, width=4))
 
 
-def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: int) -> None:
+def _place(i: int, stacked: bool) -> dict:
+    """Panel i's row and column: side by side, or one per row (a narrow screen)."""
+    return dict(row=i + 1, col=1) if stacked else dict(row=1, col=i + 1)
+
+
+def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: int, stacked: bool = False) -> None:
     """A schedule the kind cannot run: the grid greyed out, and the reason written on it."""
     xref, yref = _axis_refs(i)
     fig.add_shape(type="rect", x0=-0.5, x1=n_tokens - 0.5, y0=-0.5, y1=n_layer - 0.5, xref=xref, yref=yref,
@@ -173,9 +186,9 @@ def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: i
     fig.add_annotation(x=(n_tokens - 1) / 2, y=(n_layer - 1) / 2, xref=xref, yref=yref, showarrow=False,
                        text=safe_lines(reason), font=dict(size=12), name="refused reason")
     fig.update_xaxes(range=[-0.5, n_tokens - 0.5], showgrid=False, zeroline=False, title_text="token",
-                     row=1, col=i + 1)
+                     **_place(i, stacked))
     fig.update_yaxes(range=[-0.5, n_layer + 0.2], showgrid=False, zeroline=False, tickvals=list(range(n_layer)),
-                     row=1, col=i + 1)
+                     **_place(i, stacked))
 
 
 def safe_lines(text: str) -> str:
@@ -186,17 +199,26 @@ def safe_lines(text: str) -> str:
 def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frames: Frames | None = None,
                 focus: tuple[int, int] | None = None, at_frame: int = 0,
                 token_labels: Sequence[str] | None = None, device: str | None = None,
-                max_frames: int = MAX_FRAMES) -> go.Figure:
-    """Layers (y) x tokens (x), one panel per plan side by side, animated: frame f lights the
+                max_frames: int = MAX_FRAMES, chunk: int | None = None, stacked: bool = False) -> go.Figure:
+    """Layers (y) x tokens (x), one panel per plan side by side (one per row with `stacked`, for a
+    narrow screen), animated: frame f lights the
     cells of the steps in frames.windows[f] (default: step f of every panel), cells that ran before
     are dimmed in the colour of their step, pending cells grey. `focus` = (layer, token) draws that
     cell's inputs and critical path in every panel. `frames` from measured_frames / race_frames
     replays at measured speed. `refused`: schedules the kind cannot run, drawn after the plans as
-    greyed panels with the reason."""
+    greyed panels with the reason. `chunk`: the chunk asked for, named in the title when the text
+    is shorter than it."""
     frames = frames or step_frames([p.n_steps for p in plans], max_frames=max_frames)
     progress = [Progress(p) for p in plans]
-    fig = make_subplots(rows=1, cols=len(plans) + len(refused), horizontal_spacing=0.04,
-                        subplot_titles=[plan_title(p) for p in plans] + [refused_title(r) for r in refused])
+    n_panels = len(plans) + len(refused)
+    L = plans[0].n_layer
+    panel_px = 150 + 28 * L                              # one stacked panel's plot height
+    titles = [plan_title(p, chunk) for p in plans] + [refused_title(r) for r in refused]
+    if stacked:
+        fig = make_subplots(rows=n_panels, cols=1, subplot_titles=titles,
+                            vertical_spacing=min(0.3, 90 / (n_panels * panel_px)))
+    else:
+        fig = make_subplots(rows=1, cols=n_panels, horizontal_spacing=0.04, subplot_titles=titles)
     animated = []
     for i, plan in enumerate(plans):
         xref, yref = _axis_refs(i)
@@ -212,24 +234,21 @@ def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frame
         if focus is not None:
             _focus_overlay(fig, plan, focus, i)
         fig.update_xaxes(range=[-0.5, plan.n_tokens - 0.5], showgrid=False, zeroline=False,
-                         title_text="token", row=1, col=i + 1)
+                         title_text="token", **_place(i, stacked))
         fig.update_yaxes(range=[-0.5, plan.n_layer + 0.2], showgrid=False, zeroline=False,
-                         tickvals=list(range(plan.n_layer)), title_text="layer" if i == 0 else None,
-                         row=1, col=i + 1)
+                         tickvals=list(range(plan.n_layer)), title_text="layer" if i == 0 or stacked else None,
+                         **_place(i, stacked))
     for j, r in enumerate(refused):
-        _refused_panel(fig, r, len(plans) + j, plans[0].n_layer, plans[0].n_tokens)
-    # The frames are built unvalidated (their traces come from _animated_traces, which the tests
-    # check) and handed over as they are: the `frames` setter would validate every trace of every
-    # frame again, ~1 s of pure Python for 6 x 34 cells, which held every other session's Step
-    # under a classroom's load (scripts/load_test.py).
-    fig._frame_objs = tuple(go.Frame(name=str(f), traces=animated, _validate=False, data=[
-        tr for i, plan in enumerate(plans)
-        for tr in _animated_traces(plan, progress[i], *frames.windows[f][i],
-                                   frames.clock[f] if frames.clock else None, *_axis_refs(i), validate=False)])
-        for f in range(frames.n_frames))
-    fig.update_layout(**animation_controls(frames))
+        _refused_panel(fig, r, len(plans) + j, plans[0].n_layer, plans[0].n_tokens, stacked)
+    set_frames(fig, [dict(name=str(f), traces=animated, data=[
+        d for i, plan in enumerate(plans)
+        for d in _animated(plan, progress[i], *frames.windows[f][i], frames.clock[f] if frames.clock else None)])
+        for f in range(frames.n_frames)])
+    height = 300 + n_panels * (panel_px + 90) if stacked else 360 + 40 * L
+    # the controls ~90 px under the plot (their y is a fraction of its height)
+    fig.update_layout(**animation_controls(frames, y=-90 / max(height - 290, 100) if stacked else -0.3))
     fig.layout.sliders[0].active = at_frame
-    fig = style(fig, title=_grid_title(plans, frames, device), height=360 + 40 * plans[0].n_layer,
+    fig = style(fig, title=_grid_title(plans, frames, device), height=height,
                 caption=_grid_caption(plans, refused, frames))
     return fig.update_layout(margin=dict(b=190))
 
@@ -289,13 +308,14 @@ def watch_figure(plan: Plan, *, token_labels: Sequence[str], state_norms: Sequen
                              marker=dict(size=8, color=MUTED), name="prompt tokens", showlegend=False,
                              xaxis="x3", yaxis="y3", hovertemplate="%{text}<extra></extra>"))
     first = len(fig.data)
-    for tr in _watch_animated(plan, prog, frames, at_frame, token_labels, ex, ey, top_next):
+    for tr in _watch_traces(plan, prog, frames, at_frame, token_labels, ex, ey, top_next):
         fig.add_trace(tr)
     animated = list(range(first, len(fig.data)))
     for tr in _overlay_traces(plan, "x", "y"):
         fig.add_trace(tr)
-    fig.frames = [go.Frame(name=str(f), traces=animated, _validate=False,
-                           data=_watch_animated(plan, prog, frames, f, token_labels, ex, ey, top_next, False))
+    # public API (validated): at most 200 frames, made once per recorded run
+    fig.frames = [dict(name=str(f), traces=animated,
+                       data=_watch_changes(plan, prog, frames, f, token_labels, ex, ey, top_next))
                   for f in range(frames.n_frames)]
     L, T = plan.n_layer, plan.n_tokens
     for col, row in ((1, 1), (2, 1)):
@@ -315,36 +335,40 @@ def watch_figure(plan: Plan, *, token_labels: Sequence[str], state_norms: Sequen
     return fig.update_layout(margin=dict(b=200))
 
 
-def _watch_animated(plan, prog: Progress, frames: Frames, f: int, labels, ex, ey, top_next,
-                    validate: bool = True) -> list:
+def _watch_changes(plan, prog: Progress, frames: Frames, f: int, labels, ex, ey, top_next) -> list[dict]:
+    """What frame f changes: the grid's covers and counter, the state cover, the marked
+    embeddings, the next-token bars and their heading (the values only; styles in _watch_traces)."""
     a, b = frames.windows[f][0]
-    clock = frames.clock[f] if frames.clock else None
-    grid = _animated_traces(plan, prog, a, b, clock, "x", "y", validate)
-    Scatter = go.Scatter if validate else _unchecked(go.Scatter)
+    grid = _animated(plan, prog, a, b, frames.clock[f] if frames.clock else None)
     (px, py), _ = covers(prog, a, b)
-    state_cover = Scatter(x=px, y=py, fill="toself", fillcolor=PENDING, mode="lines", line=dict(width=0),
-                             hoverinfo="skip", showlegend=False, xaxis="x2", yaxis="y2", name="not yet")
     busy = sorted({t for c in prog.running(a, b) for t in range(c.start, c.stop)})
-    marks = Scatter(x=[ex[t] for t in busy], y=[ey[t] for t in busy], mode="markers",
-                       marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color=HIGHLIGHT, width=3)),
-                       showlegend=False, xaxis="x3", yaxis="y3", name="being processed", hoverinfo="skip")
-    top_done = prog.window(a, b)[-1][1]         # tokens whose top layer has run, by the end of the frame
-    bars = _next_bars(labels, top_next, top_done, validate)
-    return grid + [state_cover, marks] + bars
-
-
-def _next_bars(labels, top_next, n_done: int, validate: bool = True) -> list:
-    Bar, Scatter = (go.Bar, go.Scatter) if validate else (_unchecked(go.Bar), _unchecked(go.Scatter))
+    n_done = prog.window(a, b)[-1][1]           # tokens whose top layer has run, by the end of the frame
     if n_done == 0 or not top_next:
-        return [Bar(x=[], y=[], orientation="h", xaxis="x4", yaxis="y4", showlegend=False, name="next"),
-                Scatter(x=[0.5], y=[0], mode="text", text=["waiting for a top layer…"], xaxis="x4",
-                           yaxis="y4", showlegend=False, hoverinfo="skip", name="after")]
-    t = n_done - 1
-    pairs = top_next[t]
-    k = len(pairs)
-    return [Bar(x=[p for _, p in pairs], y=list(range(k - 1, -1, -1)), orientation="h",
-                   text=[f"{safe(s)}  {p:.0%}" for s, p in pairs], textposition="outside",
-                   marker_color=PALETTE["blue"], xaxis="x4", yaxis="y4", showlegend=False, name="next",
+        bars = [dict(type="bar", x=[], y=[], text=[]),
+                dict(type="scatter", x=[0.5], y=[0], text=["waiting for a top layer…"])]
+    else:
+        t = n_done - 1
+        pairs = top_next[t]
+        bars = [dict(type="bar", x=[p for _, p in pairs], y=list(range(len(pairs) - 1, -1, -1)),
+                     text=[f"{safe(s)}  {p:.0%}" for s, p in pairs]),
+                dict(type="scatter", x=[0.5], y=[len(pairs) - 0.45], text=[f"after token {t}: {safe(labels[t])}"])]
+    return grid + [dict(type="scatter", x=px, y=py),
+                   dict(type="scatter", x=[ex[t] for t in busy], y=[ey[t] for t in busy])] + bars
+
+
+def _watch_traces(plan, prog: Progress, frames: Frames, f: int, labels, ex, ey, top_next) -> list:
+    """The animated traces in full, as the figure starts at frame f."""
+    a, b = frames.windows[f][0]
+    grid = _animated_traces(plan, prog, a, b, frames.clock[f] if frames.clock else None, "x", "y")
+    cover, marks, bars, after = (_no_type(d) for d in _watch_changes(plan, prog, frames, f, labels, ex, ey,
+                                                                     top_next)[3:])
+    return grid + [
+        go.Scatter(**cover, fill="toself", fillcolor=PENDING, mode="lines", line=dict(width=0), hoverinfo="skip",
+                   showlegend=False, xaxis="x2", yaxis="y2", name="not yet"),
+        go.Scatter(**marks, mode="markers", showlegend=False, xaxis="x3", yaxis="y3", name="being processed",
+                   marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color=HIGHLIGHT, width=3)),
                    hoverinfo="skip"),
-            Scatter(x=[0.5], y=[k - 0.45], mode="text", text=[f"after token {t}: {safe(labels[t])}"],
-                       xaxis="x4", yaxis="y4", showlegend=False, hoverinfo="skip", name="after")]
+        go.Bar(**bars, orientation="h", textposition="outside", marker_color=PALETTE["blue"], xaxis="x4",
+               yaxis="y4", showlegend=False, name="next", hoverinfo="skip"),
+        go.Scatter(**after, mode="text", xaxis="x4", yaxis="y4", showlegend=False, hoverinfo="skip", name="after"),
+    ]

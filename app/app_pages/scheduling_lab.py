@@ -42,10 +42,11 @@ def downloads(files: tuple[str, bytes], what: str, stem: str, key: str, html_not
 # The grid depends on the shape only (no token text in it), so a class whose prompts have the
 # same length shares one drawing: under 30 sessions each student's own grid held every Step.
 @st.cache_resource(max_entries=32, show_spinner="Drawing the schedules…")
-def grid_fig(kind: str, n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None):
+def grid_fig(kind: str, n_layer: int, n_tokens: int, chunk: int, focus: tuple[int, int] | None,
+             stacked: bool = False):
     plans, refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
     with sc.FIGURE_LOCK:
-        return vs.grid_figure(plans, refused=refused, focus=focus)
+        return vs.grid_figure(plans, refused=refused, focus=focus, chunk=chunk, stacked=stacked)
 
 
 def models_by_kind(model) -> dict:
@@ -102,21 +103,81 @@ def reset_controls(model, key: str, n_prompt: int) -> None:
     if st.session_state.get("sl_stamp") != stamp:
         st.session_state["sl_stamp"] = stamp
         st.session_state["sl_layers"] = model.config.n_layer
-        st.session_state["sl_tokens"] = min(n_prompt, sc.MAX_GRID_TOKENS)
+        st.session_state["sl_tokens"] = float(min(n_prompt, sc.MAX_GRID_TOKENS))
         for k in ("sl_runs", "sl_watch", "sl_export_files", "sl_race_files", "sl_watch_files", "sl_scale"):
             st.session_state.pop(k, None)
 
 
-def clamp(widget_key: str, default: int, top: int) -> None:
-    """A number input's value kept inside its range when the grid shrinks (set before the widget)."""
-    st.session_state[widget_key] = min(int(st.session_state.get(widget_key, default)), top)
+# --- deep links: ?kind=lstm&L=6&T=24&chunk=4 ------------------------------------------------------
+# Read here and written back after the controls with st.query_params. Streamlit's own
+# bind="query-params" drops a value it cannot use without a word, and a bound link wins over the
+# page's own checks on the first run; a link that asks for T=9999 must be told, not ignored.
+LINK_KEYS = {"kind": "sl_kind", "L": "sl_layers", "T": "sl_tokens", "chunk": "sl_chunk"}
+
+
+def apply_link(kinds: list[str], max_layers: int) -> None:
+    """A link's settings put into the controls (once per new address), refused ones told."""
+    asked = {n: st.query_params[n] for n in LINK_KEYS if n in st.query_params}
+    if not asked or asked == st.session_state.get("sl_link_written"):
+        return
+    good, bad = sc.parse_link(asked, kinds=kinds, max_layers=max_layers)
+    for name, value in good.items():
+        st.session_state[LINK_KEYS[name]] = float(value) if name == "T" else value
+    if bad:
+        st.session_state["sl_messages"] = ["This link's " + "; ".join(bad) + ". Those controls keep their values."]
+
+
+def write_link(values: dict) -> None:
+    """The current settings into the address (only the Lab's own parameters), so it can be shared."""
+    link = {n: str(v) for n, v in values.items()}
+    for name, value in link.items():
+        if st.query_params.get(name) != value:
+            st.query_params[name] = value
+    st.session_state["sl_link_written"] = link
+
+
+def checked_number(key: str, low: int, high: int, what: str) -> None:
+    """on_change of a typed number: kept whole and inside its range, and the change said."""
+    n, message = sc.whole_number(st.session_state.get(key), low, high, what)
+    st.session_state[key] = float(n)
+    if message:
+        st.session_state.setdefault("sl_messages", []).append(message)
+
+
+def number_box(label: str, key: str, low: int, high: int, *, container=st, **kw) -> int:
+    """A number input that takes anything typed and says what it did with it: no red box with the
+    old value silently used, no "1e9" read as 1 (a float box receives 1e9; checked_number clamps)."""
+    n, _ = sc.whole_number(st.session_state.get(key, low), low, high, label)
+    st.session_state[key] = float(n)           # in range before the widget (the grid may have shrunk)
+    container.number_input(label, step=1.0, format="%.0f", key=key, on_change=checked_number,
+                           args=(key, low, high, label), **kw)
+    return int(st.session_state[key])
+
+
+def messages() -> None:
+    for m in st.session_state.pop("sl_messages", []):
+        st.warning(m)
+
+
+def lazy_expander(label: str, key: str):
+    """An expander whose content is made only while it is open (its state tracked, rerun on toggle)."""
+    box = st.expander(label, key=key, on_change="rerun")
+    return box, bool(box.open)
+
+
+def phone() -> bool:
+    """A phone's browser (its user agent says "Mobi"): the grid's panels start one per row."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
 
 
 model, key = current_model(), current_model_key()
 st.session_state.setdefault("sl_chunk", 4)
 L_model = model.config.n_layer
+max_layers = max(24, L_model)
 prompt, prompt_source = prompt_tokens(model, key)
 reset_controls(model, key, len(prompt))
+by_kind = models_by_kind(model)
+apply_link(list(by_kind), max_layers)
 
 st.title("Scheduling Lab")
 st.markdown(
@@ -131,17 +192,27 @@ st.markdown(
     "on the data, so a whole layer runs over all tokens at once (*GPT mode*): L wide steps.\n\n"
     "Pick a **model kind** below: the grid draws that kind's real dependencies and refuses what they forbid.")
 
-with st.expander("The pictures: from a language model to the RWKV block", expanded=False):
-    tabs = st.tabs(["Language model", "Classic RNN", "Remove the red line", "RWKV block"])
-    for tab, fig, k in zip(tabs, architecture_figs(),
-                           ("sl_arch_generic", "sl_arch_rnn", "sl_arch_removed", "sl_arch_block")):
-        with tab:
-            show(fig, k)
+
+@st.fragment
+def pictures() -> None:
+    box, is_open = lazy_expander("The pictures: from a language model to the RWKV block", "sl_pictures_open")
+    if is_open:
+        with box:
+            tabs = st.tabs(["Language model", "Classic RNN", "Remove the red line", "RWKV block"])
+            for tab, fig, k in zip(tabs, architecture_figs(),
+                                   ("sl_arch_generic", "sl_arch_rnn", "sl_arch_removed", "sl_arch_block")):
+                with tab:
+                    show(fig, k)
+
+
+pictures()
 
 # --- the grid -----------------------------------------------------------------------------------
+# Kind, L, T and chunk set every section below, so they rerun the page; each section is a
+# fragment that reruns alone for its own controls, and every figure is built once for its inputs.
 st.header("The grid: layers × tokens")
-st.caption(f"Starts as the loaded model's {L_model} layers × the {len(prompt)} tokens of {prompt_source}.")
-by_kind = models_by_kind(model)
+st.caption(f"Starts as the loaded model's {L_model} layers × the {len(prompt)} tokens of {prompt_source}. "
+           "The address bar keeps the model kind, L, T and the chunk: copy it to share this grid.")
 kind = st.radio("Model kind", list(by_kind), horizontal=True, key="sl_kind",
                 format_func=lambda k: KINDS[k].title + (" (the loaded model)" if k == "rwkv4" else " (trained here)"))
 if len(by_kind) == 1:
@@ -149,9 +220,14 @@ if len(by_kind) == 1:
 deps = KINDS[kind]
 st.markdown(f"**{deps.title}**: {deps.why}.")
 c1, c2, c3 = st.columns(3)
-n_layer = c1.slider("Layers (L)", 1, max(24, L_model), key="sl_layers")
-n_tokens = int(c2.number_input("Tokens (T)", 1, sc.MAX_GRID_TOKENS, step=1, key="sl_tokens"))
+n_layer = c1.slider("Layers (L)", 1, max_layers, key="sl_layers")
+n_tokens = number_box("Tokens (T)", "sl_tokens", 1, sc.MAX_GRID_TOKENS, container=c2,
+                      help=f"1 to {sc.MAX_GRID_TOKENS}: the prompt is cut or repeated to this length.")
 chunk = c3.select_slider("Cascade chunk (tokens per cell)", options=list(sc.CHUNKS), key="sl_chunk")
+write_link({"kind": kind, "L": n_layer, "T": n_tokens, "chunk": chunk})
+messages()
+if sc.chunk_note(chunk, n_tokens):
+    st.info(sc.chunk_note(chunk, n_tokens))
 
 counts = sc.step_counts(n_layer, n_tokens, chunk)
 kind_plans, kind_refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
@@ -166,58 +242,78 @@ for col, mode in zip(st.columns(len(counts)), counts):
         col.metric(f"{mode} steps: {step_formula(mode)}", "not possible",
                    help=next(r.reason for r in kind_refused if r.mode == mode))
 
-f1, f2, f3 = st.columns([2, 1, 1])
-focus_on = f1.toggle("Show one cell's inputs and its critical path", value=True, key="sl_focus_on")
-clamp("sl_focus_layer", n_layer // 2, n_layer - 1)
-clamp("sl_focus_token", n_tokens // 2, n_tokens - 1)
-focus_layer = int(f2.number_input("Cell: layer", 0, n_layer - 1, step=1, key="sl_focus_layer", disabled=not focus_on))
-focus_token = int(f3.number_input("Cell: token", 0, n_tokens - 1, step=1, key="sl_focus_token", disabled=not focus_on))
-focus = (focus_layer, focus_token) if focus_on else None
 
+@st.fragment
+def grid_section(kind: str, n_layer: int, n_tokens: int, chunk: int, kind_plans) -> None:
+    f1, f2, f3 = st.columns([2, 1, 1])
+    focus_on = f1.toggle("Show one cell's inputs and its critical path", value=True, key="sl_focus_on")
+    st.session_state.setdefault("sl_focus_layer", float(n_layer // 2))
+    st.session_state.setdefault("sl_focus_token", float(n_tokens // 2))
+    focus_layer = number_box("Cell: layer", "sl_focus_layer", 0, n_layer - 1, container=f2, disabled=not focus_on)
+    focus_token = number_box("Cell: token", "sl_focus_token", 0, n_tokens - 1, container=f3, disabled=not focus_on)
+    stacked = st.toggle("One panel per row (for a narrow screen)", value=phone(), key="sl_stacked")
+    messages()
+    focus = (focus_layer, focus_token) if focus_on else None
+    show(grid_fig(kind, n_layer, n_tokens, chunk, focus, stacked), "sl_grid")
+    st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arrows: the chosen cell's inputs "
+               "(red: the red line). Orange line: its critical path, the longest chain it has to wait for; "
+               "the chosen cell is outlined in vermilion.")
+    box, is_open = lazy_expander("Export for slides (HTML and GIF)", "sl_export_open")
+    if not is_open:
+        return
+    with box:
+        params = (kind, n_layer, n_tokens, chunk, focus)
+        if st.button("Make the files", key="sl_export"):
+            with st.spinner("Drawing every frame…"):
+                st.session_state["sl_export_files"] = (
+                    params, export.figure_html(grid_fig(kind, n_layer, n_tokens, chunk, focus, False)),
+                    export.schedule_gif(kind_plans))
+        saved_files = st.session_state.get("sl_export_files")
+        files = saved_files[1:] if saved_files and saved_files[0] == params else None
+        if files:
+            downloads(files, "the animation", "rwkv-schedules", "sl_download", html_note=", works offline")
+
+
+grid_section(kind, n_layer, n_tokens, chunk, kind_plans)
 tokens = sc.grid_tokens(prompt, n_tokens)
-show(grid_fig(kind, n_layer, n_tokens, chunk, focus), "sl_grid")
-st.caption("Press ▶ play, pick a speed, or drag the frame slider to step. Arrows: the chosen cell's inputs "
-           "(red: the red line). Orange: its critical path, the longest chain it has to wait for.")
-
-with st.expander("Export for slides (HTML and GIF)"):
-    params = (kind, n_layer, n_tokens, chunk, focus)
-    if st.button("Make the files", key="sl_export"):
-        with st.spinner("Drawing every frame…"):
-            st.session_state["sl_export_files"] = (
-                params, export.figure_html(grid_fig(kind, n_layer, n_tokens, chunk, focus)),
-                export.schedule_gif(kind_plans))
-    saved_files = st.session_state.get("sl_export_files")
-    files = saved_files[1:] if saved_files and saved_files[0] == params else None
-    if files:
-        downloads(files, "the animation", "rwkv-schedules", "sl_download", html_note=", works offline")
-
 st.info(GEN_TEXT)
 
 # --- run and time --------------------------------------------------------------------------------
-st.header("Run it and time it")
+# Each section below is a fragment: its buttons rerun it alone. Its figures are made once, when
+# its run is made, and kept with the run (a rerun shows them again; the browser has them already).
 device = sc.timing_device()
 tmodel = timing_model(key, device, model)
-kmodel = tmodel if kind == "rwkv4" else timing_model(f"{kind}:{by_kind[kind].source}", device, by_kind[kind])
 prompt_text = model.tokenizer.decode(prompt) if model.tokenizer is not None else None
-ktokens = tokens if kind == "rwkv4" else sc.kind_tokens(kmodel, prompt_text, prompt, n_tokens)
-what = "the loaded model" if kind == "rwkv4" else f"the {deps.title} trained here"
-st.markdown(f"Runs {what} ({kmodel.config.n_layer} layers) on the grid's {n_tokens} tokens, once per schedule "
-            f"it allows, cascade chunk {chunk}.")
-st.text(f"Device: {sc.device_label(kmodel)}")
-if st.button("Run and time", type="primary", key="sl_run"):
-    with st.spinner(f"Running {deps.title}'s schedules…"):
-        runs = sc.run_schedules(kmodel, ktokens, chunk)
-        frames = vf.race_frames([r.timings.step_seconds for r in runs])
-        race = vs.grid_figure([r.plan for r in runs], frames=frames, device=runs[0].timings.device)
-        st.session_state["sl_runs"] = ((kind, n_tokens, chunk), runs, frames, race)
-        st.session_state.pop("sl_race_files", None)
-saved = st.session_state.get("sl_runs")
-if saved:
-    (k_done, t_done, c_done), runs, frames, race = saved
+
+
+@st.fragment
+def run_section(kind: str, n_tokens: int, chunk: int, tokens: list[int]) -> None:
+    st.header("Run it and time it")
+    deps = KINDS[kind]
+    kmodel = tmodel if kind == "rwkv4" else timing_model(f"{kind}:{by_kind[kind].source}", device, by_kind[kind])
+    ktokens = tokens if kind == "rwkv4" else sc.kind_tokens(kmodel, prompt_text, prompt, n_tokens)
+    what = "the loaded model" if kind == "rwkv4" else f"the {deps.title} trained here"
+    st.markdown(f"Runs {what} ({kmodel.config.n_layer} layers) on the grid's {n_tokens} tokens, once per schedule "
+                f"it allows, cascade chunk {chunk}.")
+    st.text(f"Device: {sc.device_label(kmodel)}")
+    if st.button("Run and time", type="primary", key="sl_run"):
+        with st.spinner(f"Running {deps.title}'s schedules…"):
+            runs = sc.run_schedules(kmodel, ktokens, chunk)
+            frames = vf.race_frames([r.timings.step_seconds for r in runs])
+            dev = runs[0].timings.device
+            figs = (vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": n_tokens}
+                                      for r in runs], dev),
+                    vt.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev),
+                    vs.grid_figure([r.plan for r in runs], frames=frames, device=dev))
+            st.session_state["sl_runs"] = ((kind, n_tokens, chunk), runs, frames, figs)
+            st.session_state.pop("sl_race_files", None)
+    saved = st.session_state.get("sl_runs")
+    if not saved:
+        return
+    (k_done, t_done, c_done), runs, frames, (totals, step_times, race) = saved
     if (k_done, t_done, c_done) != (kind, n_tokens, chunk):
         st.caption(f"These results are for {KINDS[k_done].title}, {t_done} tokens, chunk {c_done}: press Run and "
                    "time again for the current settings.")
-    dev = runs[0].timings.device
     st.dataframe({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
                   "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
                   "tokens / s": [round(r.tokens_per_second) for r in runs],
@@ -232,9 +328,8 @@ if saved:
                    f"(floating-point rounding; all {t_done} × {runs[0].logits.shape[-1]:,} logits compared).")
     else:
         st.error(f"The schedules disagree: max |difference| {worst:.2e}.")
-    show(vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": t_done}
-                           for r in runs], dev), "sl_totals")
-    show(vt.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev), "sl_step_times")
+    show(totals, "sl_totals")
+    show(step_times, "sl_step_times")
     st.subheader("Replay at the measured speed")
     show(race, "sl_race")
     st.caption(f"One clock for all three: each frame is {frames.durations_ms[0] / frames.slowdown:.3g} ms of "
@@ -248,17 +343,26 @@ if saved:
     if files:
         downloads(files, "the replay", "rwkv-replay", "sl_download_race")
 
+
+run_section(kind, n_tokens, chunk, tokens)
+
+
 # --- every kind ----------------------------------------------------------------------------------
-st.header("Every model kind, the same text")
-st.markdown(f"The same text ({n_tokens} tokens, cascade chunk {chunk}) through the loaded RWKV and every rival "
-            "trained here, each in every schedule its dependencies allow: the times, and each kind's proof that "
-            "its schedules compute the same numbers.")
-if st.button("Time every kind", key="sl_kinds_run"):
-    with st.spinner("Running every kind's schedules…"):
-        models = {k: tmodel if k == "rwkv4" else timing_model(f"{k}:{m.source}", device, m) for k, m in by_kind.items()}
-        st.session_state["sl_kinds"] = ((n_tokens, chunk), sc.run_kinds(models, prompt_text, prompt, n_tokens, chunk))
-saved_kinds = st.session_state.get("sl_kinds")
-if saved_kinds:
+@st.fragment
+def kinds_section(n_tokens: int, chunk: int) -> None:
+    st.header("Every model kind, the same text")
+    st.markdown(f"The same text ({n_tokens} tokens, cascade chunk {chunk}) through the loaded RWKV and every rival "
+                "trained here, each in every schedule its dependencies allow: the times, and each kind's proof that "
+                "its schedules compute the same numbers.")
+    if st.button("Time every kind", key="sl_kinds_run"):
+        with st.spinner("Running every kind's schedules…"):
+            models = {k: tmodel if k == "rwkv4" else timing_model(f"{k}:{m.source}", device, m)
+                      for k, m in by_kind.items()}
+            st.session_state["sl_kinds"] = ((n_tokens, chunk),
+                                            sc.run_kinds(models, prompt_text, prompt, n_tokens, chunk))
+    saved_kinds = st.session_state.get("sl_kinds")
+    if not saved_kinds:
+        return
     (t_k, c_k), kind_runs = saved_kinds
     st.dataframe(sc.kinds_table(kind_runs), hide_index=True, key="sl_kinds_table")
     for kr in kind_runs:
@@ -271,36 +375,46 @@ if saved_kinds:
     st.caption(f"{t_k} tokens, chunk {c_k}, on {kind_runs[0].runs[0].timings.device}. On a CPU a wide step is not "
                "much faster than a narrow one (few cores); the step counts are what a GPU turns into time.")
 
-st.subheader("Training speed: one training step per kind")
-speeds = train_step_files(sc.training_step_stamp())
-for rec in speeds:
-    if rec.get("problem"):
-        st.warning(f"Skipped {rec['file']}: {rec['problem']}")
-    elif rec["rows"]:
-        st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"sl_speed_{rec['file']}")
-        st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
-                   f"forward + backward, each kind in its fastest allowed schedule "
-                   "(`python -m rwkv_core.rivals.bench`).")
-if st.button("Measure one training step of each kind here (about a minute on a CPU)", key="sl_speed_run"):
-    with st.spinner("Timing a training step of each kind…"):
-        st.session_state["sl_speed"] = sc.measure_training_steps(device)
-if st.session_state.get("sl_speed"):
-    st.dataframe(sc.speed_table(st.session_state["sl_speed"]), hide_index=True, key="sl_speed_live")
+
+@st.fragment
+def training_section() -> None:
+    st.subheader("Training speed: one training step per kind")
+    for rec in train_step_files(sc.training_step_stamp()):
+        if rec.get("problem"):
+            st.warning(f"Skipped {rec['file']}: {rec['problem']}")
+        elif rec["rows"]:
+            st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"sl_speed_{rec['file']}")
+            st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
+                       f"forward + backward, each kind in its fastest allowed schedule "
+                       "(`python -m rwkv_core.rivals.bench`).")
+    if st.button("Measure one training step of each kind here (about a minute on a CPU)", key="sl_speed_run"):
+        with st.spinner("Timing a training step of each kind…"):
+            st.session_state["sl_speed"] = sc.measure_training_steps(device)
+    if st.session_state.get("sl_speed"):
+        st.dataframe(sc.speed_table(st.session_state["sl_speed"]), hide_index=True, key="sl_speed_live")
+
+
+kinds_section(n_tokens, chunk)
+training_section()
+
 
 # --- watch it run --------------------------------------------------------------------------------
-st.header("Watch it run, side by side")
-w1, w2 = st.columns([2, 1])
-watch_mode = w1.radio("Schedule", list(sc.MODES), horizontal=True, key="sl_watch_mode")
-n_watch = min(n_tokens, sc.MAX_WATCH_TOKENS)
-w2.caption(f"The loaded model on the first {n_watch} grid tokens, chunk {chunk}.")
-if st.button("Record and watch", key="sl_watch_run"):
-    wplan = tmodel.plan_for(n_watch, watch_mode, chunk)
-    with st.spinner("Recording the run…"):
-        data = sc.watch_data(tmodel, tokens[:n_watch], wplan)
-        st.session_state["sl_watch"] = (wplan, data, vs.watch_figure(wplan, **{k: data[k] for k in vs.WATCH_FIELDS}))
-        st.session_state.pop("sl_watch_files", None)
-watched = st.session_state.get("sl_watch")
-if watched:
+@st.fragment
+def watch_section(n_tokens: int, chunk: int, tokens: list[int]) -> None:
+    st.header("Watch it run, side by side")
+    w1, w2 = st.columns([2, 1])
+    watch_mode = w1.radio("Schedule", list(sc.MODES), horizontal=True, key="sl_watch_mode")
+    n_watch = min(n_tokens, sc.MAX_WATCH_TOKENS)
+    w2.caption(f"The loaded model on the first {n_watch} grid tokens, chunk {chunk}.")
+    if st.button("Record and watch", key="sl_watch_run"):
+        wplan = tmodel.plan_for(n_watch, watch_mode, chunk)
+        with st.spinner("Recording the run…"):
+            data = sc.watch_data(tmodel, tokens[:n_watch], wplan)
+            st.session_state["sl_watch"] = (wplan, data, vs.watch_figure(wplan, **{k: data[k] for k in vs.WATCH_FIELDS}))
+            st.session_state.pop("sl_watch_files", None)
+    watched = st.session_state.get("sl_watch")
+    if not watched:
+        return
     wplan, data, wfig = watched
     show(wfig, "sl_watch_fig")
     st.caption(f"Recorded and timed in two runs (recording adds copies); their logits differ by "
@@ -313,6 +427,9 @@ if watched:
     files = st.session_state.get("sl_watch_files")
     if files:
         downloads(files, "the run", "rwkv-watch", "sl_download_watch")
+
+
+watch_section(n_tokens, chunk, tokens)
 
 # --- scaling -------------------------------------------------------------------------------------
 st.header("Scaling: time against sequence length")
@@ -329,21 +446,27 @@ if records:
     if note := bench_record.concurrent_note(BENCH.parent / "engine-bench-cpu.json"):   # speedup beside its bound
         st.caption(note)
 
-st.subheader("Measure here")
-s1, s2 = st.columns(2)
-longest = s1.select_slider("Longest sequence", options=[32, 64, 128, 256], value=128, key="sl_scale_max")
-chunks = s2.multiselect("Cascade chunks", [c for c in sc.CHUNKS if c <= longest], default=[4, 32],
-                        key="sl_scale_chunks")
-if st.button("Measure scaling here", key="sl_scale_run"):
-    lengths = [n for n in (16, 32, 64, 128, 256) if n <= longest]
-    bar = st.progress(0.0, text="Starting…")
-    st.session_state["sl_scale"] = sc.measure_scaling(tmodel, lengths, sorted(chunks),
-                                                      on_progress=lambda f, t: bar.progress(f, text=t))
-    bar.empty()
-live = st.session_state.get("sl_scale")
-if live:
-    live = bench_record.parse(live, "live measurement")
-    show(vt.scaling_figure([live]), "sl_scaling_live")
-    show(vt.chunk_figure([live]), "sl_chunk_live")
-    st.download_button("Download these measurements (JSON, the docs/bench layout)", bench_record.to_json(live),
-                       "scheduling-bench.json", "application/json", key="sl_scale_download")
+
+@st.fragment
+def measure_section() -> None:
+    st.subheader("Measure here")
+    s1, s2 = st.columns(2)
+    longest = s1.select_slider("Longest sequence", options=[32, 64, 128, 256], value=128, key="sl_scale_max")
+    chunks = s2.multiselect("Cascade chunks", [c for c in sc.CHUNKS if c <= longest], default=[4, 32],
+                            key="sl_scale_chunks")
+    if st.button("Measure scaling here", key="sl_scale_run"):
+        lengths = [n for n in (16, 32, 64, 128, 256) if n <= longest]
+        bar = st.progress(0.0, text="Starting…")
+        record = sc.measure_scaling(tmodel, lengths, sorted(chunks), on_progress=lambda f, t: bar.progress(f, text=t))
+        bar.empty()
+        live = bench_record.parse(record, "live measurement")
+        st.session_state["sl_scale"] = (live, vt.scaling_figure([live]), vt.chunk_figure([live]))
+    if st.session_state.get("sl_scale"):
+        live, scaling, by_chunk = st.session_state["sl_scale"]
+        show(scaling, "sl_scaling_live")
+        show(by_chunk, "sl_chunk_live")
+        st.download_button("Download these measurements (JSON, the docs/bench layout)", bench_record.to_json(live),
+                           "scheduling-bench.json", "application/json", key="sl_scale_download")
+
+
+measure_section()
