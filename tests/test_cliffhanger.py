@@ -1,0 +1,73 @@
+"""The cliffhanger step: its numbers are the shipped models' own evaluations, the ablation's
+file runs in the engine and scores what its evaluation says, and the figures are built from them."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import rwkv_core
+from app.lessons import views_cliffhanger as vcl
+from visuals import cliffhanger as vc
+from visuals.theme import caption
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+
+
+def test_every_model_trained_here_is_in_the_table_with_its_own_numbers():
+    models = vcl.trained_models()
+    assert [m.name for m in models] == list(vcl.MODELS)          # all five, in the lesson's order
+    for m in models:
+        total = json.loads((MODELS / f"{m.name}.eval.json").read_text())["total"]
+        assert m.bits_per_char == total["bits_per_char"]
+    by = {m.name: m for m in models}
+    # the same recipe: 2,000 steps of 6 × 512 tokens, except the red line stopped by its time cap
+    assert by["rwkv4-shakespeare"].train_tokens == by[vcl.ABLATION].train_tokens == 2000 * 6 * 512
+    sentence = vcl.gap_sentence(models)
+    gap = by[vcl.ABLATION].bits_per_char - by["rwkv4-shakespeare"].bits_per_char
+    assert f"{gap:+.3f} bits" in sentence and f"{by[vcl.ABLATION].bits_per_char:.3f}" in sentence
+
+
+def test_without_an_evaluation_the_step_says_how_to_make_one(tmp_path):
+    for name in ("rwkv4-shakespeare",):
+        for ext in (".eval.json", ".log.json"):
+            (tmp_path / f"{name}{ext}").write_text((MODELS / f"{name}{ext}").read_text())
+    models = vcl.trained_models(tmp_path)
+    assert [m.name for m in models] == ["rwkv4-shakespeare"]
+    assert "--time-mix shift" in vcl.gap_sentence(models)
+
+
+def test_the_shipped_ablation_is_an_rwkv4_whose_wkv_is_its_value():
+    """The file loads as an ordinary RWKV-4, every u is 1e4 and every key zero, and its loss on a
+    held-out passage matches the training forward without WKV."""
+    from rwkv_core import ablation
+    model = rwkv_core.load_model(MODELS / f"{vcl.ABLATION}.safetensors")
+    assert model.kind == "rwkv4"
+    for b in model.weights.blocks:
+        assert torch.all(b.att.time_first == ablation.SHIFT_ONLY_U) and b.att.key.abs().max() == 0
+    from rwkv_core.data import load_texts
+    ids = model.tokenizer.encode(load_texts()[1]["tempest_gut"][5000:7000])[:200]
+    want = ablation.forward_batch(model.weights, torch.tensor([ids[:-1]]))[0]          # (T, V)
+    bits = torch.nn.functional.cross_entropy(want, torch.tensor(ids[1:])).item() / math.log(2)
+    assert vcl.bits_per_token(model, ids) == pytest.approx(bits, rel=1e-5)
+
+
+def test_context_curves_come_from_the_measurement_file():
+    curves, machine = vcl.context_curves()
+    data = json.loads(vcl.RECALL.read_text())
+    assert set(curves) == {vcl.MODELS[n][0] for n in data["models"]}
+    assert machine["cpu"]
+    gpt = curves["GPT"]
+    assert max(c for c, _ in gpt) + data["target"] <= 512           # only inside its window
+    assert vcl.context_curves(ROOT / "no-such.json") == ({}, {})
+
+
+def test_figures():
+    fig = vc.held_out_figure([("RWKV-4", 2.0), ("RWKV-4 without WKV", 2.4), ("GPT", 2.2)],
+                             highlight=("RWKV-4",))
+    assert list(fig.data[0].y) == [2.0, 2.4, 2.2] and fig.data[0].marker.color[0] != fig.data[0].marker.color[1]
+    assert "Lower is better" in caption(fig)
+    fig = vc.context_curve_figure({"a": [(1, 3.0), (64, 2.0)], "b": [(1, 3.1), (16, 2.9)]})
+    assert [t.name for t in fig.data] == ["a", "b"] and fig.layout.xaxis.type == "log"
