@@ -85,6 +85,7 @@ class ExplorerSession:
         self.model, self.model_key = model, model_key
         self.tokens: list[int] = []
         self.n_prompt = 0
+        self.prompt_text = ""   # the text the prompt was read from (the page flags a box that differs)
         self.trace: dict[str, torch.Tensor] = {}
         self.state: State = model.init_state()
         self.logits: torch.Tensor | None = None  # (V,) for the next token; replaced only by a forward pass
@@ -97,11 +98,12 @@ class ExplorerSession:
         self.forward_calls += 1
         return self.model.forward(ids, state, recorder=recorder, mode=mode, all_logits=all_logits)
 
-    def start(self, ids: list[int]) -> None:
-        """Read a prompt in one parallel pass, recording every token's intermediates."""
+    def start(self, ids: list[int], text: str = "") -> None:
+        """Read a prompt (its ids, and the text they came from) in one parallel pass, recording
+        every token's intermediates. Of the (T, V) logits only the last row is kept."""
         rec = Recorder(TRACE_POINTS)
         logits, state = self.forward(ids, None, recorder=rec, mode="parallel")   # (T, V)
-        self.tokens, self.n_prompt = list(ids), len(ids)
+        self.tokens, self.n_prompt, self.prompt_text = list(ids), len(ids), text
         self.trace = rec.as_dict()
         self.state, self.logits = state, logits[-1].clone()                      # (V,)
 

@@ -113,7 +113,7 @@ class Tally:
 def check(run, what: str, who: int, tally: Tally) -> None:
     if run.exceptions:
         tally.errors.append(f"session {who}, {what}: {run.exceptions[0]}")
-    elif run.status != 0:
+    elif not run.ok:
         tally.errors.append(f"session {who}, {what}: script finished with status {run.status}")
     elif any(kind == "error" for kind, _ in run.alerts):
         tally.errors.append(f"session {who}, {what}: {next(b for k, b in run.alerts if k == 'error')}")
@@ -154,8 +154,8 @@ async def student(who: int, port: int, think: float, start: asyncio.Event, tally
                     if n_tokens(run) != n + i + 1 or not text.startswith(prompt):
                         tally.errors.append(f"session {who}, walk {walk + 1}, step {i + 1}: saw {n_tokens(run)} "
                                             f"tokens (expected {n + i + 1}) and text {text[:60]!r}")
-                tab.set("ex_temperature", double_array_value=[0.7 if walk % 2 == 0 else 1.0])
-                await act("temperature", tab.rerun())
+                await act("temperature", tab.change("ex_temperature",
+                                                    double_array_value=[0.7 if walk % 2 == 0 else 1.0]))
                 await act("open lab", tab.open("scheduling_lab"))
     except Exception as e:             # a dropped connection or a stuck run: counted, and the others go on
         tally.errors.append(f"session {who}: {type(e).__name__}: {e}")

@@ -2,8 +2,14 @@
 
 It speaks the server's own protocol on ws://127.0.0.1:PORT/_stcore/stream: it sends a BackMsg
 `rerun_script` carrying a ClientState (query string, page, widget values) and reads ForwardMsg
-protobufs until `script_finished`. The widgets' ids and labels come from the deltas of the last
-run, so a script can say `click("ex_step")` by the widget's key. scripts/load_test.py drives
+protobufs until `script_finished`. The widgets' ids and labels come from the deltas of the runs
+on this page, so a script can say `click("ex_step")` by the widget's key.
+
+Like a browser it (1) keeps every cacheable message it received (by hash) and lists those hashes
+in each ClientState, so the server sends a short reference (`ref_hash`) instead of a figure the
+client already has, which it then reads from its cache; (2) sends a click on a widget inside an
+st.fragment with that fragment's id, so the server reruns only the fragment (and sends only its
+deltas); (3) asks for permessage-deflate compression, as a browser does. scripts/load_test.py drives
 many of these at once; tests/test_isolation.py checks that two of them never see each other.
 
 Loopback only: the client and `start_server` know no address but 127.0.0.1.
@@ -31,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 ACTION_TIMEOUT_S = 120        # one script run; past this the action counts as an error
 SUCCESS = ForwardMsg.FINISHED_SUCCESSFULLY
+FRAGMENT_SUCCESS = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 
 
 # --- a server on the loopback interface ----------------------------------------------------------
@@ -49,15 +56,17 @@ def healthy(port: int) -> bool:
         return False
 
 
-def start_server(port: int, log: Path, *, timeout_s: float = 90, env: dict | None = None) -> subprocess.Popen:
-    """`streamlit run app/streamlit_app.py` as the README starts it, bound to 127.0.0.1 only.
-    The Hugging Face address points at a closed local port: nothing here leaves the machine."""
+def start_server(port: int, log: Path, *, timeout_s: float = 90, env: dict | None = None,
+                 root: Path = ROOT) -> subprocess.Popen:
+    """`streamlit run app/streamlit_app.py` as the README starts it, bound to 127.0.0.1 only, from
+    the checkout `root` (its own .streamlit/config.toml applies). The Hugging Face address points at
+    a closed local port: nothing here leaves the machine."""
     streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
     env = {**os.environ, "HF_ENDPOINT": f"http://{LOOPBACK}:9", **(env or {})}
     with open(log, "wb") as out:
         proc = subprocess.Popen([streamlit, "run", "app/streamlit_app.py", "--server.headless", "true",
                                  "--server.address", LOOPBACK, "--server.port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout_s
     while not healthy(port):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -85,7 +94,10 @@ class Run:
     seconds: float = 0.0                                         # BackMsg sent -> script_finished
     status: int | None = None                                    # ForwardMsg.ScriptFinishedStatus
     bytes: int = 0                                               # received, as sent (uncompressed)
+    refs: int = 0                                                # messages sent as a ref_hash
+    fragment: str = ""                                           # the fragment rerun ("" = the page)
     widgets: dict[str, str] = field(default_factory=dict)        # user key -> widget id
+    fragments: dict[str, str] = field(default_factory=dict)      # user key -> its fragment id ("" none)
     labels: dict[str, str] = field(default_factory=dict)         # user key -> label
     charts: list[str] = field(default_factory=list)              # plotly titles
     code: list[str] = field(default_factory=list)                # st.code texts
@@ -96,7 +108,7 @@ class Run:
 
     @property
     def ok(self) -> bool:
-        return self.status == SUCCESS and not self.exceptions
+        return self.status in (SUCCESS, FRAGMENT_SUCCESS) and not self.exceptions
 
     def chart(self, prefix: str) -> str | None:
         return next((t for t in self.charts if t.startswith(prefix)), None)
@@ -105,13 +117,14 @@ class Run:
 ALERT_FORMATS = {1: "error", 2: "warning", 3: "info", 4: "success"}
 
 
-def _read_element(run: Run, element) -> None:
+def _read_element(run: Run, element, fragment: str = "") -> None:
     kind = element.WhichOneof("type")
     el = getattr(element, kind)
     key = getattr(el, "id", "")
     if key.startswith("$$ID-"):                                   # "$$ID-<hash>-<user key>"
         user_key = key.split("-", 2)[2]
         run.widgets[user_key], run.labels[user_key] = key, getattr(el, "label", "")
+        run.fragments[user_key] = fragment
     if kind == "plotly_chart" and el.spec:
         title = json.loads(el.spec).get("layout", {}).get("title", {})
         run.charts.append(title.get("text", "") if isinstance(title, dict) else str(title))
@@ -128,7 +141,7 @@ def _read_element(run: Run, element) -> None:
 def _read(run: Run, msg: ForwardMsg) -> None:
     kind = msg.WhichOneof("type")
     if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-        _read_element(run, msg.delta.new_element)
+        _read_element(run, msg.delta.new_element, msg.delta.fragment_id)
     elif kind == "navigation":
         run.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
     elif kind == "script_finished":
@@ -147,11 +160,15 @@ class Tab:
         self.page = ""                       # url path of the page shown
         self.last = Run()
         self.values: dict[str, tuple[str, object]] = {}   # user key -> (WidgetState field, value)
+        self.widgets: dict[str, str] = {}                 # user key -> widget id, on this page so far
+        self.fragments: dict[str, str] = {}               # user key -> fragment id ("" outside any)
+        self.cache: dict[str, ForwardMsg] = {}            # hash -> a cacheable message received
 
     async def __aenter__(self) -> Tab:
         # the first entry names the subprotocol; Streamlit reads the others as tokens (none here)
         self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
-                                           open_timeout=ACTION_TIMEOUT_S, ping_interval=None)
+                                           open_timeout=ACTION_TIMEOUT_S, ping_interval=None,
+                                           compression="deflate")          # as a browser asks
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -166,31 +183,44 @@ class Tab:
         """Go to a page by its url path ("" = home, "explorer", "scheduling_lab", "lessons")."""
         if page != self.page:
             self.values.clear()              # another page: its widgets start from their defaults
+            self.widgets.clear()
+            self.fragments.clear()
         self.page = page
         return await self.rerun()
 
     async def click(self, key: str) -> Run:
-        return await self.rerun(trigger=key)
+        """Press a button: the run is its fragment's when it sits in one, as a browser asks."""
+        return await self.rerun(trigger=key, fragment=self.fragments.get(key, ""))
 
-    async def rerun(self, trigger: str | None = None) -> Run:
+    async def change(self, key: str, **value) -> Run:
+        """Set a widget's value and rerun what the browser reruns for it (its fragment, or the page)."""
+        self.set(key, **value)
+        return await self.rerun(fragment=self.fragments.get(key, ""))
+
+    async def rerun(self, trigger: str | None = None, fragment: str = "") -> Run:
         back = BackMsg()
         state = back.rerun_script
         state.page_name = self.page
         if self.page in self.last.pages:
             state.page_script_hash = self.last.pages[self.page]
         for key, (kind, value) in self.values.items():
-            if key in self.last.widgets:
-                state.widget_states.widgets.append(_widget_state(self.last.widgets[key], kind, value))
+            if key in self.widgets:
+                state.widget_states.widgets.append(_widget_state(self.widgets[key], kind, value))
         if trigger is not None:
-            if trigger not in self.last.widgets:
-                raise KeyError(f"no widget with key {trigger!r} on the page: {sorted(self.last.widgets)}")
-            state.widget_states.widgets.append(WidgetState(id=self.last.widgets[trigger], trigger_value=True))
-        run = Run(pages=self.last.pages)
+            if trigger not in self.widgets:
+                raise KeyError(f"no widget with key {trigger!r} on the page: {sorted(self.widgets)}")
+            state.widget_states.widgets.append(WidgetState(id=self.widgets[trigger], trigger_value=True))
+        state.cached_message_hashes.extend(self.cache)
+        if fragment:
+            state.fragment_id = fragment
+        run = Run(pages=self.last.pages, fragment=fragment)
         start = time.perf_counter()
         await self.ws.send(back.SerializeToString())
         await asyncio.wait_for(self._until_finished(run), ACTION_TIMEOUT_S)
         run.seconds = time.perf_counter() - start
         self.last = run
+        self.widgets.update(run.widgets)
+        self.fragments.update(run.fragments)
         return run
 
     async def _until_finished(self, run: Run) -> None:
@@ -199,6 +229,14 @@ class Tab:
             run.bytes += len(raw)
             msg = ForwardMsg()
             msg.ParseFromString(raw)
+            if msg.WhichOneof("type") == "ref_hash":          # a message this client said it has
+                run.refs += 1
+                cached = self.cache.get(msg.ref_hash)
+                if cached is None:
+                    raise RuntimeError(f"the server referred to a message this client never had ({msg.ref_hash})")
+                msg = cached
+            elif msg.metadata.cacheable:
+                self.cache[msg.hash] = msg
             _read(run, msg)
 
 

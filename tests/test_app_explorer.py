@@ -79,8 +79,10 @@ def test_greedy_pick_is_the_argmax(at):
     s = at.session_state["explorer"]
     greedy_id = int(s.logits.argmax())
     greedy = ec.token_label(s.model, greedy_id)
-    picks = next(d.value for d in at.dataframe if "probability" in d.value.columns)
+    picks = next(d.value for d in at.dataframe if "p at T = 1, unfiltered" in d.value.columns)
     assert list(picks["token"]) == [greedy, greedy] and list(picks["id"]) == [greedy_id, greedy_id]
+    assert list(picks["p after temperature, top-k, top-p"]) == ["100.0%", "100.0%"]   # greedy: all on one token
+    assert picks["p at T = 1, unfiltered"][0] == f"{float(s.logits.softmax(-1)[greedy_id]):.1%}"
     at.button(key="ex_step").click().run()
     assert at.session_state["explorer"].tokens[-1] == greedy_id
 
@@ -179,3 +181,71 @@ def test_state_surgery(at):
     at.button(key="ex_surg_go").click().run()
     no_exception(at)
     assert chart(at, "Layer 1, copy")
+
+
+# --- the user's work kept, deep links, flagged prompt, numbers (issue 19, items 3 and 4) ----------
+
+def test_prompt_and_settings_survive_a_visit_to_another_page(at):
+    at.text_area(key="ex_prompt").set_value("ROMEO: But soft")
+    at.button(key="ex_read").click().run()
+    at.slider(key="ex_temperature").set_value(0.55).run()
+    at.number_input(key="ex_top_k").set_value(7).run()
+    at.number_input(key="ex_seed").set_value(42).run()
+    at.radio(key="ex_section").set_value("Memory half-life").run()
+    tokens = list(at.session_state["explorer"].tokens)
+    at.switch_page("app_pages/home.py").run()
+    no_exception(at)
+    at.switch_page("app_pages/explorer.py").run()
+    no_exception(at)
+    assert at.text_area(key="ex_prompt").value == "ROMEO: But soft"
+    assert at.slider(key="ex_temperature").value == 0.55
+    assert at.number_input(key="ex_top_k").value == 7 and at.number_input(key="ex_seed").value == 42
+    assert at.radio(key="ex_section").value == "Memory half-life"
+    assert at.session_state["explorer"].tokens == tokens
+    assert not at.warning                                           # the box is the text in use: no flag
+
+
+def test_deep_link_sets_prompt_settings_and_section():
+    at = started_app("app_pages/explorer.py", query={"ex_prompt": "KING HENRY:", "ex_temperature": "0.3",
+                                                     "ex_seed": "9", "ex_section": "State per layer"})
+    s = at.session_state["explorer"]
+    assert s.tokens == s.model.tokenizer.encode("KING HENRY:")      # the session reads the linked prompt
+    assert at.slider(key="ex_temperature").value == 0.3 and at.number_input(key="ex_seed").value == 9
+    assert at.radio(key="ex_section").value == "State per layer"
+    assert chart(at, "Layer 0: the state")
+
+
+def test_a_changed_prompt_box_is_flagged_and_read_on_step(at):
+    old = list(at.session_state["explorer"].tokens)
+    at.text_area(key="ex_prompt").set_value("Friends, Romans").run()
+    assert any("differs from the text below" in w.value for w in at.warning)
+    assert at.session_state["explorer"].tokens == old               # not read yet, and said so
+    at.button(key="ex_step").click().run()
+    no_exception(at)
+    s = at.session_state["explorer"]
+    assert s.tokens[:-1] == s.model.tokenizer.encode("Friends, Romans") and s.n_prompt == len(s.tokens) - 1
+    assert any("was read first" in i.value for i in at.info)
+    assert not any("differs" in w.value for w in at.warning)
+
+
+def test_a_bad_changed_prompt_is_not_stepped_silently(at):
+    old = list(at.session_state["explorer"].tokens)
+    at.text_area(key="ex_prompt").set_value("   ").run()
+    at.button(key="ex_step").click().run()
+    assert any("empty" in e.value and "unchanged" in e.value for e in at.error)
+    assert at.session_state["explorer"].tokens == old
+
+
+@pytest.mark.parametrize("key, value, used", [("ex_top_k", 10 ** 9, "2,048 is used"), ("ex_top_k", -3, "0 is used"),
+                                              ("ex_seed", -1, "0 is used"), ("ex_seed", 2 ** 40, "2,147,483,647")])
+def test_out_of_range_numbers_say_what_is_used(at, key, value, used):
+    at.number_input(key=key).set_value(value).run()
+    no_exception(at)
+    msgs = [w.value for w in at.warning]
+    assert any("out of range" in m and used in m for m in msgs), msgs
+    assert at.number_input(key=key).value == value                  # the box keeps what was typed
+
+
+def test_step_has_a_keyboard_shortcut(at):
+    assert at.button(key="ex_step").proto.shortcut.lower() == "s"
+    assert "key: S" in at.button(key="ex_step").help

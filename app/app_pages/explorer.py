@@ -3,7 +3,17 @@
 The session (tokens, recorded intermediates, state, cached logits) is an ExplorerSession in
 st.session_state["explorer"]; the sampling controls only re-sample its cached logits.
 Model and user text is shown only through components that escape it (st.text, st.code,
-st.dataframe, plotly labels escaped in visuals/)."""
+st.dataframe, plotly labels escaped in visuals/).
+
+What reruns on a click (st.fragment): the prompt box and "Read the prompt" rerun the page;
+Step, Run, Undo and Reset rerun `work` (everything under the prompt); a sampling control reruns
+only `sampling_panel`; a control inside "Look inside" reruns only `look_inside`. A figure whose
+data did not change is sent as a reference to the copy the browser already has (Streamlit's
+message cache), so a Step sends only what the new token changed.
+
+The user's work is kept: the prompt and the settings are bound to the address
+(`?ex_prompt=…&ex_temperature=0.7&ex_section=State+per+layer`, a deep link) and kept for the
+session when the user visits another page (persist_state)."""
 import streamlit as st
 
 from app import compare_view, explorer_core as ec
@@ -15,8 +25,51 @@ from rwkv_core.sampling import SamplingSettings
 from visuals import attention, probabilities
 
 SESSION = "explorer"
+MESSAGE = "ex_message"          # session_state: (level, text) from the last button's callback
 SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
             "State surgery"]
+KEEP = {"persist_state": "session", "bind": "query-params"}   # kept across pages, and in the address
+MAX_RUN = 64
+MAX_SEED = 2 ** 31 - 1
+# Every click counted: Streamlit merges clicks on one button that reach the server while an earlier
+# run is still pending, so a fast second click could add nothing, silently. This page script (fixed
+# text, no user input) greys out Step and Run from the click until the app's run has finished, so
+# a click either adds its token or visibly cannot be made; the S shortcut waits the same way.
+BUSY_GUARD = """<script>
+(() => {
+  if (window.__exBusyGuard) return;
+  window.__exBusyGuard = true;
+  const BUSY = /^(Step|Run \\d+)$/;
+  let busy = false;
+  const app = () => document.querySelector('[data-testid="stApp"]');
+  const guarded = () => [...document.querySelectorAll('[data-testid="stButton"] button')]
+    .filter(b => BUSY.test(b.innerText.trim().split('\\n')[0]));
+  const mark = on => {
+    busy = on;
+    for (const b of guarded()) {
+      b.disabled = on;
+      b.title = on ? 'Busy with your last click: this token comes first' : '';
+    }
+  };
+  document.addEventListener('click', e => {
+    const b = e.target.closest && e.target.closest('button');
+    if (b && guarded().includes(b)) setTimeout(() => mark(true), 0);
+  }, true);
+  window.addEventListener('keydown', e => {
+    const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName) || e.target.isContentEditable;
+    if (busy && !typing && e.key.toLowerCase() === 's') { e.preventDefault(); e.stopImmediatePropagation(); }
+    else if (!busy && !typing && e.key.toLowerCase() === 's' && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      setTimeout(() => mark(true), 0);
+    }
+  }, true);
+  const watch = () => {
+    if (!app()) { setTimeout(watch, 100); return; }
+    new MutationObserver(() => mark(app().dataset.testScriptState !== 'notRunning'))
+      .observe(app(), {attributes: true, attributeFilter: ['data-test-script-state']});
+  };
+  watch();
+})();
+</script>"""
 
 
 def default_prompt(model: Model) -> str:
@@ -24,17 +77,102 @@ def default_prompt(model: Model) -> str:
 
 
 def new_session(model: RWKV, key: str, text: str) -> ec.ExplorerSession:
+    """Read `text` (raises PromptError) and make it this user's session."""
     s = ec.ExplorerSession(model, key)
-    s.start(ec.encode_prompt(model, text))
+    s.start(ec.encode_prompt(model, text), text)
     st.session_state[SESSION] = s
     return s
 
 
-def settings_from_state(vocab: int) -> SamplingSettings:
-    ss = st.session_state
-    return SamplingSettings(temperature=float(ss.get("ex_temperature", 1.0)),
-                            top_k=min(int(ss.get("ex_top_k", 0)), vocab), top_p=float(ss.get("ex_top_p", 1.0)))
+# --- numbers typed by the user ---------------------------------------------------------------
+# The boxes have no min/max of their own: the browser would keep an out-of-range number in the box,
+# red, while the old value silently went on being used. Here every number is read, and one that
+# cannot be used gets a message that says what is used instead.
 
+def whole(key: str, default: int, low: int, high: int, name: str) -> tuple[int, str | None]:
+    """A whole number from a box, within [low, high]; (value used, message or None)."""
+    raw = st.session_state.get(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return default, f"{name}: {raw!r} is not a number; using {default:,}."
+    if value != value or not value.is_integer():
+        return default, f"{name} must be a whole number; {raw:g} is not, so {default:,} is used."
+    value = int(value)
+    if value < low or value > high:
+        used = min(max(value, low), high)
+        return used, f"{name} must be between {low:,} and {high:,}; {value:,} is out of range, so {used:,} is used."
+    return value, None
+
+
+def sampling_from_state(vocab: int) -> tuple[SamplingSettings, int, list[str]]:
+    """The sampling settings and seed the controls ask for, and a message for each number that
+    could not be used as typed."""
+    ss = st.session_state
+    top_k, m1 = whole("ex_top_k", 0, 0, vocab, "Top-k")
+    seed, m2 = whole("ex_seed", 0, 0, MAX_SEED, "Seed")
+    settings = SamplingSettings(temperature=float(ss.get("ex_temperature", 1.0)), top_k=top_k,
+                                top_p=float(ss.get("ex_top_p", 1.0)))
+    return settings, seed, [m for m in (m1, m2) if m]
+
+
+# --- the buttons (callbacks: each click runs its whole action before the page is drawn) ---------
+
+def prompt_changed(s: ec.ExplorerSession) -> bool:
+    return st.session_state.get("ex_prompt", s.prompt_text) != s.prompt_text
+
+
+def _read_box(s: ec.ExplorerSession) -> ec.ExplorerSession | None:
+    """The prompt box as a new session; None (and a message) when it cannot be read."""
+    try:
+        return new_session(s.model, s.model_key, st.session_state.get("ex_prompt", ""))
+    except ec.PromptError as e:
+        st.session_state[MESSAGE] = ("error", f"{e} The text below is unchanged.")
+        return None
+
+
+def on_read() -> None:
+    s = st.session_state[SESSION]
+    if _read_box(s) is not None:
+        st.session_state.pop(MESSAGE, None)
+
+
+def on_step(n: int = 1) -> None:
+    """Add n tokens. A prompt box changed since it was read is read first (and said so)."""
+    s, note = st.session_state[SESSION], None
+    if prompt_changed(s):
+        s = _read_box(s)
+        if s is None:
+            return
+        note = "The prompt box had changed: it was read first, then the token added to it."
+    settings, seed, _ = sampling_from_state(s.model.config.vocab_size)
+    try:
+        for _ in range(n):
+            s.step(s.next_sample(settings, seed).token)
+    except ec.PromptError as e:
+        st.session_state[MESSAGE] = ("warning", str(e))
+        return
+    st.session_state[MESSAGE] = ("info", note) if note else None
+
+
+def on_run() -> None:
+    n, msg = whole("ex_n", 8, 1, MAX_RUN, "Tokens to run")
+    on_step(n)
+    if msg and not st.session_state.get(MESSAGE):
+        st.session_state[MESSAGE] = ("warning", msg)
+
+
+def on_undo() -> None:
+    ok = st.session_state[SESSION].undo()
+    st.session_state[MESSAGE] = None if ok else ("info", "Nothing to undo: only generated tokens can be taken back.")
+
+
+def on_reset() -> None:
+    st.session_state[SESSION].reset()
+    st.session_state[MESSAGE] = None
+
+
+# --- the page --------------------------------------------------------------------------------------
 
 model, key = current_model(), current_model_key()
 st.title("Explorer")
@@ -42,149 +180,186 @@ st.caption("Type a prompt, then add one token at a time. Every chart below is th
            "for these tokens.")
 
 session = st.session_state.get(SESSION)
-if session is None or session.model_key != key:
-    session = new_session(model, key, default_prompt(model))
+if session is not None and session.model_key != key:    # another model: its own default prompt
     st.session_state["ex_prompt"] = default_prompt(model)
+    session = None
 
 # --- prompt ------------------------------------------------------------------------------------
 text = st.text_area(f"Prompt (up to {ec.MAX_PROMPT_CHARS:,} characters, {ec.MAX_TOKENS} tokens)"
                     + ("" if model.tokenizer else ": this model has no tokenizer, type token ids"),
-                    key="ex_prompt", height=90)
-if st.button("Read the prompt", type="primary", key="ex_read"):
+                    value=default_prompt(model), key="ex_prompt", height=90, **KEEP)
+if session is None:
     try:
         session = new_session(model, key, text)
-    except ec.PromptError as e:
-        st.error(md_escape(e))
+    except ec.PromptError as e:       # e.g. a deep link's prompt: say why, start from the default
+        st.error(md_escape(f"{e} Starting from the default prompt instead."))
+        session = new_session(model, key, default_prompt(model))
+st.button("Read the prompt", type="primary", key="ex_read", on_click=on_read)
+st.html(BUSY_GUARD, unsafe_allow_javascript=True, width="content")
 
-# --- stepping ----------------------------------------------------------------------------------
-settings, seed = settings_from_state(model.config.vocab_size), int(st.session_state.get("ex_seed", 0))
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.2])
-n_run = c5.number_input("N", min_value=1, max_value=64, value=8, key="ex_n", label_visibility="collapsed")
-try:
-    if c1.button("Step", key="ex_step", help="add the marked token and run the model on it"):
-        session.step(session.next_sample(settings, seed).token)
-    if c2.button(f"Run {n_run}", key="ex_run"):
-        for _ in range(int(n_run)):
-            session.step(session.next_sample(settings, seed).token)
-    if c3.button("Undo", key="ex_undo") and not session.undo():
-        st.info("Nothing to undo: only generated tokens can be taken back.")
-    if c4.button("Reset", key="ex_reset", help="back to the prompt alone"):
-        session.reset()
-except ec.PromptError as e:
-    st.warning(md_escape(e))
 
-show(ec.fig_tokens(session), "ex_tokens")
-st.caption("Text so far")
-st.code(ec.decode(model, session.tokens), language=None, wrap_lines=True)
+@st.fragment
+def sampling_panel() -> None:
+    """The sampling controls and what they show; changing one reruns only this."""
+    session = st.session_state[SESSION]
+    model = session.model
+    left, right = st.columns([1, 2])
+    with left:
+        st.subheader("Sampling")
+        st.slider("Temperature (0 = greedy)", 0.0, 2.0, 1.0, 0.05, key="ex_temperature", **KEEP)
+        st.number_input(f"Top-k (0 = off, up to {model.config.vocab_size:,})", value=0, step=1,
+                        key="ex_top_k", **KEEP)
+        st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, 0.05, key="ex_top_p", **KEEP)
+        st.number_input("Seed", value=0, step=1, key="ex_seed", **KEEP)
+        settings, seed, problems = sampling_from_state(model.config.vocab_size)
+        for p in problems:
+            st.warning(md_escape(p))
+        st.caption(f"Model runs in this session: {session.forward_calls}. Changing these controls does not "
+                   "add any: they re-sample the cached logits.")
+    with right:
+        fig, smp = ec.fig_next_token(session, settings, seed)
+        show(fig, "ex_next")
+        greedy = int(session.logits.argmax())
+        # st.dataframe shows cells as literal text (st.metric would read the token as Markdown)
+        st.dataframe({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
+                      "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
+                      "id": [greedy, smp.token],
+                      "p at T = 1, unfiltered": [f"{float(smp.raw_probs[i]):.1%}" for i in (greedy, smp.token)],
+                      "p after temperature, top-k, top-p": [f"{float(smp.probs[i]):.1%}"
+                                                            for i in (greedy, smp.token)]},
+                     hide_index=True)
+        st.caption("Two probabilities per token: the model's own (softmax of the logits, temperature 1, "
+                   "nothing cut) and the one the draw used (after temperature, top-k and top-p).")
 
-# --- sampling ----------------------------------------------------------------------------------
-left, right = st.columns([1, 2])
-with left:
-    st.subheader("Sampling")
-    st.slider("Temperature (0 = greedy)", 0.0, 2.0, 1.0, 0.05, key="ex_temperature")
-    st.number_input("Top-k (0 = off)", min_value=0, max_value=model.config.vocab_size, value=0, key="ex_top_k")
-    st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, 0.05, key="ex_top_p")
-    st.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, value=0, key="ex_seed")
-    st.caption(f"Model runs in this session: {session.forward_calls}. Changing these controls does not "
-               "add any: they re-sample the cached logits.")
-settings, seed = settings_from_state(model.config.vocab_size), int(st.session_state["ex_seed"])
-with right:
-    fig, smp = ec.fig_next_token(session, settings, seed)
-    show(fig, "ex_next")
-    greedy = int(session.logits.argmax())
-    # st.dataframe shows cells as literal text (st.metric would read the token as Markdown)
-    st.dataframe({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
-                  "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
-                  "id": [greedy, smp.token],
-                  "probability": [f"{float(smp.raw_probs[greedy]):.1%}", f"{float(smp.raw_probs[smp.token]):.1%}"]},
-                 hide_index=True)
+    with st.expander("Greedy vs sampled, side by side"):
+        n_more = st.slider("Tokens to continue", 4, 40, 16, key="ex_both_n")
+        if st.button("Continue both ways", key="ex_both"):
+            st.session_state["ex_both_result"] = ((session.model_key, tuple(session.tokens)),
+                                                  *ec.continue_both(session, n_more, settings, seed))
+        both = st.session_state.get("ex_both_result")
+        if both and both[0] == (session.model_key, tuple(session.tokens)):
+            b1, b2 = st.columns(2)
+            b1.markdown("**Greedy** (always the most likely)")
+            b1.code(ec.decode(model, both[1]), language=None, wrap_lines=True)
+            b2.markdown(f"**Sampled** (temperature {settings.temperature}, top-k {settings.top_k}, "
+                        f"top-p {settings.top_p}, seed {seed})")
+            b2.code(ec.decode(model, both[2]), language=None, wrap_lines=True)
 
-with st.expander("Greedy vs sampled, side by side"):
-    n_more = st.slider("Tokens to continue", 4, 40, 16, key="ex_both_n")
-    if st.button("Continue both ways", key="ex_both"):
-        st.session_state["ex_both_result"] = ((key, tuple(session.tokens)),
-                                              *ec.continue_both(session, n_more, settings, seed))
-    both = st.session_state.get("ex_both_result")
-    if both and both[0] == (key, tuple(session.tokens)):
-        b1, b2 = st.columns(2)
-        b1.markdown("**Greedy** (always the most likely)")
-        b1.code(ec.decode(model, both[1]), language=None, wrap_lines=True)
-        b2.markdown(f"**Sampled** (temperature {settings.temperature}, top-k {settings.top_k}, "
-                    f"top-p {settings.top_p}, seed {seed})")
-        b2.code(ec.decode(model, both[2]), language=None, wrap_lines=True)
 
-# --- looking inside ------------------------------------------------------------------------------
-st.divider()
-section = st.radio("Look inside", SECTIONS, horizontal=True, key="ex_section")
-L = model.config.n_layer
+@st.fragment
+def work() -> None:
+    """Everything under the prompt; the step buttons rerun only this."""
+    session = st.session_state[SESSION]
+    model = session.model
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.2])
+    c1.button("Step", key="ex_step", on_click=on_step, shortcut="S",
+              help="add the marked token and run the model on it (key: S). One token per click: while the "
+                   "model works on a click, Step and Run are greyed out; Run N adds several at once.")
+    n_run, n_msg = whole("ex_n", 8, 1, MAX_RUN, "Tokens to run")
+    c2.button(f"Run {n_run}", key="ex_run", on_click=on_run)
+    c3.button("Undo", key="ex_undo", on_click=on_undo, shortcut="U", help="take back the last token (key: U)")
+    c4.button("Reset", key="ex_reset", on_click=on_reset, help="back to the prompt alone")
+    c5.number_input("Tokens to run", value=8, step=1, key="ex_n", label_visibility="collapsed",
+                    help=f"1 to {MAX_RUN}")
+    if n_msg:
+        st.warning(md_escape(n_msg))
+    if prompt_changed(session):
+        st.warning("The prompt box differs from the text below: press **Read the prompt** to start from it "
+                   "(Step reads it first).")
+    level, note = st.session_state.get(MESSAGE) or (None, "")
+    if level:
+        getattr(st, level)(md_escape(note))
 
-if section == "Embeddings":
-    dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims")
-    show(ec.fig_embeddings(session, dims), "ex_emb")
-    neighbours = ec.neighbours(model, session.tokens, k=5)
-    st.dataframe({"token": [ec.token_label(model, i) for i in neighbours],
-                  "id": list(neighbours),
-                  "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
-                                                  for nb in neighbours.values()]}, hide_index=True)
-    show(ec.fig_residual_path(session), "ex_resid")
+    show(ec.fig_tokens(session), "ex_tokens")
+    st.caption("Text so far")
+    st.code(ec.decode(model, session.tokens), language=None, wrap_lines=True)
+    sampling_panel()
+    st.divider()
+    look_inside()
 
-elif section == "State per layer":
-    layer = st.select_slider("Layer", options=list(range(L)), key="ex_layer")
-    show(ec.fig_state_heatmaps(session, layer), "ex_heat")
-    show(ec.fig_state_norms(session), "ex_norms")
-    st.metric("Whole state (all layers)", f"{session.state.nbytes():,} bytes",
-              help="5 vectors x layers x channels x 4 bytes, at any length")
-    show(ec.fig_state_vs_kv(session), "ex_kv")
 
-elif section == "Memory half-life":
-    show(ec.fig_half_lives(model), "ex_mem")
-    st.caption("Half-life in tokens = ln 2 / e^time_decay: after that many tokens a channel "
-               "gives an old token half the weight it had.")
+@st.fragment
+def look_inside() -> None:
+    """The section picked under "Look inside"; its own controls rerun only this."""
+    session = st.session_state[SESSION]
+    model, key = session.model, session.model_key
+    section = st.radio("Look inside", SECTIONS, horizontal=True, key="ex_section", **KEEP)
+    L = model.config.n_layer
 
-elif section == "WKV as attention":
-    choice = st.selectbox("Channel", ["mean over channels"] + list(range(model.config.n_embd)), key="ex_channel")
-    channel = None if choice == "mean over channels" else int(choice)
-    show(ec.fig_implicit_attention(session, channel), "ex_att")
-    compare_view.gpt_beside_wkv(model, session.tokens)   # the GPT's QKV on the same text, beside the WKV
+    if section == "Embeddings":
+        dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims",
+                        persist_state="session")
+        show(ec.fig_embeddings(session, dims), "ex_emb")
+        neighbours = ec.neighbours(model, session.tokens, k=5)
+        st.dataframe({"token": [ec.token_label(model, i) for i in neighbours],
+                      "id": list(neighbours),
+                      "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
+                                                      for nb in neighbours.values()]}, hide_index=True)
+        show(ec.fig_residual_path(session), "ex_resid")
 
-elif section == "RNN = parallel":
-    cache = st.session_state.get("ex_equiv")
-    if cache is None or cache[0] != (key, tuple(session.tokens)):
-        cache = ((key, tuple(session.tokens)), ec.rnn_vs_parallel(session))
-        st.session_state["ex_equiv"] = cache
-    eq = cache[1]
-    st.metric("max |logits rnn - logits parallel|", f"{eq.logits:.2e}")
-    show(attention.equivalence_figure(eq.per_layer, eq.logits), "ex_equiv_fig")
+    elif section == "State per layer":
+        layer = st.select_slider("Layer", options=list(range(L)), key="ex_layer", persist_state="session")
+        show(ec.fig_state_heatmaps(session, layer), "ex_heat")
+        show(ec.fig_state_norms(session), "ex_norms")
+        st.metric("Whole state (all layers)", f"{session.state.nbytes():,} bytes",
+                  help="5 vectors x layers x channels x 4 bytes, at any length")
+        show(ec.fig_state_vs_kv(session), "ex_kv")
 
-elif section == "State surgery":
-    st.caption("Edit one layer of the state the last token reads, run that token again, and compare "
-               "what comes next.")
-    s1, s2, s3 = st.columns(3)
-    layer = s1.selectbox("Layer", list(range(L)), key="ex_surg_layer")
-    op = s2.radio("Operation", ["zero", "scale", "copy"], key="ex_surg_op",
-                  captions=["forget: as before any token", "the past's weight in WKV x factor",
-                            "another prompt's state"])
-    factor = s3.slider("Factor", 0.0, 4.0, 0.25, 0.05, key="ex_surg_factor", disabled=op != "scale")
-    donor_text = st.text_input("Other prompt (for copy)", "ROMEO:" if model.tokenizer else "5, 6",
-                               key="ex_surg_donor", disabled=op != "copy")
-    if st.button("Apply and compare", key="ex_surg_go"):
-        try:
-            donor = ec.encode_prompt(model, donor_text) if op == "copy" else None
-            st.session_state["ex_surg_result"] = ((key, tuple(session.tokens)), layer, op,
-                                                  ec.surgery(session, layer, op, factor, donor))
-        except (ec.PromptError, ValueError) as e:
-            st.error(md_escape(e))
-    res = st.session_state.get("ex_surg_result")
-    if res and res[0] == (key, tuple(session.tokens)):
-        r = res[3]
-        ids = probabilities.top_tokens(r.probs_before, 10) + probabilities.top_tokens(r.probs_after, 10)
-        labels = {i: ec.token_label(model, i) for i in ids}
-        show(probabilities.compare_bars(labels, r.probs_before, r.probs_after, ("state as it was", "edited state"),
-                                           title=f"Layer {res[1]}, {res[2]}: next-token probabilities"), "ex_surg_fig")
-        t1, t2 = st.columns(2)
-        t1.markdown("**Continues (state as it was)**")
-        t1.code(ec.decode(model, r.text_before), language=None, wrap_lines=True)
-        t2.markdown("**Continues (edited state)**")
-        t2.code(ec.decode(model, r.text_after), language=None, wrap_lines=True)
-        st.caption(f"Check: re-running the last token from the unedited state reproduces the session's "
-                   f"logits to {r.check:.1e}.")
+    elif section == "Memory half-life":
+        show(ec.fig_half_lives(model), "ex_mem")
+        st.caption("Half-life in tokens = ln 2 / e^time_decay: after that many tokens a channel "
+                   "gives an old token half the weight it had.")
+
+    elif section == "WKV as attention":
+        choice = st.selectbox("Channel", ["mean over channels"] + list(range(model.config.n_embd)), key="ex_channel",
+                              persist_state="session")
+        channel = None if choice == "mean over channels" else int(choice)
+        show(ec.fig_implicit_attention(session, channel), "ex_att")
+        compare_view.gpt_beside_wkv(model, session.tokens)   # the GPT's QKV on the same text, beside the WKV
+
+    elif section == "RNN = parallel":
+        cache = st.session_state.get("ex_equiv")
+        if cache is None or cache[0] != (key, tuple(session.tokens)):
+            cache = ((key, tuple(session.tokens)), ec.rnn_vs_parallel(session))
+            st.session_state["ex_equiv"] = cache
+        eq = cache[1]
+        st.metric("max |logits rnn - logits parallel|", f"{eq.logits:.2e}")
+        show(attention.equivalence_figure(eq.per_layer, eq.logits), "ex_equiv_fig")
+
+    elif section == "State surgery":
+        st.caption("Edit one layer of the state the last token reads, run that token again, and compare "
+                   "what comes next.")
+        s1, s2, s3 = st.columns(3)
+        layer = s1.selectbox("Layer", list(range(L)), key="ex_surg_layer")
+        op = s2.radio("Operation", ["zero", "scale", "copy"], key="ex_surg_op",
+                      captions=["forget: as before any token", "the past's weight in WKV x factor",
+                                "another prompt's state"])
+        factor = s3.slider("Factor", 0.0, 4.0, 0.25, 0.05, key="ex_surg_factor", disabled=op != "scale")
+        donor_text = st.text_input("Other prompt (for copy)", "ROMEO:" if model.tokenizer else "5, 6",
+                                   key="ex_surg_donor", disabled=op != "copy")
+        if st.button("Apply and compare", key="ex_surg_go"):
+            try:
+                donor = ec.encode_prompt(model, donor_text) if op == "copy" else None
+                st.session_state["ex_surg_result"] = ((key, tuple(session.tokens)), layer, op,
+                                                      ec.surgery(session, layer, op, factor, donor))
+            except (ec.PromptError, ValueError) as e:
+                st.error(md_escape(e))
+        res = st.session_state.get("ex_surg_result")
+        if res and res[0] == (key, tuple(session.tokens)):
+            r = res[3]
+            ids = probabilities.top_tokens(r.probs_before, 10) + probabilities.top_tokens(r.probs_after, 10)
+            labels = {i: ec.token_label(model, i) for i in ids}
+            show(probabilities.compare_bars(labels, r.probs_before, r.probs_after,
+                                            ("state as it was", "edited state"),
+                                            title=f"Layer {res[1]}, {res[2]}: next-token probabilities"),
+                 "ex_surg_fig")
+            t1, t2 = st.columns(2)
+            t1.markdown("**Continues (state as it was)**")
+            t1.code(ec.decode(model, r.text_before), language=None, wrap_lines=True)
+            t2.markdown("**Continues (edited state)**")
+            t2.code(ec.decode(model, r.text_after), language=None, wrap_lines=True)
+            st.caption(f"Check: re-running the last token from the unedited state reproduces the session's "
+                       f"logits to {r.check:.1e}.")
+
+
+work()

@@ -1,0 +1,348 @@
+"""What a student feels in a real browser: click → settled page in Chromium, and the bytes each
+action costs on the websocket.
+
+    python scripts/bench_clicks.py [--repo PATH] [--steps 20] [--json out.json]
+
+starts the app from PATH (default: this checkout; `--repo /tmp/h5-before` measures an older
+clone with this environment's Streamlit) with `streamlit run app/streamlit_app.py` on a free
+port of 127.0.0.1, puts a byte-counting TCP relay in front of it, and drives Debian's Chromium
+(/usr/bin/chromium, or $RWKV_CHROMIUM) through Playwright, one user, the embedded model:
+
+    first open     a fresh server; the browser goes straight to /explorer (model load included)
+    second open    a new browser context on the same server (model already loaded)
+    step           "Step" pressed --steps times, "Embeddings" (the default section) open
+    step, state    "Step" with "State per layer" open (the issue's 1.9 MB case)
+    sampling       the seed's "+" button (re-samples cached logits), 10 times
+    lab open       the sidebar's "Scheduling Lab" link, from the Explorer
+    fast clicks    5 Step clicks 80 ms apart: how many tokens they add
+
+"Settled", honestly: the time from the click (performance.now() in the page, just before the
+element's click()) until (1) Streamlit's app element reports `data-test-script-state =
+notRunning` after having left that state for this action (a MutationObserver records every
+change with its time, so a run shorter than a poll is still seen), (2) no websocket frame has
+arrived for 50 ms (no pending delta: the server sends script_finished last, so a quiet socket
+after notRunning means every delta of the run has been received), and (3) two animation frames
+have passed (the browser has painted what it received). The reported time is from the click to
+the later of (1) and the last frame, plus the time the two animation frames took after the quiet
+socket was seen; the 50 ms of quiet is waited for, not counted.
+
+Bytes per action: "payload" is the websocket frames' data as Playwright reports it (after
+decompression, what Streamlit serialised); "wire" is what actually crossed the TCP connection
+(counted by the relay: with server.enableWebsocketCompression it is the compressed size).
+
+Timings on a shared, loaded machine are upper bounds; the script prints the CPU and the load.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
+
+CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+TIMEOUT_MS = 300_000
+QUIET_MS = 50
+
+# Installed once per page (add_init_script): a log of the app's script-run state with times.
+OBSERVER_JS = """
+(() => {
+  window.__runlog = [];
+  const watch = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { requestAnimationFrame(watch); return; }
+    window.__runlog.push([performance.now(), app.dataset.testScriptState]);
+    new MutationObserver(() => window.__runlog.push([performance.now(), app.dataset.testScriptState]))
+      .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  };
+  watch();
+})();
+"""
+
+# Click a target and resolve with the ms from click to settled (see the docstring). The target is
+# a CSS selector, or {"button": label}: the first visible button with exactly that text.
+CLICK_JS = """
+async ([target, quietMs]) => {
+  const el = typeof target === 'string' ? document.querySelector(target)
+    : [...document.querySelectorAll('button')].find(b => b.innerText.trim() === target.button && b.offsetParent);
+  if (!el) throw new Error('nothing matches ' + JSON.stringify(target));
+  const t0 = performance.now();
+  el.click();
+  return await window.__settle(t0, quietMs, 'notRunning');
+}
+"""
+
+SETTLE_JS = """
+window.__settle = (t0, quietMs, from) => new Promise((resolve, reject) => {
+  // from: the state that must be left first ('notRunning' for a click; 'running' must be seen
+  // on a page load, whose first states are 'initial' and possibly 'notRunning')
+  const limit = performance.now() + 300000;
+  const check = () => {
+    const log = window.__runlog.filter(e => e[0] >= t0);
+    const left = log.findIndex(e => from === 'running' ? e[1] === 'running' : e[1] !== 'notRunning');
+    const back = left < 0 ? -1 : log.findIndex((e, i) => i > left && e[1] === 'notRunning');
+    const app = document.querySelector('[data-testid="stApp"]');
+    const quiet = performance.now() - (window.__lastFrame || 0) >= quietMs;
+    if (back >= 0 && app.dataset.testScriptState === 'notRunning' && quiet) {
+      // settled at the later of notRunning and the last frame; then the paint delay is added
+      const settled = Math.max(log[back][0], window.__lastFrame || 0), seen = performance.now();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(settled - t0 + (performance.now() - seen))));
+      return;
+    }
+    if (performance.now() > limit) { reject(new Error('not settled after 300 s')); return; }
+    setTimeout(check, 5);
+  };
+  check();
+});
+"""
+
+
+# --- a relay that counts the bytes ---------------------------------------------------------------
+
+class Relay(threading.Thread):
+    """127.0.0.1:port → the app's port, counting the bytes the server sends (HTTP and websocket)."""
+
+    def __init__(self, target: int):
+        super().__init__(daemon=True)
+        self.target, self.port, self.down = target, free_port(), 0
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        server = await asyncio.start_server(self._client, LOOPBACK, self.port)
+        self.ready.set()
+        async with server:
+            await server.serve_forever()
+
+    async def _client(self, reader, writer) -> None:
+        up_r, up_w = await asyncio.open_connection(LOOPBACK, self.target)
+
+        async def pipe(src, dst, count: bool):
+            try:
+                while data := await src.read(65536):
+                    if count:
+                        self.down += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_w, False), pipe(up_r, writer, True))
+
+
+# --- the browser side ----------------------------------------------------------------------------
+
+class Meter:
+    """The page's websocket payload bytes (Playwright frames) and the relay's wire bytes."""
+
+    def __init__(self, page, relay: Relay):
+        self.page, self.relay, self.payload = page, relay, 0
+        page.on("websocket", self._ws)
+
+    def _ws(self, ws) -> None:
+        def got(payload):
+            self.payload += len(payload)
+        ws.on("framereceived", got)
+
+    def mark(self) -> tuple[int, int]:
+        return self.payload, self.relay.down
+
+
+def new_page(browser, relay: Relay):
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    context.add_init_script(OBSERVER_JS)
+    context.add_init_script(SETTLE_JS)
+    # the page's own view of the socket: the time of the last frame, for the quiet test
+    context.add_init_script("""
+      (() => { const WS = window.WebSocket;
+        window.WebSocket = function (...a) { const s = new WS(...a);
+          s.addEventListener('message', () => { window.__lastFrame = performance.now(); }); return s; };
+        window.WebSocket.prototype = WS.prototype; Object.assign(window.WebSocket, WS); })();
+    """)
+    page = context.new_page()
+    return context, page, Meter(page, relay)
+
+
+STEP_SHOWN = ("() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Step' && b.offsetParent)"
+              " && [...document.querySelectorAll('.gtitle')].some(t => /^\\d+ tokens/.test(t.textContent))")
+
+
+def settle_after_load(page, shown: str = STEP_SHOWN) -> float:
+    """A page load: ms from navigation start until settled (script ran, quiet socket, painted) and
+    the page's content is on screen (`shown`: under load the run can end before the browser has
+    drawn it; the later of the two counts)."""
+    page.wait_for_function("() => window.__runlog && window.__runlog.some(e => e[1] === 'running')",
+                           timeout=TIMEOUT_MS)
+    ms = page.evaluate("() => window.__settle(0, %d, 'running')" % QUIET_MS)
+    page.wait_for_function(shown, timeout=TIMEOUT_MS, polling="raf")
+    return max(ms, page.evaluate("() => performance.now()"))
+
+
+def timed(page, meter: Meter, target) -> tuple[float, int, int]:
+    p0, w0 = meter.mark()
+    ms = page.evaluate(CLICK_JS, [target, QUIET_MS])
+    page.wait_for_timeout(QUIET_MS)
+    p1, w1 = meter.mark()
+    return ms, p1 - p0, w1 - w0
+
+
+def n_tokens(page) -> int:
+    titles = page.eval_on_selector_all(".gtitle", "els => els.map(e => e.textContent)")
+    return next(int(t.split()[0]) for t in titles if re.match(r"^\d+ tokens", t))
+
+
+def section(page, name: str) -> None:
+    page.get_by_text(name, exact=True).first.click()
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState"
+                           " === 'notRunning'", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
+
+
+def summary(xs: list[float]) -> str:
+    return f"{statistics.median(xs):7.0f} {min(xs):7.0f} {max(xs):7.0f}"
+
+
+def run(repo: Path, steps: int) -> dict:
+    from playwright.sync_api import sync_playwright
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="bench-clicks-")) / "server.log"
+    server = start_server(port, log, root=repo, env={"OMP_NUM_THREADS": "1"})
+    relay = Relay(port)
+    relay.start()
+    relay.ready.wait()
+    url = f"http://{LOOPBACK}:{relay.port}"
+    rows: dict[str, dict] = {}
+
+    def add(name: str, ms: list[float], payload: list[int], wire: list[int], note: str = "") -> None:
+        rows[name] = {"n": len(ms), "median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
+                      "payload_kib": statistics.median(payload) / 1024, "wire_kib": statistics.median(wire) / 1024,
+                      "note": note}
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for name in ("first open", "second open"):
+                context, page, meter = new_page(browser, relay)
+                w0 = relay.down
+                page.goto(url + "/explorer", timeout=TIMEOUT_MS)
+                ms = settle_after_load(page)
+                page.wait_for_timeout(QUIET_MS)
+                add(name, [ms], [meter.payload], [relay.down - w0], "navigation start → settled")
+                if name == "first open":
+                    context.close()
+            page.wait_for_timeout(1000)
+            # --- Step with the default section (Embeddings) open
+            for label, sec in (("step", None), ("step, State per layer open", "State per layer")):
+                if sec:
+                    section(page, sec)
+                step = {"button": "Step"}
+                ms, pay, wire = [], [], []
+                timed(page, meter, step)                        # one warm-up step
+                for _ in range(steps):
+                    before = n_tokens(page)
+                    m, p, w = timed(page, meter, step)
+                    after = n_tokens(page)
+                    if after != before + 1:
+                        raise RuntimeError(f"a Step went from {before} to {after} tokens")
+                    ms.append(m), pay.append(p), wire.append(w)
+                add(label, ms, pay, wire, f"{steps} clicks, each checked: one more token")
+            section(page, "Embeddings")
+            # --- a sampling change: the seed's "+" (re-samples the cached logits)
+            ms, pay, wire = [], [], []
+            plus = '[data-testid="stNumberInput"]:has(input[aria-label="Seed"]) [data-testid="stNumberInputStepUp"]'
+            if page.locator(plus).count() == 0:
+                raise RuntimeError("no Seed number input on the page")
+            timed(page, meter, plus)
+            for _ in range(10):
+                m, p, w = timed(page, meter, plus)
+                ms.append(m), pay.append(p), wire.append(w)
+            add("sampling change", ms, pay, wire, "Seed +1, 10 clicks")
+            # --- fast clicks: 5 Steps 80 ms apart
+            before = n_tokens(page)
+            t0 = page.evaluate("() => performance.now()")
+            for _ in range(5):
+                page.evaluate("() => [...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Step'"
+                              " && b.offsetParent)?.click()")
+                page.wait_for_timeout(80)
+            page.evaluate("(t) => window.__settle(t, 400, 'notRunning')", t0)
+            page.wait_for_timeout(1500)
+            page.evaluate("(t) => window.__settle(t, 400, 'notRunning')", t0)
+            fast = n_tokens(page) - before
+            # --- the Scheduling Lab, from the Explorer
+            nav = '[data-testid="stSidebarNav"] a[href$="scheduling_lab"]'
+            m, p, w = timed(page, meter, nav)
+            add("lab open", [m], [p], [w], "sidebar link → settled")
+            browser.close()
+    finally:
+        stop_server(server)
+    return {"repo": str(repo), "commit": _commit(repo), "rows": rows, "fast_clicks": {"clicks": 5, "tokens": fast}}
+
+
+def _commit(repo: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()[:80]
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def print_table(r: dict) -> None:
+    print(f"\n{r['repo']} ({r['commit']})")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average before/after "
+          f"{r['load_before']} / {r['load_after']} (a shared, loaded machine)")
+    print(f"{'action':<28} {'n':>3} {'median':>7} {'min':>7} {'max':>7} {'payload KiB':>12} {'wire KiB':>9}")
+    for name, row in r["rows"].items():
+        print(f"{name:<28} {row['n']:>3} {row['median_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms {row['max_ms']:>6.0f}ms "
+              f"{row['payload_kib']:>12.1f} {row['wire_kib']:>9.1f}")
+    f = r["fast_clicks"]
+    print(f"fast clicks: {f['clicks']} Step clicks 80 ms apart added {f['tokens']} tokens")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent,
+                    help="the checkout whose app to start (default: this one)")
+    ap.add_argument("--steps", type=int, default=20, help="Step clicks per section (≥ 20 for the median)")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    if not (args.repo / "app" / "streamlit_app.py").exists():
+        ap.error(f"{args.repo} has no app/streamlit_app.py")
+    if not Path(CHROMIUM).exists():
+        ap.error(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    load0 = os.getloadavg()[0]
+    r = run(args.repo.resolve(), args.steps)
+    r["load_before"], r["load_after"] = round(load0, 2), round(os.getloadavg()[0], 2)
+    print_table(r)
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
