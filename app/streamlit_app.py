@@ -14,20 +14,27 @@ import streamlit as st  # noqa: E402
 
 # heavy imports once, in ordinary modules (a page script importing them raced under load)
 from app import explorer_core, resources, scheduling_core  # noqa: E402,F401
-from app import compare_view  # noqa: E402,F401  (Why RWKV, measured; the Explorer's QKV beside WKV)
+from app import compare_view, style  # noqa: E402,F401  (compare_view: Why RWKV, measured; the Explorer's QKV)
 from app.lessons import views  # noqa: E402,F401
 from visuals import export  # noqa: E402,F401
 
 st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")
 
-sections = {
-    "Start": [st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)],
-    "Explore": [st.Page("app_pages/explorer.py", title="Explorer", icon=":material/search:")],
-    "Scheduling": [st.Page("app_pages/scheduling_lab.py", title="Scheduling Lab", icon=":material/grid_on:")],
-    "Lessons": [st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:")],
-    "Compare": [st.Page("app_pages/why_rwkv.py", title="Why RWKV, measured", icon=":material/leaderboard:")],
-}
+# The pages in a row at the top (the header), not in the sidebar: on a phone the sidebar is a drawer
+# that hides the page, and classroom mode hides the sidebar; the sidebar keeps the model picker.
+pages = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/explorer.py", title="Explorer", icon=":material/search:"),
+    st.Page("app_pages/scheduling_lab.py", title="Scheduling Lab", icon=":material/grid_on:"),
+    st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
+    st.Page("app_pages/why_rwkv.py", title="Why RWKV, measured", icon=":material/leaderboard:"),
+]
 
-page = st.navigation(sections)
+page = st.navigation(pages, position="top")
+on_lessons = page.url_path == "lessons"        # the Lessons page has its own classroom toggle
+classroom = style.sync(on_lessons)
+style.apply(classroom)
+if not on_lessons:
+    style.toggle()
 resources.model_picker()
 page.run()

@@ -27,9 +27,9 @@ def test_token_strip_shows_every_token_with_id(session):
     assert [c[1] for c in tr.customdata] == session.tokens
     for text, label, tid in zip(tr.text, labels, session.tokens):
         assert text.startswith(safe(label)) and text.endswith(f"<sub>{tid}</sub>")
-    colours = list(tr.marker.color)
-    assert len(set(colours[:session.n_prompt])) == 1 and colours[session.n_prompt] != colours[0]
-    assert caption(fig)
+    chips = [v for row in fig.data[1].z for v in row][:len(session.tokens)]      # the chips, row by row
+    assert chips == [0] * session.n_prompt + [1] * (len(session.tokens) - session.n_prompt)
+    assert fig.data[1].type == "heatmap" and caption(fig)
 
 
 def test_text_in_figures_is_escaped():

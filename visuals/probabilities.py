@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import torch
 
-from .theme import HIGHLIGHT, MUTED, PALETTE, figure, safe
+from .theme import HIGHLIGHT, MUTED, PALETTE, figure, percent, percent_format, safe
 
 
 def top_tokens(probs: torch.Tensor, k: int) -> list[int]:
@@ -25,7 +25,7 @@ def next_token_bars(probs: torch.Tensor, raw_probs: torch.Tensor, labels: dict[i
     colours = [HIGHLIGHT if i == chosen else PALETTE["blue"] for i in ids]
     bars = [
         go.Bar(x=[float(probs[i]) for i in ids], y=names, orientation="h", name="sampled from",
-               marker=dict(color=colours), text=[f"{float(probs[i]):.1%}" for i in ids],
+               marker=dict(color=colours), text=[percent(float(probs[i])) for i in ids],
                textposition="outside", cliponaxis=False),
         go.Bar(x=[float(raw_probs[i]) for i in ids], y=names, orientation="h", name="model (T = 1)",
                marker=dict(color="rgba(0,0,0,0)", line=dict(color=MUTED, width=2))),
@@ -35,7 +35,8 @@ def next_token_bars(probs: torch.Tensor, raw_probs: torch.Tensor, labels: dict[i
                   caption="Red: the token that will be added. Change temperature, top-k or top-p and the "
                           "bars change at once: they are re-computed from the cached logits, the model does not run.",
                   x_title="probability", y_title="token (id)", height=120 + 34 * len(ids),
-                  xaxis=dict(range=[0, min(1.0, top) * 1.25 + 1e-3], tickformat=".0%"),   # room for the labels
+                  # room for the labels; ticks with as many decimals as a flat distribution needs
+                  xaxis=dict(range=[0, min(1.0, top) * 1.25 + 1e-9], tickformat=percent_format(top)),
                   yaxis=dict(autorange="reversed", type="category"), barmode="group", bargap=0.25)
 
 
@@ -45,6 +46,7 @@ def compare_bars(labels: dict[int, str], p_a: torch.Tensor, p_b: torch.Tensor, n
     ids = list(dict.fromkeys(top_tokens(p_a, k) + top_tokens(p_b, k)))[: 2 * k]
     ids.sort(key=lambda i: -float(p_a[i] + p_b[i]))
     ticks = [f"{safe(labels.get(i, str(i)))} ({i})" for i in ids]
+    top = max([float(p_a[i]) for i in ids] + [float(p_b[i]) for i in ids] + [0.0])
     bars = [
         go.Bar(x=[float(p_a[i]) for i in ids], y=ticks, orientation="h", name=names[0],
                marker_color=PALETTE["blue"]),
@@ -54,4 +56,4 @@ def compare_bars(labels: dict[int, str], p_a: torch.Tensor, p_b: torch.Tensor, n
     return figure(bars, title=title,
                   caption="Where the two bars differ, the change altered what the model expects next.",
                   x_title="probability of the next token", y_title="token (id)", height=140 + 30 * len(ids),
-                  xaxis=dict(tickformat=".0%"), yaxis=dict(autorange="reversed", type="category"), barmode="group")
+                  xaxis=dict(tickformat=percent_format(top)), yaxis=dict(autorange="reversed", type="category"), barmode="group")

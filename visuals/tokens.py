@@ -9,21 +9,27 @@ PER_ROW = 12  # chips per row: long enough for a sentence, short enough to read 
 
 
 def token_strip(displays: list[str], ids: list[int], n_prompt: int, *, per_row: int = PER_ROW) -> go.Figure:
-    """Chips for the tokens: text on top, id below; prompt tokens grey, generated ones blue."""
+    """Chips for the tokens: text on top, id below; prompt tokens grey, generated ones blue.
+    The chips are heatmap cells, so they grow and shrink with the chart's width (a phone's, a
+    projector's) instead of overlapping; the text is a scatter of labels over them."""
     n = len(ids)
     xs = [i % per_row for i in range(n)]
     ys = [-(i // per_row) for i in range(n)]
-    colours = [MUTED if i < n_prompt else PALETTE["sky"] for i in range(n)]
+    rows = max(1, -min(ys, default=0) + 1)
+    kind = [[None] * per_row for _ in range(rows)]           # (row, column): 0 prompt, 1 generated
+    for i in range(n):
+        kind[i // per_row][i % per_row] = 0 if i < n_prompt else 1
+    cells = go.Heatmap(z=kind, x=list(range(per_row)), y=[-r for r in range(rows)], zmin=0, zmax=1,
+                       colorscale=[[0, MUTED], [1, PALETTE["sky"]]], showscale=False, xgap=4, ygap=4,
+                       hoverinfo="skip", name="chips")
     labels = [f"{safe(d)}<br><sub>{t}</sub>" for d, t in zip(displays, ids)]
-    chips = go.Scatter(
-        x=xs, y=ys, mode="markers+text", text=labels, textposition="middle center",
-        marker=dict(symbol="square", size=64, color=colours, line=dict(color="white", width=2)),
+    text = go.Scatter(
+        x=xs, y=ys, mode="text", text=labels, textposition="middle center", textfont=dict(color="#111111"),
         customdata=[[i, t] for i, t in enumerate(ids)], hovertext=[safe(d) for d in displays],
         hovertemplate="position %{customdata[0]}<br>id %{customdata[1]}<br>%{hovertext}<extra></extra>",
-        showlegend=False)
-    rows = max(1, -min(ys, default=0) + 1)
-    return figure([chips], title=f"{n} tokens ({n_prompt} from the prompt, {n - n_prompt} generated)",
+        showlegend=False, name="tokens")
+    return figure([text, cells], title=f"{n} tokens ({n_prompt} from the prompt, {n - n_prompt} generated)",
                   caption="Each chip is one token the model reads: its text (␣ = space, ↵ = newline, <F0> = "
                           "part of a character) and its id in the vocabulary. Grey: the prompt; blue: generated.",
-                  height=110 + 75 * rows, xaxis=dict(visible=False, range=[-0.6, per_row - 0.4]),
-                  yaxis=dict(visible=False, range=[-rows + 0.4, 0.6]))
+                  height=110 + 75 * rows, xaxis=dict(visible=False, range=[-0.55, per_row - 0.45]),
+                  yaxis=dict(visible=False, range=[-rows + 0.45, 0.55]))

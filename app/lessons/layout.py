@@ -9,30 +9,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import widgets
+from app import style, widgets
 from rwkv_core.protocol import Model
-from visuals import lessons as vl
 
 from . import core as lc
 from .content import Step, source_of
 
-# Large type and no sidebar for a projector. Static CSS only: no user or model text in here.
-CLASSROOM_CSS = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-[data-testid="stSidebarNav"], header[data-testid="stHeader"] { display: none !important; }
-.block-container, [data-testid="stMainBlockContainer"] { max-width: 96vw; padding-top: 1rem; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
-  font-size: 1.7rem !important; line-height: 1.45; }
-[data-testid="stMarkdownContainer"] .katex-display { font-size: 1.7rem; }
-[data-testid="stMarkdownContainer"] .katex { font-size: 1.35em; }
-h1 { font-size: 3.2rem !important; } h2 { font-size: 2.5rem !important; } h3 { font-size: 2.1rem !important; }
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.35rem !important; }
-[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.35rem !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
-[data-testid="stCode"] code, [data-testid="stCode"] pre { font-size: 1.2rem !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.3rem !important; }
-[data-testid="stWidgetLabel"] p, [data-testid="stRadio"] label p, .stButton button p { font-size: 1.45rem !important; }
-</style>"""
+# Large type and no sidebar for a projector: the site-wide classroom CSS (app/style.py).
+CLASSROOM_CSS = style.CLASSROOM_CSS
 
 
 @dataclass(frozen=True)
@@ -50,7 +34,7 @@ class Context:
 
 def show(ctx: Context, fig, key: str) -> None:
     """The figure (in large type in classroom mode) and its caption, keyed for this step."""
-    widgets.show(vl.presenter(fig) if ctx.classroom else fig, f"{ctx.key}_{key}")
+    widgets.show(fig, f"{ctx.key}_{key}", classroom=ctx.classroom)   # enlarged there in classroom mode
 
 
 def _fmt(v) -> str:

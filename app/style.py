@@ -1,0 +1,146 @@
+"""The page's look beyond the theme: classroom mode (large type for a projector) on every page, and
+a phone layout. Static CSS only: no user or model text is ever put in here.
+
+Classroom mode is one switch for the whole site, kept in st.session_state[SITE] and mirrored in the
+URL as ?classroom=1 (a link opens in classroom mode). The Lessons page has its own toggle
+(key LESSONS_KEY, written into its own URL): `sync` keeps the two the same.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+SITE = "site_classroom"          # the site-wide switch (plain state: survives page changes)
+TOGGLE = "site_classroom_toggle"  # the toggle on pages other than the Lessons
+LESSONS_KEY = "lsn_classroom"    # the Lessons page's own toggle (app/app_pages/lessons.py)
+PARAM = "classroom"
+PARAM_SEEN = "site_classroom_param_seen"
+
+# Large type and no sidebar for a projector (1280 × 720). Charts are enlarged by
+# visuals.theme.presenter (app/widgets.py show), at the same ratio as the text here.
+CLASSROOM_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stSidebarNav"] { display: none !important; }
+.block-container, [data-testid="stMainBlockContainer"] { max-width: 96vw; padding-top: 4.5rem;
+  padding-left: 2rem; padding-right: 2rem; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
+  font-size: 1.7rem !important; line-height: 1.45; }
+[data-testid="stMarkdownContainer"] .katex-display { font-size: 1.7rem; }
+[data-testid="stMarkdownContainer"] .katex { font-size: 1.35em; }
+[data-testid="stMarkdownContainer"] .katex-display { overflow-x: auto; overflow-y: hidden; }
+h1 { font-size: 3.2rem !important; } h2 { font-size: 2.5rem !important; } h3 { font-size: 2.1rem !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.35rem !important; }
+/* tables: large type, and long cells wrap instead of being cut at the right edge */
+[data-testid="stTable"] { overflow-x: auto; }
+[data-testid="stTable"] table { width: 100%; table-layout: auto; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.35rem !important;
+  white-space: normal !important; overflow-wrap: anywhere; }
+/* st.dataframe draws on a canvas that CSS fonts do not reach (and CSS zoom misplaces: it measures
+   itself in unzoomed pixels); pages that want large tables in classroom mode use widgets.table */
+/* live numbers */
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] div { font-size: 2.6rem !important; }
+[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div { font-size: 1.4rem !important; }
+[data-testid="stMetricDelta"] div { font-size: 1.3rem !important; }
+/* code: large and wrapped, never cut at the right edge */
+[data-testid="stCode"] code, [data-testid="stCode"] pre { font-size: 1.2rem !important;
+  white-space: pre-wrap !important; overflow-wrap: anywhere; }
+[data-testid="stSliderThumbValue"], [data-testid="stSliderTickBarMin"], [data-testid="stSliderTickBarMax"] {
+  font-size: 1.2rem !important; }
+[data-testid="stExpander"] summary p, [data-testid="stExpander"] summary span { font-size: 1.45rem !important;
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stWidgetLabel"] p, [data-testid="stRadio"] label p, .stButton button p,
+[data-testid="stCheckbox"] label p { font-size: 1.45rem !important; }
+[data-baseweb="select"] div, [data-testid="stTextArea"] textarea, [data-testid="stTextInput"] input,
+[data-testid="stNumberInput"] input { font-size: 1.35rem !important; }
+[data-testid="stAlertContainer"] p { font-size: 1.45rem !important; }
+[data-testid="stText"], [data-testid="stText"] div { font-size: 1.35rem !important; }
+/* the page links in the header (top navigation) */
+header [data-testid="stTopNavLink"] span, header [data-testid="stTopNavLink"] p { font-size: 1.2rem !important; }
+</style>"""
+
+# Always: page links wrap instead of ending in an ellipsis. A phone (390 px wide): columns one under another, titles and links wrapped, charts' titles in
+# smaller type (plotly's SVG text does not wrap; visuals.theme wraps titles at ~60 characters).
+PHONE_CSS = """<style>
+[data-testid="stPageLink"] a, [data-testid="stPageLink"] p, [data-testid="stPageLink"] span,
+[data-testid="stPageLink"] div { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; height: auto !important; max-width: 100% !important; }
+@media (max-width: 640px) {
+  .block-container, [data-testid="stMainBlockContainer"] { padding-left: 0.75rem !important;
+    padding-right: 0.75rem !important; }
+  [data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; gap: 0.5rem !important; }
+  [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { width: 100% !important;
+    flex: 1 1 100% !important; min-width: 100% !important; }
+  h1 { font-size: 2rem !important; } h2 { font-size: 1.6rem !important; } h3 { font-size: 1.35rem !important; }
+  h1, h2, h3, [data-testid="stMarkdownContainer"] p { overflow-wrap: anywhere; }
+  [data-testid="stExpander"] summary p { white-space: normal !important; }
+  [data-testid="stTable"] { overflow-x: auto; }
+  [data-testid="stCode"] code, [data-testid="stCode"] pre { white-space: pre-wrap !important;
+    overflow-wrap: anywhere; }
+  .js-plotly-plot .gtitle { font-size: 13px !important; }
+  .js-plotly-plot .modebar-container { display: none !important; }   /* it covered the titles */
+  /* token chips: twelve to a row need ~60 px each; the strip scrolls sideways instead of squeezing */
+  .st-key-ex_tokens, [class*="_strip"] { overflow-x: auto !important; }
+  .st-key-ex_tokens [data-testid="stPlotlyChart"], [class*="_strip"] [data-testid="stPlotlyChart"] {
+    min-width: 720px !important; }
+  .js-plotly-plot .legendtext, .js-plotly-plot .xtick text, .js-plotly-plot .ytick text { font-size: 11px !important; }
+  .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text { font-size: 12px !important; }
+  [data-testid="stRadio"] > div { flex-wrap: wrap; }
+}
+</style>"""
+
+
+def _changed(key: str) -> bool:
+    """Whether the user flipped widget `key` since this module last set it (a widget's state left
+    over from another page keeps the value it was set to, so it never counts)."""
+    ss = st.session_state
+    return key in ss and ss.get(key + "_seen") != bool(ss[key])
+
+
+def _set(key: str, value: bool) -> None:
+    st.session_state[key] = value
+    st.session_state[key + "_seen"] = value
+
+
+def sync(on_lessons: bool) -> bool:
+    """The site-wide classroom switch, read once at the top of every run. The last thing the user
+    changed decides: a new ?classroom= in the URL, then either page's toggle."""
+    ss, qp = st.session_state, st.query_params
+    if PARAM in qp and qp.get(PARAM) != ss.get(PARAM_SEEN):
+        ss[PARAM_SEEN] = qp.get(PARAM)
+        ss[SITE] = qp.get(PARAM) == "1"
+    for key in (LESSONS_KEY, TOGGLE):
+        if _changed(key):
+            ss[SITE] = bool(ss[key])
+    on = bool(ss.get(SITE, False))
+    if on_lessons:
+        _set(LESSONS_KEY, on)        # the Lessons page's toggle starts where the site is
+    return on
+
+
+def _toggled() -> None:
+    st.session_state[SITE] = bool(st.session_state[TOGGLE])
+    st.session_state[TOGGLE + "_seen"] = st.session_state[SITE]
+
+
+def toggle() -> bool:
+    """The switch on every page but the Lessons (which has its own): in the main area, since
+    classroom mode hides the sidebar. Mirrored in the URL as ?classroom=1."""
+    _set(TOGGLE, bool(st.session_state.get(SITE, False)))
+    on = st.toggle("Classroom mode", key=TOGGLE, on_change=_toggled,
+                   help="Large type for a projector: text, live numbers, tables and charts; no sidebar. "
+                        "The address bar's link opens the page in classroom mode.")
+    if on and st.query_params.get(PARAM) != "1":
+        st.query_params[PARAM] = "1"
+    elif not on and PARAM in st.query_params:
+        del st.query_params[PARAM]
+    st.session_state[PARAM_SEEN] = "1" if on else None
+    return on
+
+
+def classroom() -> bool:
+    """Whether this run shows the page in classroom mode."""
+    return bool(st.session_state.get(SITE, False))
+
+
+def apply(on: bool) -> None:
+    """Put the page's CSS in: the phone layout always, classroom mode's large type when on."""
+    st.html(PHONE_CSS + (CLASSROOM_CSS if on else ""))
