@@ -209,12 +209,17 @@ def test_a_broken_committed_record_is_named(tmp_path):
 def test_kind_schedules_figure(default_run):
     rows = [{"title": r.title, "mode": r.mode, "product_steps": r.product_steps, "ms": r.ms} for r in default_run.rows]
     fig = vls.kind_schedules(rows, device="CPU: test", n_tokens=default_run.n_tokens)
-    assert len(fig.data) == 2 * len(S.STORY)                           # steps and time, per kind
-    steps = next(t for t in fig.data if t.name == "red-line RNN" and t.xaxis == "x")
-    assert list(steps.x) == list(MODES) and list(steps.text) == [str(default_run.row("redline", "rnn").product_steps),
-                                                                  "refused", "refused"]
-    rwkv = next(t for t in fig.data if t.name == "RWKV-4" and t.xaxis == "x")
-    assert list(rwkv.y) == [default_run.row("rwkv4", m).product_steps for m in MODES]
+    left = {t.name: t for t in fig.data if t.xaxis == "x"}
+    # per kind the schedules it ran, and (the red-line RNN only) a hatched bar per refused schedule
+    assert set(left) == {"red-line RNN", "red-line RNN: refused", "stacked LSTM", "RWKV-4"}
+    assert list(left["red-line RNN"].x) == ["rnn"]
+    assert list(left["red-line RNN"].text) == [str(default_run.row("redline", "rnn").product_steps)]
+    assert list(left["red-line RNN: refused"].x) == ["cascade", "parallel"]
+    assert set(left["red-line RNN: refused"].text) == {"refused"}
+    assert left["red-line RNN: refused"].offsetgroup == left["red-line RNN"].offsetgroup   # in the kind's own slot
+    assert list(left["RWKV-4"].y) == [default_run.row("rwkv4", m).product_steps for m in MODES]
+    right = {t.name: t for t in fig.data if t.xaxis == "x2"}
+    assert list(right["stacked LSTM"].y) == [default_run.row("lstm", m).ms for m in MODES]
     assert "CPU: test" in fig.layout.annotations[1].text and caption(fig)
 
 
@@ -224,6 +229,8 @@ def test_chunk_cost_figure():
     assert list(fig.data[1].x) == [1, 32] and list(fig.data[1].y) == [9.0, 2.0]   # sorted by chunk
     assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
     assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == S.PRACTICE
+    lo, hi = fig.layout.xaxis.range                                          # log10 of the chunks, with room
+    assert lo < 0 < math.log10(512) < hi and list(fig.layout.xaxis.tickvals) == [1, 32, 512]
 
 
 def test_cascade_steps_figure():
@@ -232,7 +239,8 @@ def test_cascade_steps_figure():
     bar = fig.data[0]
     assert list(bar.y) == [steps[c] for c in sc.CHUNKS]
     assert [col == HIGHLIGHT for col in bar.marker.color] == [c == 32 for c in sc.CHUNKS]
-    assert sorted(s.y0 for s in fig.layout.shapes) == [6, 6 * 512]
+    assert [set(t.y) for t in fig.data[1:]] == [{6 * 512}, {6}]          # one cell at a time, layer by layer
+    assert fig.layout.yaxis.range[0] < math.log10(6) and fig.layout.yaxis.range[1] > math.log10(6 * 512)
 
 
 # --- the views in the real app ------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -22,26 +23,40 @@ KIND_COLOURS = {"red-line RNN": RED_LINE, "stacked LSTM": PALETTE["orange"], "RW
 def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go.Figure:
     """rows: {"title", "mode", "product_steps" (None: refused), "ms" (None: refused)}, one per
     (kind, schedule). Left: each one's critical path in matrix-product steps; right: its measured
-    wall time. A refused schedule gets an empty bar labelled "refused"."""
+    wall time. A refused schedule is a hatched grey bar, as tall as the panel's tallest, labelled
+    "refused"."""
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     titles = list(dict.fromkeys(r["title"] for r in rows))
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=["critical path (matrix-product steps)", f"measured on {safe(device)} (ms)"])
-    for i, title in enumerate(titles):
-        mine = {r["mode"]: r for r in rows if r["title"] == title}
-        colour = KIND_COLOURS.get(title, SEQUENCE[i % len(SEQUENCE)])
-        for col, key, fmt in ((1, "product_steps", "{:.0f}"), (2, "ms", "{:.1f}")):
-            ys = [mine[m][key] if m in mine and mine[m][key] is not None else 0 for m in modes]
-            text = [fmt.format(mine[m][key]) if m in mine and mine[m][key] is not None else "refused" for m in modes]
-            fig.add_trace(go.Bar(x=modes, y=ys, name=safe(title), legendgroup=title, showlegend=col == 1,
-                                 marker_color=colour, text=text, textposition="outside", cliponaxis=False,
-                                 hovertemplate=f"{safe(title)}, %{{x}}: %{{text}}<extra></extra>"), row=1, col=col)
+    for col, key, fmt in ((1, "product_steps", "{:.0f}"), (2, "ms", "{:.1f}")):
+        top = max((r[key] for r in rows if r[key] is not None), default=1)
+        for i, title in enumerate(titles):
+            mine = {r["mode"]: r for r in rows if r["title"] == title}
+            colour = KIND_COLOURS.get(title, SEQUENCE[i % len(SEQUENCE)])
+            ran = [m for m in modes if m in mine and mine[m][key] is not None]
+            refused = [m for m in modes if m not in ran]
+            # the same offset group: a refused bar stands in the kind's own slot
+            fig.add_trace(go.Bar(x=ran, y=[mine[m][key] for m in ran], name=safe(title), legendgroup=title,
+                                 offsetgroup=title, showlegend=col == 1, marker_color=colour,
+                                 text=[fmt.format(mine[m][key]) for m in ran], textposition="outside",
+                                 cliponaxis=False, hovertemplate=f"{safe(title)}, %{{x}}: %{{y}}<extra></extra>"),
+                          row=1, col=col)
+            if refused:
+                fig.add_trace(go.Bar(x=refused, y=[top] * len(refused), name=f"{safe(title)}: refused",
+                                     legendgroup=title, offsetgroup=title, showlegend=False,
+                                     marker=dict(color="#EEEEEE", pattern=dict(shape="/", fgcolor=MUTED,
+                                                                               fillmode="overlay")),
+                                     text=["refused"] * len(refused), textposition="inside", textangle=-90,
+                                     insidetextanchor="middle",
+                                     hovertemplate=f"{safe(title)}, %{{x}}: refused<extra></extra>"), row=1, col=col)
     fig.update_layout(barmode="group")
     fig.update_yaxes(rangemode="tozero")
-    fig.update_xaxes(title_text="schedule")
-    return style(fig, title=f"Three models on the same {n_tokens} tokens, every schedule each allows", height=460,
-                 caption="Left: how many matrix products must run one after another (the red-line RNN and an "
-                         "LSTM layer cannot widen theirs); right: this run's wall time on this device.")
+    style(fig, title=f"Three models on the same {n_tokens} tokens, every schedule each allows", height=480,
+          caption="Left: how many matrix products must run one after another (the red-line RNN and an "
+                  "LSTM layer cannot widen theirs; hatched: refused); right: this run's wall time on this device.")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))   # under the panels' titles' way
+    return fig
 
 
 def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, practice: tuple[int, int] = (32, 512),
@@ -55,13 +70,17 @@ def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, practice: t
                                  name=safe(label), line=dict(width=3, color=SEQUENCE[i % len(SEQUENCE)]),
                                  marker=dict(size=9),
                                  hovertemplate=f"{safe(label)}<br>chunk %{{x}}: %{{y:.3f}} ms per token<extra></extra>"))
-    fig.add_vrect(x0=practice[0], x1=practice[1], fillcolor=MUTED, opacity=0.2, line_width=0,
-                  annotation_text=f"what engines use: {practice[0]}–{practice[1]}", annotation_position="top left")
-    fig.update_xaxes(type="log", dtick=0.30102999566, title_text="chunk (tokens per cell)")
+    fig.add_vrect(x0=practice[0], x1=practice[1], fillcolor=MUTED, opacity=0.2, line_width=0)
+    # placed by hand: on a log axis an annotation's x is the log10 of the value
+    fig.add_annotation(x=math.log10(practice[0]), xref="x", xanchor="left", y=1, yref="paper", yanchor="bottom",
+                       showarrow=False, text=f"what engines use: {practice[0]}–{practice[1]}")
+    chunks = sorted({c for points in series.values() for c, _ in points} | set(practice))
+    fig.update_xaxes(type="log", tickvals=chunks, ticktext=[str(c) for c in chunks], title_text="chunk (tokens per cell)",
+                     range=[math.log10(chunks[0] / 1.5), math.log10(chunks[-1] * 1.5)])   # a log axis' range is in log10
     fig.update_yaxes(type="log", title_text="ms per token (log)")
     return style(fig, title=title, height=440,
-                 caption="Each cell is one call per layer: at chunk 1 every token pays the call's fixed cost and a "
-                         "thin product; by a few dozen tokens that cost is shared and the products are wide.")
+                 caption=f"Shaded: the chunk sizes engines use ({practice[0]}–{practice[1]}). At chunk 1 every token pays "
+                         "a call's fixed cost and a thin product; by a few dozen tokens that cost is shared out.")
 
 
 def cascade_steps(n_layer: int, n_tokens: int, steps: Mapping[int, int], chosen: int) -> go.Figure:
@@ -72,11 +91,13 @@ def cascade_steps(n_layer: int, n_tokens: int, steps: Mapping[int, int], chosen:
                            marker_color=[HIGHLIGHT if c == chosen else PALETTE["blue"] for c in chunks],
                            text=[str(steps[c]) for c in chunks], textposition="outside", cliponaxis=False,
                            hovertemplate="chunk %{x}: %{y} steps<extra></extra>"))
-    fig.add_hline(y=n_layer * n_tokens, line=dict(color=RED_LINE, dash="dash"),
-                  annotation_text=f"one cell at a time: L·T = {n_layer * n_tokens}")
-    fig.add_hline(y=n_layer, line=dict(color=PALETTE["green"], dash="dash"),
-                  annotation_text=f"layer by layer: L = {n_layer}", annotation_position="bottom right")
-    fig.update_yaxes(type="log", title_text="steps (log)")
+    x = [str(c) for c in chunks]
+    for y, name, colour in ((n_layer * n_tokens, f"one cell at a time: L·T = {n_layer * n_tokens}", RED_LINE),
+                            (n_layer, f"layer by layer: L = {n_layer}", PALETTE["green"])):
+        fig.add_trace(go.Scatter(x=x, y=[y] * len(x), mode="lines", name=name,
+                                 line=dict(color=colour, dash="dash", width=2), hoverinfo="skip"))
+    low, high = min(n_layer, *steps.values()), n_layer * n_tokens
+    fig.update_yaxes(type="log", title_text="steps (log)", range=[math.log10(low / 2), math.log10(high * 3)])
     fig.update_xaxes(type="category", title_text="chunk (tokens per cell)")
     return style(fig, title=f"The cascade's steps on {n_tokens} tokens, {n_layer} layers", height=400,
                  caption="L + ⌈T/chunk⌉ − 1 steps: doubling the chunk halves the wave's length until only the "
