@@ -103,6 +103,34 @@ def test_u_sentence_is_the_models_range(ex, small_model):
     assert "have u < 0" in cl.u_sentence(small_model)
 
 
+def fake_model(*us: list[float]):
+    """Just what u_sentence reads: weights.blocks[i].att.time_first, one list per layer."""
+    from types import SimpleNamespace as NS
+    return NS(weights=NS(blocks=[NS(att=NS(time_first=torch.tensor(u))) for u in us]))
+
+
+@pytest.mark.parametrize("us, verdict", [
+    (([-1.0, -0.5], [-2.0, -0.1]), "every u is negative"),
+    (([0.5, 1.0], [0.1, 2.0]), "every u is positive"),
+    (([-1.0, -0.5, -0.2, 0.3], [-2.0, -0.1, -0.4, -0.6]), "88% of the channels have u < 0"),
+    (([-1.0, 0.5, 0.2, 0.3], [2.0, 0.1, 0.4, 0.6]), "12% of the channels have u < 0"),
+])
+def test_u_sentence_says_what_the_signs_are(us, verdict):
+    s = cl.u_sentence(fake_model(*us))
+    assert verdict in s
+    flat = [x for u in us for x in u]
+    assert number(s, "from") == pytest.approx(min(flat)) and number(s, "to") == pytest.approx(max(flat))
+
+
+def test_largest_key_is_the_largest_not_the_largest_in_size(ex):
+    """A key far below zero never overflows e^k: the claim is about the largest k."""
+    rec = dict(ex.rec)
+    rec["blocks.1.att.k"] = -3 * ex.rec["blocks.1.att.k"].abs() - 20              # all keys very negative
+    flipped = lc.Example(ex.model, ex.ids, ex.labels, rec, ex.logits, ex.state)
+    k = cl.largest_key(flipped)
+    assert k.layer != 1 and k.value == cl.largest_key(ex).value
+
+
 def test_largest_key_is_the_largest_recorded_k(ex, small_ex):
     for e in (ex, small_ex):
         k = cl.largest_key(e)
@@ -127,6 +155,13 @@ def test_blocked_wkv_is_the_recurrence_and_the_engine(ex, block):
     assert v.block == min(block, ex.n_tokens)
     assert v.max_diff["blocked vs recurrence"] < 1e-5 and v.max_diff["blocked vs engine"] < 1e-5
     assert v.table["wkv (engine)"] == ex.rec[f"blocks.{layer}.att.wkv"][:, c].tolist()
+    # the blocked column is the engine's blocked function, not the recurrence again
+    att = ex.block(layer).att
+    C = ex.model.config.n_embd
+    blocked, _ = fast.wkv_parallel(fm.decay(att.time_decay), att.time_first, ex.rec[f"blocks.{layer}.att.k"],
+                                   ex.rec[f"blocks.{layer}.att.v"], torch.zeros(C), torch.zeros(C),
+                                   torch.full((C,), fm.NEG_INF), block=block)
+    assert v.table["wkv (blocked)"] == blocked[:, c].tolist()
     assert len(v.table["token"]) == ex.n_tokens and v.n_blocks == len(set(v.table["block"]))
 
 
