@@ -5,6 +5,22 @@ import streamlit as st
 
 from app.resources import current_model
 
+# Where to start: (page file, short link label, icon, what the page holds). The link's label stays a few
+# words, so that it is never cut (a page link is one line, cut with "…" where it does not fit: a phone is
+# 390 px wide); what the page holds is written under it as ordinary text, which wraps.
+DESTINATIONS = [
+    ("explorer.py", "Explorer", ":material/search:",
+     "Type a prompt and step through generation one token at a time: the probabilities of the next token, "
+     "the embeddings, the state of every layer, its memory, and the WKV read as attention."),
+    ("scheduling_lab.py", "Scheduling Lab", ":material/grid_on:",
+     "The same model run as an RNN, in parallel, or as a cascade of chunks, and what each schedule costs."),
+    ("lessons.py", "Lessons", ":material/school:",
+     "Three lessons, step by step: how a text model works, scaling an RNN, and how RWKV replaces QKV "
+     "attention and the LSTM. A classroom mode makes them readable on a projector."),
+    ("why_rwkv.py", "Why RWKV, measured", ":material/leaderboard:",
+     "RWKV-4 beside an LSTM, the classic red-line RNN and a GPT, all trained here on the same plays."),
+]
+
 model = current_model()
 c = model.config
 
@@ -18,13 +34,11 @@ st.info(f"Loaded now: {c.n_layer} layers x {c.n_embd} channels, vocabulary {c.vo
         f"{c.n_params / 1e6:.1f} M parameters. Change it in the sidebar.")
 
 st.subheader("Where to start")
-st.page_link("app_pages/explorer.py", label="Explorer: type a prompt, step through generation one token "
-             "at a time, and look at probabilities, embeddings, the state of every layer, memory and the "
-             "WKV read as attention.", icon=":material/search:")
-if (Path(__file__).resolve().parent / "scheduling_lab.py").exists():
-    st.page_link("app_pages/scheduling_lab.py", label="Scheduling Lab: the same model run as an RNN, "
-                 "in parallel, or as a cascade of chunks, and what each schedule costs.",
-                 icon=":material/grid_on:")
+here = Path(__file__).resolve().parent
+for page, label, icon, text in DESTINATIONS:
+    if (here / page).exists():
+        st.page_link(f"app_pages/{page}", label=label, icon=icon)
+        st.markdown(text)
 
 st.subheader("Words used here")
 st.markdown(
