@@ -18,8 +18,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 app
 WORKDIR /app
 
-# torch first, from the chosen index (PyPI's Linux wheel would pull ~3 GB of CUDA libraries);
-# requirements.txt then finds its torch==2.13.0 already installed
+# torch first, from the chosen index (the CPU one by default, a cuXXX one for a GPU image);
+# requirements.txt then finds its torch==2.13.0 already installed and keeps it (on its own it would
+# also pick the CPU build: it names the CPU index, see README "Quick start")
 COPY requirements.txt .
 RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0 \
  && pip install -r requirements.txt
