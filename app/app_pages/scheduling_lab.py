@@ -166,8 +166,10 @@ def lazy_expander(label: str, key: str):
 
 
 def phone() -> bool:
-    """A phone's browser (its user agent says "Mobi"): the grid's panels start one per row."""
-    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+    """A phone's browser (its user agent says "Mobi", or its client hint says mobile): the grid's panels
+    start one per row."""
+    headers = st.context.headers
+    return "Mobi" in (headers.get("User-Agent") or "") or headers.get("Sec-Ch-Ua-Mobile") == "?1"
 
 
 model, key = current_model(), current_model_key()

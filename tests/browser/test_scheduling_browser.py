@@ -169,3 +169,75 @@ def test_each_model_kind_plays_and_is_timed(lab):
         lab.get_by_text(outcome, exact=False).first.wait_for(timeout=TIMEOUT_MS)
         wait_idle(lab, TIMEOUT_MS)
         assert_no_exception(lab)
+
+
+# --- deep links, light frames, a phone ------------------------------------------------------
+
+def test_a_deep_link_opens_that_grid_and_the_address_follows_the_controls(page, app_url):
+    page.goto(app_url + "/scheduling_lab?kind=rwkv4&L=3&T=20&chunk=8", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Scheduling Lab").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    assert grid_size(page) == (3, 20) and metric(page, "cascade steps: L + ⌈T/chunk⌉ − 1") == 3 + 3 - 1
+    slider = page.locator('[data-testid="stSlider"]', has_text="Cascade chunk").get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("ArrowRight")                                     # chunk 8 -> 16
+    wait_metric(page, "cascade steps: L + ⌈T/chunk⌉ − 1", 3 + 2 - 1)
+    page.wait_for_function("() => location.search.includes('chunk=16')", timeout=TIMEOUT_MS)
+    assert "L=3" in page.url and "T=20" in page.url
+    assert_no_exception(page)
+
+
+def test_a_link_out_of_range_is_refused_with_a_message(page, app_url):
+    page.goto(app_url + "/scheduling_lab?T=9999&chunk=3", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Scheduling Lab").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    alert = page.locator('[data-testid="stAlert"]', has_text="This link's").first.inner_text()
+    assert "T='9999' is not a whole number from 1 to 512" in alert and "chunk='3'" in alert
+    assert_no_exception(page)
+
+
+def test_partial_frames_keep_the_traces_style_and_show_the_steps_colour(lab):
+    """Frames carry only values: while it plays, the running cover shows the outline and colour of
+    the frame the slider is on (give or take the one being drawn) and keeps the figure's black
+    outline, which no frame carries."""
+    L, T = grid_size(lab)
+    title = f"{L} layers × {T} tokens"
+    wait_chart(lab, title)
+    press_play(lab, title)
+    lab.wait_for_function(f"() => {CHART_JS.format(prefix=title)}._fullLayout.sliders[0].active >= 3",
+                          timeout=TIMEOUT_MS)
+    got = lab.evaluate(f"""() => {{
+        const g = {CHART_JS.format(prefix=title)};
+        const active = g._fullLayout.sliders[0].active;
+        const frames = g._transitionData._frames.filter(f => Math.abs(Number(f.name) - active) <= 1);
+        const i = frames[0].traces[1];                                   // the first panel's running cover
+        const t = g.data[i];
+        return {{line: t.line, colours: frames.map(f => f.data[1].fillcolor), shown: t.fillcolor,
+                 xs: frames.map(f => JSON.stringify(f.data[1].x)), x: JSON.stringify(t.x),
+                 keys: Object.keys(frames[0].data[1]).sort()}};
+    }}""")
+    assert got["shown"] in got["colours"] and got["x"] in got["xs"], got
+    assert got["line"]["color"] == "black" and got["line"]["width"] == 2
+    assert got["keys"] == ["fillcolor", "type", "x", "y"]
+
+
+def test_a_phone_gets_one_panel_per_row(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                              user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+                                         "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+    page = ctx.new_page()
+    try:
+        page.goto(app_url + "/scheduling_lab", timeout=TIMEOUT_MS)
+        page.get_by_role("heading", name="Scheduling Lab").first.wait_for(timeout=TIMEOUT_MS)
+        wait_idle(page, TIMEOUT_MS)
+        L, T = grid_size(page)
+        title = f"{L} layers × {T} tokens"
+        wait_chart(page, title)
+        domains = page.evaluate(f"""() => {{ const l = {CHART_JS.format(prefix=title)}._fullLayout;
+            return [1, 2, 3].map(i => [l['xaxis' + (i > 1 ? i : '')].domain, l['yaxis' + (i > 1 ? i : '')].domain]); }}""")
+        assert all(x == [0, 1] for x, _ in domains)                       # full width each
+        ys = sorted(y for _, y in domains)
+        assert all(a[1] < b[0] for a, b in zip(ys, ys[1:]))               # one under another
+        assert_no_exception(page)
+    finally:
+        ctx.close()
