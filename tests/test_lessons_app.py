@@ -166,7 +166,7 @@ def test_classroom_mode_from_the_link():
     assert at.session_state["lsn_example"][0] == "classroom:embedded"     # always the embedded model
     css = [h for h in at.get("html")]
     assert css and "stSidebar" in css[0].proto.body and "font-size" in css[0].proto.body
-    assert not [s for s in at.selectbox if s.key in ("lsn_layer", "lsn_token")]   # the example is fixed
+    assert not [s for s in at.selectbox if s.label in ("Layer", "Token")]          # the example is fixed
     assert at.table and not at.dataframe                                   # HTML tables: the large type applies
     # the same numbers as the fixed example computes, for every student
     ex = lc.run_example(embedded())
@@ -250,7 +250,8 @@ def test_the_students_prompt_drives_the_numbers():
     assert [float(v) for v in after["k (engine)"]] == pytest.approx(mine["k (engine)"], rel=1e-5)
     assert list(before["k (engine)"]) != list(after["k (engine)"])
     ex = at.session_state["lsn_example"][1]
-    assert at.selectbox(key="lsn_token").value == ex.n_tokens - 1                 # its last token
+    token = next(s for s in at.selectbox if s.label == "Token")
+    assert token.value == ex.n_tokens - 1 and len(token.options) == ex.n_tokens   # its tokens, at its last
     assert not at.error
     # back to the classroom prompt with one click
     at.button(key="lsn_prompt_reset").click().run()

@@ -9,6 +9,8 @@ teacher can share a link to a step that inserting steps does not move; old links
 The student may type their own prompt; classroom mode keeps the default one.
 Lesson text is the repository's own markdown; model text reaches the screen only through
 components that escape it."""
+import zlib
+
 import streamlit as st
 
 from app.lessons import content as ls, core as lc, layout, views
@@ -24,6 +26,7 @@ PROMPT = "lsn_prompt"      # the prompt the numbers are for (the last good one t
 PROMPT_BOX = "lsn_prompt_box"
 PROMPT_ERROR = "lsn_prompt_error"
 LINK_NOTE = "lsn_link_note"
+TOKEN = "lsn_token"        # the token box's key prefix (the key names the example: see example_controls)
 
 
 def go(pos: tuple[int, int]) -> None:
@@ -84,7 +87,6 @@ def take_prompt(model) -> None:
         st.session_state[PROMPT_ERROR] = str(e)
         return
     st.session_state[PROMPT], st.session_state[PROMPT_ERROR] = text, ""
-    st.session_state.pop("lsn_token", None)        # a new prompt: back to its last token
 
 
 def reset_prompt() -> None:
@@ -140,8 +142,12 @@ def example_controls(ex: lc.Example, classroom: bool) -> tuple[int, int]:
     if classroom:
         return layer, t
     # another model may have fewer layers or tokens: forget a choice it cannot show
-    for widget, n in (("lsn_layer", ex.model.config.n_layer), ("lsn_token", ex.n_tokens)):
-        if st.session_state.get(widget, 0) >= n:
+    # The token box is keyed by the example's tokens: another prompt gets a fresh box at its last
+    # token (a browser would otherwise send back the old prompt's choice, by its old label).
+    token_key = f"{TOKEN}_{zlib.crc32(repr(ex.ids).encode()):08x}"
+    for widget, n in (("lsn_layer", ex.model.config.n_layer), (token_key, ex.n_tokens)):
+        chosen = st.session_state.get(widget, 0)
+        if not isinstance(chosen, int) or chosen >= n:
             del st.session_state[widget]
     with st.expander("The example: your prompt, and which layer and token the numbers are for",
                      expanded=bool(st.session_state.get(PROMPT_ERROR))):
@@ -149,7 +155,7 @@ def example_controls(ex: lc.Example, classroom: bool) -> tuple[int, int]:
         st.text("Prompt as the model reads it: " + lc.prompt_text(ex))
         c1, c2 = st.columns(2)
         layer = c1.selectbox("Layer", list(range(ex.model.config.n_layer)), index=layer, key="lsn_layer")
-        t = c2.selectbox("Token", list(range(ex.n_tokens)), index=t, key="lsn_token",
+        t = c2.selectbox("Token", list(range(ex.n_tokens)), index=t, key=token_key,
                          format_func=lambda i: f"{i}: {ex.labels[i]}")
     return layer, t
 
