@@ -37,7 +37,8 @@ h1 { font-size: 3.2rem !important; } h2 { font-size: 2.5rem !important; } h3 { f
 /* st.dataframe draws on a canvas that CSS fonts do not reach (and CSS zoom misplaces: it measures
    itself in unzoomed pixels); pages that want large tables in classroom mode use widgets.table */
 /* live numbers */
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] div { font-size: 2.6rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] div,
+[data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem !important; line-height: 1.2; }
 [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div { font-size: 1.4rem !important; }
 [data-testid="stMetricDelta"] div { font-size: 1.3rem !important; }
 /* code: large and wrapped, never cut at the right edge */

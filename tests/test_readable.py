@@ -191,3 +191,21 @@ def test_widgets_table_is_html_and_escaped_in_classroom_mode(monkeypatch):
     cells = at.table[0].value["token"].tolist()
     assert cells == [r"\*\*x\*\*", r"\[a\]\(b\)"]
     assert not math.isnan(float(at.table[0].value["p"].iloc[0]))
+
+
+def test_panel_titles_of_several_lines_sit_between_the_title_and_the_plot():
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["rnn: 42 steps<br><sup>42 product steps</sup><br>x", "b"])
+    fig = theme.style(fig, title="6 layers × 7 tokens", caption="c")
+    title_px = 12 + (theme.FONT_SIZE + 4) * 1.3
+    assert fig.layout.margin.t >= title_px + 3 * theme.FONT_SIZE * 1.3   # three lines of panel title
+
+
+def test_a_wrapped_title_is_moved_down_into_the_figure():
+    # plotly lifts a top-anchored title of several lines by ~0.7 em (measured in Chromium)
+    fig = theme.figure([go.Scatter(x=[0], y=[0])], title="word " * 30, caption="c")
+    spec = theme.display_spec(fig.to_dict())
+    t = spec["layout"]["title"]
+    assert "<br>" in t["text"] and t["pad"]["t"] >= 10 + 0.7 * t["font"]["size"]
+    short = theme.display_spec(theme.figure([go.Scatter(x=[0], y=[0])], title="short", caption="c").to_dict())
+    assert short["layout"]["title"]["pad"]["t"] == 10

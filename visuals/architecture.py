@@ -41,7 +41,7 @@ def generic_model(tokens: Sequence[str] = ("To", "␣be", ",", "␣or"), n_layer
                   next_token: str = "␣not") -> go.Figure:
     """Tokens → embeddings → L layers → probabilities → pick one: what any language model does."""
     n = len(tokens)
-    fig = _canvas((-1.2, n * 1.6 + 3.2), (-0.8, n_layer + 4.2))
+    fig = _canvas((-1.2, n * 1.6 + 3.4), (-0.8, n_layer + 4.2))
     for i, tok in enumerate(tokens):
         x = i * 1.6
         _box(fig, x, 0, 1.3, 0.7, safe(tok), fill="#FFFFFF")
@@ -52,12 +52,13 @@ def generic_model(tokens: Sequence[str] = ("To", "␣be", ",", "␣or"), n_layer
             _arrow(fig, x, 1.5 + l if l else 1.5, x, 2.0 + l)
     x = (n - 1) * 1.6
     top = 2.3 + n_layer
-    _box(fig, x, top + 0.6, 1.5, 0.6, "probabilities", fill=PALETTE["orange"], size=12)
+    # boxes wide enough for their words in classroom mode's larger type too (and a #43085 id)
+    _box(fig, x, top + 0.6, 2.1, 0.6, "probabilities", fill=PALETTE["orange"], size=12)
     _arrow(fig, x, top - 0.7, x, top + 0.3)
-    _box(fig, x + 2.6, top + 0.6, 1.6, 0.6, f"pick: {safe(next_token)}", fill="#FFFFFF", line=PALETTE["vermillion"])
-    _arrow(fig, x + 0.75, top + 0.6, x + 1.8, top + 0.6)
+    _box(fig, x + 3.0, top + 0.6, 2.4, 0.6, f"pick: {safe(next_token)}", fill="#FFFFFF", line=PALETTE["vermillion"])
+    _arrow(fig, x + 1.05, top + 0.6, x + 1.8, top + 0.6)
     fig.add_annotation(x=-1.0, y=0, text="tokens", showarrow=False, xanchor="right", font=dict(color=MUTED))
-    return style(fig, title="A language model, in general", height=460,
+    return style(fig, title="A language model, in general", height=500,
                  caption="Text becomes tokens, tokens become vectors, layers transform them, and the last "
                          "layer's output becomes a probability for every possible next token.")
 

@@ -132,23 +132,28 @@ def _legend_rows(data, layout: dict, font: float) -> int:
     return max(1, math.ceil(width / LEGEND_WIDTH))
 
 
-def _labels_above(layout: dict) -> bool:
-    """Whether annotations sit on top of the plot area (make_subplots' panel titles)."""
-    notes = layout.get("annotations") or ()
-    return any(isinstance(a, dict) and a.get("yref", "").endswith("paper") and (a.get("y") or 0) >= 1
-               and a.get("yanchor") == "bottom" for a in notes)
+def _labels_above(layout: dict, font: float) -> float:
+    """px of the annotations that sit on top of the plot area (make_subplots' panel titles, which
+    may have several lines): the tallest of them."""
+    tallest = 0.0
+    for a in layout.get("annotations") or ():
+        a = a if isinstance(a, dict) else a.to_plotly_json()
+        if str(a.get("yref", "")).endswith("paper") and (a.get("y") or 0) >= 1 and a.get("yanchor") == "bottom":
+            size = ((a.get("font") or {}).get("size") or font)
+            tallest = max(tallest, (str(a.get("text") or "").count("<br>") + 1) * size * 1.3 + 4)
+    return tallest
 
 
-def top_margin(title: str, rows: int, font: float, *, labels_above: bool = False) -> int:
-    """px above the plot: the title's lines, then the legend's rows or the panels' own titles;
-    never less than the 70 px every figure had before titles were wrapped."""
+def top_margin(title: str, rows: int, font: float, *, labels_above: float = 0) -> int:
+    """px above the plot: the title's lines, then the legend's rows or the panels' own titles
+    (`labels_above` px); never less than the 70 px every figure had before titles were wrapped."""
     lines = (title or "").count("<br>") + 1 if title else 0
-    return max(70, int(12 + lines * (font + 4) * 1.3 + rows * font * 1.7 + labels_above * font * 1.6 + 8))
+    return max(70, int(12 + lines * (font + 4) * 1.3 + max(rows * font * 1.7, labels_above) + 8))
 
 
 def _base_layout(title: str, caption: str, height: int, data, layout: dict) -> dict:
     rows = _legend_rows(data, layout, FONT_SIZE)
-    top = top_margin(title, rows, FONT_SIZE, labels_above=_labels_above(layout))
+    top = top_margin(title, rows, FONT_SIZE, labels_above=_labels_above(layout, FONT_SIZE))
     return dict(
         title=dict(text=title, font=dict(size=FONT_SIZE + 4), x=0, xref="container", xanchor="left",
                    y=1, yref="container", yanchor="top", pad=dict(l=12, t=10)),
@@ -213,9 +218,14 @@ def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROO
         font = (layout.get("font") or {}).get("size", FONT_SIZE)
         width = int(TITLE_CHARS * FONT_SIZE / font)
         title["text"] = wrap_title(re.sub(r"<br\s*/?>", " ", title["text"]), width)
+        # plotly lifts a title of several lines anchored at the top by ~0.7 em (measured in Chromium
+        # for 2 and 3 lines): put it back inside the figure, and count that in the margin
+        lift = 0.75 * title.get("font", {}).get("size", font + 4) if "<br>" in title["text"] else 0
+        if lift and title.get("yref") == "container" and title.get("yanchor") == "top":
+            title["pad"] = {**(title.get("pad") or {}), "t": int(10 + lift)}
         margin = layout.setdefault("margin", {})
-        need = top_margin(title["text"], _legend_rows(spec.get("data"), layout, font), font,
-                          labels_above=_labels_above(layout))
+        need = int(lift) + top_margin(title["text"], _legend_rows(spec.get("data"), layout, font), font,
+                                      labels_above=_labels_above(layout, font))
         if need > margin.get("t", 100):
             layout["height"] = (layout.get("height") or HEIGHT) + need - margin.get("t", 100)
             margin["t"] = need
