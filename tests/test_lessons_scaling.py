@@ -282,3 +282,25 @@ def test_the_other_scaling_steps_render(step_id):
         assert at.dataframe[0].value["chunk"].tolist() == [str(c) for c in S.CHUNK_SIZES]
     if step_id == "chunking":
         assert at.metric[0].value == f"{expected_steps('cascade', embedded().config.n_layer, 512, 32)} steps"
+
+
+@pytest.mark.parametrize("step_id", ["the-red-line", "lstm-vs-rwkv", "chunks-in-practice"])
+def test_the_live_steps_in_classroom_mode(step_id):
+    at = started_app("app_pages/lessons.py", {"lesson": LESSON.id, "step": step_id, "classroom": "1"})
+    no_exception(at)
+    assert not at.error
+    if step_id != "the-red-line":
+        assert at.table and not at.dataframe                    # plain tables, scaled by the large-type CSS
+
+
+def test_the_students_prompt_changes_the_measured_steps(models):
+    at = open_step("lstm-vs-rwkv")
+    mine = "Now is the winter of our discontent made glorious summer by this sun of York"
+    at.text_area(key="lsn_prompt_box").input(mine).run()
+    no_exception(at)
+    T = len(models["rwkv4"].tokenizer.encode(mine))
+    assert T != len(lc.example_ids(models["rwkv4"]))
+    df = at.dataframe[0].value
+    lstm = df[(df["model"] == "stacked LSTM") & (df["schedule"] == "cascade")].iloc[0]
+    L = models["lstm"].config.n_layer
+    assert lstm["critical path (matrix-product steps)"] == f"{L + T - 1} = L + T − 1"
