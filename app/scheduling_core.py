@@ -22,7 +22,7 @@ import math
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -68,6 +68,12 @@ class ScheduleRun:
     @property
     def tokens_per_second(self) -> float:
         return self.plan.n_tokens / self.timings.total_seconds
+
+    def light(self) -> "ScheduleRun":
+        """The run without its logits, as a session keeps it: the page shows only their largest
+        difference (a (T, V) float32 per schedule would be ~300 MB a student for the 169M model at
+        512 tokens). logits.shape[-1] still gives the vocabulary size."""
+        return replace(self, logits=torch.empty(0, self.logits.shape[-1], dtype=self.logits.dtype))
 
 
 # The rivals trained here on the same plays and tokenizer as the embedded model (models/*.md).
@@ -139,7 +145,7 @@ def run_kinds(models: dict[str, Model], text: str | None, ids: Sequence[int], n_
         tokens = kind_tokens(model, text, ids, n_tokens)
         _, refused = kind_panels(kind, model.config.n_layer, n_tokens, chunk)
         out.append(KindRuns(kind, KINDS[kind].title, model.config.n_params,
-                            run_schedules(model, tokens, chunk), refused))
+                            [r.light() for r in run_schedules(model, tokens, chunk)], refused))
     return out
 
 

@@ -72,6 +72,8 @@ def test_run_and_time_shows_equal_outputs_and_measured_charts(lab):
         chart(lab, title)
     race = chart(lab, f"6 layers × {default_tokens()} tokens · replayed")
     assert "slower than measured" in race["layout"]["title"]["text"]
+    kept = lab.session_state["sl_runs"][1]                  # the session keeps no (T, V) logits
+    assert all(r.logits.numel() == 0 and r.logits.shape[-1] == embedded().config.vocab_size for r in kept)
 
 
 def test_watch_it_run(lab):

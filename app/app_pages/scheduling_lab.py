@@ -307,7 +307,7 @@ def run_section(kind: str, n_tokens: int, chunk: int, tokens: list[int]) -> None
                                       for r in runs], dev),
                     vt.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev),
                     vs.grid_figure([r.plan for r in runs], frames=frames, device=dev))
-            st.session_state["sl_runs"] = ((kind, n_tokens, chunk), runs, frames, figs)
+            st.session_state["sl_runs"] = ((kind, n_tokens, chunk), [r.light() for r in runs], frames, figs)
             st.session_state.pop("sl_race_files", None)
     saved = st.session_state.get("sl_runs")
     if not saved:
