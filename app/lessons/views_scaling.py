@@ -92,8 +92,11 @@ def two_parts_view(ctx: Context) -> None:
     table(ctx, S.two_parts_table(tp))
     L = {r.kind: r.n_layer for r in tp.rows}
     st.caption(f"T = {tp.n_tokens} tokens of your prompt (at most {S.MAX_TOKENS}); L = "
-               + ", ".join(f"{KINDS[k].title} {n}" for k, n in L.items())
-               + f". Cascade with one token per cell. Same logits in every order: the last column.")
+               + ", ".join(f"{KINDS[k].title} {n}" for k, n in L.items()) + ". Cascade with one token per cell.")
+    worst = max(r.max_diff for r in tp.rows if r.max_diff is not None)
+    (st.success if worst < sc.SAME_TOLERANCE else st.error)(
+        f"Each model gives the same logits in every order it can run: largest |difference| {worst:.1e} "
+        "(float32 rounding).")
     for kind in tp.params:
         st.markdown("- " + S.kind_sentence(kind))
 
