@@ -39,7 +39,7 @@ import torch.nn.functional as F
 ROUTE_ORDER = ("linear", "split", "onednn", "mv")
 MARGIN = 0.03          # a route must be at least 3% faster than F.linear to replace it
 ROUNDS = 4             # timed rounds per shape class (after one warm-up round) ...
-MIN_ROUNDS = 2         # ... or fewer, but at least this many, once BUDGET_S has been spent
+MIN_ROUNDS = 3         # ... or fewer, but at least this many, once BUDGET_S has been spent
 BUDGET_S = 0.15        # seconds per shape class: a loaded machine gets fewer rounds, not a long wait
 # (largest rows in the bucket, rows the bucket is measured with); None: no upper end
 ROW_BUCKETS = ((1, 1), (16, 8), (64, 32), (None, 128))
