@@ -78,10 +78,9 @@ PHONE_CSS = """<style>
     overflow-wrap: anywhere; }
   .js-plotly-plot .gtitle { font-size: 13px !important; }
   .js-plotly-plot .modebar-container { display: none !important; }   /* it covered the titles */
-  /* token chips: twelve to a row need ~60 px each; the strip scrolls sideways instead of squeezing */
-  .st-key-ex_tokens, [class*="_strip"] { overflow-x: auto !important; }
-  .st-key-ex_tokens [data-testid="stPlotlyChart"], [class*="_strip"] [data-testid="stPlotlyChart"] {
-    min-width: 720px !important; }
+  /* token chips: twelve to a row leave ~28 px a chip (the chips shrink with the chart; their text
+     is plotly's, in px): smaller text so that neighbours do not run into each other */
+  .st-key-ex_tokens .textpoint text, [class*="_strip"] .textpoint text { font-size: 9px !important; }
   .js-plotly-plot .legendtext, .js-plotly-plot .xtick text, .js-plotly-plot .ytick text { font-size: 11px !important; }
   .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text { font-size: 12px !important; }
   [data-testid="stRadio"] > div { flex-wrap: wrap; }

@@ -97,7 +97,7 @@ def test_explorer_prompt_step_temperature(page, app_url):
 def test_every_page_in_the_navigation(page, app_url):
     """Whatever pages the router lists (Explorer, Scheduling Lab, Lessons, ...), each one loads."""
     page.goto(app_url, timeout=TIMEOUT_MS)
-    nav = page.locator('[data-testid="stSidebarNav"] a')
+    nav = page.locator('[data-testid="stTopNavLink"], [data-testid="stSidebarNav"] a')   # top navigation (app/streamlit_app.py)
     nav.first.wait_for(timeout=TIMEOUT_MS)
     hrefs = [a.get_attribute("href") for a in nav.all()]
     assert len(hrefs) >= 3, hrefs
