@@ -124,11 +124,15 @@ def test_u_sentence_says_what_the_signs_are(us, verdict):
 
 def test_largest_key_is_the_largest_not_the_largest_in_size(ex):
     """A key far below zero never overflows e^k: the claim is about the largest k."""
+    top = cl.largest_key(ex)
     rec = dict(ex.rec)
-    rec["blocks.1.att.k"] = -3 * ex.rec["blocks.1.att.k"].abs() - 20              # all keys very negative
-    flipped = lc.Example(ex.model, ex.ids, ex.labels, rec, ex.logits, ex.state)
-    k = cl.largest_key(flipped)
-    assert k.layer != 1 and k.value == cl.largest_key(ex).value
+    k = ex.rec[f"blocks.{top.layer}.att.k"].clone()
+    k[(top.token + 1) % ex.n_tokens, (top.channel + 1) % k.shape[-1]] = -5 * top.value   # far below, in the same layer
+    rec[f"blocks.{top.layer}.att.k"] = k
+    other = (top.layer + 1) % ex.model.config.n_layer
+    rec[f"blocks.{other}.att.k"] = -3 * ex.rec[f"blocks.{other}.att.k"].abs() - 20   # a layer of very negative keys
+    found = cl.largest_key(lc.Example(ex.model, ex.ids, ex.labels, rec, ex.logits, ex.state))
+    assert (found.value, found.layer, found.token, found.channel) == (top.value, top.layer, top.token, top.channel)
 
 
 def test_largest_key_is_the_largest_recorded_k(ex, small_ex):
