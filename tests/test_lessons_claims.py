@@ -274,3 +274,14 @@ def test_the_rwkv_top_p_note_is_said_exactly_when_it_keeps_one_token(ex):
         total = float(np.cumsum(np.sort(torch.softmax(ex.logits[-1].float(), -1).numpy())[::-1])[-1])
         assert f"{total:.7f}" in note and total < 1
     assert cl.blinkdl_note(ex.logits[-1], SETTINGS[0]) == ""
+
+
+def test_the_largest_key_follows_the_students_prompt():
+    prompt = "To be, or not to be, that is the question"
+    at = started_app("app_pages/lessons.py", {"lesson": "replacing-qkv-with-rwkv", "step": "wkv-overflow"})
+    before = [i.value for i in at.info]
+    assert cl.largest_key_sentence(lc.run_example(embedded())) in before
+    at.text_area(key="lsn_prompt_box").set_value(prompt).run()
+    no_exception(at)
+    mine = cl.largest_key_sentence(lc.run_example(embedded(), prompt))
+    assert mine in [i.value for i in at.info] and mine not in before
