@@ -91,7 +91,7 @@ def routes_for(rows: int, weight: torch.Tensor, x_dtype: torch.dtype, threads: i
     return out
 
 
-_forced: list[str] = []   # routes_forced's stack (benchmarks' A/B and tests)
+_forced: list[str | None] = []   # routes_forced's stack (benchmarks' A/B and tests)
 
 
 @contextmanager
@@ -114,9 +114,9 @@ def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     shape class (rows bucket, weight shape, dtype, layout, threads): see rwkv_core/calibrate.py.
     Training (autograd) and GPUs use F.linear."""
     out_f, in_f = weight.shape
-    if x.device.type != "cpu" or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
+    rows = x.numel() // max(in_f, 1)
+    if x.device.type != "cpu" or rows == 0 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
         return F.linear(x, weight)
-    rows = x.numel() // in_f
     threads = torch.get_num_threads()
     if _forced and _forced[-1] is not None:
         name = _forced[-1]

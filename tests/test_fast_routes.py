@@ -57,6 +57,12 @@ def test_the_calibrated_engine_equals_f_linear_for_every_bucket():
         assert fast.ROUTE_TABLE.chosen[key] in fast.routes_for(rows, w, torch.float32, torch.get_num_threads())
 
 
+def test_an_empty_product_is_f_linear_s():
+    w = col_major(5, 3)
+    with torch.inference_mode():
+        assert fast.linear(torch.zeros(0, 3), w).shape == (0, 5)
+
+
 def test_buckets():
     assert [calibrate.bucket(r)[0] for r in (1, 2, 16, 17, 64, 65, 10_000)] == [1, 16, 16, 64, 64, None, None]
 
