@@ -146,3 +146,33 @@ def test_the_checker_accepts_equivalent_forms(worlds):
     for display in (r"w = -\exp(\texttt{time\_decay})", r"x^{k}_t = x_{t-1} + \mu_k \odot (x_t - x_{t-1})",
                     r"b_t = b_{t-1} e^{w} + e^{k_t}", r"p_i = \frac{1}{\sum_j e^{z_j - z_i}}"):
         assert problems(display, worlds[0]) == [], display
+
+
+# --- the other direction: a mutated formula makes the displayed equations disagree -----------------
+
+FORMULA_MUTANTS = {
+    "token_shift": lambda x, x_prev, mu: mu * x - (1 - mu) * x_prev,
+    "layer_norm": lambda x, w, b, eps=1e-5: (x + x.mean(-1, keepdim=True)) / torch.sqrt(
+        ((x - x.mean(-1, keepdim=True)) ** 2).mean(-1, keepdim=True) + eps) * w + b,
+    "receptance": lambda W, xr: torch.sigmoid(-(xr @ W.T)),
+    "wkv_naive": lambda w, u, k, v: fm_original["wkv_naive"](-w, u, k, v),
+    "wkv_recurrent": lambda w, u, k, v: fm_original["wkv_recurrent"](-w, u, k, v),       # e^{-w} a_{t-1}
+    "wkv_stable_step": lambda w, u, k, v, aa, bb, pp: fm_original["wkv_stable_step"](w, u, k, v, aa, bb, pp + 1),
+    "time_mix_output": lambda W, r, wkv: (r + wkv) @ W.T,
+    "channel_mix": lambda x, xp, mk, mr, Wk, Wr, Wv: {**fm_original["channel_mix"](x, xp, mk, mr, Wk, Wr, Wv),
+                                                     "k": torch.relu(fm_original["token_shift"](x, xp, mk) @ Wk.T)},
+    "softmax_with_temperature": lambda z, temp: torch.softmax(z.double() * temp * 2, -1),
+}
+fm_original: dict = {}
+
+
+@pytest.mark.parametrize("name", sorted(FORMULA_MUTANTS))
+def test_a_mutated_formula_makes_an_equation_disagree(monkeypatch, name):
+    """The world is computed with rwkv_core/reference.py; with one of its formulas changed (a sign,
+    a term), some displayed equation no longer holds: text and formulas are tied both ways."""
+    from rwkv_core import reference as fm
+    fm_original.update({n: getattr(fm, n) for n in ("wkv_naive", "wkv_recurrent", "wkv_stable_step",
+                                                    "channel_mix", "token_shift")})
+    monkeypatch.setattr(fm, name, FORMULA_MUTANTS[name])
+    mutated = world(0)
+    assert any(problems(display, mutated) for _, display in DISPLAYS), name
