@@ -209,3 +209,20 @@ def test_a_wrapped_title_is_moved_down_into_the_figure():
     assert "<br>" in t["text"] and t["pad"]["t"] >= 10 + 0.7 * t["font"]["size"]
     short = theme.display_spec(theme.figure([go.Scatter(x=[0], y=[0])], title="short", caption="c").to_dict())
     assert short["layout"]["title"]["pad"]["t"] == 10
+
+
+def test_a_subtitle_keeps_its_own_line():
+    fig = theme.figure([go.Scatter(x=[0], y=[0])], caption="c",
+                       title="What the current token's WKV averages over (mean over channels)"
+                             "<br><sup>WKV rebuilt from these weights = recorded WKV, max |diff| 2.9e-07</sup>")
+    lines = theme.display_spec(fig.to_dict())["layout"]["title"]["text"].split("<br>")
+    assert lines[-1].startswith("<sup>") or lines[-2].startswith("<sup>")
+    assert not any("channels) <sup>" in line for line in lines)
+
+
+def test_a_tag_broken_across_lines_is_closed_and_opened_again():
+    text = theme.wrap_title("<sup>WKV rebuilt from these weights = recorded WKV, max |diff| 2.9e-07</sup> and &lt;b&gt;", 20)
+    for line in text.split("<br>"):
+        assert line.count("<sup>") == line.count("</sup>"), text
+    assert theme.visible_text(text) == theme.visible_text("WKV rebuilt from these weights = recorded WKV, "
+                                                           "max |diff| 2.9e-07 and &lt;b&gt;")

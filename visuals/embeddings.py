@@ -50,6 +50,7 @@ def residual_path(coords: torch.Tensor, norms: torch.Tensor, stage_names: list[s
              for n, m, p in zip(stage_names, norms, predictions)]
     path = go.Scatter(x=coords[:, 0].numpy(), y=coords[:, 1].numpy(), mode="lines+markers+text",
                       text=stage_names, textposition="top center", hovertext=hover, hoverinfo="text",
+                      cliponaxis=False,          # a label above the top point stays whole
                       marker=dict(size=12, color=list(range(len(stage_names))), colorscale="Cividis",
                                   line=dict(color=PALETTE["black"], width=1)),
                       line=dict(color=PALETTE["blue"]), name="residual stream")

@@ -99,20 +99,30 @@ def _visible_len(word: str) -> int:
     return len(_ENTITY.sub("x", _TAG.sub("", word)))
 
 
+_OPEN_CLOSE = re.compile(r"<(/?)(\w+)([^>]*)>")
+
+
 def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
     """Break a plotly title (a little HTML) into lines of at most `width` visible characters, at
-    spaces; existing <br> are kept. Tags and entities are never split (they hold no spaces that
-    matter: a tag's attributes would, so a tag with attributes stays on one line)."""
+    spaces; existing <br> are kept. Tags and entities are never split, and a tag open across a
+    break (<sup>…</sup>) is closed at the end of the line and opened again on the next."""
     lines = []
     for part in re.split(r"<br\s*/?>", text or "", flags=re.I):
-        line, n = [], 0
+        line, n, open_tags, reopen = [], 0, [], ""
         for word in re.split(r" (?![^<]*>)", part):      # spaces outside tags
             w = _visible_len(word)
             if line and n + 1 + w > width:
-                lines.append(" ".join(line))
-                line, n = [], 0
-            line.append(word)
+                lines.append(" ".join(line) + "".join(f"</{name}>" for name, _ in reversed(open_tags)))
+                line, n, reopen = [], 0, "".join(f"<{name}{attrs}>" for name, attrs in open_tags)
+            line.append(reopen + word if not line else word)
             n += w + (1 if n else 0)
+            for close, name, attrs in _OPEN_CLOSE.findall(word):
+                if name.lower() == "br":
+                    continue
+                if not close:
+                    open_tags.append((name, attrs))
+                elif open_tags and open_tags[-1][0] == name:
+                    open_tags.pop()
         lines.append(" ".join(line))
     return "<br>".join(lines)
 
@@ -217,7 +227,7 @@ def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROO
     if isinstance(title, dict) and title.get("text"):
         font = (layout.get("font") or {}).get("size", FONT_SIZE)
         width = int(TITLE_CHARS * FONT_SIZE / font)
-        title["text"] = wrap_title(re.sub(r"<br\s*/?>", " ", title["text"]), width)
+        title["text"] = wrap_title(title["text"], width)      # its own line breaks (a subtitle) kept
         # plotly lifts a title of several lines anchored at the top by ~0.7 em (measured in Chromium
         # for 2 and 3 lines): put it back inside the figure, and count that in the margin
         lift = 0.75 * title.get("font", {}).get("size", font + 4) if "<br>" in title["text"] else 0
