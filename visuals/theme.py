@@ -109,9 +109,11 @@ def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
     lines = []
     for part in re.split(r"<br\s*/?>", text or "", flags=re.I):
         line, n, open_tags, reopen = [], 0, [], ""
+        small = re.match(r"\s*<su[bp]>", part) is not None     # a subtitle line: plotly draws it at 70 %
+        limit = int(width / 0.7) if small else width
         for word in re.split(r" (?![^<]*>)", part):      # spaces outside tags
             w = _visible_len(word)
-            if line and n + 1 + w > width:
+            if line and n + 1 + w > limit:
                 lines.append(" ".join(line) + "".join(f"</{name}>" for name, _ in reversed(open_tags)))
                 line, n, reopen = [], 0, "".join(f"<{name}{attrs}>" for name, attrs in open_tags)
             line.append(reopen + word if not line else word)
