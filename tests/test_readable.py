@@ -226,3 +226,13 @@ def test_a_tag_broken_across_lines_is_closed_and_opened_again():
         assert line.count("<sup>") == line.count("</sup>"), text
     assert theme.visible_text(text) == theme.visible_text("WKV rebuilt from these weights = recorded WKV, "
                                                            "max |diff| 2.9e-07 and &lt;b&gt;")
+
+
+def test_twelve_layers_get_twelve_colours():
+    from visuals import states
+    norms = torch.rand(12, 5)
+    fig = states.state_norm_lines(norms, [f"{i}:t" for i in range(5)])
+    colours = [tr.line.color for tr in fig.data]
+    assert len(set(colours)) == 12
+    six = states.state_norm_lines(torch.rand(6, 5), [f"{i}:t" for i in range(5)])
+    assert [tr.line.color for tr in six.data] == theme.SEQUENCE[:6]          # small models keep the palette

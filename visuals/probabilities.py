@@ -32,7 +32,7 @@ def next_token_bars(probs: torch.Tensor, raw_probs: torch.Tensor, labels: dict[i
     ]
     top = max(max(float(probs[i]) for i in ids), max(float(raw_probs[i]) for i in ids))
     return figure(bars, title=f"{title}: entropy {entropy_bits:.2f} bits",
-                  caption="Red: the token that will be added. Change temperature, top-k or top-p and the "
+                  caption="Vermilion (orange-red): the token that will be added. Change temperature, top-k or top-p and the "
                           "bars change at once: they are re-computed from the cached logits, the model does not run.",
                   x_title="probability", y_title="token (id)", height=120 + 34 * len(ids),
                   # room for the labels; ticks with as many decimals as a flat distribution needs

@@ -6,6 +6,7 @@ import math
 
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
 
 from .theme import DIVERGING, HIGHLIGHT, PALETTE, SEQUENCE, SEQUENTIAL, figure, safe
 
@@ -52,9 +53,13 @@ def state_heatmaps(fields: dict[str, torch.Tensor], token_labels: list[str], lay
 def state_norm_lines(norms: torch.Tensor, token_labels: list[str]) -> go.Figure:
     """norms (L, T): each layer's state norm after each token, one line per layer."""
     x = [f"{i}:{safe(t)}" for i, t in enumerate(token_labels)]
+    n = norms.shape[0]
+    # up to 8 layers, the palette's distinct colours; more (12 in the 169M model), one colour per
+    # layer along a sequential scale, so that no two layers share a colour and depth reads as shade
+    colours = SEQUENCE[:n] if n <= len(SEQUENCE) else sample_colorscale(SEQUENTIAL, [i / (n - 1) for i in range(n)])
     lines = [go.Scatter(x=x, y=norms[layer].detach().double().numpy(), mode="lines+markers", name=f"layer {layer}",
-                        line=dict(color=SEQUENCE[layer % len(SEQUENCE)]))
-             for layer in range(norms.shape[0])]
+                        line=dict(color=colours[layer]))
+             for layer in range(n)]
     return figure(lines, title="State size per layer over the tokens",
                   caption="The state never gets bigger, only its values change: each layer's norm (x_att, aa, "
                           "bb, x_ffn; pp left out) per token shows how full its memory is and which layers move most.",
@@ -75,7 +80,7 @@ def state_vs_kv_cache(lengths: list[int], state_bytes: int, kv_curves: dict[str,
     label = dict(text=f"now: {current} tokens", x=math.log10(max(current, 1)), xref="x", y=0.55, yref="paper",
                  xanchor="left", yanchor="middle", showarrow=False, bgcolor="rgba(255,255,255,0.85)")
     return figure(lines, title=f"Memory needed to continue a text: RWKV state {state_bytes / 1024:.0f} KiB, always",
-                  caption="The red line is flat: RWKV carries the same few kilobytes at token 10 and token "
+                  caption="The vermilion (orange-red) line is flat: RWKV carries the same few kilobytes at token 10 and token "
                           "10,000, while a transformer's key/value cache grows with every token.",
                   x_title="sequence length (tokens)", y_title="memory (MiB, float32, log scale)",
                   xaxis=dict(type="log"), yaxis=dict(type="log"), shapes=[now], annotations=[label],
