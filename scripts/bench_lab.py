@@ -30,8 +30,11 @@ from scripts.st_client import LOOPBACK, free_port, healthy, stop_server  # noqa:
 CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 1500        # the page counts as settled once nothing in it changed for this long
 IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
-WATCH = """() => { window.__last = performance.now();
-  new MutationObserver(() => { window.__last = performance.now(); })
+WATCH = """() => { window.__last = performance.now(); window.__idle = 0;
+  new MutationObserver(() => { window.__last = performance.now();
+      const s = document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState;
+      if (s === 'notRunning' && window.__state !== 'notRunning') window.__idle = performance.now();
+      window.__state = s; })
     .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true}); }"""
 
 
@@ -77,6 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3, help="times each control is moved")
     ap.add_argument("--start", default="explorer", choices=["explorer", ""],
                     help="the page the tab opens first (default: the Explorer, whose charts have loaded "
                          "plotly.js; '' for the home page, where the Lab's open includes loading it)")
@@ -110,8 +114,10 @@ def main() -> None:
                 if run < args.runs - 1:
                     ctx.close()
             warm = opens[1:] or opens
-            print(f"Lab open, warm server: median {statistics.median(warm):.2f} s "
-                  f"({min(warm):.2f}–{max(warm):.2f}), median {statistics.median(sizes[1:] or sizes) / 1024:.0f} KiB")
+            print(f"Lab open, warm server: median {statistics.median(warm):.2f} s, min {min(warm):.2f} s "
+                  f"(max {max(warm):.2f}), median {statistics.median(sizes[1:] or sizes) / 1024:.0f} KiB")
+            load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+            print(f"load average during the runs: {' '.join(load)}")
 
             def press(label: str, key: str):
                 def do():
@@ -120,14 +126,19 @@ def main() -> None:
                     page.keyboard.press(key)
                 return do
 
-            for what, label, key in (("Tokens (T) +1", "Tokens (T)", "ArrowUp"),
-                                     ("Tokens (T) −1", "Tokens (T)", "ArrowDown")):
-                secs, nbytes = act(page, received, press(label, key))
-                print(f"{what}: {secs:.2f} s, {nbytes / 1024:.0f} KiB", flush=True)
             slider = page.locator('[data-testid="stSlider"]', has_text="Cascade chunk").get_by_role("slider")
-            for what, key in (("chunk one step right", "ArrowRight"), ("chunk one step left", "ArrowLeft")):
-                secs, nbytes = act(page, received, lambda: (slider.focus(), page.keyboard.press(key)))
-                print(f"{what}: {secs:.2f} s, {nbytes / 1024:.0f} KiB", flush=True)
+            moves = {"Tokens (T) +1 (a new grid)": press("Tokens (T)", "ArrowUp"),
+                     "Tokens (T) −1 (a grid seen before)": press("Tokens (T)", "ArrowDown"),
+                     "chunk one step right": lambda: (slider.focus(), page.keyboard.press("ArrowRight")),
+                     "chunk one step left": lambda: (slider.focus(), page.keyboard.press("ArrowLeft"))}
+            times: dict = {k: [] for k in moves}
+            for _ in range(args.repeats):
+                for what, do in moves.items():
+                    times[what].append(act(page, received, do))
+            for what, got in times.items():
+                print(f"{what}: median {statistics.median(s for s, _ in got):.2f} s "
+                      f"(min {min(s for s, _ in got):.2f}), median {statistics.median(b for _, b in got) / 1024:.0f} KiB",
+                      flush=True)
             ctx.close()
             browser.close()
     finally:
