@@ -70,6 +70,11 @@ PHONE_CSS = """<style>
   [data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; gap: 0.5rem !important; }
   [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { width: 100% !important;
     flex: 1 1 100% !important; min-width: 100% !important; }
+  /* a row of buttons only (Step, Run, Undo, Reset; Previous / Next): three to a line, not one */
+  [data-testid="stHorizontalBlock"]:has([data-testid="stButton"]):not(:has([data-testid="stPlotlyChart"],
+    [data-testid="stDataFrame"], [data-testid="stTable"], [data-testid="stMarkdown"], [data-testid="stCode"]))
+    > [data-testid="stColumn"] { min-width: calc(33% - 0.5rem) !important; flex: 1 1 calc(33% - 0.5rem) !important;
+    width: auto !important; }
   h1 { font-size: 2rem !important; } h2 { font-size: 1.6rem !important; } h3 { font-size: 1.35rem !important; }
   h1, h2, h3, [data-testid="stMarkdownContainer"] p { overflow-wrap: anywhere; }
   [data-testid="stExpander"] summary p { white-space: normal !important; }
