@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # every way Streamlit has to put raw HTML on the page
 RAW_HTML = re.compile(r"unsafe_allow_html|st\.html\(|components\.v1|components\.html\(|\.iframe\(|st\.components")
 # the reviewed uses: (file, the exact call, the module-level constant it shows: static CSS only)
-REVIEWED = {("app/app_pages/lessons.py", "st.html(layout.CLASSROOM_CSS)"): ("app/lessons/layout.py", "CLASSROOM_CSS")}
+REVIEWED = {("app/app_pages/lessons.py", "st.html(layout.CLASSROOM_CSS)"): ("app/style.py", "CLASSROOM_CSS"),
+            ("app/style.py", "st.html(PHONE_CSS)"): ("app/style.py", "PHONE_CSS"),
+            ("app/style.py", "st.html(CLASSROOM_CSS)"): ("app/style.py", "CLASSROOM_CSS")}
 
 
 def raw_html_uses() -> list[tuple[str, str]]:
