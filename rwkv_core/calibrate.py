@@ -222,7 +222,7 @@ def stream_seconds(groups: list[list[torch.Tensor]], *, threads: int, rounds: in
     from . import fast
     w0 = groups[0][0]
     x_by_in = {w.shape[1]: torch.randn(1, w.shape[1]).to(w.dtype) for g in groups for w in g}
-    names = [n for n in fast.routes_for(1, w0, w0.dtype, threads) if n != "onednn"]   # oneDNN: a copy per call
+    names = list(fast.routes_for(1, w0, w0.dtype, threads))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     secs = {n: [] for n in names}
