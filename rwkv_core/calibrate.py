@@ -19,7 +19,7 @@ of a new *shape class* is met, a short calibration runs:
 Memory-bound classes (few rows) are timed over copies of the weight that together exceed the
 last-level cache, as decode streams its weights from memory. The choices are cached for the
 process (RouteTable); a shape class costs a few to a few tens of milliseconds once
-(at most about BUDGET_S plus one round on a loaded machine).
+(on a loaded machine: a warm-up and MIN_ROUNDS rounds, then no more once BUDGET_S has passed).
 
     python -m rwkv_core.bench --routes     # the choices for the 169M shape on this machine
 """
