@@ -21,7 +21,7 @@ last-level cache, as decode streams its weights from memory. The choices are cac
 process (RouteTable); a shape class costs a few to a few tens of milliseconds once
 (on a loaded machine: a warm-up and MIN_ROUNDS rounds, then no more once BUDGET_S has passed).
 
-    python -m rwkv_core.bench --routes     # the choices for the 169M shape on this machine
+    python -m rwkv_core.bench              # prints the choices for the 169M shape last
 """
 from __future__ import annotations
 
