@@ -17,14 +17,17 @@ port of 127.0.0.1, puts a byte-counting TCP relay in front of it, and drives Deb
     fast clicks    5 Step clicks 80 ms apart: how many tokens they add
 
 "Settled", honestly: the time from the click (performance.now() in the page, just before the
-element's click()) until (1) Streamlit's app element reports `data-test-script-state =
-notRunning` after having left that state for this action (a MutationObserver records every
-change with its time, so a run shorter than a poll is still seen), (2) no websocket frame has
-arrived for 50 ms (no pending delta: the server sends script_finished last, so a quiet socket
-after notRunning means every delta of the run has been received), and (3) two animation frames
-have passed (the browser has painted what it received). The reported time is from the click to
+element's click()) until (1) the browser has received the server's script_finished for the run
+the click asked for (ForwardMsg field 6, status other than "finished early for a rerun"; read
+from the websocket's frames in the page: the server sends it after the run's last delta, so no
+delta is pending), (2) no websocket frame has arrived for 50 ms, and (3) two animation frames
+have passed (the browser has painted what it received), and (4) for a button the page greys out
+while busy (the Explorer's Step), the button is clickable again. The reported time is from the click to
 the later of (1) and the last frame, plus the time the two animation frames took after the quiet
-socket was seen; the 50 ms of quiet is waited for, not counted.
+socket was seen; the 50 ms of quiet is waited for, not counted. (Streamlit's "script running"
+flag on the page is not used: a short fragment run can start and end within one browser frame
+and never show as running.) A page load counts from navigation start, and also waits until the
+Explorer's Step button and token strip are on screen.
 
 Bytes per action: "payload" is the websocket frames' data as Playwright reports it (after
 decompression, what Streamlit serialised); "wire" is what actually crossed the TCP connection
@@ -58,48 +61,39 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TIMEOUT_MS = 300_000
 QUIET_MS = 50
 
-# Installed once per page (add_init_script): a log of the app's script-run state with times.
-OBSERVER_JS = """
-(() => {
-  window.__runlog = [];
-  const watch = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (!app) { requestAnimationFrame(watch); return; }
-    window.__runlog.push([performance.now(), app.dataset.testScriptState]);
-    new MutationObserver(() => window.__runlog.push([performance.now(), app.dataset.testScriptState]))
-      .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-  };
-  watch();
-})();
-"""
 
 # Click a target and resolve with the ms from click to settled (see the docstring). The target is
 # a CSS selector, or {"button": label}: the first visible button with exactly that text.
 CLICK_JS = """
 async ([target, quietMs]) => {
-  const el = typeof target === 'string' ? document.querySelector(target)
-    : [...document.querySelectorAll('button')].find(b => b.innerText.trim() === target.button && b.offsetParent);
+  const find = () => typeof target === 'string' ? document.querySelector(target) : window.__button(target.button);
+  const el = find();
   if (!el) throw new Error('nothing matches ' + JSON.stringify(target));
+  if (el.disabled) throw new Error('the button is disabled: ' + JSON.stringify(target));
   const t0 = performance.now();
   el.click();
-  return await window.__settle(t0, quietMs, 'notRunning');
+  const ms = await window.__settle(t0, quietMs);
+  // a button the page greys out while busy (the Explorer's Step): settled also means clickable again
+  while (find() && find().disabled) {
+    if (performance.now() - t0 > 300000) throw new Error('still disabled after 300 s');
+    await new Promise(r => setTimeout(r, 5));
+  }
+  return [ms, Math.max(ms, performance.now() - t0)];
 }
 """
 
 SETTLE_JS = """
-window.__settle = (t0, quietMs, from) => new Promise((resolve, reject) => {
-  // from: the state that must be left first ('notRunning' for a click; 'running' must be seen
-  // on a page load, whose first states are 'initial' and possibly 'notRunning')
+// the first visible button whose text's first line is `label` (a shortcut hint may follow it)
+window.__button = label => [...document.querySelectorAll('button')]
+  .find(b => b.innerText.trim().split('\\n')[0].trim() === label && b.offsetParent);
+// resolves with the ms from t0 to settled: a script_finished (not 'early for rerun') received
+// after t0, the socket quiet for quietMs, then two animation frames (the paint)
+window.__settle = (t0, quietMs) => new Promise((resolve, reject) => {
   const limit = performance.now() + 300000;
   const check = () => {
-    const log = window.__runlog.filter(e => e[0] >= t0);
-    const left = log.findIndex(e => from === 'running' ? e[1] === 'running' : e[1] !== 'notRunning');
-    const back = left < 0 ? -1 : log.findIndex((e, i) => i > left && e[1] === 'notRunning');
-    const app = document.querySelector('[data-testid="stApp"]');
-    const quiet = performance.now() - (window.__lastFrame || 0) >= quietMs;
-    if (back >= 0 && app.dataset.testScriptState === 'notRunning' && quiet) {
-      // settled at the later of notRunning and the last frame; then the paint delay is added
-      const settled = Math.max(log[back][0], window.__lastFrame || 0), seen = performance.now();
+    const done = window.__finishes.find(f => f[0] >= t0 && f[1] !== 2);
+    if (done && performance.now() - window.__lastFrame >= quietMs) {
+      const settled = Math.max(done[0], window.__lastFrame), seen = performance.now();
       requestAnimationFrame(() => requestAnimationFrame(() => resolve(settled - t0 + (performance.now() - seen))));
       return;
     }
@@ -168,20 +162,41 @@ class Meter:
 
 def new_page(browser, relay: Relay):
     context = browser.new_context(viewport={"width": 1400, "height": 1300})
-    context.add_init_script(OBSERVER_JS)
     context.add_init_script(SETTLE_JS)
-    # the page's own view of the socket: the time of the last frame, for the quiet test
+    # the page's own view of the socket: each frame's time, and each script_finished with its status
+    # (ForwardMsg field 6, read from the protobuf's top-level fields without a protobuf library)
     context.add_init_script("""
-      (() => { const WS = window.WebSocket;
-        window.WebSocket = function (...a) { const s = new WS(...a);
-          s.addEventListener('message', () => { window.__lastFrame = performance.now(); }); return s; };
-        window.WebSocket.prototype = WS.prototype; Object.assign(window.WebSocket, WS); })();
+      (() => {
+        window.__finishes = []; window.__lastFrame = 0;
+        const finished = buf => {
+          const b = new Uint8Array(buf); let i = 0;
+          const varint = () => { let x = 0, s = 1, c; do { c = b[i++]; x += (c & 127) * s; s *= 128; } while (c & 128); return x; };
+          while (i < b.length) {
+            const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
+            if (wire === 0) { const v = varint(); if (field === 6) return v; }
+            else if (wire === 2) { const n = varint(); i += n; }   // (not i += varint(): i is read first)
+            else if (wire === 1) { i += 8; } else if (wire === 5) { i += 4; } else { return -1; }
+          }
+          return -1;
+        };
+        const WS = window.WebSocket;
+        window.WebSocket = function (...a) {
+          const s = new WS(...a);
+          s.addEventListener('message', e => {
+            const now = performance.now();
+            window.__lastFrame = now;
+            if (e.data instanceof ArrayBuffer) { const st = finished(e.data); if (st >= 0) window.__finishes.push([now, st]); }
+          });
+          return s;
+        };
+        window.WebSocket.prototype = WS.prototype; Object.assign(window.WebSocket, WS);
+      })();
     """)
     page = context.new_page()
     return context, page, Meter(page, relay)
 
 
-STEP_SHOWN = ("() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Step' && b.offsetParent)"
+STEP_SHOWN = ("() => !!window.__button('Step')"
               " && [...document.querySelectorAll('.gtitle')].some(t => /^\\d+ tokens/.test(t.textContent))")
 
 
@@ -189,19 +204,18 @@ def settle_after_load(page, shown: str = STEP_SHOWN) -> float:
     """A page load: ms from navigation start until settled (script ran, quiet socket, painted) and
     the page's content is on screen (`shown`: under load the run can end before the browser has
     drawn it; the later of the two counts)."""
-    page.wait_for_function("() => window.__runlog && window.__runlog.some(e => e[1] === 'running')",
-                           timeout=TIMEOUT_MS)
-    ms = page.evaluate("() => window.__settle(0, %d, 'running')" % QUIET_MS)
+    ms = page.evaluate("() => window.__settle(0, %d)" % QUIET_MS)
     page.wait_for_function(shown, timeout=TIMEOUT_MS, polling="raf")
     return max(ms, page.evaluate("() => performance.now()"))
 
 
 def timed(page, meter: Meter, target) -> tuple[float, int, int]:
     p0, w0 = meter.mark()
-    ms = page.evaluate(CLICK_JS, [target, QUIET_MS])
+    page_ms, ready_ms = page.evaluate(CLICK_JS, [target, QUIET_MS])
     page.wait_for_timeout(QUIET_MS)
     p1, w1 = meter.mark()
-    return ms, p1 - p0, w1 - w0
+    timed.page_ms = page_ms            # settled, before the button is clickable again (steps 1-3 only)
+    return ready_ms, p1 - p0, w1 - w0
 
 
 def n_tokens(page) -> int:
@@ -210,10 +224,9 @@ def n_tokens(page) -> int:
 
 
 def section(page, name: str) -> None:
+    t0 = page.evaluate("() => performance.now()")
     page.get_by_text(name, exact=True).first.click()
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState"
-                           " === 'notRunning'", timeout=TIMEOUT_MS)
+    page.evaluate("(t) => window.__settle(t, 300)", t0)
     page.wait_for_timeout(500)
 
 
@@ -255,7 +268,7 @@ def run(repo: Path, steps: int) -> dict:
                 if sec:
                     section(page, sec)
                 step = {"button": "Step"}
-                ms, pay, wire = [], [], []
+                ms, pay, wire, drawn = [], [], [], []
                 timed(page, meter, step)                        # one warm-up step
                 for _ in range(steps):
                     before = n_tokens(page)
@@ -263,8 +276,9 @@ def run(repo: Path, steps: int) -> dict:
                     after = n_tokens(page)
                     if after != before + 1:
                         raise RuntimeError(f"a Step went from {before} to {after} tokens")
-                    ms.append(m), pay.append(p), wire.append(w)
+                    ms.append(m), pay.append(p), wire.append(w), drawn.append(timed.page_ms)
                 add(label, ms, pay, wire, f"{steps} clicks, each checked: one more token")
+                add(label + " (page drawn)", drawn, pay, wire, "steps 1-3 of the definition, without (4)")
             section(page, "Embeddings")
             # --- a sampling change: the seed's "+" (re-samples the cached logits)
             ms, pay, wire = [], [], []
@@ -276,25 +290,27 @@ def run(repo: Path, steps: int) -> dict:
                 m, p, w = timed(page, meter, plus)
                 ms.append(m), pay.append(p), wire.append(w)
             add("sampling change", ms, pay, wire, "Seed +1, 10 clicks")
-            # --- fast clicks: 5 Steps 80 ms apart
+            # --- fast clicks: 5 Steps 80 ms apart; a greyed-out (disabled) button cannot take a click
             before = n_tokens(page)
             t0 = page.evaluate("() => performance.now()")
+            outcome = []
             for _ in range(5):
-                page.evaluate("() => [...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Step'"
-                              " && b.offsetParent)?.click()")
+                outcome.append(page.evaluate("() => { const b = window.__button('Step'); if (!b) return 'none';"
+                                             " if (b.disabled) return 'refused'; b.click(); return 'taken'; }"))
                 page.wait_for_timeout(80)
-            page.evaluate("(t) => window.__settle(t, 400, 'notRunning')", t0)
+            page.evaluate("(t) => window.__settle(t, 400)", t0)
             page.wait_for_timeout(1500)
-            page.evaluate("(t) => window.__settle(t, 400, 'notRunning')", t0)
-            fast = n_tokens(page) - before
+            page.evaluate("(t) => window.__settle(t, 400)", t0)
+            fast = {"clicks": 5, "taken": outcome.count("taken"), "refused": outcome.count("refused"),
+                    "tokens": n_tokens(page) - before}
             # --- the Scheduling Lab, from the Explorer
-            nav = '[data-testid="stSidebarNav"] a[href$="scheduling_lab"]'
+            nav = 'a[href$="scheduling_lab"]'                           # the navigation's link (sidebar or top)
             m, p, w = timed(page, meter, nav)
             add("lab open", [m], [p], [w], "sidebar link → settled")
             browser.close()
     finally:
         stop_server(server)
-    return {"repo": str(repo), "commit": _commit(repo), "rows": rows, "fast_clicks": {"clicks": 5, "tokens": fast}}
+    return {"repo": str(repo), "commit": _commit(repo), "rows": rows, "fast_clicks": fast}
 
 
 def _commit(repo: Path) -> str:
@@ -321,7 +337,8 @@ def print_table(r: dict) -> None:
         print(f"{name:<28} {row['n']:>3} {row['median_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms {row['max_ms']:>6.0f}ms "
               f"{row['payload_kib']:>12.1f} {row['wire_kib']:>9.1f}")
     f = r["fast_clicks"]
-    print(f"fast clicks: {f['clicks']} Step clicks 80 ms apart added {f['tokens']} tokens")
+    print(f"fast clicks: {f['clicks']} Step clicks 80 ms apart: {f['taken']} taken by the button, {f['refused']} "
+          f"refused visibly (greyed out while busy); {f['tokens']} tokens added")
 
 
 def main(argv=None) -> int:

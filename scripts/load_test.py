@@ -4,12 +4,14 @@
 
 starts the app as the README does (`streamlit run app/streamlit_app.py`), bound to 127.0.0.1 on a
 free port, and drives N light clients (scripts/st_client.py: the server's own websocket protocol,
-no browser) through the Explorer flow, all starting together:
+no browser, but asking what a browser asks: compressed frames, cached messages sent back as
+references, a click inside an st.fragment rerunning only that fragment) through the Explorer flow,
+all starting together:
 
     open        open the Explorer (the first visit: every client at the same moment)
     prompt      type a prompt of its own and press "Read the prompt"
     step        press "Step", 10 times (each checked: one more token, and only this session's)
-    temperature move the temperature slider (re-samples the cached logits)
+    temperature move the temperature slider (re-samples the cached logits; its fragment only)
     open lab    open the Scheduling Lab
     return      (with --walks N > 1) back to the Explorer, and the walk again from "prompt"
 

@@ -132,3 +132,16 @@ def test_rnn_equals_parallel_per_layer():
     L = embedded().config.n_layer
     assert len(eq.per_layer["residual output"]) == L == len(eq.per_layer["state"])
     assert max(eq.per_layer["residual output"]) < 1e-3 and eq.logits < 1e-3
+
+
+def test_a_session_keeps_its_prompt_text_and_one_row_of_logits():
+    """The page flags a prompt box that differs from `prompt_text`; and a session holds the next
+    token's logits only, (V,), never the prompt's (T, V)."""
+    model = embedded()
+    s = ec.ExplorerSession(model, "embedded")
+    s.start(ec.encode_prompt(model, PROMPT), PROMPT)
+    assert s.prompt_text == PROMPT and s.logits.shape == (model.config.vocab_size,)
+    s.step(int(s.logits.argmax()))
+    assert s.logits.shape == (model.config.vocab_size,)
+    tensors = [v for v in vars(s).values() if isinstance(v, torch.Tensor)]
+    assert all(v.numel() < len(s.tokens) * model.config.vocab_size for v in tensors)

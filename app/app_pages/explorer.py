@@ -33,41 +33,53 @@ MAX_RUN = 64
 MAX_SEED = 2 ** 31 - 1
 # Every click counted: Streamlit merges clicks on one button that reach the server while an earlier
 # run is still pending, so a fast second click could add nothing, silently. This page script (fixed
-# text, no user input) greys out Step and Run from the click until the app's run has finished, so
-# a click either adds its token or visibly cannot be made; the S shortcut waits the same way.
+# text, no user input) greys out Step and Run from a click (or the S key) until the page has
+# answered it: the app is not running, something under the page's main area has changed since the
+# click, and nothing has for 60 ms. (The app's running flag alone is not enough: a short run can
+# start and end within one browser frame and never show as running.) After 60 s it lets go anyway.
 BUSY_GUARD = """<script>
 (() => {
   if (window.__exBusyGuard) return;
   window.__exBusyGuard = true;
   const BUSY = /^(Step|Run \\d+)$/;
-  let busy = false;
-  const app = () => document.querySelector('[data-testid="stApp"]');
+  let busy = false, since = 0, changed = 0;
   const guarded = () => [...document.querySelectorAll('[data-testid="stButton"] button')]
-    .filter(b => BUSY.test(b.innerText.trim().split('\\n')[0]));
+    .filter(b => BUSY.test(b.innerText.trim().split('\\n')[0].trim()));
   const mark = on => {
     busy = on;
     for (const b of guarded()) {
       b.disabled = on;
-      b.title = on ? 'Busy with your last click: this token comes first' : '';
+      b.title = on ? 'Busy with your last click: its token comes first' : '';
     }
   };
+  const idle = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !app || app.dataset.testScriptState === 'notRunning';
+  };
+  const poll = () => {
+    if (!busy) return;
+    const now = performance.now();
+    if ((idle() && changed > since && now - changed > 60) || now - since > 60000) { mark(false); return; }
+    setTimeout(poll, 20);
+  };
+  const start = () => { since = performance.now(); setTimeout(() => { mark(true); poll(); }, 0); };
+  new MutationObserver(records => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (!el || !el.closest('[data-testid="stMain"]')) continue;
+      if (r.type === 'attributes' && (r.attributeName === 'disabled' || r.attributeName === 'title')) continue;
+      changed = performance.now();
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
   document.addEventListener('click', e => {
     const b = e.target.closest && e.target.closest('button');
-    if (b && guarded().includes(b)) setTimeout(() => mark(true), 0);
+    if (b && !busy && guarded().includes(b)) start();
   }, true);
   window.addEventListener('keydown', e => {
     const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName) || e.target.isContentEditable;
-    if (busy && !typing && e.key.toLowerCase() === 's') { e.preventDefault(); e.stopImmediatePropagation(); }
-    else if (!busy && !typing && e.key.toLowerCase() === 's' && !e.ctrlKey && !e.metaKey && !e.altKey) {
-      setTimeout(() => mark(true), 0);
-    }
+    if (typing || e.key.toLowerCase() !== 's' || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (busy) { e.preventDefault(); e.stopImmediatePropagation(); } else { start(); }
   }, true);
-  const watch = () => {
-    if (!app()) { setTimeout(watch, 100); return; }
-    new MutationObserver(() => mark(app().dataset.testScriptState !== 'notRunning'))
-      .observe(app(), {attributes: true, attributeFilter: ['data-test-script-state']});
-  };
-  watch();
 })();
 </script>"""
 

@@ -19,6 +19,11 @@ TIMEOUT_MS = 60_000
 
 
 
+def step_button(page):
+    """The Explorer's Step button (its text also shows its keyboard shortcut, S)."""
+    return page.locator('[data-testid="stButton"] button').filter(has_text=re.compile(r"^Step")).first
+
+
 def chart_title(page, prefix: str) -> str:
     loc = page.locator(".gtitle").filter(has_text=re.compile("^" + re.escape(prefix)))
     loc.first.wait_for(timeout=TIMEOUT_MS)
@@ -55,7 +60,7 @@ def test_explorer_prompt_step_temperature(page, app_url):
     strip.wait_for(timeout=TIMEOUT_MS)
     n = int(strip.text_content().split()[0])
     assert n > 5
-    page.get_by_role("button", name="Step", exact=True).click()
+    step_button(page).click()
     page.locator(".gtitle").filter(has_text=re.compile(rf"^{n + 1} tokens")).first.wait_for(timeout=TIMEOUT_MS)
     wait_idle(page)
     before = chart_title(page, "Next token")
@@ -109,3 +114,41 @@ def test_every_page_in_the_navigation(page, app_url):
         assert_no_exception(page)
         if slug not in ("", "explorer"):                                  # those two have their own
             shot(page, f"page-{slug}.png")
+
+
+def tokens_shown(page) -> int:
+    page.locator(".gtitle").filter(has_text=re.compile(r"^\d+ tokens")).first.wait_for(timeout=TIMEOUT_MS)
+    titles = page.eval_on_selector_all(".gtitle", "els => els.map(e => e.textContent)")
+    return next(int(t.split()[0]) for t in titles if re.match(r"^\d+ tokens", t))
+
+
+def test_explorer_counts_every_step_click(page, app_url):
+    """Five fast clicks on Step: each adds its token, or is visibly refused while the model is busy
+    (the button greyed out) — never a click taken and silently dropped. Then the S shortcut steps."""
+    page.goto(app_url + "/explorer", timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Explorer").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    n = tokens_shown(page)
+    # a click goes through only to an enabled button; record, in the page, each click the button took
+    page.evaluate("""() => { window.__taken = 0;
+        document.addEventListener('click', e => { const b = e.target.closest('button');
+          if (b && !b.disabled && b.innerText.trim().split('\\n')[0] === 'Step') window.__taken++; }, true); }""")
+    refused = 0
+    for _ in range(5):
+        step = step_button(page)
+        if step.is_disabled():
+            refused += 1
+            assert "Busy" in (step.get_attribute("title") or "")            # says why
+        else:
+            step.dispatch_event("click")
+        page.wait_for_timeout(60)
+    wait_idle(page)
+    taken = page.evaluate("() => window.__taken")
+    page.locator(".gtitle").filter(has_text=re.compile(rf"^{n + taken} tokens")).first.wait_for(timeout=TIMEOUT_MS)
+    assert taken + refused == 5 and taken >= 1
+    assert tokens_shown(page) == n + taken                                  # every click taken added a token
+    page.locator("body").press("s")                                         # the keyboard shortcut
+    page.locator(".gtitle").filter(has_text=re.compile(rf"^{n + taken + 1} tokens")).first.wait_for(
+        timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_exception(page)
