@@ -35,7 +35,8 @@ MAX_SEED = 2 ** 31 - 1
 # run is still pending, so a fast second click could add nothing, silently. This page script (fixed
 # text, no user input) greys out Step and Run from a click (or the S key) until the page has
 # answered it: the app is not running, something under the page's main area has changed since the
-# click, and nothing has for 60 ms. (The app's running flag alone is not enough: a short run can
+# click, and nothing has for 60 ms (plotly's own drawing of a chart, which goes on after the
+# answer has arrived, is not counted). (The app's running flag alone is not enough: a short run can
 # start and end within one browser frame and never show as running.) After 60 s it lets go anyway.
 BUSY_GUARD = """<script>
 (() => {
@@ -66,7 +67,7 @@ BUSY_GUARD = """<script>
   new MutationObserver(records => {
     for (const r of records) {
       const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-      if (!el || !el.closest('[data-testid="stMain"]')) continue;
+      if (!el || !el.closest('[data-testid="stMain"]') || el.closest('.js-plotly-plot')) continue;
       if (r.type === 'attributes' && (r.attributeName === 'disabled' || r.attributeName === 'title')) continue;
       changed = performance.now();
     }
