@@ -20,6 +20,10 @@ RAW_HTML = re.compile(r"unsafe_allow_html|st\.html\(|components\.v1|components\.
 REVIEWED = {("app/app_pages/lessons.py", "st.html(layout.CLASSROOM_CSS)"): ("app/style.py", "CLASSROOM_CSS"),
             ("app/style.py", "st.html(PHONE_CSS)"): ("app/style.py", "PHONE_CSS"),
             ("app/style.py", "st.html(CLASSROOM_CSS)"): ("app/style.py", "CLASSROOM_CSS")}
+# scripts: one fixed constant each, a plain literal with no markup but its own <script> tags and
+# nothing that loads code from elsewhere (the Explorer's busy guard: it greys out Step while busy)
+REVIEWED_SCRIPTS = {("app/app_pages/explorer.py", 'st.html(BUSY_GUARD, unsafe_allow_javascript=True'):
+                    ("app/app_pages/explorer.py", "BUSY_GUARD")}
 
 
 def raw_html_uses() -> list[tuple[str, str]]:
@@ -48,13 +52,19 @@ def static_css(file: str, name: str) -> str:
 def test_raw_html_only_in_reviewed_static_css():
     uses = raw_html_uses()
     for file, line in uses:
-        assert any(file == f and line.startswith(call) for f, call in REVIEWED), \
+        assert any(file == f and line.startswith(call) for f, call in {**REVIEWED, **REVIEWED_SCRIPTS}), \
             f"raw HTML in {file}: {line!r} (user or model text must never reach unsafe_allow_html / st.html)"
     for (file, call), (const_file, name) in REVIEWED.items():
         css = static_css(const_file, name).strip()
         assert css.startswith("<style>") and css.endswith("</style>") and css.count("<") == 2, \
             f"{const_file}:{name} must be one <style> block and nothing else"
         assert not re.search(r"url\(|@import|expression\(|javascript:", css, re.I)
+    for (file, call), (const_file, name) in REVIEWED_SCRIPTS.items():
+        js = static_css(const_file, name).strip()
+        assert js.startswith("<script>") and js.endswith("</script>") and js.count("<script") == 1, \
+            f"{const_file}:{name} must be one <script> block and nothing else"
+        assert not re.search(r"fetch\(|XMLHttpRequest|import\(|eval\(|innerHTML|src=|WebSocket", js), \
+            f"{const_file}:{name} must not load, evaluate or write markup"
 
 
 def test_the_grep_finds_what_it_must():
