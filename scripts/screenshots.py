@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
 
+PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+               "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -141,8 +143,10 @@ def main() -> None:
             for view in args.views:
                 v = VIEWS[view]
                 phone = view == "phone"
+                # a phone's own user agent too: the Lab lays its panels out one per row for "Mobi"
                 ctx = browser.new_context(viewport={"width": v["width"], "height": v["height"]},
-                                          is_mobile=phone, has_touch=phone)
+                                          is_mobile=phone, has_touch=phone,
+                                          **({"user_agent": PHONE_AGENT} if phone else {}))
                 page = ctx.new_page()
                 page.goto(base + ("/?classroom=1" if v["classroom"] else "/"), timeout=TIMEOUT_MS)
                 wait_idle(page)

@@ -154,6 +154,8 @@ def test_classroom_link_enlarges_the_explorer_and_survives_page_changes():
     alts = [c.proto.alt for c in at.get("plotly_chart")]
     assert all(a and a.startswith(theme.visible_text(s["layout"]["title"]["text"]).split(" ")[0])
                for a, s in zip(alts, specs))
+    # tables grow with the text: the sampling table is an HTML table here, a canvas dataframe otherwise
+    assert any("p at T = 1, unfiltered" in str(t.proto) for t in at.get("table"))
     run(at.switch_page("app_pages/home.py"))
     assert classroom_css(at) and at.toggle(key=style.TOGGLE).value is True
     run(at.switch_page("app_pages/lessons.py"))                       # the Lessons' own toggle follows
@@ -164,6 +166,7 @@ def test_classroom_link_enlarges_the_explorer_and_survives_page_changes():
     run(at.switch_page("app_pages/explorer.py"))                       # and off everywhere
     assert at.toggle(key=style.TOGGLE).value is False and not classroom_css(at)
     assert all(s["layout"]["font"]["size"] == theme.FONT_SIZE for s in chart_specs(at))
+    assert at.dataframe and not any("p at T = 1, unfiltered" in str(t.proto) for t in at.get("table"))
 
 
 def test_the_toggle_turns_classroom_mode_on_and_writes_the_link():

@@ -3,7 +3,8 @@
 The session (tokens, recorded intermediates, state, cached logits) is an ExplorerSession in
 st.session_state["explorer"]; the sampling controls only re-sample its cached logits.
 Model and user text is shown only through components that escape it (st.text, st.code,
-st.dataframe, plotly labels escaped in visuals/).
+widgets.table: st.dataframe, or in classroom mode st.table with escaped cells; plotly labels
+escaped in visuals/).
 
 What reruns on a click (st.fragment): the prompt box and "Read the prompt" rerun the page;
 Step, Run, Undo and Reset rerun `work` (everything under the prompt); a sampling control reruns
@@ -18,7 +19,7 @@ import streamlit as st
 
 from app import compare_view, explorer_core as ec
 from app.resources import current_model, current_model_key, md_escape
-from app.widgets import show
+from app.widgets import show, table
 from rwkv_core import RWKV
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
@@ -233,14 +234,13 @@ def sampling_panel() -> None:
         fig, smp = ec.fig_next_token(session, settings, seed)
         show(fig, "ex_next")
         greedy = int(session.logits.argmax())
-        # st.dataframe shows cells as literal text (st.metric would read the token as Markdown)
-        st.dataframe({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
-                      "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
-                      "id": [greedy, smp.token],
-                      "p at T = 1, unfiltered": [f"{float(smp.raw_probs[i]):.1%}" for i in (greedy, smp.token)],
-                      "p after temperature, top-k, top-p": [f"{float(smp.probs[i]):.1%}"
-                                                            for i in (greedy, smp.token)]},
-                     hide_index=True)
+        # a table shows cells as literal text (st.metric would read the token as Markdown)
+        table({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
+               "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
+               "id": [greedy, smp.token],
+               "p at T = 1, unfiltered": [f"{float(smp.raw_probs[i]):.1%}" for i in (greedy, smp.token)],
+               "p after temperature, top-k, top-p": [f"{float(smp.probs[i]):.1%}"
+                                                     for i in (greedy, smp.token)]})
         st.caption("Two probabilities per token: the model's own (softmax of the logits, temperature 1, "
                    "nothing cut) and the one the draw used (after temperature, top-k and top-p).")
 
@@ -304,10 +304,10 @@ def look_inside() -> None:
                         persist_state="session")
         show(ec.fig_embeddings(session, dims), "ex_emb")
         neighbours = ec.neighbours(model, session.tokens, k=5)
-        st.dataframe({"token": [ec.token_label(model, i) for i in neighbours],
-                      "id": list(neighbours),
-                      "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
-                                                      for nb in neighbours.values()]}, hide_index=True)
+        table({"token": [ec.token_label(model, i) for i in neighbours],
+               "id": list(neighbours),
+               "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
+                                               for nb in neighbours.values()]})
         show(ec.fig_residual_path(session), "ex_resid")
 
     elif section == "State per layer":

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key, rival_model
-from app.widgets import show
+from app.widgets import show, table
 from rwkv_core import bench_record
 from rwkv_core.schedule import KINDS, step_formula, takes_chunk
 from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
@@ -316,11 +316,10 @@ def run_section(kind: str, n_tokens: int, chunk: int, tokens: list[int]) -> None
     if (k_done, t_done, c_done) != (kind, n_tokens, chunk):
         st.caption(f"These results are for {KINDS[k_done].title}, {t_done} tokens, chunk {c_done}: press Run and "
                    "time again for the current settings.")
-    st.dataframe({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
-                  "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
-                  "tokens / s": [round(r.tokens_per_second) for r in runs],
-                  "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in runs]},
-                 hide_index=True, key="sl_runs_table")
+    table({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
+           "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
+           "tokens / s": [round(r.tokens_per_second) for r in runs],
+           "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in runs]}, key="sl_runs_table")
     worst = max(r.max_diff_vs_rnn for r in runs)
     if len(runs) == 1:
         st.info(f"The {KINDS[k_done].title} can run only one cell at a time: there is no other schedule to "
@@ -366,7 +365,7 @@ def kinds_section(n_tokens: int, chunk: int) -> None:
     if not saved_kinds:
         return
     (t_k, c_k), kind_runs = saved_kinds
-    st.dataframe(sc.kinds_table(kind_runs), hide_index=True, key="sl_kinds_table")
+    table(sc.kinds_table(kind_runs), key="sl_kinds_table")
     for kr in kind_runs:
         if len(kr.runs) == 1:
             st.info(f"{kr.title}: one schedule only (rnn), nothing to compare.")
@@ -385,7 +384,7 @@ def training_section() -> None:
         if rec.get("problem"):
             st.warning(f"Skipped {rec['file']}: {rec['problem']}")
         elif rec["rows"]:
-            st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"sl_speed_{rec['file']}")
+            table(sc.speed_table(rec["rows"]), key=f"sl_speed_{rec['file']}")
             st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
                        f"forward + backward, each kind in its fastest allowed schedule "
                        "(`python -m rwkv_core.rivals.bench`).")
@@ -393,7 +392,7 @@ def training_section() -> None:
         with st.spinner("Timing a training step of each kind…"):
             st.session_state["sl_speed"] = sc.measure_training_steps(device)
     if st.session_state.get("sl_speed"):
-        st.dataframe(sc.speed_table(st.session_state["sl_speed"]), hide_index=True, key="sl_speed_live")
+        table(sc.speed_table(st.session_state["sl_speed"]), key="sl_speed_live")
 
 
 kinds_section(n_tokens, chunk)

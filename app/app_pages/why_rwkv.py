@@ -11,7 +11,7 @@ from app import compare_core as cc
 from app import scheduling_core as sc
 from app.compare_view import GPT_MISSING, head_choice, trained_models
 from app.resources import md_escape
-from app.widgets import show
+from app.widgets import show, table
 from rwkv_core.sampling import SamplingSettings
 from rwkv_core.timing import device_name
 from visuals import compare as vc
@@ -42,7 +42,7 @@ if len(curves) >= 2:
         show(vc.quality_figure(series, "tokens", eq.tokens), "wr_quality_tokens")
     with q2:
         show(vc.quality_figure(series, "seconds", eq.seconds), "wr_quality_seconds")
-    st.dataframe(cc.quality_table(curves, eq), hide_index=True, key="wr_quality_table")
+    table(cc.quality_table(curves, eq), key="wr_quality_table")
     st.caption(
         "Held-out: *The Tempest* and *Timon of Athens*, never trained on. Equal tokens: each curve read at the "
         "most training tokens every run reached; equal wall-clock: at the most training seconds every run had "
@@ -61,7 +61,7 @@ for rec in sc.training_step_records():          # docs/compare/train_step_*.json
         continue
     show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in rec["rows"]], rec["device"]),
          f"wr_speed_{rec['file']}")
-    st.dataframe(sc.speed_table(rec["rows"]), hide_index=True, key=f"wr_speed_table_{rec['file']}")
+    table(sc.speed_table(rec["rows"]), key=f"wr_speed_table_{rec['file']}")
     st.caption(f"{rec['file']}: batch {rec['batch']} × {rec['ctx']} tokens, {rec.get('threads') or 'default'} "
                f"thread(s), measured {rec['measured_at']}.")
 if st.button("Measure one training step of each model here (a 512-token batch)", key="wr_speed_run"):
@@ -71,7 +71,7 @@ if st.button("Measure one training step of each model here (a 512-token batch)",
 if st.session_state.get("wr_speed"):
     live = st.session_state["wr_speed"]
     show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in live], device_name(device)), "wr_speed_live")
-    st.dataframe(sc.speed_table(live), hide_index=True, key="wr_speed_live_table")
+    table(sc.speed_table(live), key="wr_speed_live_table")
 
 # --- generation --------------------------------------------------------------------------------
 st.header("Generation: time per new token against the context read")
@@ -168,10 +168,9 @@ if ids:
     show(vc.looks_figure(looks.rwkv.weights[layer], gpt_w[layer], looks.labels,
                          "RWKV-4: WKV as weights (mean over channels)", f"GPT: attention ({which})",
                          f"Layer {layer}: what each token reads from the earlier ones"), "wr_looks")
-    st.dataframe({"layer": list(range(len(gpt_w))),
-                  "RWKV: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(looks.rwkv.weights)],
-                  "GPT: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(gpt_w)]},
-                 hide_index=True, key="wr_look_distance")
+    table({"layer": list(range(len(gpt_w))),
+           "RWKV: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(looks.rwkv.weights)],
+           "GPT: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(gpt_w)]}, key="wr_look_distance")
     st.caption(f"{len(ids)} tokens (at most {cc.MAX_LOOK_TOKENS}). RWKV's weights are its WKV written as attention, "
                f"rebuilt from its own k, decay and bonus: they give back the recorded WKV to "
                f"{looks.rwkv.max_diff:.1e}. The GPT's are its softmax(q·Kᵀ/√d), from its own forward pass.")
@@ -181,6 +180,6 @@ st.header("The table")
 committed = cc.read_train_steps()
 summary = cc.summary_table(curves, cc.equal_points(curves) if len(curves) >= 2 else None,
                            committed["rows"] if committed else [], saved_gen["rows"] if saved_gen else {})
-st.dataframe(summary, hide_index=True, key="wr_summary")
+table(summary, key="wr_summary")
 st.caption("From the committed files (docs/compare/) and the models' logs; `python scripts/why_rwkv_table.py` "
            "measures and prints it (docs/benchmarks.md, \"Why RWKV, measured\").")
