@@ -133,6 +133,11 @@ def test_stacked_grid_puts_one_panel_per_row_with_the_same_frames():
     assert all(a[1] < b[0] for a, b in zip(rows, rows[1:]))              # one under another, not overlapping
     assert narrow.layout.height > wide.layout.height
     assert json.loads(narrow.to_json())["frames"] == json.loads(wide.to_json())["frames"]
+    # narrow: the speed buttons on their own line under play (beside it they pushed the plot's right
+    # margin out, and on a 390 px phone the plot shrank to 65 px)
+    play, speed = narrow.layout.updatemenus
+    assert play.x == speed.x == 0 and speed.y < play.y and narrow.layout.sliders[0].y <= speed.y
+    assert wide.layout.updatemenus[1].x > 0 and wide.layout.updatemenus[1].y == wide.layout.updatemenus[0].y
 
 
 def test_a_chunk_longer_than_the_text_is_named_in_the_title():

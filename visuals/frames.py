@@ -162,8 +162,11 @@ def step_colour(step: int, n_steps: int) -> str:
     return sample_colorscale(STEP_SCALE, [step / max(n_steps - 1, 1)])[0]
 
 
-def animation_controls(frames: Frames, *, y: float = -0.3, label=None) -> dict:
-    """Play / pause, speed buttons and a frame slider (plotly updatemenus + sliders)."""
+def animation_controls(frames: Frames, *, y: float = -0.3, label=None, row: float | None = None) -> dict:
+    """Play / pause, speed buttons and a frame slider (plotly updatemenus + sliders).
+    row: for a narrow chart, the speed buttons go on a second line this far (paper units) below
+    the play buttons; beside them they would push the plot's right margin out (a phone: the plot
+    shrank to a quarter of its width)."""
     names = [str(f) for f in range(frames.n_frames)]
 
     def play(speed: float, label: str) -> dict:
@@ -180,11 +183,13 @@ def animation_controls(frames: Frames, *, y: float = -0.3, label=None) -> dict:
                                 "transition": {"duration": 0}}])
     menus = [dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top",
                   showactive=False, buttons=[play(1, "▶ play"), pause], pad=dict(r=6, t=0), name="play"),
-             dict(type="buttons", direction="left", x=0.25, y=y, xanchor="left", yanchor="top",
+             dict(type="buttons", direction="left", x=0.25 if row is None else 0,
+                  y=y if row is None else y - row, xanchor="left", yanchor="top",
                   showactive=True, active=2, name="speed", pad=dict(r=6, t=0),
                   buttons=[play(s, f"speed {s:g}×") for s in SPEEDS])]
     label = label or (lambda f: names[f])
-    slider = dict(active=0, x=0, y=y, len=1.0, xanchor="left", yanchor="top", pad=dict(t=50),
+    slider = dict(active=0, x=0, y=y if row is None else y - row, len=1.0, xanchor="left", yanchor="top",
+                  pad=dict(t=50),
                   currentvalue=dict(prefix="frame ", font=dict(size=13)), name="frame",
                   steps=[dict(label=label(f), method="animate",
                               args=[[names[f]], {"frame": {"duration": 0, "redraw": True},

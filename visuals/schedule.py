@@ -246,7 +246,8 @@ def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frame
         for f in range(frames.n_frames)])
     height = 300 + n_panels * (panel_px + 90) if stacked else 360 + 40 * L
     # the controls ~90 px under the plot (their y is a fraction of its height)
-    fig.update_layout(**animation_controls(frames, y=-90 / max(height - 290, 100) if stacked else -0.3))
+    fig.update_layout(**animation_controls(frames, y=-90 / max(height - 290, 100) if stacked else -0.3,
+                                           row=40 / max(height - 290, 100) if stacked else None))
     fig.layout.sliders[0].active = at_frame
     fig = style(fig, title=_grid_title(plans, frames, device), height=height,
                 caption=_grid_caption(plans, refused, frames))
