@@ -64,6 +64,16 @@ def test_context_curves_come_from_the_measurement_file():
     assert vcl.context_curves(ROOT / "no-such.json") == ({}, {})
 
 
+def test_the_live_sentence_explains_a_short_prompt():
+    assert "does better, by 0.39 bits" in vcl.live_sentence(17, 6.91, 6.52)
+    assert "RWKV-4 is ahead by 0.50 bits" in vcl.live_sentence(200, 3.0, 3.5)
+    curves, _ = vcl.context_curves()
+    assert list(curves)[:2] == ["RWKV-4", "RWKV-4 without WKV"]       # the lesson's order and colours
+    # the sentence's claim about the curve is the measurement's: ahead at 1-4 tokens, behind from 16
+    full, abl = dict(curves["RWKV-4"]), dict(curves["RWKV-4 without WKV"])
+    assert abl[1] < full[1] and abl[4] < full[4] and all(full[c] < abl[c] for c in full if c >= 16)
+
+
 def test_figures():
     fig = vc.held_out_figure([("RWKV-4", 2.0), ("RWKV-4 without WKV", 2.4), ("GPT", 2.2)],
                              highlight=("RWKV-4",))

@@ -69,8 +69,10 @@ def context_curves(path: Path = RECALL) -> tuple[dict[str, list[tuple[int, float
     if not path.is_file():
         return {}, {}
     data = json.loads(path.read_text())
-    curves = {MODELS.get(name, (name,))[0]: [(r["context"], r["bpc"]) for r in m["context_curve"] if r["fits"]]
-              for name, m in data["models"].items()}
+    order = [n for n in MODELS if n in data["models"]] + [n for n in data["models"] if n not in MODELS]
+    curves = {MODELS.get(name, (name,))[0]: [(r["context"], r["bpc"]) for r in data["models"][name]["context_curve"]
+                                             if r["fits"]]
+              for name in order}                                   # the lesson's order, so colours match
     return curves, data.get("machine", {})
 
 
@@ -114,7 +116,19 @@ def cliffhanger(ctx: Context) -> None:
     if path.is_file() and ctx.ex.n_tokens >= 2 and ctx.model.config.vocab_size == 2048:
         ablation = resources.rival_model(str(path), path.stat().st_mtime_ns)
         ids = list(ctx.ex.ids)
+        full, abl = bits_per_token(ctx.model, ids), bits_per_token(ablation, ids)
         c1, c2 = st.columns(2)
-        c1.metric("RWKV-4 on this prompt", f"{bits_per_token(ctx.model, ids):.2f} bits/token")
-        c2.metric("without WKV, on this prompt", f"{bits_per_token(ablation, ids):.2f} bits/token")
-        st.caption(f"Live: the mean loss of this prompt's {len(ids) - 1} predicted tokens under each model.")
+        c1.metric("RWKV-4 on this prompt", f"{full:.2f} bits/token")
+        c2.metric("without WKV, on this prompt", f"{abl:.2f} bits/token")
+        st.caption(live_sentence(len(ids), full, abl))
+
+
+def live_sentence(n_tokens: int, full: float, ablation: float) -> str:
+    """What the two live numbers say, and why a short prompt can favour the ablation."""
+    said = f"Live: the mean loss of this prompt's {n_tokens - 1} predicted tokens under each model. "
+    if ablation < full:
+        return said + (f"Here the model without WKV does better, by {full - ablation:.2f} bits: with so few tokens "
+                       "of context there is little past to remember, and the curve above shows the same (at 1–4 "
+                       "tokens of context it is ahead). Type a longer prompt: from about 16 tokens of context "
+                       "on, RWKV-4 pulls ahead and keeps gaining.")
+    return said + f"RWKV-4 is ahead by {ablation - full:.2f} bits on this text."
