@@ -344,8 +344,12 @@ def fig_residual_path(s: ExplorerSession) -> go.Figure:
                                     logit_lens(s, xs))
 
 
-def fig_state_heatmaps(s: ExplorerSession, layer: int) -> go.Figure:
-    return states.state_heatmaps(s.layer_fields(layer), s.labels(), layer)
+def fig_state_heatmaps(s: ExplorerSession, layer: int, last: int | None = None) -> go.Figure:
+    """The state after each of the last `last` tokens (all when None): every token shown adds
+    5 × C float32 numbers to what a Step sends the browser."""
+    fields, labels = s.layer_fields(layer), s.labels()
+    first = 0 if last is None else max(0, len(labels) - last)
+    return states.state_heatmaps({k: v[first:] for k, v in fields.items()}, labels[first:], layer, first)
 
 
 def fig_state_norms(s: ExplorerSession) -> go.Figure:

@@ -116,6 +116,13 @@ def test_state_heatmaps_are_the_state_after_each_token(session):
         assert z == pytest.approx(expect, abs=1e-6)
     # the last column is the carried state itself
     assert arr(fig.data[1].z)[:, -1] == pytest.approx(session.state[layer].aa.numpy(), abs=1e-6)
+    # the last tokens only: the same columns, the true positions on the axis
+    last = ec.fig_state_heatmaps(session, layer, last=3)
+    for tr, full in zip(last.data, fig.data):
+        assert arr(tr.z) == pytest.approx(arr(full.z)[:, -3:], abs=0)
+    n = len(session.tokens)
+    assert list(last.data[0].x) == list(fig.data[0].x)[-3:] and last.data[0].x[0].startswith(f"{n - 3}:")
+    assert len(ec.fig_state_heatmaps(session, layer, last=10 * n).data[0].x) == n
 
 
 def test_state_norm_lines_one_per_layer(session):

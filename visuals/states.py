@@ -19,12 +19,14 @@ FIELD_NOTES = {
 }
 
 
-def state_heatmaps(fields: dict[str, torch.Tensor], token_labels: list[str], layer: int) -> go.Figure:
+def state_heatmaps(fields: dict[str, torch.Tensor], token_labels: list[str], layer: int,
+                   first: int = 0) -> go.Figure:
     """fields {x_att, aa, bb, pp, x_ffn: (T, C)}: the state after each token, one heatmap per
-    field with channels up and tokens across, stacked over one shared token axis."""
+    field with channels up and tokens across, stacked over one shared token axis. `first`: the
+    position of the first token shown (when only the last tokens are)."""
     names = list(fields)
     n, gap = len(names), 0.05
-    ticks = [f"{i}:{safe(t)}" for i, t in enumerate(token_labels)]
+    ticks = [f"{first + i}:{safe(t)}" for i, t in enumerate(token_labels)]
     data, layout, notes = [], {}, []
     for r, name in enumerate(names):
         top = 1 - r / n

@@ -212,6 +212,9 @@ st.button("Read the prompt", type="primary", key="ex_read", on_click=on_read)
 st.html(BUSY_GUARD, unsafe_allow_javascript=True, width="content")
 
 
+STATE_WINDOWS = [8, 16, 32, 64, "all"]   # the state heatmaps' tokens: 8 keeps a Step with the section open light
+
+
 @st.fragment
 def sampling_panel() -> None:
     """The sampling controls and what they show; changing one reruns only this."""
@@ -312,7 +315,13 @@ def look_inside() -> None:
 
     elif section == "State per layer":
         layer = st.select_slider("Layer", options=list(range(L)), key="ex_layer", persist_state="session")
-        show(ec.fig_state_heatmaps(session, layer), "ex_heat")
+        shown = st.select_slider("Tokens shown: the state after each of the last …", options=STATE_WINDOWS,
+                                 value=STATE_WINDOWS[0], key="ex_state_window", persist_state="session")
+        last = None if shown == "all" else int(shown)
+        show(ec.fig_state_heatmaps(session, layer, last), "ex_heat")
+        if last is not None and len(session.tokens) > last:
+            st.caption(f"The last {last} of {len(session.tokens)} tokens: each token shown adds "
+                       f"5 × {model.config.n_embd} numbers to every Step's page (choose \"all\" for the whole text).")
         show(ec.fig_state_norms(session), "ex_norms")
         st.metric("Whole state (all layers)", f"{session.state.nbytes():,} bytes",
                   help="5 vectors x layers x channels x 4 bytes, at any length")
