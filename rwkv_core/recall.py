@@ -4,13 +4,14 @@ held-out plays.
 1. The context curve: bits per character of the same held-out tokens (TARGET tokens at each of
    PLACES places) given only the last c tokens before them, for c in CONTEXTS (as the RWKV-4 paper
    plots loss against context length). Where the curve stops falling, the model stops using what
-   is further back:
-   the ablation without WKV (rwkv_core.ablation) predicts from the last 2L + 1 tokens only (two token shifts a layer); RWKV-4's state and
-   the LSTM's carry on; a GPT reads its whole window (n_ctx) and nothing before it.
+   is further back: the ablation without WKV (rwkv_core.ablation) predicts from the last 2L + 1
+   tokens only (two token shifts a layer); RWKV-4's state and the LSTM's carry on; a GPT reads its
+   whole window (n_ctx) and nothing before it.
 
-2. A passage read twice. A passage of n tokens from the held-out plays (The Tempest, Timon of Athens) is read twice in a
-row. The second reading's loss shows how much of the first the model still holds when it reads
-each token again: a model that kept every token would predict the second copy almost perfectly.
+2. A passage read twice. A passage of n tokens from the held-out plays (The Tempest, Timon of
+   Athens) is read twice in a row. The second reading's loss shows how much of the first the model
+   still holds when it reads each token again: a model that kept every token would predict the
+   second copy almost perfectly.
 
     second_bpc   bits per character of the second copy (the first copy is its context)
     first_bpc    bits per character of the first copy (read from an empty state)
@@ -19,7 +20,6 @@ each token again: a model that kept every token would predict the second copy al
 
 A transformer keeps every token in its cache (up to its context: 2n ≤ n_ctx), so it can look the
 passage up; an RNN keeps a fixed-size state (RWKV-4: 5 vectors of C per layer) and must compress.
-The ablation without WKV (rwkv_core.ablation) predicts from its input token and the 2L before it, nothing further back.
 
     python -m rwkv_core.recall --json docs/compare/recall_cpu.json
 """
@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .evaluate import fastest_mode
+from .timing import cpu_model
 
 LENGTHS = (16, 64, 256, 1024)
 PASSAGES = 6                  # passages read twice per length, evenly spaced over the plays
@@ -141,12 +142,11 @@ def main(argv=None) -> dict:
                    help="keep the other models already in --json (measure only --models, same settings)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from pathlib import Path
     models_dir = Path(__file__).resolve().parent.parent / "models"
     paths = args.models or sorted(str(f) for f in models_dir.glob("*.safetensors"))
     _, val = load_texts()
     texts = list(val.values())
-    out = {"machine": {"cpu": _cpu_name(), "threads": args.threads, "torch": torch.__version__},
+    out = {"machine": {"cpu": cpu_model(), "threads": args.threads, "torch": torch.__version__},
            "lengths": args.lengths, "contexts": args.contexts, "places": args.places, "target": TARGET,
            "passages": args.passages, "models": {}}
     if args.add and args.json and Path(args.json).is_file():
@@ -171,16 +171,6 @@ def main(argv=None) -> dict:
         if args.json:            # after each model: a long run keeps what it has measured
             Path(args.json).write_text(json.dumps(out, indent=1))
     return out
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -9,21 +9,25 @@ from dataclasses import dataclass
 import torch
 
 
-def device_name(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    proc = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC", "Intel(R) Xeon(R) ..."), as /proc/cpuinfo gives it where
+    there is one, else what the platform module knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    proc = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device | str) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     n = torch.get_num_threads()
-    return f"CPU: {proc}, {n} thread{'s' if n != 1 else ''}"
+    return f"CPU: {cpu_model()}, {n} thread{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rwkv_core.timing import cpu_model  # noqa: E402
 from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
 
 CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")
@@ -326,16 +327,9 @@ def _commit(repo: Path) -> str:
         return "?"
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
 def print_table(r: dict) -> None:
     print(f"\n{r['repo']} ({r['commit']})")
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average before/after "
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average before/after "
           f"{r['load_before']} / {r['load_after']} (a shared, loaded machine)")
     print(f"{'action':<28} {'n':>3} {'median':>7} {'min':>7} {'max':>7} {'payload KiB':>12} {'wire KiB':>9}")
     for name, row in r["rows"].items():

@@ -21,17 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rwkv_core.schedule import plan  # noqa: E402
+from rwkv_core.timing import cpu_model  # noqa: E402
 from visuals import export  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> None:
@@ -55,7 +46,7 @@ def main(argv=None) -> None:
     if a.out:
         a.out.write_bytes(gif)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"CPU: {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, load average {load:.1f}")
+    print(f"CPU: {cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, load average {load:.1f}")
     print(f"GIF {a.layers} layers x {a.tokens} tokens, chunk {a.chunk}, {a.max_frames} frames at most: "
           f"{len(gif) / 1024:,.0f} KiB; build median of {a.repeat}: {statistics.median(seconds):.2f} s wall "
           f"(" + ", ".join(f"{s:.2f}" for s in seconds) + f"), {statistics.median(cpu):.2f} s CPU "
