@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
+from scripts.st_page import load_path, wait_script  # noqa: E402
 
 PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
                "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
@@ -40,7 +41,6 @@ PAGES = {"home": ("", "Home"), "explorer": ("explorer", "Explorer"),
          "scheduling_lab": ("scheduling_lab", "Scheduling Lab"), "lessons": ("lessons", "Lessons"),
          "why_rwkv": ("why_rwkv", "Why RWKV, measured")}
 SECTIONS = ["State per layer", "Memory half-life", "WKV as attention", "RNN = parallel"]
-IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
                 .every(c => c.querySelector('.main-svg'))
              && !document.querySelector('[data-testid="stSkeleton"], .stSkeleton')"""
@@ -49,12 +49,7 @@ TIMEOUT_MS = 180_000
 
 def wait_idle(page) -> None:
     """Until the script has finished and stays finished, and the charts have drawn."""
-    for _ in range(3):
-        page.wait_for_timeout(600)
-        page.wait_for_function(IDLE, timeout=TIMEOUT_MS)
-        page.wait_for_timeout(600)
-        if page.evaluate(IDLE):
-            break
+    wait_script(page, TIMEOUT_MS, pad_ms=600)
     try:
         page.wait_for_function(DRAWN, timeout=60_000)
     except Exception:          # noqa: BLE001  (a shot with a chart still drawing says so below)
@@ -106,12 +101,7 @@ def load_model(page, path: str) -> None:
     side = page.locator('[data-testid="stSidebar"]')
     side.get_by_text("Local checkpoint path").first.click()
     wait_idle(page)
-    box = side.get_by_label(re.compile("^Checkpoint file or Hugging Face folder"))
-    box.fill(path)
-    box.press("Enter")
-    wait_idle(page)
-    side.get_by_role("button", name="Load", exact=True).click()
-    wait_idle(page)
+    load_path(page, path, wait=wait_idle)
     print("sidebar:", side.inner_text()[:400].replace("\n", " | "), flush=True)
 
 

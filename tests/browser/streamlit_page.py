@@ -2,18 +2,12 @@
 that no exception reached the screen."""
 from __future__ import annotations
 
-IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+from scripts.st_page import IDLE, load_path, wait_script  # noqa: F401  (the tests import them from here)
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Until Streamlit has finished running the script, and stays finished for a moment (a click
-    takes a little while to start the rerun it asks for)."""
-    for _ in range(3):
-        page.wait_for_timeout(400)
-        page.wait_for_function(IDLE, timeout=timeout_ms)
-        page.wait_for_timeout(400)
-        if page.evaluate(IDLE):
-            return
+    """Until Streamlit has finished running the script, and stays finished for a moment."""
+    wait_script(page, timeout_ms)
 
 
 def assert_no_exception(page) -> None:

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from streamlit_page import assert_no_exception, wait_idle
+from streamlit_page import assert_no_exception, load_path, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +44,6 @@ def sidebar_message(page, text: str):
 
 def choose_source(page, label: str) -> None:
     page.locator('[data-testid="stSidebar"]').get_by_text(label).first.click()
-    wait_idle(page)
-
-
-def load_path(page, path: str) -> None:
-    side = page.locator('[data-testid="stSidebar"]')
-    box = side.get_by_label(re.compile("^Checkpoint file or Hugging Face folder"))
-    box.fill(path)
-    box.press("Enter")
-    wait_idle(page)
-    side.get_by_role("button", name="Load", exact=True).click()
     wait_idle(page)
 
 
