@@ -3,9 +3,9 @@ RNN), compared on what the article claims, without Streamlit.
 
   quality          held-out bits per character from each model's training log (models/<stem>.log.json)
                    and evaluation (.eval.json), read at equal training tokens and equal wall-clock
-  training         one training step's tokens per second (rwkv_core.rivals.bench)
+  training         one training step's tokens per second (lab.train_bench)
   generation       time per new token against the context already read, and the state's bytes
-                   (rwkv_core.rivals.measure), live or from docs/compare/generation_cpu.json
+                   (lab.measure), live or from docs/compare/generation_cpu.json
   memory           state or KV-cache bytes against context: the models' real tensors, and two
                    computed lines at full size (RWKV-4 169M, GPT-2 small)
   side by side     the same prompt, seed and settings through each model, with tokens per second
@@ -25,12 +25,12 @@ from typing import Callable, Sequence
 
 import torch
 
-from rwkv_core import Recorder, analysis
+from lab import analysis, card
+from lab.kinds import KINDS
+from lab.measure import GenerationRow, generation_cost
+from rwkv_core import Recorder
 from rwkv_core.checkpoint import MODELS_DIR
-from rwkv_core.rivals import card
-from rwkv_core.rivals.measure import GenerationRow, generation_cost
 from rwkv_core.sampling import SamplingSettings, make_generator, sample
-from rwkv_core.schedule import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "docs" / "compare"           # not docs/bench: the Lab reads every *.json there as a scaling record
@@ -153,14 +153,14 @@ def quality_table(curves: dict[str, Curve], eq: Equal) -> dict[str, list]:
 def train_step_speeds(kinds: Sequence[str], *, device="cpu", batch: int = 6, ctx: int = 512,
                       repeats: int = 1) -> list:
     """One training step per kind (batch × ctx tokens), each in its fastest allowed schedule
-    (rwkv_core.rivals.bench, random weights of the trained shapes)."""
-    from rwkv_core.rivals.bench import train_step_speed
+    (lab.train_bench, random weights of the trained shapes)."""
+    from lab.train_bench import train_step_speed
     return [train_step_speed(k, device=device, batch=batch, ctx=ctx, repeats=repeats) for k in kinds]
 
 
 def read_train_steps(path: Path = TRAIN_STEP_FILE) -> dict | None:
-    """The committed training-step record (rwkv_core.rivals.bench's layout), or None."""
-    from rwkv_core.rivals.bench import StepSpeed
+    """The committed training-step record (lab.train_bench's layout), or None."""
+    from lab.train_bench import StepSpeed
     if not path.is_file():
         return None
     rec = json.loads(path.read_text())
@@ -171,7 +171,7 @@ def read_train_steps(path: Path = TRAIN_STEP_FILE) -> dict | None:
 
 def measure_generation(models: dict[str, object], contexts: Sequence[int], new_tokens: int = 4,
                        on_progress: Callable[[float, str], None] | None = None) -> dict[str, list[GenerationRow]]:
-    """rwkv_core.rivals.measure.generation_cost for each model: time per new token and state bytes
+    """lab.measure.generation_cost for each model: time per new token and state bytes
     after each context length."""
     out = {}
     for i, (kind, model) in enumerate(models.items()):
@@ -209,7 +209,7 @@ def full_size_memory(contexts: Sequence[int]) -> dict[str, list[tuple[int, int]]
     """Two computed lines at full size: RWKV-4 169M's state (12 layers × 768, a real init_state's
     nbytes(), the same at every length) and GPT-2 small's KV cache (12 layers × 768: 2·L·C float32
     values per token read)."""
-    from rwkv_core.rivals.gpt import Config as GPTConfig
+    from rivals.gpt import Config as GPTConfig
     from rwkv_core.state import init_state
     rwkv = init_state(12, 768).nbytes()
     gpt2 = GPTConfig(n_layer=12, n_embd=768, n_head=12, n_ffn=3072, vocab_size=50257, n_ctx=1024)
@@ -312,8 +312,8 @@ def generate_all(models: dict[str, object], prompt: str, n_tokens: int, settings
 
 def gpt_attention(gpt_model, tokens: Sequence[int]) -> torch.Tensor:
     """The GPT's real attention weights for tokens (at most its context): (L, H, T, T), from its
-    own forward pass (rwkv_core.rivals.gpt_model.attention_weights); each row sums to 1."""
-    from rwkv_core.rivals.gpt_model import attention_weights
+    own forward pass (rivals.gpt_model.attention_weights); each row sums to 1."""
+    from rivals.gpt_model import attention_weights
     return torch.stack(attention_weights(gpt_model, list(tokens)))          # (L, H, T, T)
 
 

@@ -12,7 +12,7 @@ from rwkv_core.checkpoint import DEFAULT_MODEL
 from visuals import compare as vc
 
 GPT_MISSING = ("The GPT trained here is not in the models folder yet "
-               "(`python -m rwkv_core.rivals.train --kind gpt` writes models/gpt-shakespeare.*).")
+               "(`python -m lab.train_rivals --kind gpt` writes models/gpt-shakespeare.*).")
 
 
 def trained_models() -> dict:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import torch
 
-from rwkv_core import RWKV, LayerState, Recorder, State, analysis, init_state, make_generator, ops, reference, sample
+from lab import analysis, reference
+from rwkv_core import RWKV, LayerState, Recorder, State, init_state, make_generator, ops, sample
 from rwkv_core.model import head
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import Sample, SamplingSettings

@@ -24,12 +24,13 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+import lab
 import rwkv_core
 from app import hub
 from app.paths import models_on_offer, paths_restricted, typed_path
+from lab.kinds import KINDS
 from rwkv_core import CheckpointError
 from rwkv_core.checkpoint import DEFAULT_MODEL, file_name
-from rwkv_core.schedule import KINDS
 from rwkv_core.timing import device_name
 
 TORCH_THREADS = 1              # per model run, in the server process (see share_the_cores)
@@ -106,7 +107,7 @@ def _freeze() -> None:
 def load_path(path: str, mtime_ns: int) -> rwkv_core.RWKV:
     """A checkpoint file or Hugging Face folder ("" = the embedded model). mtime_ns is part of the
     cache key so a replaced file is read again."""
-    model = rwkv_core.load_model(path or None)
+    model = lab.load_model(path or None)
     _freeze()
     return model
 
@@ -115,7 +116,7 @@ def load_path(path: str, mtime_ns: int) -> rwkv_core.RWKV:
 def rival_model(path: str, mtime_ns: int):
     """One of the rivals trained here (models/lstm-shakespeare.safetensors, …), for the Scheduling
     Lab's model-kind control: loaded once per server, shared read-only, apart from the picker's cache."""
-    model = rwkv_core.load_model(path)
+    model = lab.load_model(path)
     _freeze()
     return model
 
@@ -132,7 +133,7 @@ def load_upload(digest: str, suffix: str, _data: bytes | None, _name: str = "") 
         name = _name if plain else f"upload{suffix}"
         file = Path(folder) / name
         file.write_bytes(_data)
-        model = rwkv_core.load_model(file)
+        model = lab.load_model(file)
     _freeze()
     return model
 

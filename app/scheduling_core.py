@@ -8,7 +8,7 @@
   watch_data        one recorded run for the "watch it run" figure: state norms, embeddings,
                     next-token guesses, and (from a separate, unrecorded run) measured step times
   measure_scaling   wall time against sequence length, as a benchmark record
-                    (rwkv_core/bench_record.py, the docs/bench/*.json layout)
+                    (lab/bench_record.py, the docs/bench/*.json layout)
   whole_number, parse_link, chunk_note
                     the grid's controls: typed numbers and deep links (?kind=&L=&T=&chunk=)
                     checked, with a message for whatever is refused or changed
@@ -29,10 +29,12 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from app.explorer_core import token_label
-from rwkv_core import Recorder, analysis, bench_record
-from rwkv_core.protocol import Model
+from lab import analysis, bench_record
+from lab.kinds import KINDS
+from rwkv_core import Recorder
 from rwkv_core.checkpoint import MODELS_DIR
-from rwkv_core.schedule import KINDS, MODES, Plan, Refusal, expected_steps, panels, takes_chunk
+from rwkv_core.protocol import Model
+from rwkv_core.schedule import MODES, Plan, Refusal, expected_steps, panels, takes_chunk
 from rwkv_core.timing import Timings, device_name
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
@@ -88,7 +90,7 @@ def shipped_rivals(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
 
 def kind_panels(kind: str, n_layer: int, n_tokens: int, chunk: int) -> tuple[list[Plan], list[Refusal]]:
     """A kind's grid: the plans of the modes its dependencies allow, and the modes they forbid."""
-    out = panels(KINDS[kind], n_layer=n_layer, n_tokens=n_tokens, chunk=chunk)
+    out = panels(KINDS[kind].deps, n_layer=n_layer, n_tokens=n_tokens, chunk=chunk)
     return [p for p in out if isinstance(p, Plan)], [p for p in out if isinstance(p, Refusal)]
 
 
@@ -167,8 +169,8 @@ COMPARE = Path(__file__).resolve().parent.parent / "docs" / "compare"   # commit
 
 
 def training_step_records(folder: Path = COMPARE) -> list[dict]:
-    """The committed training-step tables (train_step_*.json: `python -m rwkv_core.rivals.bench --json`)."""
-    from rwkv_core.rivals.bench import read_records
+    """The committed training-step tables (train_step_*.json: `python -m lab.train_bench --json`)."""
+    from lab.train_bench import read_records
     return read_records(folder)
 
 
@@ -178,7 +180,7 @@ def training_step_stamp(folder: Path = COMPARE) -> tuple:
 
 def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "gpt", "lstm", "redline")) -> list:
     """One training step of each kind, live, at the recipe's batch (6 × 512 tokens)."""
-    from rwkv_core.rivals.bench import train_step_speed
+    from lab.train_bench import train_step_speed
     return [train_step_speed(k, device=device, repeats=1) for k in kinds]
 
 

@@ -1,22 +1,13 @@
 """The app's entry: `streamlit run app/streamlit_app.py` from the repository root.
 
-A thin router: it makes rwkv_core and visuals importable, imports the heavy modules once (here,
-not in page scripts), puts the model picker in the sidebar, and hands over to the chosen page.
+A thin router: it imports the heavy modules once (here, not in page scripts), puts the model picker in the sidebar, and hands over to the chosen page.
 """
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent  # the repository root: rwkv_core/, visuals/, app/
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 # heavy imports once, in ordinary modules (a page script importing them raced under load)
-from app import explorer_core, resources, scheduling_core  # noqa: E402,F401
-from app import compare_view, style  # noqa: E402,F401  (compare_view: Why RWKV, measured; the Explorer's QKV)
-from app.lessons import views  # noqa: E402,F401
-from visuals import export  # noqa: E402,F401
+from app import compare_view, explorer_core, resources, scheduling_core, style  # noqa: F401  (compare_view: Why RWKV, measured; the Explorer's QKV)
+from app.lessons import views  # noqa: F401
+from visuals import export  # noqa: F401
 
 st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")
 

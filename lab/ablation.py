@@ -5,7 +5,7 @@ this ablation keeps everything of RWKV-4 except the WKV memory: time-mix's outpu
 W_o (σ(r) ⊙ v), with r and v read from the token-shifted input, so a layer sees its own token
 and the one before it, nothing further back (through L layers, at most 2L tokens back).
 
-It is trained with the embedded model's recipe (`python -m rwkv_core.train --time-mix shift`)
+It is trained with the embedded model's recipe (`python -m lab.train --time-mix shift`)
 and shipped as an ordinary RWKV-4 checkpoint that any page can load: WKV with u = +10^4 and
 k = 0 gives the current token all the weight,
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from . import fast, ops
-from .model import channel_mixing, embed, head
-from .weights import AttWeights, Weights
+from rwkv_core import fast, ops
+from rwkv_core.model import channel_mixing, embed, head
+from rwkv_core.weights import AttWeights, Weights
 
 SHIFT_ONLY_U = 1e4                  # u: the current token's exponent beats any stored one by ~10^4
 FROZEN = ("att.key.weight", "att.time_first", "att.time_decay")   # unused by the ablation

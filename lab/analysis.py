@@ -1,7 +1,7 @@
 """Analyses of a model and its runs that the figures show: PCA, nearest neighbours, the WKV read
 as attention weights, state norms and the size of a transformer's KV cache. Tensors in, tensors
 out. RWKV's own formulas (the decay, the half-life, the WKV weights) are the reference
-implementation's (rwkv_core/reference.py), each written once there.
+implementation's (lab/reference.py), each written once there.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import reference
+from lab import reference
 
 # GPT-2 small (124M parameters): 12 layers, width 768: the usual yardstick for a small transformer
 GPT2_SMALL = {"n_layer": 12, "n_embd": 768}

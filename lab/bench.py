@@ -1,7 +1,7 @@
 """Benchmark: our engine beside BlinkDL's `rwkv` package on the same random weights.
 
-    python -m rwkv_core.bench                 # the 169M shape (12 x 768, vocab 50277) on the CPU
-    python -m rwkv_core.bench --device cuda --json docs/bench/cuda.json
+    python -m lab.bench                 # the 169M shape (12 x 768, vocab 50277) on the CPU
+    python -m lab.bench --device cuda --json docs/bench/cuda.json
 
 Prints one table: RNN decode tokens/s (one token per call, state carried), parallel prefill
 tokens/s (last logits only) at several lengths, the cascade at several chunk sizes, rnn over a
@@ -30,10 +30,11 @@ from pathlib import Path
 
 import torch
 
-from . import bench_record, calibrate, fast
-from .config import Config
-from .factory import random_state_dict
-from .timing import device_name
+from lab import bench_record
+from lab.factory import random_state_dict
+from rwkv_core import calibrate, fast
+from rwkv_core.config import Config
+from rwkv_core.timing import device_name
 
 SHAPE_169M = Config(n_layer=12, n_embd=768, n_ffn=3072, vocab_size=50277)
 
@@ -194,7 +195,7 @@ def bench_concurrent(model, args, tokens) -> list[dict]:
 
 
 def scaling_rows(model, args, tokens) -> list[dict]:
-    """Benchmark record rows (rwkv_core/bench_record.py) for the scheduling lab's charts."""
+    """Benchmark record rows (lab/bench_record.py) for the scheduling lab's charts."""
     dev, rows = model.device, []
     for T in args.scaling:
         x = tokens[:T]
@@ -268,7 +269,7 @@ def main(argv=None) -> dict:
     if args.scaling:
         result["scaling"] = bench_record.record(device=result["device"], config=cfg, dtype=args.dtype,
                                                 model="random weights",
-                                                note="python -m rwkv_core.bench, one warm run each",
+                                                note="python -m lab.bench, one warm run each",
                                                 rows=scaling_rows(model, args, tokens))
         if args.scaling_json:
             bench_record.write(args.scaling_json, result["scaling"])

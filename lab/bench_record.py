@@ -1,5 +1,5 @@
 """The benchmark record: wall times of whole forward passes per schedule and sequence length, as
-written to docs/bench/*.json by `python -m rwkv_core.bench --scaling-json`,
+written to docs/bench/*.json by `python -m lab.bench --scaling-json`,
 scripts/bench_scheduling.py and the Scheduling Lab's live measurement, and read by the Lab's
 scaling charts (visuals/timing.py). Every writer builds it with `record` and `row`, every reader
 checks it with `parse`. One JSON object per file:
@@ -29,8 +29,8 @@ import statistics
 from pathlib import Path
 from typing import Mapping
 
-from .config import Config
-from .schedule import MODES, takes_chunk
+from rwkv_core.config import Config
+from rwkv_core.schedule import MODES, takes_chunk
 
 
 def shape(config: Config) -> dict:
@@ -121,7 +121,7 @@ def series(obj: Mapping) -> dict[tuple, dict[int, float]]:
 
 
 def concurrent_note(bench: Mapping | str | Path) -> str | None:
-    """One sentence on the concurrent cascade at chunk 1 from a `python -m rwkv_core.bench --json`
+    """One sentence on the concurrent cascade at chunk 1 from a `python -m lab.bench --json`
     result (or its file): its measured speedup over rnn beside the bound this machine measured for
     it (the workers streaming their layers' weights at the same time; rwkv_core.calibrate), or None
     when the result has no such row. A result without bounds says so."""

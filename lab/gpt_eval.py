@@ -1,6 +1,6 @@
 """Held-out bits per character of the GPT over texts longer than its context: a sliding window.
 
-RWKV and the LSTMs read each held-out play whole, the state carried (rwkv_core.evaluate). A GPT
+RWKV and the LSTMs read each held-out play whole, the state carried (lab.evaluate). A GPT
 cannot: its position table has n_ctx rows. So each play is read in windows of n_ctx tokens that
 move by `stride` (n_ctx / 2 by default) tokens; every token is scored once, in the first window
 where it is among the last `stride` predictions, so after the first window every prediction has
@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import gpt
+from rivals import gpt
 
 
 def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:
@@ -62,7 +62,7 @@ def nats(model, ids: list[int], window: int, stride: int, batch: int = 8) -> flo
 
 
 def bits_per_char(model, texts, window: int | None = None, stride: int | None = None) -> dict:
-    """rwkv_core.evaluate.bits_per_char's numbers for a GPT: the same totals (every token after
+    """lab.evaluate.bits_per_char's numbers for a GPT: the same totals (every token after
     the first of each text, the characters they spell), read with a sliding window (by default
     the model's n_ctx; give it for a model without one)."""
     window = window or model.config.n_ctx

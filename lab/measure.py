@@ -1,8 +1,8 @@
 """What a new token costs after a context of n tokens: time and state, for every model kind.
 
-    python -m rwkv_core.rivals.measure                       # the shipped models in models/, this CPU
-    python -m rwkv_core.rivals.measure --contexts 16,256,4096 --new-tokens 16 --threads 2
-    python -m rwkv_core.rivals.measure --json docs/compare/generation_cpu.json   # also the rows as JSON
+    python -m lab.measure                       # the shipped models in models/, this CPU
+    python -m lab.measure --contexts 16,256,4096 --new-tokens 16 --threads 2
+    python -m lab.measure --json docs/compare/generation_cpu.json   # also the rows as JSON
 
 For each context length n: read n tokens (the prefill, in pieces with the state carried, not
 timed), then generate `new_tokens` tokens one at a time with the state (rnn mode, greedy), each
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+import lab
 
 CONTEXTS = (16, 64, 256, 512, 1024, 2048, 4096)
 SHIPPED = ("rwkv4-shakespeare", "lstm-shakespeare", "redline-shakespeare", "gpt-shakespeare")
@@ -98,11 +100,11 @@ def generation_cost(model, contexts=CONTEXTS, new_tokens: int = 8, *, seed: int 
 
 
 def untrained_gpt(device="cpu"):
-    """A GPT of the shipped shape (rwkv_core.rivals.gpt_train) with its initial random weights."""
-    from ..train import TrainConfig
-    from . import gpt
-    from .gpt_model import from_state_dict
-    from .gpt_train import make_config
+    """A GPT of the shipped shape (lab.train_gpt) with its initial random weights."""
+    from lab.train import TrainConfig
+    from lab.train_gpt import make_config
+    from rivals import gpt
+    from rivals.gpt_model import from_state_dict
     config = make_config(TrainConfig(), 2048)
     return from_state_dict(gpt.init_weights(config, torch.Generator().manual_seed(0)), device=device)
 
@@ -119,9 +121,8 @@ def table(results: dict[str, list[GenerationRow]], device: str, new_tokens: int)
 
 
 def main(argv=None):
-    import rwkv_core
-    from ..timing import device_name
-    from ..train import MODELS_DIR
+    from lab.train import MODELS_DIR
+    from rwkv_core.timing import device_name
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(SHIPPED), help="names in models/ (without .safetensors)")
     p.add_argument("--contexts", default=",".join(map(str, CONTEXTS)))
@@ -141,14 +142,14 @@ def main(argv=None):
         if not path.exists():
             print(f"({name}: not in models/, skipped)")
             continue
-        model = rwkv_core.load_model(path, device=args.device)
+        model = lab.load_model(path, device=args.device)
         results[name] = generation_cost(model, contexts, args.new_tokens)
     if args.untrained_gpt:
         results["gpt (random weights)"] = generation_cost(untrained_gpt(args.device), contexts, args.new_tokens)
     print(table(results, device_name(args.device), args.new_tokens))
     if args.json:
-        from dataclasses import asdict
         import json
+        from dataclasses import asdict
         record = {"what": "time per new token after a context of n tokens (median), and the state's bytes",
                   "device": device_name(args.device), "new_tokens": args.new_tokens, "threads": torch.get_num_threads(),
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

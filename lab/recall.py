@@ -4,7 +4,7 @@ held-out plays.
 1. The context curve: bits per character of the same held-out tokens (TARGET tokens at each of
    PLACES places) given only the last c tokens before them, for c in CONTEXTS (as the RWKV-4 paper
    plots loss against context length). Where the curve stops falling, the model stops using what
-   is further back: the ablation without WKV (rwkv_core.ablation) predicts from the last 2L + 1
+   is further back: the ablation without WKV (lab.ablation) predicts from the last 2L + 1
    tokens only (two token shifts a layer); RWKV-4's state and the LSTM's carry on; a GPT reads its
    whole window (n_ctx) and nothing before it.
 
@@ -21,7 +21,7 @@ held-out plays.
 A transformer keeps every token in its cache (up to its context: 2n ≤ n_ctx), so it can look the
 passage up; an RNN keeps a fixed-size state (RWKV-4: 5 vectors of C per layer) and must compress.
 
-    python -m rwkv_core.recall --json docs/compare/recall_cpu.json
+    python -m lab.recall --json docs/compare/recall_cpu.json
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .evaluate import fastest_mode
-from .timing import cpu_model
+from lab.evaluate import fastest_mode
+from rwkv_core.timing import cpu_model
 
 LENGTHS = (16, 64, 256, 1024)
 PASSAGES = 6                  # passages read twice per length, evenly spaced over the plays
@@ -127,8 +127,8 @@ def state_bytes(model, n_tokens: int) -> int:
 
 
 def main(argv=None) -> dict:
-    from . import load_model
-    from .data import load_texts
+    from lab import load_model
+    from lab.data import load_texts
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=None,
                    help="checkpoints (default: every model shipped in models/)")

@@ -5,7 +5,7 @@ These are NOT the engine's ops (rwkv_core/ops.py, model.py): they are a second, 
 implementation of the formulas a student reads, and they import nothing from the engine, so that
 checking one against the other means something. The lesson pages compute the numbers they show
 with them (tests/test_lessons_formulas.py checks them against the engine's recorded values), the
-engine's tests use `wkv_naive` as the outside truth for the stable WKV, and rwkv_core/analysis.py
+engine's tests use `wkv_naive` as the outside truth for the stable WKV, and lab/analysis.py
 reads the half-life and the WKV-as-attention weights from here. When a lesson names a formula in
 its front matter (`formulas: [wkv_naive]`), that name is a function here.
 

@@ -1,8 +1,8 @@
 """Train the embedded model: a small RWKV-v4 on Shakespeare, on a CPU, through the same model
 code the app runs (model.forward_batch: the layer-parallel schedule, autograd through it).
 
-    python -m rwkv_core.train                      # the shipped configuration (about an hour, 2 threads)
-    python -m rwkv_core.train --minutes 5 --out runs/try   # a quick run elsewhere
+    python -m lab.train                      # the shipped configuration (about an hour, 2 threads)
+    python -m lab.train --minutes 5 --out runs/try   # a quick run elsewhere
 
 Resumes from <out>/ckpt.pt when it exists. The initialisation and the optimiser follow
 BlinkDL's RWKV-LM (v4): decay and mix vectors set by depth, tiny embedding with LayerNorm after
@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import Config
-from .evaluate import bits_per_char
-from .model import RWKV, forward_batch
-from .weights import Weights
+from lab.evaluate import bits_per_char
+from rwkv_core.config import Config
+from rwkv_core.model import RWKV, forward_batch
+from rwkv_core.weights import Weights
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 NAME = "rwkv4-shakespeare"
@@ -47,7 +47,7 @@ class TrainConfig:
     ckpt_every: int = 50
     seed: int = 1234
     threads: int = 2
-    time_mix: str = "wkv"          # "shift": the ablation without WKV memory (rwkv_core.ablation)
+    time_mix: str = "wkv"          # "shift": the ablation without WKV memory (lab.ablation)
 
 
 # --- initialisation (RWKV-4, after RWKV-LM) ---------------------------------------------------
@@ -137,8 +137,8 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
           name: str = NAME) -> dict:
     from tqdm import tqdm
 
-    from .data import load_texts
-    from .tokenizer import Tokenizer
+    from lab.data import load_texts
+    from rwkv_core.tokenizer import Tokenizer
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
     train_texts, val_texts = texts or load_texts()
@@ -155,7 +155,7 @@ def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet:
     sd = init_weights(cfg, g)
     frozen: set[str] = set()                 # tensors the ablation does not use (kept fixed)
     if tc.time_mix == "shift":
-        from . import ablation
+        from lab import ablation
         ablation.shift_only(sd)
         frozen = {k for k in sd if ablation.is_frozen(k)}
 
@@ -247,7 +247,7 @@ def export_model(params, tok_path: Path, log: dict, models_dir: Path, name: str 
     size = sum(t.numel() for t in tensors.values()) * 4
     if size > 25e6:  # keep the repo file small: half precision, cast back to float32 on load
         tensors = {k: v.to(torch.bfloat16) for k, v in tensors.items()}
-    save_file(tensors, str(target), metadata={"format": "pt", "source": "rwkv_core.train",
+    save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train",
                                                "final": json.dumps(log.get("final", {}))})
     shutil.copy(tok_path, models_dir / f"{name}.tokenizer.json")
     (models_dir / f"{name}.log.json").write_text(json.dumps(log))

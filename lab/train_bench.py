@@ -1,16 +1,16 @@
 """Training speed of the four kinds: one training step (forward + backward over a batch of B
 sequences of T tokens, the recipe's 6 x 512), each kind in its fastest allowed schedule.
 
-    python -m rwkv_core.rivals.bench                  # the table, on this machine's CPU
-    python -m rwkv_core.rivals.bench --device cuda --threads 2 --repeats 3
+    python -m lab.train_bench                  # the table, on this machine's CPU
+    python -m lab.train_bench --device cuda --threads 2 --repeats 3
 
-  rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch, as rwkv_core.train runs it
+  rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch, as lab.train runs it
   gpt      layer-parallel: every token's attention at once (torch's fused attention), as
-           rwkv_core.rivals.gpt_train runs it
+           lab.train_gpt runs it
   lstm     layer by layer, the recurrence token by token inside each layer: torch's fused LSTM
            (the same weights and numbers as our code, tests/test_rivals.py)
   redline  one cell at a time (the red line allows nothing else): the training loop of
-           rwkv_core.rivals.train
+           lab.train_rivals
 Random weights of the trained models' shapes (speed does not depend on the values).
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from ..timing import device_name
-from ..train import TrainConfig, loss_fn
+from lab.train import TrainConfig, loss_fn
+from rwkv_core.timing import device_name
 
 KINDS = ("rwkv4", "gpt", "lstm", "redline")
 SCHEDULE = {"rwkv4": "parallel", "gpt": "parallel (fused attention)", "lstm": "parallel (fused torch.lstm)",
@@ -45,10 +45,10 @@ def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
     their count) for a random model of the kind, run as its training runs it."""
     g = torch.Generator().manual_seed(0)
     if kind == "rwkv4":
-        from ..config import Config
-        from ..model import forward_batch
-        from ..train import init_weights
-        from ..weights import Weights
+        from lab.train import init_weights
+        from rwkv_core.config import Config
+        from rwkv_core.model import forward_batch
+        from rwkv_core.weights import Weights
         cfg = Config(n_layer, n_embd, 4 * n_embd, vocab_size)
         params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
         w = Weights.from_state_dict(params)
@@ -57,8 +57,8 @@ def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
             loss_fn(forward_batch(w, ids[:, :-1])[0], ids[:, 1:])[0].backward()
         return step, list(params.values()), cfg.n_params
     if kind == "gpt":
-        from . import gpt
-        from .gpt_train import N_HEAD
+        from lab.train_gpt import N_HEAD
+        from rivals import gpt
         cfg = gpt.Config(n_layer, n_embd, N_HEAD if n_embd % N_HEAD == 0 else 1, 4 * n_embd, vocab_size,
                          TrainConfig().ctx_len)             # the trained shape: 6 x 256, 4 heads
         sd = gpt.init_weights(cfg, g)
@@ -68,14 +68,14 @@ def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
         def step(ids):
             loss_fn(gpt.forward_batch(w, ids[:, :-1]), ids[:, 1:])[0].backward()
         return step, [p for p in params.values() if p.requires_grad], cfg.n_params
-    from .lstm import Config, Weights
-    from .train import FORWARD, DeferredGrads, init_weights
+    from lab.train_rivals import FORWARD, DeferredGrads, init_weights
+    from rivals.lstm import Config, Weights
     cfg = Config(kind, n_layer, n_embd, vocab_size)
     params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
     w = Weights.from_state_dict(params)
 
     def step(ids):
-        deferred = DeferredGrads() if kind == "redline" else None   # as rwkv_core.rivals.train runs it
+        deferred = DeferredGrads() if kind == "redline" else None   # as lab.train_rivals runs it
         logits, _ = FORWARD[kind](w, ids[:, :-1], deferred) if deferred else FORWARD[kind](w, ids[:, :-1])
         loss_fn(logits, ids[:, 1:])[0].backward()
         if deferred:
@@ -91,7 +91,7 @@ def _sync(device) -> None:
 def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512, n_layer: int = 6,
                      n_embd: int | None = None, vocab_size: int = 2048, repeats: int = 2) -> StepSpeed:
     """Time one training step (forward, loss, backward) of `kind`, after one warm-up step."""
-    from .train import N_EMBD
+    from lab.train_rivals import N_EMBD
     n_embd = n_embd or (TrainConfig().n_embd if kind in ("rwkv4", "gpt") else N_EMBD)
     step, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
     ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)

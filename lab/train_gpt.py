@@ -1,14 +1,14 @@
 """Train the GPT on the embedded model's recipe: the same training plays, tokenizer, context (512
-tokens), batch (6), AdamW with warm-up then cosine decay (rwkv_core.train.lr_at), the same loss
+tokens), batch (6), AdamW with warm-up then cosine decay (lab.train.lr_at), the same loss
 (cross-entropy + L2Wrap), 2000 steps or 88 minutes, whichever comes first.
 
-    python -m rwkv_core.rivals.train --kind gpt --threads 2     # → runs/gpt/, models/gpt-shakespeare.*
+    python -m lab.train_rivals --kind gpt --threads 2     # → runs/gpt/, models/gpt-shakespeare.*
 
 The shape: 6 layers x 256 wide (RWKV's), 4 heads of 64, an MLP of 4 x 256, learned positions for
 the 512 tokens of the training context, an untied head: 5,918,720 parameters, 4.2% under RWKV-4's
 6,178,304 (a tied head would be 5,394,432, -12.7%). Resumes from runs/gpt/ckpt.pt. Training and
 validation run gpt.forward_batch (every layer over all tokens, torch's fused attention); validation
-reads the held-out plays with a sliding window (rwkv_core.rivals.gpt_eval).
+reads the held-out plays with a sliding window (lab.gpt_eval).
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from ..train import MODELS_DIR, TrainConfig, encode_corpus, loss_fn, lr_at
-from . import gpt
-from .gpt import Config, Weights
-from .gpt_eval import bits_per_char
-from .gpt_model import GPTModel
+from lab.gpt_eval import bits_per_char
+from lab.train import MODELS_DIR, TrainConfig, encode_corpus, loss_fn, lr_at
+from rivals import gpt
+from rivals.gpt import Config, Weights
+from rivals.gpt_model import GPTModel
 
 N_HEAD = 4         # heads of 64 channels, GPT-2's head size
 KIND = "gpt"
@@ -40,9 +40,9 @@ def no_decay(key: str, value: torch.Tensor) -> bool:
 
 def train(tc: TrainConfig, out: Path, *, to_models: bool = True, texts=None, every: int = 10,
           models_dir: Path = MODELS_DIR) -> dict:
-    from ..data import load_texts
-    from ..tokenizer import Tokenizer
-    from .train import TOKENIZER
+    from lab.data import load_texts
+    from lab.train_rivals import TOKENIZER
+    from rwkv_core.tokenizer import Tokenizer
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
     train_texts, val_texts = texts or load_texts()
@@ -130,7 +130,7 @@ def export(params, log: dict, models_dir: Path) -> Path:
 
     from safetensors.torch import save_file
 
-    from .train import TOKENIZER
+    from lab.train_rivals import TOKENIZER
     name = f"{KIND}-shakespeare"
     models_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().contiguous().clone() for k, v in params.items() if k != "transformer.n_head"}
@@ -138,7 +138,7 @@ def export(params, log: dict, models_dir: Path) -> Path:
         tensors = {k: v.half() for k, v in tensors.items()}    # cast back to float32 on load
     tensors["transformer.n_head"] = gpt.n_head_tensor(log.get("n_head", N_HEAD))
     target = models_dir / f"{name}.safetensors"
-    save_file(tensors, str(target), metadata={"format": "pt", "source": "rwkv_core.rivals.gpt_train", "kind": KIND,
+    save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train_gpt", "kind": KIND,
                                                "final": json.dumps(log.get("final", {}))})
     shutil.copy(TOKENIZER, models_dir / f"{name}.tokenizer.json")
     (models_dir / f"{name}.log.json").write_text(json.dumps(log))
@@ -146,7 +146,7 @@ def export(params, log: dict, models_dir: Path) -> Path:
 
 
 def main(argv=None):
-    """python -m rwkv_core.rivals.train --kind gpt [--threads 2 --out runs/gpt --no-export --export-only]"""
+    """python -m lab.train_rivals --kind gpt [--threads 2 --out runs/gpt --no-export --export-only]"""
     import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kind", choices=(KIND,), default=KIND)

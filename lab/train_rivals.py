@@ -1,10 +1,10 @@
 """Train the rivals on the embedded model's recipe: the same training plays, tokenizer, context
-(512 tokens), batch (6), AdamW with warm-up then cosine decay (rwkv_core.train.lr_at), the same
+(512 tokens), batch (6), AdamW with warm-up then cosine decay (lab.train.lr_at), the same
 loss (cross-entropy + L2Wrap), 2000 steps or 88 minutes, whichever comes first.
 
-    python -m rwkv_core.rivals.train --kind lstm --threads 2      # → runs/lstm/, models/lstm-shakespeare.*
-    python -m rwkv_core.rivals.train --kind redline --threads 2   # → runs/redline/, models/redline-shakespeare.*
-    python -m rwkv_core.rivals.train --kind gpt --threads 2       # → runs/gpt/ (rwkv_core/rivals/gpt_train.py)
+    python -m lab.train_rivals --kind lstm --threads 2      # → runs/lstm/, models/lstm-shakespeare.*
+    python -m lab.train_rivals --kind redline --threads 2   # → runs/redline/, models/redline-shakespeare.*
+    python -m lab.train_rivals --kind gpt --threads 2       # → runs/gpt/ (lab/train_gpt.py)
 
 Resumes from runs/<kind>/ckpt.pt. For speed, training runs the LSTM through torch's fused LSTM
 (torch.lstm) with the very weights of our model (tests/test_rivals.py proves the two equal);
@@ -23,13 +23,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ..evaluate import bits_per_char
-from ..train import MODELS_DIR, TrainConfig, encode_corpus, loss_fn, lr_at
-from . import lstm
-from .lstm import Config, State, Weights
-from .model import RivalModel
+from lab.evaluate import bits_per_char
+from lab.train import MODELS_DIR, TrainConfig, encode_corpus, loss_fn, lr_at
+from rivals import lstm
+from rivals.lstm import Config, State, Weights
 
 TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"   # the embedded model's own tokenizer
 N_EMBD = 320   # 6 layers x 320: about 6.24M parameters (6.65M with the red line), RWKV's is 6.18M
@@ -153,7 +151,7 @@ FORWARD = {"lstm": lstm_forward, "redline": redline_forward}
 
 
 class TrainingForward:
-    """The training forward of a kind as a model for rwkv_core.evaluate: one sequence, the state
+    """The training forward of a kind as a model for lab.evaluate: one sequence, the state
     carried. Validation during training runs it (the model code in its fastest allowed schedule
     gives the same numbers, tests/test_rivals.py, but the red-line RNN's rnn order through the
     cell-by-cell engine took about 7 minutes over the held-out plays on this machine)."""
@@ -174,8 +172,8 @@ def make_config(kind: str, tc: TrainConfig, vocab_size: int) -> Config:
 
 
 def train(kind: str, tc: TrainConfig, out: Path, *, export: bool = True, texts=None, every: int = 10) -> dict:
-    from ..data import load_texts
-    from ..tokenizer import Tokenizer
+    from lab.data import load_texts
+    from rwkv_core.tokenizer import Tokenizer
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
     train_texts, val_texts = texts or load_texts()
@@ -268,7 +266,7 @@ def export_model(kind: str, params, log: dict, models_dir: Path) -> Path:
     if sum(t.numel() for t in tensors.values()) * 4 > 25e6:
         tensors = {k: v.half() for k, v in tensors.items()}    # cast back to float32 on load
     target = models_dir / f"{name}.safetensors"
-    save_file(tensors, str(target), metadata={"format": "pt", "source": "rwkv_core.rivals.train", "kind": kind,
+    save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train_rivals", "kind": kind,
                                                "final": json.dumps(log.get("final", {}))})
     shutil.copy(TOKENIZER, models_dir / f"{name}.tokenizer.json")
     (models_dir / f"{name}.log.json").write_text(json.dumps(log))
@@ -284,8 +282,8 @@ def main(argv=None):
     for name, value in asdict(recipe()).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = p.parse_args(argv)
-    if args.kind == "gpt":  # its own shape and loop (6 x 256, attention): rwkv_core/rivals/gpt_train.py
-        from .gpt_train import main as gpt_main
+    if args.kind == "gpt":  # its own shape and loop (6 x 256, attention): lab/train_gpt.py
+        from lab.train_gpt import main as gpt_main
         return gpt_main(argv)
     tc = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
     out = Path(args.out or f"runs/{args.kind}")

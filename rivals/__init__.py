@@ -2,16 +2,16 @@
 whose cells can run as a cascade but whose layers are sequential inside, and the article's classic
 RNN with the red line ("redline"), which can only run one cell at a time.
 
-    from rwkv_core.rivals import from_state_dict, infer_kind
+    from rivals import from_state_dict, infer_kind
 """
 from __future__ import annotations
 
 import torch
 
-from ..checkpoint import CheckpointError, expect_exactly, file_name, loading
-from .lstm import Config, LayerState, State, Weights, init_state
-from .gpt_model import GPTModel, is_gpt
-from .model import RivalModel
+from rivals.gpt_model import GPTModel, is_gpt
+from rivals.lstm import Config, LayerState, State, Weights, init_state
+from rivals.model import RivalModel
+from rwkv_core.checkpoint import CheckpointError, expect_exactly, file_name, loading
 
 KIND_NAMES = ("lstm", "redline", "gpt")
 
@@ -22,7 +22,7 @@ __all__ = ["infer_kind", "from_state_dict", "validate", "RivalModel", "Config", 
 def infer_kind(sd: dict) -> str | None:
     """"redline" when the tensors carry red_line.weight, "lstm" for lstm.* tensors, else None
     (not a rival checkpoint: RWKV's loader takes over)."""
-    if is_gpt(sd):          # transformer.* tensors: the GPT (rwkv_core/rivals/gpt.py)
+    if is_gpt(sd):          # transformer.* tensors: the GPT (rivals/gpt.py)
         return "gpt"
     if "red_line.weight" in sd:
         return "redline"
@@ -35,7 +35,7 @@ def validate(sd: dict, name: str) -> Config:
     """Every tensor of the kind there, with the right shape; CheckpointError naming what is wrong."""
     kind = infer_kind(sd)
     if kind == "gpt":
-        from . import gpt_model
+        from rivals import gpt_model
         return gpt_model.validate(sd, name)
     if kind is None:
         raise CheckpointError(f"{name}: no lstm.* tensors: not an LSTM or red-line RNN checkpoint")
@@ -53,7 +53,7 @@ def from_state_dict(sd: dict, *, device="cpu", dtype=torch.float32, tokenizer=No
                     fmt: str = "state dict") -> RivalModel:
     """A rival model from its checkpoint tensors, validated first."""
     if infer_kind(sd) == "gpt":
-        from . import gpt_model
+        from rivals import gpt_model
         return gpt_model.from_state_dict(sd, device=device, dtype=dtype, tokenizer=tokenizer, source=source, fmt=fmt)
     name = file_name(source) if source else "state dict"
     config = validate(sd, name)

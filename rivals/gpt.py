@@ -283,7 +283,7 @@ def positions(start: int, n: int, n_ctx: int, *, clamp: bool = False, device="cp
     if start + n > n_ctx and not clamp:
         raise ValueError(f"the GPT reads at most {n_ctx} tokens (its position table, the training context); "
                          f"asked for positions {start}..{start + n - 1}. Start a new cache, or slide a window "
-                         f"(rwkv_core.rivals.gpt_eval.bits_per_char reads long texts so)")
+                         f"(lab.gpt_eval.bits_per_char reads long texts so)")
     return torch.arange(start, start + n, device=device).clamp(max=n_ctx - 1)    # (n,)
 
 

@@ -1,5 +1,5 @@
 """The transformer rival as a model with RWKV's face: `kind` "gpt", `deps`, `schedules`,
-`forward`, `plan_for`, `run_plan`, and a state: the KV cache (rwkv_core.rivals.gpt.Cache).
+`forward`, `plan_for`, `run_plan`, and a state: the KV cache (rivals.gpt.Cache).
 
 Every schedule is valid for a GPT: a cell (layer l, tokens s..e) reads the layer below on tokens
 s..e and its own layer's cache (the keys and values of tokens < s), never the layer above: no red
@@ -12,14 +12,16 @@ from typing import Sequence
 
 import torch
 
-from ..checkpoint import CheckpointError, expect_exactly, file_name, loading
-from ..model import RWKV, RunResult
-from ..schedule import KINDS, Cell, Plan, plan as make_plan
-from ..timing import StepTimer, run_in_order
-from . import gpt
-from .gpt import Cache, Config, Weights
+from rivals import gpt
+from rivals.gpt import Cache, Config, Weights
+from rwkv_core.checkpoint import CheckpointError, expect_exactly, file_name, loading
+from rwkv_core.model import RWKV, RunResult
+from rwkv_core.schedule import Cell, Dependencies, Plan
+from rwkv_core.schedule import plan as make_plan
+from rwkv_core.timing import StepTimer, run_in_order
 
 PAST_CONTEXT = ("refuse", "clamp")
+DEPS = Dependencies("gpt")   # no red line; a cell's products take all its tokens at once
 
 
 class GPTModel:
@@ -31,7 +33,7 @@ class GPTModel:
     with_past_context."""
 
     kind = "gpt"
-    deps = KINDS["gpt"]
+    deps = DEPS
 
     def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
                  fmt: str = "", device="cpu", past_context: str = "refuse"):
@@ -143,7 +145,7 @@ class GPTModel:
 def attention_weights(model: GPTModel, tokens, state: Cache | None = None) -> list[torch.Tensor]:
     """Per layer, the attention weights of the tokens (H, T, P+T) (P: the tokens in `state`),
     from the model's own forward pass (the parallel schedule, one cell per layer)."""
-    from ..trace import Recorder
+    from rwkv_core.trace import Recorder
     rec = Recorder("blocks.*.attn.weights")
     model.forward(tokens, state, mode="parallel", recorder=rec)
     return [rec[f"blocks.{l}.attn.weights"] for l in range(model.config.n_layer)]

@@ -29,8 +29,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rwkv_core.schedule import Dependencies
 
 # --- weights, named after the checkpoint keys -------------------------------------------------
+
+# what a cell reads (rwkv_core.schedule.Dependencies): no kind of this module takes a cell's tokens at
+# once (W_h·h[t−1] sits inside the gates' nonlinearity); the red-line RNN also feeds its top layer back
+DEPS = {"lstm": Dependencies("lstm", wide=False), "redline": Dependencies("redline", red_line=True, wide=False)}
+
 
 @dataclass(frozen=True)
 class LayerWeights:           # lstm.layers.{i}.*

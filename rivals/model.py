@@ -8,11 +8,12 @@ from typing import Sequence
 
 import torch
 
-from ..model import RWKV, RunResult
-from ..schedule import KINDS, Cell, Plan, plan as make_plan
-from ..timing import StepTimer, run_in_order
-from . import lstm
-from .lstm import Config, State, Weights
+from rivals import lstm
+from rivals.lstm import Config, State, Weights
+from rwkv_core.model import RWKV, RunResult
+from rwkv_core.schedule import Cell, Plan
+from rwkv_core.schedule import plan as make_plan
+from rwkv_core.timing import StepTimer, run_in_order
 
 
 class RivalModel:
@@ -27,7 +28,7 @@ class RivalModel:
         self.weights = weights
         self.config = config
         self.kind = config.kind
-        self.deps = KINDS[config.kind]
+        self.deps = lstm.DEPS[config.kind]
         self.tokenizer = tokenizer
         self.source = source
         self.format = fmt

@@ -21,7 +21,7 @@ last-level cache, as decode streams its weights from memory. The choices are cac
 process (RouteTable); a shape class costs a few to a few tens of milliseconds once
 (on a loaded machine: a warm-up and MIN_ROUNDS rounds, then no more once BUDGET_S has passed).
 
-    python -m rwkv_core.bench              # prints the choices for the 169M shape last
+    python -m lab.bench              # prints the choices for the 169M shape last
 """
 from __future__ import annotations
 
@@ -219,7 +219,8 @@ def stream_seconds(groups: list[list[torch.Tensor]], *, threads: int, rounds: in
     by the fastest route that applies (median of paired rounds). Returns (seconds, route): the
     products alone, what a one-token pass cannot beat."""
     import concurrent.futures
-    from . import fast
+
+    from rwkv_core import fast
     w0 = groups[0][0]
     x_by_in = {w.shape[1]: torch.randn(1, w.shape[1]).to(w.dtype) for g in groups for w in g}
     names = list(fast.routes_for(1, w0, w0.dtype, threads))
@@ -250,7 +251,7 @@ def stream_seconds(groups: list[list[torch.Tensor]], *, threads: int, rounds: in
 
 def matmul_gflops(weight: torch.Tensor, rows: int = 512, rounds: int = 5) -> tuple[float, str]:
     """GFLOP/s of x (rows, in) @ weight.T by the fastest route (median of paired rounds)."""
-    from . import fast
+    from rwkv_core import fast
     x = torch.randn(rows, weight.shape[1]).to(weight.dtype)
     names = [n for n in fast.routes_for(rows, weight, weight.dtype, torch.get_num_threads())]
     secs = {n: [] for n in names}

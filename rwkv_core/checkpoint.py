@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
+from rwkv_core.config import Config
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "rwkv4-shakespeare.safetensors"
@@ -304,7 +304,7 @@ def read_tensors(path: str | Path | None, *, max_bytes: int = MAX_CHECKPOINT_BYT
     if path is None:
         if not DEFAULT_MODEL.exists():
             raise CheckpointError(f"the embedded default model {DEFAULT_MODEL.name} is not in the models folder: "
-                                  "train it with `python -m rwkv_core.train`, or give a checkpoint path")
+                                  "train it with `python -m lab.train`, or give a checkpoint path")
         path = DEFAULT_MODEL
     name = file_name(path)
     with loading(name):

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from . import calibrate
-from .ops import decay_and_add, wkv_step
-
+from rwkv_core import calibrate
+from rwkv_core.ops import decay_and_add, wkv_step
 
 # --- products -----------------------------------------------------------------------------------
 # Each route computes x @ weight.T for x (rows, in) and a weight (out, in), as F.linear does; which

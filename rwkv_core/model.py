@@ -14,13 +14,14 @@ from typing import Sequence
 
 import torch
 
-from . import fast, ops
-from .config import Config
-from .schedule import KINDS, MODE_INFO, Cell, Plan, plan as make_plan
-from .state import LayerState, State, init_state
-from .timing import StepTimer, Timings, run_in_order
-from .trace import Recorder
-from .weights import AttWeights, BlockWeights, FfnWeights, Weights
+from rwkv_core import fast, ops
+from rwkv_core.config import Config
+from rwkv_core.schedule import MODE_INFO, RWKV4, Cell, Plan
+from rwkv_core.schedule import plan as make_plan
+from rwkv_core.state import LayerState, State, init_state
+from rwkv_core.timing import StepTimer, Timings, run_in_order
+from rwkv_core.trace import Recorder
+from rwkv_core.weights import AttWeights, BlockWeights, FfnWeights, Weights
 
 
 def _rec(rec, name: str, start: int, value: torch.Tensor) -> None:
@@ -154,12 +155,12 @@ class _Run:
 class RWKV:
     """A loaded RWKV-v4 model: weights (read-only), config, tokenizer (or None), device.
 
-    Every model kind (RWKV and its rivals in rwkv_core/rivals) has the same face: `kind`,
-    `deps` (its cell dependencies, rwkv_core.schedule.KINDS), `schedules` (the modes they
+    Every model kind (RWKV and its rivals in rivals/) has the same face: `kind`,
+    `deps` (its cell dependencies, rwkv_core.schedule.Dependencies), `schedules` (the modes they
     allow), `forward(tokens, state, *, mode, chunk, all_logits)` and a state with `nbytes()`."""
 
     kind = "rwkv4"
-    deps = KINDS["rwkv4"]
+    deps = RWKV4
 
     def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
                  fmt: str = "", device="cpu"):

@@ -13,7 +13,7 @@ Paper symbols and our names:
 
 Only the numerically stable form runs here. The naive form
   wkv_t = (sum_{j<t} e^{(t-1-j)w + k_j} v_j + e^{u+k_t} v_t) / (same with v = 1)
-overflows for large k; it lives in rwkv_core/reference.py, for the tests and the lessons.
+overflows for large k; it lives in lab/reference.py, for the tests and the lessons.
 
 How the same numbers are computed fast (the WKV of many tokens in blocks, the products routed by
 their size on a CPU) is rwkv_core/fast.py: model.py calls fast.linear and fast.wkv_parallel.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 
 # --- the WKV recurrence, token by token -------------------------------------------------------
 

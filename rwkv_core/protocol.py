@@ -8,7 +8,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import torch
 
-from .schedule import Dependencies, Plan
+from rwkv_core.schedule import Dependencies, Plan
 
 
 @runtime_checkable

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 
-
 @dataclass(frozen=True)
 class Dependencies:
     """What a cell (layer l, tokens a..b) of a model kind reads, as data: every plan of that kind
@@ -33,8 +32,8 @@ class Dependencies:
 
     Every kind reads the layer below on the same tokens and its own layer's state after token
     a-1 (the cell to the left). Two things differ between kinds:
-      red_line  layer 0 at token t also reads the top layer's output at token t-1 (the classic
-                RNN of the article): no cell of token t can start before token t-1 has left the
+      red_line  layer 0 at token t also reads the top layer's output at token t-1 (the seed
+                article's red-line RNN; a standard stacked RNN or LSTM has no such link): no cell of token t can start before token t-1 has left the
                 top layer, so only the rnn order is possible.
       wide      a cell over n tokens is ONE step, n tokens wide (True: its matrix products take
                 all n tokens at once, as RWKV's and a transformer's do), or n sequential steps
@@ -42,10 +41,8 @@ class Dependencies:
                 so each token's products wait for the previous token's result).
     """
     kind: str
-    title: str = ""        # its name on screen: "RWKV-4", "stacked LSTM"
     red_line: bool = False
     wide: bool = True
-    why: str = ""          # one sentence for the Lab: why the kind has these dependencies
 
     def refusal(self, mode: str, n_layer: int) -> str | None:
         """Why this kind cannot run `mode`, or None when it can."""
@@ -60,18 +57,9 @@ class Dependencies:
         return tuple(m for m in MODES if self.refusal(m, n_layer) is None)
 
 
-KINDS = {  # every model kind's dependencies: adding a kind is one entry here plus its model code
-    "rwkv4": Dependencies("rwkv4", "RWKV-4", why="R, K, V depend only on the layer's input (and the one-token shift) "
-                          "and WKV is linear with a decay that does not depend on the data: a layer's "
-                          "products run over all its tokens at once"),
-    "lstm": Dependencies("lstm", "stacked LSTM", wide=False, why="no red line, so the cells can run as a wavefront; but the "
-                         "gates of token t need W_h·h[t−1] inside a nonlinearity, so a layer's tokens are "
-                         "sequential matrix products"),
-    "redline": Dependencies("redline", "red-line RNN", red_line=True, wide=False, why="the top layer's output at token t is "
-                            "layer 0's input at token t+1: every cell waits for the one before it"),
-    "gpt": Dependencies("gpt", "GPT", why="a layer at token t reads the layer below at tokens ≤ t and its own "
-                        "cache: no red line, and all tokens' products at once"),
-}
+# RWKV-4's cells: no red line, and a cell's products take all its tokens at once. The other kinds'
+# dependencies are data too, in the registry of model kinds (lab/kinds.py), beside their names.
+RWKV4 = Dependencies("rwkv4")
 
 
 @dataclass(frozen=True, order=True)
@@ -157,7 +145,7 @@ class Plan:
     n_tokens: int
     chunk: int
     steps: tuple[tuple[Cell, ...], ...]
-    deps: Dependencies = KINDS["rwkv4"]
+    deps: Dependencies = RWKV4
     _step_of: dict = field(default=None, repr=False, compare=False)
     _by_layer: dict = field(default=None, repr=False, compare=False)
 
@@ -244,7 +232,7 @@ class Plan:
 
 
 def plan(mode: str, *, n_layer: int, n_tokens: int, chunk: int = 1,
-         deps: Dependencies = KINDS["rwkv4"]) -> Plan:
+         deps: Dependencies = RWKV4) -> Plan:
     """The plan for one schedule of a model kind (`deps`, RWKV-4 by default). `chunk` is used by
     the cascade (1 = the pure wavefront, n_tokens = layer-parallel). ValueError, naming the
     dependency, for a mode the kind's dependencies forbid."""

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-from .config import Config
+from rwkv_core.config import Config
 
 
 @dataclass(frozen=True)

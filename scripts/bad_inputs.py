@@ -24,10 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.load_test import Sampler, n_tokens, rss_mib  # noqa: E402
-from scripts.st_client import Tab, free_port, start_server, stop_server  # noqa: E402
+from scripts.load_test import Sampler, n_tokens, rss_mib
+from scripts.st_client import Tab, free_port, start_server, stop_server
 
 SAMPLE_S = 0.005
 

@@ -5,24 +5,21 @@ chunks of 32–512" (app/lessons/scaling_core.chunk_cost, the same function the 
     python scripts/bench_chunks.py                      # both models, 1 thread, fastest of 7
     python scripts/bench_chunks.py --models embedded --threads 2 --out /tmp/chunks
 
-Writes one benchmark record per model (rwkv_core/bench_record.py layout) to --out, by default
+Writes one benchmark record per model (lab/bench_record.py layout) to --out, by default
 docs/chunks/, which the lesson reads and names the CPU of. Prints the table with the CPU's name."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-import rwkv_core  # noqa: E402
-from app.lessons import scaling_core as S  # noqa: E402
-from rwkv_core import bench_record  # noqa: E402
-from rwkv_core.bench import SHAPE_169M  # noqa: E402
-from rwkv_core.factory import random_state_dict  # noqa: E402
+import rwkv_core
+from app.lessons import scaling_core as S
+from lab import bench_record
+from lab.bench import SHAPE_169M
+from lab.factory import random_state_dict
 
 
 def shape_169m() -> rwkv_core.RWKV:

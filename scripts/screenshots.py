@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
+from scripts.st_page import load_path, wait_script
 
-from scripts.st_client import LOOPBACK, free_port, start_server, stop_server  # noqa: E402
-from scripts.st_page import load_path, wait_script  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
                "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")

@@ -7,7 +7,7 @@ Measures, for every trained model in models/ (rwkv4, gpt, lstm, redline as they 
   training    one training step (forward + backward) of batch × ctx tokens, each model in its fastest
               schedule, random weights of the trained shapes (app.compare_core.train_step_speeds)
               → docs/compare/train_step_cpu.json
-  generation  `python -m rwkv_core.rivals.measure --json docs/compare/generation_cpu.json`: time per
+  generation  `python -m lab.measure --json docs/compare/generation_cpu.json`: time per
               new token and state bytes after each context
 and prints one row per model: held-out bits/char (and at equal tokens / wall-clock, from the
 models' .log.json), training tokens/s, ms per new token and state bytes at 64, 512, 2048, 4096.
@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
+from app import compare_core as cc
+from rwkv_core.timing import device_name
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from app import compare_core as cc  # noqa: E402
-from rwkv_core.timing import device_name  # noqa: E402
 
 
 def measure_training(kinds, threads: int, batch: int, ctx: int, repeats: int) -> None:
@@ -53,7 +50,7 @@ def main(argv=None) -> str:
     torch.set_num_threads(args.threads)
     kinds = list(cc.shipped())
     if not args.no_measure:
-        from rwkv_core.rivals import measure
+        from lab import measure
         measure_training(kinds, args.threads, args.batch, args.ctx, args.repeats)
         measure.main(["--models", ",".join(cc.STEMS[k] for k in kinds), "--contexts", args.contexts,
                       "--new-tokens", str(args.new_tokens), "--threads", str(args.threads),

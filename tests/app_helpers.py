@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-import rwkv_core
+import lab
 from rwkv_core.sampling import SamplingSettings
 
 PROMPT = "To be, or not to be, that is the question"
@@ -57,7 +57,7 @@ def chart(at: AppTest, prefix: str, last: bool = False) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def embedded():
-    return rwkv_core.load_model()
+    return lab.load_model()
 
 
 def stepped_session(n_steps: int = 4, prompt: str = PROMPT, seed: int = 3):

@@ -1,19 +1,16 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 # The app tests type paths in pytest's temporary folders, but an app that others can reach reads
 # only its models folder (app/resources.py, paths_restricted); the tests of that set it themselves.
 os.environ.setdefault("RWKV_LOCAL_PATHS", "any")
 
-from factory import SMALL, TEST_DEVICE, TEST_DTYPE, random_state_dict, write_pth  # noqa: E402
+from factory import SMALL, TEST_DEVICE, TEST_DTYPE, random_state_dict, write_pth  # noqa: E402  (after the environment is set)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Random RWKV-4 checkpoints in every format the engine reads, made by the tests themselves: the
-weights from rwkv_core/factory.py (the one checkpoint factory, shared with the benchmark), written
+weights from lab/factory.py (the one checkpoint factory, shared with the benchmark), written
 here as .pth, .safetensors and Hugging Face folders."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from lab.factory import SMALL, random_state_dict  # noqa: F401  (the tests import them from here)
 from rwkv_core.config import Config
-from rwkv_core.factory import SMALL, random_state_dict  # noqa: F401  (the tests import them from here)
 
 # The engine's tests run on the CPU; scripts/gpu_check.sh runs them again on CUDA (and in bf16)
 TEST_DEVICE = os.environ.get("RWKV_TEST_DEVICE", "cpu")

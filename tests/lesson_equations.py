@@ -4,7 +4,7 @@ Each displayed block is split into equations (at top-level `\\qquad` / `\\quad`)
 sides (at top-level `=`; `x \\leftarrow …` is an assignment; `expr \\ \\text{steps}` states a count).
 Every side is parsed by a small LaTeX reader for the notation the lessons use and evaluated in
 float64 in one WORLD: random inputs (a few channels, a few tokens) and every quantity the lessons
-name, computed with rwkv_core/reference.py (the formulas the engine is tested against) or, for a
+name, computed with lab/reference.py (the formulas the engine is tested against) or, for a
 transformer's attention and the schedule's step count, with torch and rwkv_core.schedule. All
 sides of an equation must give the same numbers. A sign flipped or a term dropped gives other
 numbers, so the check fails (tests/test_lessons_equations.py mutates every equation to prove it).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rwkv_core import reference as fm
+from lab import reference as fm
 from rwkv_core.schedule import expected_steps
 
 

@@ -2,13 +2,13 @@
 exported checkpoint in every schedule, and training leaves the tensors it does not use as set."""
 import pytest
 import torch
+from tolerances import OTHER_KERNEL, assert_close
 
-from rwkv_core import ablation
+from lab import ablation
+from lab.train import TrainConfig, init_weights, train
 from rwkv_core.config import Config
 from rwkv_core.model import RWKV, forward_batch
-from rwkv_core.train import TrainConfig, init_weights, train
 from rwkv_core.weights import Weights
-from tolerances import OTHER_KERNEL, assert_close
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_the_ablation_sees_only_a_few_tokens_back(shift_model):
 
 
 def test_training_the_ablation_keeps_its_unused_tensors(tmp_path):
-    from rwkv_core.data import load_texts
+    from lab.data import load_texts
     tr, va = load_texts()
     texts = {"hamlet": tr["hamlet_gut"][:20000]}, {"tempest": va["tempest_gut"][:2000]}
     tiny = dict(n_layer=2, n_embd=32, vocab_size=300, ctx_len=32, batch_size=4, lr_peak=3e-3,

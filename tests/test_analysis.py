@@ -1,11 +1,12 @@
-"""The analyses behind the figures (rwkv_core/analysis.py), checked against a second way of computing them."""
+"""The analyses behind the figures (lab/analysis.py), checked against a second way of computing them."""
 import math
 
 import pytest
 import torch
 from app_helpers import embedded, stepped_session
 
-from rwkv_core import analysis as compute, reference
+from lab import analysis as compute
+from lab import reference
 
 
 def test_pca_matches_svd_and_is_deterministic():

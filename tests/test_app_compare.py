@@ -1,9 +1,9 @@
 """The "Why RWKV, measured" page through the real app (AppTest) on the models trained here, and the
 GPT's attention beside the WKV in the Explorer."""
 import pytest
+from app_helpers import chart, charts, no_exception, started_app
 
 from app import compare_core as cc
-from app_helpers import chart, charts, no_exception, started_app
 
 PAGE = "app_pages/why_rwkv.py"
 LANDED = ("rwkv4", "gpt", "lstm", "redline")   # the four models trained here (models/*-shakespeare.*)

@@ -3,9 +3,9 @@ import base64
 
 import numpy as np
 import pytest
+from app_helpers import chart, no_exception, started_app
 
 from app import explorer_core as ec
-from app_helpers import chart, no_exception, started_app
 
 SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
             "State surgery"]

@@ -2,11 +2,11 @@
 here (models/lstm-shakespeare, models/redline-shakespeare), through the real app (AppTest) and
 through app/scheduling_core without Streamlit."""
 import pytest
+from app_helpers import chart, embedded, no_exception, started_app
 
 from app import scheduling_core as sc
-from app_helpers import chart, embedded, no_exception, started_app
-from rwkv_core import load_model
-from rwkv_core.schedule import KINDS
+from lab import load_model
+from lab.kinds import KINDS
 
 PAGE = "app_pages/scheduling_lab.py"
 RIVALS = ("lstm", "redline")
@@ -21,7 +21,7 @@ def shipped():
 
 def test_the_shipped_rivals_are_what_their_names_say(shipped):
     for kind, model in shipped.items():
-        assert model.kind == kind and model.schedules == KINDS[kind].allowed(model.config.n_layer)
+        assert model.kind == kind and model.schedules == KINDS[kind].deps.allowed(model.config.n_layer)
         assert model.tokenizer is not None and model.tokenizer.vocab_size == embedded().tokenizer.vocab_size
         # within ±10% of the embedded model's parameters: the same size, the same recipe
         assert abs(model.config.n_params / embedded().config.n_params - 1) <= 0.10
@@ -33,7 +33,7 @@ def test_every_kind_same_text_same_numbers_in_every_allowed_schedule(shipped):
     runs = sc.run_kinds({"rwkv4": embedded(), **shipped}, text, ids, 24, chunk=4)
     assert [r.kind for r in runs] == ["rwkv4", "lstm", "redline"]
     for kr in runs:
-        assert [r.plan.mode for r in kr.runs] == list(KINDS[kr.kind].allowed(6))
+        assert [r.plan.mode for r in kr.runs] == list(KINDS[kr.kind].deps.allowed(6))
         assert kr.max_diff < sc.SAME_TOLERANCE, (kr.kind, kr.max_diff)
         assert all(r.plan.n_tokens == 24 for r in kr.runs)
     redline = runs[-1]
@@ -62,7 +62,7 @@ def test_the_lab_draws_each_kind_and_refuses_what_it_cannot_run(shipped):
         lab.button(key="sl_run").click().run()
         no_exception(lab)
         table = lab.dataframe[0].value
-        assert list(table["schedule"])[0] == "rnn" and len(table) == len(KINDS[kind].allowed(6))
+        assert list(table["schedule"])[0] == "rnn" and len(table) == len(KINDS[kind].deps.allowed(6))
         if kind != "redline":
             assert any(s.value.startswith("Same outputs") for s in lab.success), [e.value for e in lab.error]
 

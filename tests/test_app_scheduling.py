@@ -5,9 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
+from app_helpers import chart, embedded, no_exception, started_app
 
 from app import scheduling_core as sc
-from app_helpers import chart, embedded, no_exception, started_app
 from rwkv_core.timing import device_name
 
 ROOT = Path(__file__).resolve().parent.parent

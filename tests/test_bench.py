@@ -2,7 +2,7 @@
 measured by running the script, never by a test), with its bounds, A/B and route table."""
 import json
 
-from rwkv_core import bench
+from lab import bench
 
 
 def test_bench_runs_and_pairs_with_the_package(tmp_path, capsys):

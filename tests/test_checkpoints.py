@@ -4,7 +4,6 @@ import os
 
 import pytest
 import torch
-
 from factory import SMALL, random_state_dict, write_hf_dir, write_pth, write_safetensors
 
 import rwkv_core

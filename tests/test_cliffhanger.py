@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import rwkv_core
+import lab
 from app.lessons import views_cliffhanger as vcl
 from visuals import cliffhanger as vc
 from visuals.theme import caption
@@ -42,12 +42,12 @@ def test_without_an_evaluation_the_step_says_how_to_make_one(tmp_path):
 def test_the_shipped_ablation_is_an_rwkv4_whose_wkv_is_its_value():
     """The file loads as an ordinary RWKV-4, every u is 1e4 and every key zero, and its loss on a
     held-out passage matches the training forward without WKV."""
-    from rwkv_core import ablation
-    model = rwkv_core.load_model(MODELS / f"{vcl.ABLATION}.safetensors")
+    from lab import ablation
+    model = lab.load_model(MODELS / f"{vcl.ABLATION}.safetensors")
     assert model.kind == "rwkv4"
     for b in model.weights.blocks:
         assert torch.all(b.att.time_first == ablation.SHIFT_ONLY_U) and b.att.key.abs().max() == 0
-    from rwkv_core.data import load_texts
+    from lab.data import load_texts
     ids = model.tokenizer.encode(load_texts()[1]["tempest_gut"][5000:7000])[:200]
     want = ablation.forward_batch(model.weights, torch.tensor([ids[:-1]]))[0]          # (T, V)
     bits = torch.nn.functional.cross_entropy(want, torch.tensor(ids[1:])).item() / math.log(2)

@@ -11,11 +11,10 @@ import json
 
 import pytest
 import torch
+from app_helpers import embedded
 
 from app import compare_core as cc
-from app_helpers import embedded
-from rwkv_core import load_model
-from rwkv_core.rivals import measure
+from lab import load_model, measure
 from rwkv_core.sampling import SamplingSettings
 from visuals import compare as vc
 from visuals.theme import caption

@@ -4,12 +4,13 @@ import math
 
 import pytest
 import torch
+from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
 
 import rwkv_core
+from lab.kinds import KINDS
+from lab.reference import wkv_naive  # the paper's formula, sum by sum: overflows for large k
 from rwkv_core import fast, ops
-from rwkv_core.reference import wkv_naive   # the paper's formula, sum by sum: overflows for large k
-from rwkv_core.schedule import KINDS, expected_steps, plan
-from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
+from rwkv_core.schedule import expected_steps, plan
 
 
 def test_stable_equals_naive_on_safe_inputs():
@@ -209,7 +210,7 @@ def test_cascade_steps_are_diagonals():
 
 
 def test_dependencies_and_red_line():
-    rnn = plan("rnn", n_layer=3, n_tokens=4, deps=KINDS["redline"])
+    rnn = plan("rnn", n_layer=3, n_tokens=4, deps=KINDS["redline"].deps)
     cell = rnn.cell_at(0, 2)
     assert rwkv_core.Cell(2, 1, 2) in rnn.dependencies(cell)  # top layer of the previous token
     rwkv_rnn = plan("rnn", n_layer=3, n_tokens=4)               # RWKV run one cell at a time: no red line
@@ -224,16 +225,16 @@ def test_dependencies_and_red_line():
 @pytest.mark.parametrize("mode", ["cascade", "parallel"])
 def test_the_red_line_refuses_every_order_but_rnn(mode):
     with pytest.raises(ValueError, match="red line"):
-        plan(mode, n_layer=3, n_tokens=4, chunk=1, deps=KINDS["redline"])
-    assert KINDS["redline"].allowed(3) == ("rnn",)
-    assert KINDS["lstm"].allowed(3) == KINDS["rwkv4"].allowed(3) == ("rnn", "cascade", "parallel")
+        plan(mode, n_layer=3, n_tokens=4, chunk=1, deps=KINDS["redline"].deps)
+    assert KINDS["redline"].deps.allowed(3) == ("rnn",)
+    assert KINDS["lstm"].deps.allowed(3) == KINDS["rwkv4"].deps.allowed(3) == ("rnn", "cascade", "parallel")
 
 
 @pytest.mark.parametrize("L,T,chunk", [(1, 1, 1), (3, 7, 1), (3, 7, 2), (4, 10, 3), (6, 64, 16), (2, 5, 99)])
 def test_critical_path_in_matrix_product_steps(L, T, chunk):
     """RWKV: a step of wide cells is one product step (parallel: L). LSTM: a cell over n tokens is
     n sequential products (parallel: L·T; best, the chunk-1 cascade: L + T − 1). Red line: L·T."""
-    rwkv, lstm, red = KINDS["rwkv4"], KINDS["lstm"], KINDS["redline"]
+    rwkv, lstm, red = KINDS["rwkv4"].deps, KINDS["lstm"].deps, KINDS["redline"].deps
     c = min(chunk, T)
     assert plan("parallel", n_layer=L, n_tokens=T, deps=rwkv).product_steps == L
     assert plan("cascade", n_layer=L, n_tokens=T, chunk=chunk, deps=rwkv).product_steps == L + math.ceil(T / c) - 1
@@ -361,8 +362,8 @@ def test_parallel_wkv_gradients_equal_the_recurrence():
 def test_half_precision_runs_every_schedule(dtype, tol):
     """bfloat16 and float16 models start from a state their dtype can hold (float16 cannot hold
     NEG_INF) and stay close to float32 in every schedule."""
+    from lab.factory import random_state_dict
     from rwkv_core.config import Config
-    from rwkv_core.factory import random_state_dict
     sd = random_state_dict(Config(2, 64, 256, 300), profile="trained")
     ref, _ = rwkv_core.from_state_dict(sd).forward(list(range(80)), mode="parallel")
     m = rwkv_core.from_state_dict(sd, dtype=dtype)

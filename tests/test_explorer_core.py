@@ -3,10 +3,10 @@ from recordings, sampling without the model, prompt checks, surgery."""
 import pytest
 import torch
 from app_helpers import PROMPT, embedded, stepped_session
+from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
 
 from app import explorer_core as ec
 from rwkv_core.sampling import SamplingSettings
-from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
 
 
 def test_step_runs_one_token_and_matches_a_full_run():

@@ -12,7 +12,9 @@ from pathlib import Path
 from PIL import Image
 
 from rwkv_core.schedule import plan as make_plan
-from visuals import export, frames as vf, schedule as vs
+from visuals import export
+from visuals import frames as vf
+from visuals import schedule as vs
 
 EXPORT_SOURCE = Path(export.__file__).read_text()
 

@@ -1,4 +1,4 @@
-"""The transformer rival (rwkv_core/rivals/gpt*.py), on tiny random models.
+"""The transformer rival (rivals/gpt*.py), on tiny random models.
 
 Its logits equal Hugging Face's GPT2LMHeadModel with the same weights; every schedule (rnn with
 the cache, the cascade for every chunk, layer-parallel) gives the same logits; whole = split with
@@ -14,16 +14,15 @@ import math
 
 import pytest
 import torch
-
-import rwkv_core
-from rwkv_core.checkpoint import CheckpointError
-from rwkv_core.rivals import from_state_dict, infer_kind
-from rwkv_core.rivals import gpt
-from rwkv_core.rivals.gpt_eval import bits_per_char, nats, windows
-from rwkv_core.rivals.gpt_model import GPTModel, attention_weights
-from rwkv_core.rivals.measure import generation_cost
-from rwkv_core.schedule import KINDS
 from tolerances import OTHER_KERNEL, assert_close
+
+import lab
+from lab.gpt_eval import bits_per_char, nats, windows
+from lab.kinds import KINDS
+from lab.measure import generation_cost
+from rivals import from_state_dict, gpt, infer_kind
+from rivals.gpt_model import GPTModel, attention_weights
+from rwkv_core.checkpoint import CheckpointError
 
 CFG = gpt.Config(n_layer=3, n_embd=16, n_head=4, n_ffn=40, vocab_size=23, n_ctx=24)   # F is not 4C on purpose
 T = 19
@@ -74,8 +73,8 @@ def test_face():
 
 
 def test_shipped_shape_is_within_ten_percent_of_rwkv():
-    from rwkv_core.rivals.gpt_train import make_config
-    from rwkv_core.train import TrainConfig
+    from lab.train import TrainConfig
+    from lab.train_gpt import make_config
     config = make_config(TrainConfig(), 2048)
     assert (config.n_layer, config.n_embd, config.n_head, config.n_ctx, config.tied) == (6, 256, 4, 512, False)
     assert config.n_params == 5_918_720 and abs(config.n_params / 6_178_304 - 1) < 0.10
@@ -220,7 +219,7 @@ def test_load_model_infers_gpt_from_a_saved_checkpoint(tmp_path, suffix):
         from safetensors.torch import save_file
         save_file(sd, str(path))
     assert infer_kind(sd) == "gpt"
-    model = rwkv_core.load_model(path)
+    model = lab.load_model(path)
     assert isinstance(model, GPTModel) and model.kind == "gpt" and model.config == CFG
     ids = tokens()
     assert torch.equal(model.forward(ids)[0], tiny().forward(ids)[0])
@@ -312,8 +311,8 @@ def test_generation_cost_grows_for_the_gpt_and_not_for_rwkv(small_model):
 # --- training ---------------------------------------------------------------------------------
 
 def test_two_training_steps_of_the_real_loop(tmp_path):
-    from rwkv_core.rivals.gpt_train import train
-    from rwkv_core.train import TrainConfig
+    from lab.train import TrainConfig
+    from lab.train_gpt import train
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=16, batch_size=2, total_steps=2, warmup_steps=1,
                      eval_every=2, ckpt_every=1, threads=1)
     text = "To be, or not to be, that is the question. " * 8
@@ -330,25 +329,25 @@ def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch
     import json
     import shutil
 
-    import rwkv_core.data
-    from rwkv_core.rivals import gpt_card
-    from rwkv_core.rivals.gpt_train import train
-    from rwkv_core.train import MODELS_DIR, TrainConfig
+    import lab.data
+    from lab import card_gpt as gpt_card
+    from lab.train import MODELS_DIR, TrainConfig
+    from lab.train_gpt import train
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=200, batch_size=1, total_steps=3, warmup_steps=1,
                      eval_every=2, ckpt_every=10, threads=1, max_minutes=5.0)
     text = "Full fathom five thy father lies; of his bones are coral made. " * 40
     texts = ({"a": text}, {"tempest_gut": text[:900], "timon_of_athens_gut": text[:500]})
     models = tmp_path / "models"
-    log = train(tc, tmp_path / "run", texts=texts, models_dir=models)       # exports when it ends
+    train(tc, tmp_path / "run", texts=texts, models_dir=models)       # exports when it ends
     path = models / "gpt-shakespeare.safetensors"
-    model = rwkv_core.load_model(path)
+    model = lab.load_model(path)
     assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 200
     assert json.loads((models / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3
     for name in ("log.json", "safetensors", "tokenizer.json"):      # RWKV's log, and RWKV read the GPT's way
         shutil.copy(MODELS_DIR / f"rwkv4-shakespeare.{name}", models)
     monkeypatch.setattr(gpt_card, "MODELS_DIR", models)
     monkeypatch.setattr(gpt_card, "load_seconds", lambda path: 0.5)    # a fresh interpreter: seconds
-    monkeypatch.setattr(rwkv_core.data, "load_texts", lambda: texts)
+    monkeypatch.setattr(lab.data, "load_texts", lambda: texts)
     gpt_card.main(["--threads", "1"])
     card = (models / "gpt-shakespeare.md").read_text()
     ev = json.loads((models / "gpt-shakespeare.eval.json").read_text())

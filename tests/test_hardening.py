@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+from app_helpers import no_exception, started_app
 
 from app import explorer_core as ec
-from app_helpers import no_exception, started_app
 
 ROOT = Path(__file__).resolve().parent.parent
 # every way Streamlit has to put raw HTML on the page

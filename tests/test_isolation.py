@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from app_helpers import embedded
 
 from app import explorer_core as ec
-from app_helpers import embedded
 from rwkv_core.sampling import SamplingSettings
 from scripts.st_client import Tab, free_port, start_server, stop_server
 
@@ -100,7 +100,6 @@ def test_pages_import_nothing_the_router_has_not(tmp_path):
     check = """
 import ast, sys
 from pathlib import Path
-sys.path.insert(0, ".")
 from app import explorer_core, resources, scheduling_core  # the router's imports
 from app import compare_view
 from app.lessons import views

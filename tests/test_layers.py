@@ -1,5 +1,5 @@
 """The layers stay apart: app → visuals → rwkv_core, never back. The engine imports no UI, and the
-reference implementation (rwkv_core/reference.py) imports nothing from the engine, so that
+reference implementation (lab/reference.py) imports nothing from the engine, so that
 checking one against the other means something."""
 import ast
 import subprocess
@@ -13,7 +13,6 @@ def test_rwkv_core_imports_neither_streamlit_nor_plotly_nor_visuals():
     """Every module of rwkv_core imported in a fresh interpreter: no UI module comes with them."""
     check = """
 import importlib, pkgutil, sys
-sys.path.insert(0, ".")
 import rwkv_core
 for m in pkgutil.walk_packages(rwkv_core.__path__, "rwkv_core."):
     if not m.name.endswith("__main__"):

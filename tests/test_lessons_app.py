@@ -6,11 +6,12 @@ example and the type size."""
 from pathlib import Path
 
 import pytest
+from app_helpers import embedded, no_exception, started_app
 from streamlit.testing.v1 import AppTest
 
-from app.lessons import content as ls, core as lc
+from app.lessons import content as ls
+from app.lessons import core as lc
 from app.lessons.quiz import LIVE
-from app_helpers import embedded, no_exception, started_app
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER_PROMPT = "To be, or not to be, that is the question"

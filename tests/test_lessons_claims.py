@@ -10,10 +10,12 @@ import re
 import numpy as np
 import pytest
 import torch
-
-from app.lessons import claims as cl, core as lc
 from app_helpers import embedded, no_exception, started_app
-from rwkv_core import fast, ops, reference as fm
+
+from app.lessons import claims as cl
+from app.lessons import core as lc
+from lab import reference as fm
+from rwkv_core import fast
 from rwkv_core.sampling import SamplingSettings, probabilities
 
 
@@ -194,8 +196,12 @@ SETTINGS = [SamplingSettings(0.7, 20, 0.6), SamplingSettings(1.3, 5, 0.9), Sampl
 
 @pytest.mark.parametrize("s", SETTINGS, ids=str)
 def test_hugging_face_order_is_transformers_own(ex, s):
-    from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
-                                                        TopKLogitsWarper, TopPLogitsWarper)
+    from transformers.generation.logits_process import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
     logits = ex.logits[-1].double()
     warpers = LogitsProcessorList([TemperatureLogitsWarper(s.temperature)]
                                   + ([TopKLogitsWarper(s.top_k)] if s.top_k else [])

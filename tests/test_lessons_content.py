@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from app.lessons import content as ls, views
+from app.lessons import content as ls
+from app.lessons import views
 from rwkv_core.trace import point_names
 from visuals import lessons as vl
 from visuals.theme import caption

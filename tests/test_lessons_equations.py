@@ -1,16 +1,15 @@
 """Every displayed equation ($$ … $$) of every lesson step, evaluated (tests/lesson_equations.py):
 its sides agree on random inputs with the formulas the engine is tested against
-(rwkv_core/reference.py), and every equation with a sign flipped or a term or factor dropped
+(lab/reference.py), and every equation with a sign flipped or a term or factor dropped
 or an exponent or a side negated (each mutation made in memory on the step's own text) is
 rejected."""
 from __future__ import annotations
 
 import pytest
+import torch
+from lesson_equations import Parser, displayed, equations, evaluate, make_known, problems, tokenize, world
 
 from app.lessons import content as ls
-import torch
-
-from lesson_equations import Parser, displayed, equations, evaluate, make_known, problems, tokenize, world
 
 SEEDS = (0, 1, 2)
 
@@ -168,9 +167,9 @@ fm_original: dict = {}
 
 @pytest.mark.parametrize("name", sorted(FORMULA_MUTANTS))
 def test_a_mutated_formula_makes_an_equation_disagree(monkeypatch, name):
-    """The world is computed with rwkv_core/reference.py; with one of its formulas changed (a sign,
+    """The world is computed with lab/reference.py; with one of its formulas changed (a sign,
     a term), some displayed equation no longer holds: text and formulas are tied both ways."""
-    from rwkv_core import reference as fm
+    from lab import reference as fm
     fm_original.update({n: getattr(fm, n) for n in ("wkv_naive", "wkv_recurrent", "wkv_stable_step",
                                                     "channel_mix", "token_shift")})
     monkeypatch.setattr(fm, name, FORMULA_MUTANTS[name])

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from app.lessons import content as ls, core as lc
 from app_helpers import embedded
+
+from app.lessons import content as ls
+from app.lessons import core as lc
+from lab import reference as fm
 from rwkv_core.sampling import SamplingSettings, probabilities
-from rwkv_core import reference as fm
 
 TOL = 2e-5        # float32 rounding of sums over a few hundred channels
 

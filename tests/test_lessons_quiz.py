@@ -3,12 +3,13 @@ prompts, every layer's and token's number is the example's own, and the right an
 on those numbers while the wrong options' claims fail on them. Also the student-prompt check."""
 import pytest
 import torch
-
-from app.lessons import content as ls, core as lc
-from app.lessons.quiz import LIVE
 from app_helpers import embedded
-from rwkv_core import reference as fm
-from rwkv_core.schedule import expected_steps            # the engine's own count
+
+from app.lessons import content as ls
+from app.lessons import core as lc
+from app.lessons.quiz import LIVE
+from lab import reference as fm
+from rwkv_core.schedule import expected_steps  # the engine's own count
 
 PROMPTS = [lc.EXAMPLE_PROMPT, "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind"]
 

@@ -11,13 +11,17 @@ import itertools
 import math
 
 import pytest
-
-import rwkv_core
-from app import scheduling_core as sc
-from app.lessons import content as ls, core as lc, scaling_core as S
 from app_helpers import embedded, no_exception, started_app
 from factory import SMALL, random_state_dict
-from rwkv_core.schedule import KINDS, MODES, expected_steps, plan
+
+import lab
+import rwkv_core
+from app import scheduling_core as sc
+from app.lessons import content as ls
+from app.lessons import core as lc
+from app.lessons import scaling_core as S
+from lab.kinds import KINDS
+from rwkv_core.schedule import MODES, expected_steps, plan
 from visuals import lessons_scaling as vls
 from visuals.theme import HIGHLIGHT, caption
 
@@ -29,7 +33,7 @@ COLUMNS = {"one cell at a time": "rnn", "cascade": "cascade", "layer by layer (G
 
 @pytest.fixture(scope="module")
 def models():
-    rivals = {k: rwkv_core.load_model(str(p)) for k, p in sc.shipped_rivals().items() if k in S.STORY}
+    rivals = {k: lab.load_model(str(p)) for k, p in sc.shipped_rivals().items() if k in S.STORY}
     return {**rivals, "rwkv4": embedded()}
 
 
@@ -50,12 +54,12 @@ def check_run(tp: S.TwoParts, n_tokens: int) -> None:
     assert tp.n_tokens == n_tokens
     assert [(r.kind, r.mode) for r in tp.rows] == list(itertools.product(S.STORY, MODES))
     for r in tp.rows:
-        why = KINDS[r.kind].refusal(r.mode, r.n_layer)
+        why = KINDS[r.kind].deps.refusal(r.mode, r.n_layer)
         assert (r.refusal is None) == (why is None) == (r.formula is not None)
         if why:                                               # refused with the engine's own reason
             assert r.refusal == why and "red line" in why and r.product_steps is r.ms is None
             continue
-        p = plan(r.mode, n_layer=r.n_layer, n_tokens=n_tokens, chunk=S.STORY_CHUNK, deps=KINDS[r.kind])
+        p = plan(r.mode, n_layer=r.n_layer, n_tokens=n_tokens, chunk=S.STORY_CHUNK, deps=KINDS[r.kind].deps)
         assert r.product_steps == p.product_steps == S.formula_value(r.formula, r.n_layer, n_tokens)
         assert r.ms > 0 and r.max_diff < sc.SAME_TOLERANCE     # the same logits in every order
 
@@ -108,7 +112,7 @@ def table_problems(text: str, shapes=((6, 17), (12, 32), (3, 5), (24, 512), (1, 
         out.append(f"the table covers {sorted(cells)}")
     for (kind, mode), cell in cells.items():
         for L, T in shapes:
-            why = KINDS[kind].refusal(mode, L) if L > 1 else KINDS[kind].refusal(mode, 2)
+            why = KINDS[kind].deps.refusal(mode, L) if L > 1 else KINDS[kind].deps.refusal(mode, 2)
             if cell == "refused":
                 if why is None:
                     out.append(f"{kind} {mode}: says refused, but the plan runs")
@@ -116,7 +120,7 @@ def table_problems(text: str, shapes=((6, 17), (12, 32), (3, 5), (24, 512), (1, 
             if why is not None or cell not in S.FORMULAS:
                 out.append(f"{kind} {mode}: {cell!r} for a refused plan or an unknown formula")
                 continue
-            p = plan(mode, n_layer=L, n_tokens=T, chunk=1, deps=KINDS[kind])
+            p = plan(mode, n_layer=L, n_tokens=T, chunk=1, deps=KINDS[kind].deps)
             if p.product_steps != S.formula_value(cell, L, T):
                 out.append(f"{kind} {mode} at L={L}, T={T}: {cell} = {S.formula_value(cell, L, T)}, "
                            f"the plan's critical path is {p.product_steps}")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from factory import SMALL, random_state_dict, write_hf_dir, write_pth, write_safetensors
 
 import rwkv_core

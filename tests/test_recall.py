@@ -1,4 +1,4 @@
-"""rwkv_core.recall: the context curve and the second reading, on small models with the real
+"""lab.recall: the context curve and the second reading, on small models with the real
 tokenizer. The ablation's curve must be flat from 2L tokens of context on (it cannot see
 further), RWKV-4's not; the passages are the same on every run."""
 from pathlib import Path
@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rwkv_core import ablation, recall
+from lab import ablation, recall
+from lab.train import init_weights
 from rwkv_core.config import Config
 from rwkv_core.model import RWKV
 from rwkv_core.tokenizer import Tokenizer
-from rwkv_core.train import init_weights
 from rwkv_core.weights import Weights
 
 TOKENIZER = Path(__file__).resolve().parent.parent / "models" / "rwkv4-shakespeare.tokenizer.json"
@@ -30,7 +30,7 @@ def small(shift_only: bool) -> RWKV:
 
 @pytest.fixture(scope="module")
 def texts():
-    from rwkv_core.data import load_texts
+    from lab.data import load_texts
     _, val = load_texts()
     return [val["tempest_gut"][:6000]]
 

@@ -4,7 +4,6 @@ import os
 
 import pytest
 import torch
-
 from factory import SMALL, TEST_DTYPE, write_hf_dir
 from tolerances import CARRIED, OTHER_KERNEL, assert_close, assert_states_close
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+import lab
 import rwkv_core
+from lab.train_rivals import init_weights, lstm_forward, redline_forward
+from rivals import from_state_dict, infer_kind
+from rivals.lstm import Config
 from rwkv_core.checkpoint import CheckpointError
-from rwkv_core.rivals import from_state_dict, infer_kind
-from rwkv_core.rivals.lstm import Config
-from rwkv_core.rivals.train import init_weights, lstm_forward, redline_forward
 
 L, C, V, T = 3, 8, 13, 11
 ATOL = 1e-5
@@ -93,8 +94,8 @@ def test_the_training_forward_equals_the_model(kind):
 @pytest.mark.parametrize("kind", ["lstm", "redline"])
 def test_validation_during_training_equals_the_model(kind):
     """The training forward as a model (the state carried) gives the model's bits per character."""
-    from rwkv_core.evaluate import bits_per_char
-    from rwkv_core.rivals.train import TrainingForward
+    from lab.evaluate import bits_per_char
+    from lab.train_rivals import TrainingForward
 
     class Tok:                                   # a tokenizer of single characters
         vocab_size = V
@@ -260,22 +261,22 @@ def test_load_model_infers_the_kind(kind, tmp_path):
     from safetensors.torch import save_file
     sd = tiny_sd(kind)
     save_file(sd, str(tmp_path / f"{kind}.safetensors"))
-    model = rwkv_core.load_model(tmp_path / f"{kind}.safetensors")
+    model = lab.load_model(tmp_path / f"{kind}.safetensors")
     assert model.kind == kind and model.config.n_layer == L
     ids = tokens()
     assert (model.forward(ids)[0] - from_state_dict(sd).forward(ids)[0]).abs().max() <= ATOL
 
 
 def test_training_step_speed_runs_for_every_kind():
-    from rwkv_core.rivals.bench import KINDS, table, train_step_speed
+    from lab.train_bench import KINDS, table, train_step_speed
     rows = [train_step_speed(k, batch=2, ctx=6, n_layer=2, n_embd=8, vocab_size=V, repeats=1) for k in KINDS]
     assert [r.kind for r in rows] == ["rwkv4", "gpt", "lstm", "redline"] and all(r.tokens_per_s > 0 for r in rows)
     assert "redline" in table(rows, "CPU", 2, 6)
 
 
 def test_the_red_line_trainings_deferred_weight_gradients_are_autograds():
-    from rwkv_core.rivals.lstm import Weights
-    from rwkv_core.rivals.train import DeferredGrads
+    from lab.train_rivals import DeferredGrads
+    from rivals.lstm import Weights
     sd = {k: v.requires_grad_(True) for k, v in tiny_sd("redline").items()}
     w = Weights.from_state_dict(sd)
     batch = torch.tensor([tokens(seed=1), tokens(seed=2)])
@@ -300,7 +301,7 @@ def test_a_copy_in_another_dtype_gives_the_same_numbers():
 
 
 def test_the_cards_comparison_reads_both_logs():
-    from rwkv_core.rivals.card import at, comparison
+    from lab.card import at, comparison
     cfg = {"batch_size": 6, "ctx_len": 512}
     rwkv = {"config": cfg, "train": [{"step": s, "seconds": 2.0 * s} for s in range(1, 1001)],
             "val": [{"step": 250, "bits_per_char": 2.2}, {"step": 500, "bits_per_char": 2.0},
@@ -324,7 +325,7 @@ def test_the_shipped_rivals_load_with_their_kind(kind):
     if not path.exists():
         pytest.skip(f"{path.name} is not trained yet")
     t0 = time.perf_counter()
-    model = rwkv_core.load_model(path)
+    model = lab.load_model(path)
     assert time.perf_counter() - t0 < 3.0
     assert model.kind == kind and model.dtype == torch.float32 and model.tokenizer.vocab_size == 2048
     assert 0.9 * 6_178_304 <= model.config.n_params <= 1.1 * 6_178_304

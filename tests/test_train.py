@@ -3,13 +3,13 @@ and the same seed repeats. (The full run is not part of the suite.)"""
 import pytest
 import torch
 
+from lab.train import TrainConfig, init_weights, train
 from rwkv_core.config import Config
-from rwkv_core.train import TrainConfig, init_weights, train
 
 
 @pytest.fixture(scope="module")
 def texts():
-    from rwkv_core.data import load_texts
+    from lab.data import load_texts
     tr, va = load_texts()
     assert "tempest_gut" in va and "tempest_gut" not in tr and "timon_of_athens_gut" not in tr
     return {"hamlet": tr["hamlet_gut"][:40000]}, {"tempest": va["tempest_gut"][:3000]}

@@ -128,7 +128,7 @@ def test_state_heatmaps_are_the_state_after_each_token(session):
 def test_state_norm_lines_one_per_layer(session):
     fig = ec.fig_state_norms(session)
     assert len(fig.data) == embedded().config.n_layer
-    from rwkv_core.analysis import state_norms
+    from lab.analysis import state_norms
     assert arr(fig.data[4].y) == pytest.approx(state_norms(session.layer_fields(4)).numpy())
 
 
@@ -149,7 +149,7 @@ def test_half_life_boxes_hold_every_channel():
     fig = ec.fig_half_lives(model)
     L = model.config.n_layer
     assert len(fig.data) == 2 * L
-    from rwkv_core.reference import half_life
+    from lab.reference import half_life
     for i, b in enumerate(model.weights.blocks):
         assert arr(fig.data[2 * i].x) == pytest.approx(half_life(b.att.time_decay.double()).numpy())
         assert arr(fig.data[2 * i + 1].x) == pytest.approx(b.att.time_first.double().numpy())
@@ -221,7 +221,8 @@ def test_stable_state_frames_animate_the_engines_aa_bb_pp(lesson_example):
 
 
 def test_blocked_wkv_shows_both_forms_and_shades_blocks(lesson_example):
-    from app.lessons import claims as cl, core as lc
+    from app.lessons import claims as cl
+    from app.lessons import core as lc
     from visuals import lessons as vl
     ex, layer = lesson_example, lc.DEFAULT_LAYER
     c = lc.memory_channel(ex, layer, ex.n_tokens - 1)

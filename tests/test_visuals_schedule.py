@@ -9,19 +9,23 @@ import re
 
 import pytest
 import torch
+from app_helpers import embedded
 from PIL import Image
 
 from app import scheduling_core as sc
-from app_helpers import embedded
-from rwkv_core.schedule import KINDS, plan as make_plan
-from rwkv_core import bench_record
-from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
+from lab import bench_record
+from lab.kinds import KINDS
+from rwkv_core.schedule import plan as make_plan
+from visuals import architecture, export
+from visuals import frames as vf
+from visuals import schedule as vs
+from visuals import timing as vt
 from visuals.theme import RED_LINE
 
 
 def plans_for(L, T, chunk):
     """The classic red-line RNN's plan beside RWKV's cascade and layer-parallel plans."""
-    return [make_plan("rnn", n_layer=L, n_tokens=T, deps=KINDS["redline"]),
+    return [make_plan("rnn", n_layer=L, n_tokens=T, deps=KINDS["redline"].deps),
             make_plan("cascade", n_layer=L, n_tokens=T, chunk=chunk),
             make_plan("parallel", n_layer=L, n_tokens=T)]
 
@@ -416,7 +420,7 @@ def test_watch_gif_has_one_image_per_frame(model, prompt):
 @pytest.mark.parametrize("kind", ["rwkv4", "lstm", "redline"])
 def test_each_kind_draws_its_own_dependencies_and_refusals(kind):
     from rwkv_core.schedule import Refusal, panels
-    out = panels(KINDS[kind], n_layer=4, n_tokens=12, chunk=3)
+    out = panels(KINDS[kind].deps, n_layer=4, n_tokens=12, chunk=3)
     plans = [p for p in out if not isinstance(p, Refusal)]
     refused = [p for p in out if isinstance(p, Refusal)]
     fig = vs.grid_figure(plans, refused=refused, focus=(0, 5))
@@ -446,7 +450,7 @@ def test_critical_path_titles_tell_the_two_parts():
     from rwkv_core.schedule import panels
     L, T = 6, 16
     def product(kind, mode, chunk=1):
-        return next(p for p in panels(KINDS[kind], n_layer=L, n_tokens=T, chunk=chunk)
+        return next(p for p in panels(KINDS[kind].deps, n_layer=L, n_tokens=T, chunk=chunk)
                     if p.mode == mode).product_steps
     assert product("redline", "rnn") == L * T
     assert product("lstm", "cascade", 1) == L + T - 1 and product("lstm", "parallel") == L * T

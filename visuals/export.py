@@ -18,7 +18,6 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
-
 from plotly.colors import sample_colorscale
 
 from rwkv_core.schedule import Plan

@@ -12,10 +12,23 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lab.kinds import title as kind_title
 from rwkv_core.schedule import Cell, Plan, Refusal, step_formula, takes_chunk
 
-from .frames import (DONE_OPACITY, MAX_FRAMES, PENDING, STEP_SCALE, Frames, Progress, animation_controls, covers,
-                     measured_frames, set_frames, step_colour, step_frames)
+from .frames import (
+    DONE_OPACITY,
+    MAX_FRAMES,
+    PENDING,
+    STEP_SCALE,
+    Frames,
+    Progress,
+    animation_controls,
+    covers,
+    measured_frames,
+    set_frames,
+    step_colour,
+    step_frames,
+)
 from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, safe, style
 
 RED_LINE_MAX_T = 128         # beyond this many tokens the red lines would hide the cells
@@ -58,7 +71,7 @@ def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
 
 
 def refused_title(r: Refusal) -> str:
-    return f"{r.mode}: not possible<br><sup>{r.deps.title or r.deps.kind}'s dependencies forbid it</sup>"
+    return f"{r.mode}: not possible<br><sup>{kind_title(r.deps.kind)}'s dependencies forbid it</sup>"
 
 
 def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
@@ -261,7 +274,7 @@ def _grid_title(plans, frames: Frames, device) -> str:
         title += f" · replayed {frames.slowdown:,.0f}× slower than measured" + (f" on {safe(device)}" if device else "")
     elif frames.steps_per_frame > 1:
         title += f" · {frames.steps_per_frame} steps per frame"
-    kinds = {p.deps.title for p in plans if p.deps.title}
+    kinds = {kind_title(p.deps.kind) for p in plans}
     return title + (f" · {kinds.pop()}" if len(kinds) == 1 else "")
 
 

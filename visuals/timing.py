@@ -1,5 +1,5 @@
 """Timing and scaling charts of the Scheduling Lab: each step's measured time, the whole forward
-pass per schedule, and the benchmark records (rwkv_core/bench_record.py) as time against
+pass per schedule, and the benchmark records (lab/bench_record.py) as time against
 sequence length and against the cascade's chunk size. Plain data in, plotly Figure out.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from rwkv_core import bench_record
+from lab import bench_record
 from rwkv_core.schedule import MODES, expected_steps, mode_label, takes_chunk
 
 from .theme import SEQUENCE, safe, style

@@ -17,7 +17,8 @@ The user's work is kept: the prompt and the settings are bound to the address
 session when the user visits another page (persist_state)."""
 import streamlit as st
 
-from app import compare_view, explorer_core as ec
+from app import compare_view
+from app import explorer_core as ec
 from app.resources import current_model, current_model_key, md_escape
 from app.widgets import show, table
 from rwkv_core import RWKV

@@ -13,7 +13,9 @@ import zlib
 
 import streamlit as st
 
-from app.lessons import content as ls, core as lc, layout, views
+from app.lessons import content as ls
+from app.lessons import core as lc
+from app.lessons import layout, views
 from app.resources import current_model, current_model_key, load_path
 from rwkv_core import RWKV
 from rwkv_core.checkpoint import DEFAULT_MODEL

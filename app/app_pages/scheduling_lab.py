@@ -12,9 +12,13 @@ import streamlit as st
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key, rival_model
 from app.widgets import show, table
-from rwkv_core import bench_record
-from rwkv_core.schedule import KINDS, step_formula, takes_chunk
-from visuals import architecture, export, frames as vf, schedule as vs, timing as vt
+from lab import bench_record
+from lab.kinds import KINDS
+from rwkv_core.schedule import step_formula, takes_chunk
+from visuals import architecture, export
+from visuals import frames as vf
+from visuals import schedule as vs
+from visuals import timing as vt
 
 BENCH = Path(__file__).resolve().parents[2] / "docs" / "bench"
 EXPLORER = "explorer"   # where the Explorer keeps its session (tokens of the current prompt)
@@ -218,7 +222,7 @@ st.caption(f"Starts as the loaded model's {L_model} layers × the {len(prompt)} 
 kind = st.radio("Model kind", list(by_kind), horizontal=True, key="sl_kind",
                 format_func=lambda k: KINDS[k].title + (" (the loaded model)" if k == "rwkv4" else " (trained here)"))
 if len(by_kind) == 1:
-    st.caption("No rival model is in the models folder: train them with `python -m rwkv_core.rivals.train`.")
+    st.caption("No rival model is in the models folder: train them with `python -m lab.train_rivals`.")
 deps = KINDS[kind]
 st.markdown(f"**{deps.title}**: {deps.why}.")
 c1, c2, c3 = st.columns(3)
@@ -387,7 +391,7 @@ def training_section() -> None:
             table(sc.speed_table(rec["rows"]), key=f"sl_speed_{rec['file']}")
             st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
                        f"forward + backward, each kind in its fastest allowed schedule "
-                       "(`python -m rwkv_core.rivals.bench`).")
+                       "(`python -m lab.train_bench`).")
     if st.button("Measure one training step of each kind here (about a minute on a CPU)", key="sl_speed_run"):
         with st.spinner("Timing a training step of each kind…"):
             st.session_state["sl_speed"] = sc.measure_training_steps(device)

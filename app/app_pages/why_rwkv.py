@@ -85,7 +85,7 @@ if saved_gen and saved_gen["rows"]:
     show(vc.generation_figure(cc.cost_series(saved_gen["rows"]), gpt_ctx, saved_gen["device"]), "wr_gen_file")
     st.caption(f"{cc.GENERATION_FILE.name}: {saved_gen['new_tokens']} new tokens per context (median), "
                f"{saved_gen.get('threads') or 'default'} thread(s), measured {saved_gen['measured_at']} "
-               "(`python -m rwkv_core.rivals.measure --json docs/compare/generation_cpu.json`).")
+               "(`python -m lab.measure --json docs/compare/generation_cpu.json`).")
 g1, g2 = st.columns([3, 1])
 contexts = g1.multiselect("Contexts (tokens)", list(cc.ALL_CONTEXTS), default=list(cc.LIVE_CONTEXTS),
                           key="wr_gen_contexts")

@@ -2,7 +2,7 @@
 
   lessons/*.md               the content, as data: a folder per lesson, a markdown file per step
   app/lessons/content.py     reads and checks it (Lesson, Step, Quiz), moves through it; no Streamlit
-  app/lessons/core.py        each step's live numbers: the lessons' formulas (rwkv_core/reference.py)
+  app/lessons/core.py        each step's live numbers: the lessons' formulas (lab/reference.py)
                              beside the engine's recorded values; no Streamlit
   app/lessons/results.py     what core hands the views: one frozen dataclass per kind of step
   app/lessons/views.py       VIEWS: the registry of what a step can show, description and renderer

@@ -12,7 +12,7 @@ Front matter of a step (between two `---` lines; `key: value`, lists as `[a, b]`
     title     the step's title
     figure    which view the page shows (a name in app/lessons/views.py VIEWS), or `quiz`
     focus     recorder point names the step looks at; `{layer}` stands for the chosen layer
-    formulas  functions of rwkv_core/reference.py whose equations the text states (tested)
+    formulas  functions of lab/reference.py whose equations the text states (tested)
     source    dotted names of engine functions (rwkv_core.*, or app.lessons.core.generate, the loop
               the lesson runs) whose real source the step shows
     id        optional: the step's stable id in links (default: the file name without its NN- prefix
@@ -262,8 +262,8 @@ def source_of(dotted: str) -> str:
 
 def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
     """Everything wrong with the content that reading alone does not catch: focus names that no
-    recorder point has, formulas that rwkv_core/reference.py lacks, sources that do not resolve."""
-    from rwkv_core import reference as formulas
+    recorder point has, formulas that lab/reference.py lacks, sources that do not resolve."""
+    from lab import reference as formulas
     out = []
     for lesson in lessons:
         for step in lesson.steps:
@@ -272,7 +272,7 @@ def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
                     out.append(f"{step.path}: focus {name!r} is not a recorder point")
             for f in step.formulas:
                 if not callable(getattr(formulas, f, None)):
-                    out.append(f"{step.path}: formula {f!r} is not in rwkv_core/reference.py")
+                    out.append(f"{step.path}: formula {f!r} is not in lab/reference.py")
             for s in step.source:
                 if not s.startswith("rwkv_core.") and not s.startswith("app.lessons.core."):
                     out.append(f"{step.path}: source {s!r} must be an engine (rwkv_core) function")

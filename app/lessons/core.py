@@ -1,5 +1,5 @@
 """The lessons' live numbers, without Streamlit: one recorded run of a fixed example prompt, and
-for each step everything it shows, computed with the lessons' own formulas (rwkv_core/reference.py)
+for each step everything it shows, computed with the lessons' own formulas (lab/reference.py)
 next to the engine's recorded values (rwkv_core.Recorder). Each step's numbers come back as one
 frozen dataclass (WkvSum, ChannelMix, ...) that the views (app/lessons/views.py) only lay out; the
 page shows formula and engine side by side, the tests check that they agree.
@@ -19,7 +19,8 @@ import unicodedata
 
 from app.explorer_core import PromptError, encode_prompt
 from app.explorer_core import token_label as label   # how a token is named on screen, one home
-from rwkv_core import RWKV, Recorder, State, analysis, make_generator, reference as fm, sample
+from rwkv_core import RWKV, Recorder, State, make_generator, sample
+from lab import analysis, reference as fm
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
 from visuals.theme import printable

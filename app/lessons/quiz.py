@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from rwkv_core import reference as fm
+from lab import reference as fm
 from rwkv_core.schedule import expected_steps
 
 from . import core as lc

@@ -7,7 +7,7 @@
   PRODUCT_STEPS    the critical path each (kind, schedule) has in the lesson's table, as a formula
                    in L and T; the tests check each one against the plans
   chunk_cost       the cascade's time per token against its chunk size, measured on a model as a
-                   benchmark record (rwkv_core/bench_record.py); scripts/bench_chunks.py writes
+                   benchmark record (lab/bench_record.py); scripts/bench_chunks.py writes
                    the committed ones (docs/chunks/*.json) with it
   chunk_facts      what the lesson says about a chunk size, computed: steps, how many layers
                    can work at once, the largest activation a cell holds
@@ -27,9 +27,10 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from app import scheduling_core as sc
-from rwkv_core import bench_record
+from lab import bench_record
 from rwkv_core.protocol import Model
-from rwkv_core.schedule import KINDS, MODES
+from lab.kinds import KINDS
+from rwkv_core.schedule import MODES
 from rwkv_core.timing import device_name
 
 ROOT = Path(__file__).resolve().parents[2]

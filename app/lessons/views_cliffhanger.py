@@ -1,9 +1,9 @@
 """The article's cliffhanger, measured: the models trained here side by side, with the ablation
-that keeps RWKV-4 but drops its WKV memory (rwkv_core.ablation).
+that keeps RWKV-4 but drops its WKV memory (lab.ablation).
 
 Numbers come from files the training and measuring commands wrote: each model's
 models/<name>.eval.json and .log.json (held-out bits per character, training tokens) and
-docs/compare/recall_cpu.json (`python -m rwkv_core.recall`); the one live number is each model's
+docs/compare/recall_cpu.json (`python -m lab.recall`); the one live number is each model's
 loss on the lesson's own prompt, computed here.
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ def trained_models(models_dir: Path = MODELS_DIR) -> list[Trained]:
 
 
 def context_curves(path: Path = RECALL) -> tuple[dict[str, list[tuple[int, float]]], dict]:
-    """label → [(tokens of context, bits/char)] from rwkv_core.recall's JSON, and its machine."""
+    """label → [(tokens of context, bits/char)] from lab.recall's JSON, and its machine."""
     if not path.is_file():
         return {}, {}
     data = json.loads(path.read_text())
@@ -87,7 +87,7 @@ def gap_sentence(models: list[Trained]) -> str:
     by = {m.name: m for m in models}
     full, abl = by.get("rwkv4-shakespeare"), by.get(ABLATION)
     if not (full and abl):
-        return "The ablation's evaluation is not in models/: train it with `python -m rwkv_core.train --time-mix shift`."
+        return "The ablation's evaluation is not in models/: train it with `python -m lab.train --time-mix shift`."
     gap = abl.bits_per_char - full.bits_per_char
     return (f"Without WKV the same model, trained the same way on the same {abl.train_tokens / 1e6:.1f}M tokens, "
             f"scores {abl.bits_per_char:.3f} bits per character on the held-out plays against RWKV-4's "
@@ -110,7 +110,7 @@ def cliffhanger(ctx: Context) -> None:
     curves, machine = context_curves()
     if curves:
         show(ctx, vc.context_curve_figure(curves), "context")
-        st.caption(f"`python -m rwkv_core.recall` on {machine.get('cpu', 'a CPU')}: the same 8 tokens at 48 "
+        st.caption(f"`python -m lab.recall` on {machine.get('cpu', 'a CPU')}: the same 8 tokens at 48 "
                    "places of the held-out plays, each read after c tokens of context from an empty state.")
     path = MODELS_DIR / f"{ABLATION}.safetensors"
     if path.is_file() and ctx.ex.n_tokens >= 2 and ctx.model.config.vocab_size == 2048:

@@ -13,7 +13,8 @@ import streamlit as st
 from app import scheduling_core as sc
 from app.resources import rival_model
 from rwkv_core.protocol import Model
-from rwkv_core.schedule import KINDS, plan as make_plan
+from lab.kinds import KINDS
+from rwkv_core.schedule import plan as make_plan
 from visuals import architecture, lessons_scaling as vls, schedule as vs
 
 from . import scaling_core as S
@@ -60,7 +61,7 @@ def _figure_rows(tp: S.TwoParts) -> list[dict]:
 def _missing_rivals(tp: S.TwoParts) -> None:
     missing = [KINDS[k].title for k in S.STORY if k not in tp.params]
     if missing:
-        st.warning(f"Not in the models folder: {', '.join(missing)} (train with `python -m rwkv_core.rivals.train`); "
+        st.warning(f"Not in the models folder: {', '.join(missing)} (train with `python -m lab.train_rivals`); "
                    "the table shows the models that are there.")
 
 

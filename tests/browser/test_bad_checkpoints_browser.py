@@ -8,7 +8,6 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-
 from streamlit_page import assert_no_exception, load_path, wait_idle
 
 pytestmark = pytest.mark.browser

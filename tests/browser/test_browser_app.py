@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from playwright.sync_api import expect
 from streamlit_page import assert_no_exception, wait_idle
 

@@ -4,9 +4,9 @@ by each model side by side."""
 from __future__ import annotations
 
 import pytest
+from streamlit_page import assert_no_exception, wait_idle
 
 from app import compare_core as cc
-from streamlit_page import assert_no_exception, wait_idle
 
 pytestmark = pytest.mark.browser
 

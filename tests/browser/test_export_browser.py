@@ -3,7 +3,8 @@ the animation one frame forward and back (through plotly.js's public Plotly.anim
 from __future__ import annotations
 
 from rwkv_core.schedule import plan as make_plan
-from visuals import export, schedule as vs
+from visuals import export
+from visuals import schedule as vs
 
 
 def test_exported_html_steps_forward_and_back(page, tmp_path):

@@ -3,7 +3,6 @@ description of each page wrapped in full, and the Lessons link leading to the Le
 from __future__ import annotations
 
 import pytest
-
 from streamlit_page import assert_no_exception, wait_idle
 
 pytestmark = pytest.mark.browser

@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
-
-from app.lessons import content as ls, core as lc
-from app.lessons.quiz import LIVE
 from app_helpers import embedded
-
 from playwright.sync_api import expect
 from streamlit_page import IDLE, assert_no_exception
+
+from app.lessons import content as ls
+from app.lessons import core as lc
+from app.lessons.quiz import LIVE
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,6 @@ import math
 import re
 
 import pytest
-
 from streamlit_page import assert_no_exception, wait_idle
 
 pytestmark = pytest.mark.browser
