@@ -10,7 +10,7 @@ Decode and prefill are measured in rounds that alternate ours and the package's 
 calls of both), so that both see the same machine: the table gives each side's median over the
 rounds and the median of the per-round ratios, with their range.
 Beside the ratios it prints this machine's own bounds, measured on the model's weights
-(calibrate.machine_bounds): the decode bound (bytes a token reads / the fastest matrix-vector
+(lab/bounds.py machine_bounds): the decode bound (bytes a token reads / the fastest matrix-vector
 bandwidth), the prefill bound (a token's multiply-adds / the fastest large product's GFLOP/s), the
 concurrent cascade's bound (workers streaming their layers at the same time), and the fraction of
 each reached. --ab times decode and prefill with every product forced onto one route (paired,
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from lab import bench_record
+from lab.bounds import machine_bounds
 from lab.factory import random_state_dict
 from rwkv_core import calibrate, fast
 from rwkv_core.config import Config
@@ -257,7 +258,7 @@ def main(argv=None) -> dict:
     del pkg
     result["call_overhead"] = call_overhead(model, args, tokens)
     if not args.no_bounds and model.device.type == "cpu":
-        result["bounds"] = calibrate.machine_bounds(model, workers=max(2, args.workers))
+        result["bounds"] = machine_bounds(model, workers=max(2, args.workers))
     if args.ab:
         result["ab"] = ab_routes(model, args, tokens)
     result["ours"] = bench_ours(model, args, tokens)
