@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rwkv_core import fast, ops
-
 from lab import reference as fm
+from rwkv_core import fast, ops
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
 

@@ -10,11 +10,11 @@ Layout of lessons/:
 
 Front matter of a step (between two `---` lines; `key: value`, lists as `[a, b]` or `- item` lines):
     title     the step's title
-    figure    which view the page shows (a name in app/lessons/views.py VIEWS), or `quiz`
+    figure    which view the page shows (a name in app/lessons/registry.py VIEWS), or `quiz`
     focus     recorder point names the step looks at; `{layer}` stands for the chosen layer
     formulas  functions of lab/reference.py whose equations the text states (tested)
-    source    dotted names of engine functions (rwkv_core.*, or app.lessons.core.generate, the loop
-              the lesson runs) whose real source the step shows
+    source    dotted names of model functions (rwkv_core.*, rivals.*, or app.lessons.core.generate, the
+              loop the lesson runs) whose real source the step shows
     id        optional: the step's stable id in links (default: the file name without its NN- prefix
               and .md). Give a renamed or split step its old id here, so that links keep working.
     quiz steps: question, options (a `- item` list), answer (1-based), explain (a `- item` list, one
@@ -31,57 +31,24 @@ the order the files had when links were positions); they land where they landed 
 """
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .step import LessonError, Quiz, Step, resolve_source, source_of  # noqa: F401  (read here as ls.*)
+
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
+# where the code a step quotes may live: the engine, the rival models, the lessons' generation loop
+SOURCE_PACKAGES = ("rwkv_core.", "rivals.", "app.lessons.core.")
 
 
 def view_names() -> set[str]:
-    """The figure names a step may use: the views' registry (app/lessons/views.py VIEWS, the one
-    list of views with their descriptions). Imported when a step is read, not at the top: the
-    views need Streamlit, and this module itself does not (views import it for Step)."""
+    """The figure names a step may use: the views' registry (app/lessons/registry.py VIEWS, filled
+    by the view modules that app/lessons/views.py gathers). Imported when a step is read, not at the
+    top: the views need Streamlit, and this module itself does not. No circle: the views import
+    Step from app/lessons/step.py, not from here."""
     from .views import VIEWS
     return set(VIEWS)
-
-
-@dataclass(frozen=True)
-class Quiz:
-    question: str
-    options: tuple[str, ...]
-    answer: int                    # 0-based index into options
-    explain: tuple[str, ...]       # one per option: why it is right or wrong
-    live: str = ""                 # a name in app/lessons/quiz.py LIVE: fills {fields} from the example
-
-    def check(self, choice: int | None) -> bool | None:
-        """True / False for the chosen option's index, None when nothing is chosen yet."""
-        return None if choice is None else choice == self.answer
-
-    def filled(self, values: dict[str, str]) -> "Quiz":
-        """The quiz with its {fields} filled from the live values (the same quiz without `live`)."""
-        def fill(text: str) -> str:
-            return text.format_map(values) if self.live else text
-        return Quiz(fill(self.question), tuple(fill(o) for o in self.options), self.answer,
-                    tuple(fill(e) for e in self.explain), self.live)
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    text: str                      # markdown
-    figure: str
-    focus: tuple[str, ...] = ()
-    formulas: tuple[str, ...] = ()
-    source: tuple[str, ...] = ()
-    quiz: Quiz | None = None
-    path: str = ""
-    id: str = ""                   # stable in links: the file name without NN-, or front matter `id:`
-
-    def focus_names(self, layer: int) -> list[str]:
-        return [f.replace("{layer}", str(layer)) for f in self.focus]
 
 
 @dataclass(frozen=True)
@@ -98,10 +65,6 @@ class Lesson:
     def step_index(self, step_id: str) -> int | None:
         """The 0-based index of the step with this id, None when there is none."""
         return next((i for i, s in enumerate(self.steps) if s.id == step_id), None)
-
-
-class LessonError(ValueError):
-    """A lesson file is malformed; the message names the file and the problem."""
 
 
 # --- front matter -------------------------------------------------------------------------------
@@ -178,7 +141,7 @@ def _quiz(meta: dict, where: str) -> Quiz:
                           f"({len(options)} options, {len(explain)} explanations)")
     live = meta.get("live", "")
     if live:
-        from .quiz import LIVE        # the live values need torch, not Streamlit
+        from .quiz import LIVE  # the live values need torch, not Streamlit
         if live not in LIVE:
             raise LessonError(f"{where}: live {live!r} is not in app/lessons/quiz.py LIVE; known: "
                               f"{', '.join(sorted(LIVE))}")
@@ -241,25 +204,6 @@ def index_intro(root: Path = LESSONS_DIR) -> str:
 
 # --- checks beyond the format ---------------------------------------------------------------------
 
-def resolve_source(dotted: str):
-    """'rwkv_core.ops.wkv_step' or 'rwkv_core.model.RWKV.forward' → the object."""
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
-            continue
-        for name in parts[i:]:
-            obj = getattr(obj, name)
-        return obj
-    raise LessonError(f"cannot import {dotted!r}")
-
-
-def source_of(dotted: str) -> str:
-    """The real source of a function the lesson shows (inspect.getsource)."""
-    return inspect.getsource(resolve_source(dotted))
-
-
 def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
     """Everything wrong with the content that reading alone does not catch: focus names that no
     recorder point has, formulas that lab/reference.py lacks, sources that do not resolve."""
@@ -274,8 +218,9 @@ def problems(lessons: tuple[Lesson, ...], point_names: list[str]) -> list[str]:
                 if not callable(getattr(formulas, f, None)):
                     out.append(f"{step.path}: formula {f!r} is not in lab/reference.py")
             for s in step.source:
-                if not s.startswith("rwkv_core.") and not s.startswith("app.lessons.core."):
-                    out.append(f"{step.path}: source {s!r} must be an engine (rwkv_core) function")
+                if not s.startswith(SOURCE_PACKAGES):
+                    out.append(f"{step.path}: source {s!r} must be a model's function "
+                               f"({', '.join(p.rstrip('.') for p in SOURCE_PACKAGES)})")
                     continue
                 try:
                     source_of(s)

@@ -11,22 +11,32 @@ read from the repository, so nothing needs a network. A student may type their o
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import torch
 
-import unicodedata
-
 from app.explorer_core import PromptError, encode_prompt
-from app.explorer_core import token_label as label   # how a token is named on screen, one home
+from app.explorer_core import token_label as label  # how a token is named on screen, one home
+from lab import analysis
+from lab import reference as fm
 from rwkv_core import RWKV, Recorder, State, make_generator, sample
-from lab import analysis, reference as fm
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
 from visuals.theme import printable
 
-from .results import (BlockSums, ChannelMix, Checked, Embedding, LayerLens, NextToken, Sampled, StateAfter, WkvStable,
-                      WkvSum)
+from .results import (
+    BlockSums,
+    ChannelMix,
+    Checked,
+    Embedding,
+    LayerLens,
+    NextToken,
+    Sampled,
+    StateAfter,
+    WkvStable,
+    WkvSum,
+)
 
 EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light through yonder window"
 SEED = 2023                 # the sampling seed every student shares

@@ -13,7 +13,7 @@ from app import style, widgets
 from rwkv_core.protocol import Model
 
 from . import core as lc
-from .content import Step, source_of
+from .step import Step, source_of
 
 # Large type and no sidebar for a projector: the site-wide classroom CSS (app/style.py).
 CLASSROOM_CSS = style.CLASSROOM_CSS

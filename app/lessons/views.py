@@ -1,5 +1,7 @@
-"""What each lesson step shows: VIEWS, the one registry of the views a step can name in its
-`figure:` front matter, each with its description and its renderer (registered with @view).
+"""What each lesson step shows: the views a step can name in its `figure:` front matter, each
+registered with its description and renderer by @view into VIEWS (app/lessons/registry.py). This
+module holds lessons 1 and 3's views and imports the other view modules, so that its VIEWS (the
+registry's, re-exported) is complete: the page and the tests read views.VIEWS.
 
 An ordinary module (imported once by the entry file, not first in a page script). Every number
 comes from app/lessons/core.py, which computes it with the lessons' formulas next to the engine's
@@ -10,42 +12,32 @@ labels escaped in visuals/.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import streamlit as st
 
-from app import explorer_core, scheduling_core as sc
+from app import explorer_core
+from app import scheduling_core as sc
 from rwkv_core import fast
 from rwkv_core.sampling import SamplingSettings
-from rwkv_core.schedule import expected_steps, plan as make_plan
-from visuals import architecture, lessons as vl, probabilities as vp, states, tokens
-from visuals import frames as vf, schedule as vs, timing as vt
+from rwkv_core.schedule import expected_steps
+from rwkv_core.schedule import plan as make_plan
+from visuals import architecture, states, tokens
+from visuals import frames as vf
+from visuals import lessons as vl
+from visuals import probabilities as vp
+from visuals import schedule as vs
+from visuals import timing as vt
 
-from . import claims as cl, core as lc
+from . import claims as cl
+from . import core as lc
+from . import views_cliffhanger, views_scaling  # noqa: F401  (lessons 2 and 4's views register themselves)
 from .layout import Context, agreement, quiz, show, table
+from .registry import VIEWS, View, view  # noqa: F401  (VIEWS and View read here as views.*)
 from .results import Checked
 
 SCHEDULE_TOKENS = 16       # tokens of the example used in the scheduling figures
 CHUNKS = (1, 2, 4, 8, 16)
 N_GENERATE = 12            # tokens the generation-loop step writes
-
-
-@dataclass(frozen=True)
-class View:
-    description: str                       # one line: what the step shows
-    render: Callable[[Context], None]
-
-
-VIEWS: dict[str, View] = {}                # figure name (as lesson files write it) → its view
-
-
-def view(name: str, description: str):
-    """Register the decorated renderer as the view `name`."""
-    def register(render: Callable[[Context], None]) -> Callable[[Context], None]:
-        VIEWS[name] = View(description, render)
-        return render
-    return register
 
 
 # --- lesson 1: how a text model works ----------------------------------------------------------------
@@ -376,6 +368,3 @@ def state_view(ctx: Context) -> None:
 def quiz_view(ctx: Context) -> None:
     quiz(ctx)       # app/lessons/layout.py: live fields, and each option's own explanation
 
-
-from . import views_scaling  # noqa: E402,F401  lesson 2's views (app/lessons/views_scaling.py) register themselves
-from . import views_cliffhanger  # noqa: E402,F401  the cliffhanger, measured (app/lessons/views_cliffhanger.py)

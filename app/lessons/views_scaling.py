@@ -19,7 +19,7 @@ from visuals import architecture, lessons_scaling as vls, schedule as vs
 
 from . import scaling_core as S
 from .layout import Context, show, table
-from .views import view
+from .registry import view
 
 GRID_TOKENS = 512          # the chunking step's grid: a long prompt, as engines read
 KIND_GRID_TOKENS = 8       # the dependency grids: few tokens, so every arrow can be seen
