@@ -6,9 +6,9 @@ import pytest
 from app_helpers import chart, no_exception, started_app
 
 from app import explorer_core as ec
+from app import explorer_sections
 
-SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
-            "State surgery"]
+SECTIONS = explorer_sections.labels()      # the registry's labels, in the page's order
 
 
 def values(v):
@@ -126,9 +126,10 @@ def test_odd_prompts_are_read_and_shown_as_text(at, text):
 
 def test_every_section_renders(at):
     at.button(key="ex_step").click().run()
-    for section in SECTIONS:
-        at.radio(key="ex_section").set_value(section).run()
+    for section in explorer_sections.SECTIONS.values():
+        at.radio(key="ex_section").set_value(section.label).run()
         no_exception(at)
+        assert not section.chart or chart(at, section.chart), section.name
     at.radio(key="ex_section").set_value("Embeddings").run()
     assert chart(at, "Embedding matrix, 2") and chart(at, "The current token's residual")
     assert at.dataframe

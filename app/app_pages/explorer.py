@@ -17,19 +17,17 @@ The user's work is kept: the prompt and the settings are bound to the address
 session when the user visits another page (persist_state)."""
 import streamlit as st
 
-from app import compare_view
 from app import explorer_core as ec
+from app import explorer_sections as sections
 from app.resources import current_model, current_model_key, md_escape
 from app.widgets import show, table
 from rwkv_core import RWKV
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
-from visuals import attention, probabilities
 
 SESSION = "explorer"
 MESSAGE = "ex_message"          # session_state: (level, text) from the last button's callback
-SECTIONS = ["Embeddings", "State per layer", "Memory half-life", "WKV as attention", "RNN = parallel",
-            "State surgery"]
+SECTIONS_HELP = "\n\n".join(f"**{s.label}**: {s.shows}" for s in sections.SECTIONS.values())
 KEEP = {"persist_state": "session", "bind": "query-params"}   # kept across pages, and in the address
 MAX_RUN = 64
 MAX_SEED = 2 ** 31 - 1
@@ -213,9 +211,6 @@ st.button("Read the prompt", type="primary", key="ex_read", on_click=on_read)
 st.html(BUSY_GUARD, unsafe_allow_javascript=True, width="content")
 
 
-STATE_WINDOWS = [8, 16, 32, 64, "all"]   # the state heatmaps' tokens: 8 keeps a Step with the section open light
-
-
 @st.fragment
 def sampling_panel() -> None:
     """The sampling controls and what they show; changing one reruns only this."""
@@ -297,92 +292,12 @@ def work() -> None:
 
 @st.fragment
 def look_inside() -> None:
-    """The section picked under "Look inside"; its own controls rerun only this."""
+    """The section picked under "Look inside" (app/explorer_sections.py SECTIONS, the one registry
+    of them); its own controls rerun only this."""
     session = st.session_state[SESSION]
-    model, key = session.model, session.model_key
-    section = st.radio("Look inside", SECTIONS, horizontal=True, key="ex_section", **KEEP)
-    L = model.config.n_layer
-
-    if section == "Embeddings":
-        dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims",
-                        persist_state="session")
-        show(ec.fig_embeddings(session, dims), "ex_emb")
-        neighbours = ec.neighbours(model, session.tokens, k=5)
-        table({"token": [ec.token_label(model, i) for i in neighbours],
-               "id": list(neighbours),
-               "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
-                                               for nb in neighbours.values()]})
-        show(ec.fig_residual_path(session), "ex_resid")
-
-    elif section == "State per layer":
-        layer = st.select_slider("Layer", options=list(range(L)), key="ex_layer", persist_state="session")
-        shown = st.select_slider("Tokens shown: the state after each of the last …", options=STATE_WINDOWS,
-                                 value=STATE_WINDOWS[0], key="ex_state_window", persist_state="session")
-        last = None if shown == "all" else int(shown)
-        show(ec.fig_state_heatmaps(session, layer, last), "ex_heat")
-        if last is not None and len(session.tokens) > last:
-            st.caption(f"The last {last} of {len(session.tokens)} tokens: each token shown adds "
-                       f"5 × {model.config.n_embd} numbers to every Step's page (choose \"all\" for the whole text).")
-        show(ec.fig_state_norms(session), "ex_norms")
-        st.metric("Whole state (all layers)", f"{session.state.nbytes():,} bytes",
-                  help="5 vectors x layers x channels x 4 bytes, at any length")
-        show(ec.fig_state_vs_kv(session), "ex_kv")
-
-    elif section == "Memory half-life":
-        show(ec.fig_half_lives(model), "ex_mem")
-        st.caption("Half-life in tokens = ln 2 / e^time_decay: after that many tokens a channel "
-                   "gives an old token half the weight it had.")
-
-    elif section == "WKV as attention":
-        choice = st.selectbox("Channel", ["mean over channels"] + list(range(model.config.n_embd)), key="ex_channel",
-                              persist_state="session")
-        channel = None if choice == "mean over channels" else int(choice)
-        show(ec.fig_implicit_attention(session, channel), "ex_att")
-        compare_view.gpt_beside_wkv(model, session.tokens)   # the GPT's QKV on the same text, beside the WKV
-
-    elif section == "RNN = parallel":
-        cache = st.session_state.get("ex_equiv")
-        if cache is None or cache[0] != (key, tuple(session.tokens)):
-            cache = ((key, tuple(session.tokens)), ec.rnn_vs_parallel(session))
-            st.session_state["ex_equiv"] = cache
-        eq = cache[1]
-        st.metric("max |logits rnn - logits parallel|", f"{eq.logits:.2e}")
-        show(attention.equivalence_figure(eq.per_layer, eq.logits), "ex_equiv_fig")
-
-    elif section == "State surgery":
-        st.caption("Edit one layer of the state the last token reads, run that token again, and compare "
-                   "what comes next.")
-        s1, s2, s3 = st.columns(3)
-        layer = s1.selectbox("Layer", list(range(L)), key="ex_surg_layer")
-        op = s2.radio("Operation", ["zero", "scale", "copy"], key="ex_surg_op",
-                      captions=["forget: as before any token", "the past's weight in WKV x factor",
-                                "another prompt's state"])
-        factor = s3.slider("Factor", 0.0, 4.0, 0.25, 0.05, key="ex_surg_factor", disabled=op != "scale")
-        donor_text = st.text_input("Other prompt (for copy)", "ROMEO:" if model.tokenizer else "5, 6",
-                                   key="ex_surg_donor", disabled=op != "copy")
-        if st.button("Apply and compare", key="ex_surg_go"):
-            try:
-                donor = ec.encode_prompt(model, donor_text) if op == "copy" else None
-                st.session_state["ex_surg_result"] = ((key, tuple(session.tokens)), layer, op,
-                                                      ec.surgery(session, layer, op, factor, donor))
-            except (ec.PromptError, ValueError) as e:
-                st.error(md_escape(e))
-        res = st.session_state.get("ex_surg_result")
-        if res and res[0] == (key, tuple(session.tokens)):
-            r = res[3]
-            ids = probabilities.top_tokens(r.probs_before, 10) + probabilities.top_tokens(r.probs_after, 10)
-            labels = {i: ec.token_label(model, i) for i in ids}
-            show(probabilities.compare_bars(labels, r.probs_before, r.probs_after,
-                                            ("state as it was", "edited state"),
-                                            title=f"Layer {res[1]}, {res[2]}: next-token probabilities"),
-                 "ex_surg_fig")
-            t1, t2 = st.columns(2)
-            t1.markdown("**Continues (state as it was)**")
-            t1.code(ec.decode(model, r.text_before), language=None, wrap_lines=True)
-            t2.markdown("**Continues (edited state)**")
-            t2.code(ec.decode(model, r.text_after), language=None, wrap_lines=True)
-            st.caption(f"Check: re-running the last token from the unedited state reproduces the session's "
-                       f"logits to {r.check:.1e}.")
+    label = st.radio("Look inside", sections.labels(), horizontal=True, key="ex_section", help=SECTIONS_HELP,
+                     **KEEP)
+    sections.by_label(label).render(session)
 
 
 work()
