@@ -1,114 +1,58 @@
-"""The rivals as models with RWKV's face: `kind`, `deps`, `schedules`, `forward`, `plan_for`,
-`run_plan` and a named state. They run the same plans (rwkv_core.schedule) as RWKV, cell by cell;
-a plan their dependencies forbid is refused by the schedule module with the reason."""
+"""The rivals as models with RWKV's face (rwkv_core.base.ModelBase): `kind`, `deps`, `schedules`,
+`forward`, `plan_for`, `run_plan` and a named state. They run the same plans (rwkv_core.schedule)
+as RWKV, cell by cell; a plan their dependencies forbid is refused by the schedule module with the
+reason."""
 from __future__ import annotations
-
-from contextlib import nullcontext
-from typing import Sequence
 
 import torch
 
 from rivals import lstm
-from rivals.lstm import Config, State, Weights
-from rwkv_core.model import RWKV, RunResult
-from rwkv_core.schedule import Cell, Plan
-from rwkv_core.schedule import plan as make_plan
-from rwkv_core.timing import StepTimer, run_in_order
+from rivals.lstm import State
+from rwkv_core.base import ModelBase, Run
+from rwkv_core.schedule import Cell
 
 
-class RivalModel:
+class RivalModel(ModelBase):
     """A stacked LSTM language model ("lstm"), or the same with the red line ("redline").
 
     Cells of a plan: (layer l, tokens s..e) runs lstm_layer over those tokens from layer l's
     state and adds its input (the residual); layer 0 of the red-line RNN also adds the top
-    layer's h of the previous token into its gates (one token per cell: its only plan is rnn)."""
+    layer's h of the previous token into its gates (one token per cell: its only plan is rnn).
+    What a layer reads from the one below is kept as new tensors, never written in place, so
+    autograd runs through any schedule."""
 
-    def __init__(self, weights: Weights, config: Config, *, tokenizer=None, source: str = "",
-                 fmt: str = "", device="cpu"):
-        self.weights = weights
-        self.config = config
+    def __init__(self, weights: lstm.Weights, config: lstm.Config, **kw):
+        super().__init__(weights, config, **kw)
         self.kind = config.kind
         self.deps = lstm.DEPS[config.kind]
-        self.tokenizer = tokenizer
-        self.source = source
-        self.format = fmt
-        self.device = torch.device(device)
-        self.dtype = weights.emb.dtype
 
     def __repr__(self):
         c = self.config
         return (f"{'RedLineRNN' if self.kind == 'redline' else 'LSTM'}({c.n_layer} layers x {c.n_embd}, "
                 f"vocab {c.vocab_size}, {c.n_params / 1e6:.2f}M params, {self.dtype}, {self.device})")
 
-    def to(self, device=None, dtype=None) -> "RivalModel":
-        """A copy on another device or in another dtype (this one is not changed)."""
-        device = torch.device(device) if device is not None else self.device
-        sd = {k: v.to(device=device, dtype=dtype or self.dtype) for k, v in self.weights.state_dict().items()}
-        return RivalModel(Weights.from_state_dict(sd), self.config, tokenizer=self.tokenizer, source=self.source,
-                          fmt=self.format, device=device)
-
-    @property
-    def schedules(self) -> tuple[str, ...]:
-        return self.deps.allowed(self.config.n_layer)
-
     def init_state(self) -> State:
         return lstm.init_state(self.config.n_layer, self.config.n_embd, device=self.device, dtype=self.dtype)
 
-    check_tokens = RWKV.check_tokens  # the same ids, the same errors: it reads only config and device
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        return lstm.head(self.weights, x)
 
-    def forward(self, tokens: Sequence[int] | torch.Tensor, state: State | None = None, *,
-                mode: str = "rnn", chunk: int | None = None, all_logits: bool = True):
-        """Returns (logits (T, V), or (V,) for the last token when all_logits=False; the state
-        after the last token). `state` is not modified."""
-        ids = self.check_tokens(tokens)
-        result = self.run_plan(self.plan_for(len(ids), mode, chunk), ids, state, all_logits=all_logits)
-        return result.logits, result.state
-
-    __call__ = forward
-
-    def plan_for(self, n_tokens: int, mode: str = "rnn", chunk: int | None = None) -> Plan:
-        return make_plan(mode, n_layer=self.config.n_layer, n_tokens=n_tokens, chunk=chunk or 1, deps=self.deps)
-
-    def run_plan(self, plan: Plan, tokens, state: State | None = None, *, all_logits: bool = True,
-                 timed: bool = False) -> RunResult:
-        """Execute the plan's cells in order (as RWKV.run_plan does, one worker)."""
-        ids = self.check_tokens(tokens)
-        T, L = len(ids), self.config.n_layer
-        if (plan.n_tokens, plan.n_layer) != (T, L):
-            raise ValueError(f"the plan is for {plan.n_layer} layers x {plan.n_tokens} tokens, not {L} x {T}")
-        if (why := self.deps.refusal(plan.mode, L)) is not None:
-            raise ValueError(why)  # a plan made for another kind
-        layers = list((state or self.init_state()).layers)
-        # outs[l]: the pieces (first token, h (t, C)) of layer l's output that the layer above
-        # has not read yet; outs[L-1] are the top's, for the head. New tensors, never written in
-        # place, so autograd runs through any schedule.
-        outs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in range(L)]
-        logits: list[torch.Tensor] = []
-        timer = StepTimer(self.device) if timed else None
-        grad = self.weights.emb.requires_grad or self.weights.head.requires_grad
-        with (nullcontext() if grad else torch.inference_mode()):
-            if timer:
-                timer.begin()
-            run_in_order(plan, lambda cell: self._run_cell(cell, ids, layers, outs, logits, all_logits), timer)
-            timings = timer.finish(plan) if timer else None
-            out = torch.cat(logits) if all_logits else logits[-1][-1]        # (T, V) or (V,)
-        return RunResult(out, State(tuple(layers)), timings, plan)
-
-    def _run_cell(self, cell: Cell, ids, layers, outs, logits, all_logits: bool) -> None:
+    def _run_cell(self, run: Run, cell: Cell) -> None:
         l, s, e = cell.layer, cell.start, cell.stop
-        w, T, L = self.weights, len(ids), self.config.n_layer
-        x = w.emb[ids[s:e]] if l == 0 else _take(outs[l - 1], s, e)        # (t, C)
+        w, layers = self.weights, run.layers
+        x = w.emb[run.ids[s:e]] if l == 0 else _take(run.acts[l], s, e)   # (t, C)
         if l == 0 and w.red_line is not None:
             h, layers[0] = self._red_line_cell(x, layers)                    # (1, C)
         else:
             h, layers[l] = lstm.lstm_layer(x, layers[l], w.layers[l])        # (t, C)
         x = x + h                                                            # (t, C) the residual
-        if l < L - 1:
-            outs[l].append((s, x))
-        elif all_logits:
-            logits.append(lstm.head(w, x))                                   # (t, V)
-        elif e == T:
-            logits.append(lstm.head(w, x[-1:]))                              # (1, V)
+        if l < self.config.n_layer - 1:
+            # acts[l+1]: the pieces (first token, x (t, C)) of this layer's output not yet read above
+            if run.acts[l + 1] is None:
+                run.acts[l + 1] = []
+            run.acts[l + 1].append((s, x))
+        else:
+            self._emit(run, x, e)
 
     def _red_line_cell(self, x, layers):
         """Layer 0 of the red-line RNN for one token x (1, C): its gates also read the top layer's

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
+from rwkv_core.base import RunResult
 from rwkv_core.checkpoint import DEFAULT_MODEL, CheckpointError, to_weights_dict
 from rwkv_core.config import Config
-from rwkv_core.model import RWKV, RunResult
+from rwkv_core.model import RWKV
 from rwkv_core.sampling import Sample, SamplingSettings, make_generator, sample
 from rwkv_core.schedule import Cell, Plan, plan
 from rwkv_core.state import LayerState, State, init_state

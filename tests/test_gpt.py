@@ -57,7 +57,7 @@ def tokens(n: int = T, seed: int = 1, vocab: int = CFG.vocab_size) -> list[int]:
 
 def test_face():
     model = tiny()
-    assert model.kind == "gpt" and model.deps == KINDS["gpt"]
+    assert model.kind == "gpt" and model.deps == KINDS["gpt"].deps
     assert all(hasattr(model, a) for a in ("tokenizer", "source", "format", "device", "dtype", "check_tokens",
                                            "plan_for", "run_plan", "init_state"))
     assert model.schedules == ("rnn", "cascade", "parallel")       # no red line: every schedule

@@ -152,7 +152,7 @@ def test_the_red_line_refuses_every_order_but_rnn(mode):
 def test_faces_and_timed_run():
     for kind, schedules in (("lstm", ("rnn", "cascade", "parallel")), ("redline", ("rnn",))):
         model = tiny(kind)
-        assert model.kind == kind and model.deps is rwkv_core.schedule.KINDS[kind]
+        assert model.kind == kind and model.deps is lab.kinds.KINDS[kind].deps
         assert model.schedules == schedules and model.config.n_layer == L and model.config.n_params > 0
         result = model.run_plan(model.plan_for(T, schedules[-1], 4), tokens(), timed=True)
         assert len(result.timings.cell_spans) == result.plan.n_steps and result.logits.shape == (T, V)
