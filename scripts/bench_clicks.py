@@ -49,6 +49,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.explorer_sections import SECTIONS
 from rwkv_core.timing import cpu_model
 from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
 
@@ -265,8 +266,9 @@ def run(repo: Path, steps: int) -> dict:
                 if name == "first open":
                     context.close()
             page.wait_for_timeout(1000)
-            # --- Step with the default section (Embeddings) open
-            for label, sec in (("step", None), ("step, State per layer open", "State per layer")):
+            # --- Step with the default section (the first registered: Embeddings) open
+            state = SECTIONS["state"].label
+            for label, sec in (("step", None), (f"step, {state} open", state)):
                 if sec:
                     section(page, sec)
                 step = {"button": "Step"}
@@ -281,7 +283,7 @@ def run(repo: Path, steps: int) -> dict:
                     ms.append(m), pay.append(p), wire.append(w), drawn.append(timed.page_ms)
                 add(label, ms, pay, wire, f"{steps} clicks, each checked: one more token")
                 add(label + " (page drawn)", drawn, pay, wire, "steps 1-3 of the definition, without (4)")
-            section(page, "Embeddings")
+            section(page, next(iter(SECTIONS.values())).label)       # back to the default
             # --- a sampling change: the seed's "+" (re-samples the cached logits)
             ms, pay, wire = [], [], []
             plus = '[data-testid="stNumberInput"]:has(input[aria-label="Seed"]) [data-testid="stNumberInputStepUp"]'

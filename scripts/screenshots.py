@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app import explorer_sections
 from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
 from scripts.st_page import load_path, wait_script
 
@@ -38,7 +39,8 @@ VIEWS = {"classroom": dict(width=1280, height=720, classroom=True, name="classro
 PAGES = {"home": ("", "Home"), "explorer": ("explorer", "Explorer"),
          "scheduling_lab": ("scheduling_lab", "Scheduling Lab"), "lessons": ("lessons", "Lessons"),
          "why_rwkv": ("why_rwkv", "Why RWKV, measured")}
-SECTIONS = ["State per layer", "Memory half-life", "WKV as attention", "RNN = parallel"]
+# the Explorer's sections that draw on opening, past the first (open by default, in the page's own shot)
+SECTIONS = [s.label for s in list(explorer_sections.SECTIONS.values())[1:] if s.chart]
 DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
                 .every(c => c.querySelector('.main-svg'))
              && !document.querySelector('[data-testid="stSkeleton"], .stSkeleton')"""

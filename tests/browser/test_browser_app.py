@@ -9,6 +9,8 @@ import pytest
 from playwright.sync_api import expect
 from streamlit_page import assert_no_exception, wait_idle
 
+from app import explorer_sections
+
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -76,26 +78,19 @@ def test_explorer_prompt_step_temperature(page, app_url):
     text_so_far = page.locator('[data-testid="stCode"]').first.inner_text()
     assert text_so_far.startswith("ROMEO: But soft, what light 😀 <b>")   # shown as written, not as markup
     shot(page, "explorer.png", page.get_by_role("heading", name="Explorer").first)
-    # section → (the start of a chart title it must show, its screenshot), shot from "Look inside" down
-    one_chart = {"WKV as attention": ("What the current token's WKV", "explorer-wkv.png"),
-                 "Memory half-life": ("Memory: how many tokens", "explorer-memory.png"),
-                 "RNN = parallel": ("RNN (one token at a time)", "explorer-rnn-parallel.png"),
-                 "Embeddings": ("Embedding matrix", "explorer-embeddings.png")}
-    for section in ["State per layer", "WKV as attention", "Memory half-life", "RNN = parallel",
-                    "State surgery", "Embeddings"]:
-        page.get_by_text(section, exact=True).first.click()
+    # every registered section (app/explorer_sections.py): the chart it draws on opening, shot from
+    # "Look inside" down (explorer-state.png, explorer-wkv.png, ...)
+    for section in explorer_sections.SECTIONS.values():
+        page.get_by_text(section.label, exact=True).first.click()
         wait_idle(page)
         assert_no_exception(page)
-        if section == "State per layer":
-            chart_title(page, "Layer 0: the state")
-            shot(page, "explorer-state.png", page.get_by_text("Look inside").first)
+        if section.chart:
+            chart_title(page, section.chart)
+            shot(page, f"explorer-{section.name}.png", page.get_by_text("Look inside").first)
+        if section.name == "state":
             chart_title(page, "Memory needed")
             norms = page.locator(".gtitle").filter(has_text="State size per layer").first
             shot(page, "explorer-state-vs-kv.png", norms)
-        elif section in one_chart:
-            title, png = one_chart[section]
-            chart_title(page, title)
-            shot(page, png, page.get_by_text("Look inside").first)
 
 
 def test_every_page_in_the_navigation(page, app_url):
