@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from lab import train_kinds
 from rivals.gpt_model import DEPS as GPT_DEPS
 from rivals.lstm import DEPS as LSTM_DEPS
 from rwkv_core.schedule import RWKV4, Dependencies  # noqa: F401  (Dependencies: for a new kind's entry)
@@ -36,7 +37,7 @@ class Kind:
     validate: Callable[[dict, str], Any]   # (sd, file name) -> its config; CheckpointError naming what is wrong
     build: Callable[..., Any]          # (sd, *, device, dtype, tokenizer, source, fmt) -> a validated model
     evaluation: str = "stream"         # "stream": a play read whole, state carried; "windows": its context windows
-    trainer: Any = None                # its trainer hooks (lab.train.Hooks), None if it is not trained here
+    trainer: Any = None                # its trainer hooks (lab.train_kinds.Hooks), None if it is not trained here
     extra: dict = field(default_factory=dict)
 
 
@@ -92,19 +93,20 @@ def _recognise(name):
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("rwkv4", "RWKV-4", RWKV4, colour="blue", recognise=_rwkv4_recognise, validate=_rwkv4_validate,
-         build=_rwkv4_build,
+         build=_rwkv4_build, trainer=train_kinds.RWKV4,
          why="R, K, V depend only on the layer's input (and the one-token shift) and WKV is a linear recurrence "
              "whose decay does not depend on the data: a layer's products run over all its tokens at once"),
     Kind("lstm", "stacked LSTM", LSTM_DEPS["lstm"], colour="orange", recognise=_recognise("lstm"),
-         validate=_rival_validate, build=_lstm_build,
+         validate=_rival_validate, build=_lstm_build, trainer=train_kinds.LSTM,
          why="no red line, so the cells can run as a wavefront; but the gates of token t need W_h·h[t−1] inside a "
              "nonlinearity, so a layer's tokens are sequential matrix products"),
     Kind("redline", "red-line RNN", LSTM_DEPS["redline"], colour="red",
          recognise=_recognise("redline"), validate=_rival_validate, build=_lstm_build,
+         trainer=train_kinds.REDLINE,
          why="the top layer's output at token t is layer 0's input at token t+1: every cell waits for the one "
              "before it"),
     Kind("gpt", "GPT", GPT_DEPS, colour="green", recognise=_recognise("gpt"), validate=_rival_validate,
-         build=_gpt_build,
+         build=_gpt_build, trainer=train_kinds.GPT,
          evaluation="windows",
          why="a layer at token t reads the layer below at tokens ≤ t and its own cache: no red line, and all "
              "tokens' products at once"),

@@ -100,12 +100,12 @@ def generation_cost(model, contexts=CONTEXTS, new_tokens: int = 8, *, seed: int 
 
 
 def untrained_gpt(device="cpu"):
-    """A GPT of the shipped shape (lab.train_gpt) with its initial random weights."""
+    """A GPT of the shipped shape (lab.train_kinds.gpt_config) with its initial random weights."""
     from lab.train import TrainConfig
-    from lab.train_gpt import make_config
+    from lab.train_kinds import gpt_config
     from rivals import gpt
     from rivals.gpt_model import from_state_dict
-    config = make_config(TrainConfig(), 2048)
+    config = gpt_config(TrainConfig(), 2048)
     return from_state_dict(gpt.init_weights(config, torch.Generator().manual_seed(0)), device=device)
 
 

@@ -1,33 +1,37 @@
-"""Train the embedded model: a small RWKV-v4 on Shakespeare, on a CPU, through the same model
-code the app runs (model.forward_batch: the layer-parallel schedule, autograd through it).
+"""The one trainer: every kind of lab.kinds (RWKV-4, the stacked LSTM, the red-line RNN, the GPT),
+on a CPU, through the kinds' own model code, with one recipe, one loop and one log (lab.train_log).
 
-    python -m lab.train                      # the shipped configuration (about an hour, 2 threads)
-    python -m lab.train --minutes 5 --out runs/try   # a quick run elsewhere
+    python -m lab.train --kind rwkv4                         # the embedded model (about an hour, 2 threads)
+    python -m lab.train --kind rwkv4 --time-mix shift        # the ablation without WKV (lab.ablation)
+    python -m lab.train --kind lstm                          # → runs/lstm-shakespeare/, models/lstm-shakespeare.*
+    python -m lab.train --kind gpt --max-minutes 5 --out runs/try --no-export
 
-Resumes from <out>/ckpt.pt when it exists. The initialisation and the optimiser follow
-BlinkDL's RWKV-LM (v4): decay and mix vectors set by depth, tiny embedding with LayerNorm after
-it, zero output projections, AdamW with warm-up then cosine decay, and a small L2 penalty on the
-largest logit ("L2Wrap").
+A run resumes from <out>/ckpt.pt when it exists (with the settings given now, recorded as a new
+session); it stops at the end of the schedule, at --max-minutes of training (validation
+included, over all sessions) or at --stop-at, always with a checkpoint to resume from. The
+recipe follows BlinkDL's RWKV-LM (v4): AdamW with warm-up then cosine decay, weight decay on
+matrices only, gradient clipping, and a small L2 penalty on the largest logit ("L2Wrap"). A kind's
+own part (config, initialisation, training forward, validation model) is its hooks
+(lab.train_kinds, named in lab.kinds).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from lab.evaluate import bits_per_char
-from rwkv_core.config import Config
-from rwkv_core.model import RWKV, forward_batch
-from rwkv_core.weights import Weights
+from lab import train_log
+from lab.train_kinds import init_weights  # noqa: F401  (RWKV-4's, imported from here by tests and recall)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-NAME = "rwkv4-shakespeare"
+TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"   # the embedded model's: every kind but RWKV-4 uses it
 
 
 @dataclass
@@ -41,55 +45,48 @@ class TrainConfig:
     lr_final: float = 1e-4
     warmup_steps: int = 100
     total_steps: int = 2000        # the cosine decay ends here (and training stops)
-    max_minutes: float = 88.0      # and stops here at the latest, whatever the step
-    weight_decay: float = 0.01     # on matrices only
+    max_minutes: float = 88.0      # and stops here at the latest, whatever the step (all sessions together)
+    weight_decay: float = 0.01     # on matrices only, not the embeddings
+    beta1: float = 0.9             # AdamW's betas
+    beta2: float = 0.99
+    clip: float = 1.0              # the gradient's norm is clipped to this
+    loss: str = "ce+l2wrap"        # a key of LOSSES
     eval_every: int = 250
     ckpt_every: int = 50
     seed: int = 1234
     threads: int = 2
-    time_mix: str = "wkv"          # "shift": the ablation without WKV memory (lab.ablation)
 
 
-# --- initialisation (RWKV-4, after RWKV-LM) ---------------------------------------------------
+def recipe(kind: str) -> TrainConfig:
+    """TrainConfig's defaults with the kind's own changes (the LSTMs' width)."""
+    from lab.kinds import KINDS
+    return replace(TrainConfig(), **KINDS[kind].trainer.recipe) if kind in KINDS and KINDS[kind].trainer \
+        else TrainConfig()
 
-def init_weights(cfg: Config, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    C, F_, V, L = cfg.n_embd, cfg.n_ffn, cfg.vocab_size, cfg.n_layer
-    h = torch.arange(C, dtype=torch.float32)
-    x = h / C                                                    # (C,) 0 … 1 across channels
 
-    def ortho(rows, cols, gain):
-        t = torch.empty(rows, cols)
-        torch.nn.init.orthogonal_(t, gain=gain * (math.sqrt(rows / cols) if rows > cols else 1.0),
-                                  generator=generator)
-        return t
+def lr_at(step: int, tc: TrainConfig) -> float:
+    if step < tc.warmup_steps:
+        return tc.lr_peak * (step + 1) / tc.warmup_steps
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.total_steps - tc.warmup_steps))
+    return tc.lr_final + 0.5 * (tc.lr_peak - tc.lr_final) * (1 + math.cos(math.pi * progress))
 
-    sd = {"emb.weight": torch.empty(V, C).uniform_(-1e-4, 1e-4, generator=generator),
-          "blocks.0.ln0.weight": torch.ones(C), "blocks.0.ln0.bias": torch.zeros(C),
-          "ln_out.weight": torch.ones(C), "ln_out.bias": torch.zeros(C),
-          "head.weight": ortho(V, C, 0.5)}
-    for i in range(L):
-        b = f"blocks.{i}."
-        r01 = i / max(L - 1, 1)             # 0 at the bottom, 1 at the top
-        r10 = 1.0 - i / L                   # 1 at the bottom, near 0 at the top
-        for ln in ("ln1", "ln2"):
-            sd[b + ln + ".weight"], sd[b + ln + ".bias"] = torch.ones(C), torch.zeros(C)
-        # decays from fast (-5) to slow (+3) across channels, slower channels higher up
-        sd[b + "att.time_decay"] = -5 + 8 * (h / (C - 1)) ** (0.7 + 1.3 * r01)
-        zigzag = ((h + 1) % 3 - 1) * 0.5
-        sd[b + "att.time_first"] = math.log(0.3) + zigzag
-        sd[b + "att.time_mix_k"] = x ** r10
-        sd[b + "att.time_mix_v"] = x ** r10 + 0.3 * r01
-        sd[b + "att.time_mix_r"] = x ** (0.5 * r10)
-        sd[b + "att.key.weight"] = ortho(C, C, 0.1)
-        sd[b + "att.value.weight"] = ortho(C, C, 1.0)
-        sd[b + "att.receptance.weight"] = torch.zeros(C, C)
-        sd[b + "att.output.weight"] = torch.zeros(C, C)
-        sd[b + "ffn.time_mix_k"] = x ** r10
-        sd[b + "ffn.time_mix_r"] = x ** r10
-        sd[b + "ffn.key.weight"] = ortho(F_, C, 1.0)
-        sd[b + "ffn.receptance.weight"] = torch.zeros(C, C)
-        sd[b + "ffn.value.weight"] = torch.zeros(C, F_)
-    return sd
+
+# --- loss -------------------------------------------------------------------------------------
+
+def cross_entropy(logits, targets):
+    """Cross-entropy (nats per token) of logits (B, T, V) against targets (B, T); (loss, ce)."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return ce, ce
+
+
+def loss_fn(logits, targets):
+    """Cross-entropy, plus RWKV-LM's L2Wrap: a tiny pull of the largest logit towards 0."""
+    _, ce = cross_entropy(logits, targets)
+    l2 = 1e-4 * 0.5 * logits.max(dim=-1).values.square().mean()
+    return ce + l2, ce
+
+
+LOSSES = {"ce+l2wrap": loss_fn, "ce": cross_entropy}   # every shipped model was trained with ce+l2wrap
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -115,171 +112,214 @@ def encode_corpus(tokenizer, texts) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-# --- loss -----------------------------------------------------------------------
-
-def loss_fn(logits, targets):
-    """Cross-entropy, plus RWKV-LM's L2Wrap: a tiny pull of the largest logit towards 0."""
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-    l2 = 1e-4 * 0.5 * logits.max(dim=-1).values.square().mean()
-    return ce + l2, ce
-
-
-# --- training ---------------------------------------------------------------------------------
-
-def lr_at(step: int, tc: TrainConfig) -> float:
-    if step < tc.warmup_steps:
-        return tc.lr_peak * (step + 1) / tc.warmup_steps
-    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.total_steps - tc.warmup_steps))
-    return tc.lr_final + 0.5 * (tc.lr_peak - tc.lr_final) * (1 + math.cos(math.pi * progress))
+def _tokenizer_file(out: Path, hooks, texts, vocab_size: int, given: str | Path | None) -> Path:
+    """<out>/tokenizer.json: kept on resume; else the one given, a new BPE (RWKV-4) or the embedded model's."""
+    path = out / "tokenizer.json"
+    if not path.exists():
+        if given or not hooks.own_tokenizer:
+            shutil.copy(given or TOKENIZER, path)
+        else:
+            build_tokenizer(texts, vocab_size, path)
+    return path
 
 
-def train(tc: TrainConfig, out: Path, *, export: bool = True, texts=None, quiet: bool = False,
-          name: str = NAME) -> dict:
-    from tqdm import tqdm
+# --- one run ----------------------------------------------------------------------------------
 
+class Run:
+    """The state of one training run: tensors, optimiser, generator, step and log; saved to and
+    resumed from <out>/ckpt.pt."""
+
+    def __init__(self, hooks, tc: TrainConfig, config, tokenizer, log: dict, out: Path):
+        self.hooks, self.tc, self.config, self.out, self.log = hooks, tc, config, out, log
+        self.g = torch.Generator().manual_seed(tc.seed)
+        sd = hooks.init_weights(config, self.g)
+        if hooks.prepare:
+            hooks.prepare(sd)
+        self.fixed = {k: v for k, v in sd.items() if not v.dtype.is_floating_point}   # e.g. the GPT's head count
+        self.params = {k: v.requires_grad_(not hooks.frozen(k)) for k, v in sd.items() if k not in self.fixed}
+        self.trained = {k: v for k, v in self.params.items() if v.requires_grad}
+        decay = {k for k, v in self.trained.items() if v.ndim == 2 and k not in hooks.decay_exempt}
+        self.opt = torch.optim.AdamW(
+            [{"params": [v for k, v in self.trained.items() if k in decay], "weight_decay": tc.weight_decay},
+             {"params": [v for k, v in self.trained.items() if k not in decay], "weight_decay": 0.0}],
+            lr=tc.lr_peak, betas=(tc.beta1, tc.beta2), eps=1e-8)
+        self.step = 0
+        self.weights = hooks.weights({**self.params, **self.fixed})         # views of the trained tensors
+        self.scorer = hooks.scorer(self.weights, config, tokenizer)
+
+    @property
+    def ckpt(self) -> Path:
+        return self.out / "ckpt.pt"
+
+    def resume(self) -> bool:
+        if not self.ckpt.exists():
+            return False
+        state = torch.load(self.ckpt, weights_only=True)
+        with torch.no_grad():
+            for k, v in state["params"].items():
+                self.params[k].copy_(v)
+        self.opt.load_state_dict(state["opt"])
+        self.g.set_state(state["rng"])
+        self.step, self.log = state["step"], json.loads(state["log"])
+        return True
+
+    def save(self) -> None:
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save({"params": {k: v.detach() for k, v in self.params.items()}, "opt": self.opt.state_dict(),
+                    "rng": self.g.get_state(), "step": self.step, "log": json.dumps(self.log)}, tmp)
+        tmp.replace(self.ckpt)
+        (self.out / "log.json").write_text(json.dumps(self.log))
+
+    def train_step(self, data: torch.Tensor) -> float:
+        tc, hooks = self.tc, self.hooks
+        starts = torch.randint(0, len(data) - tc.ctx_len - 1, (tc.batch_size,), generator=self.g)
+        batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])   # (B, T+1)
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(self.step, tc)
+        self.opt.zero_grad(set_to_none=True)
+        deferred = hooks.deferred() if hooks.deferred else None           # the red line's batched gradients
+        ids = batch[:, :-1]                                                # (B, T)
+        logits = hooks.forward(self.weights, ids, deferred) if deferred else hooks.forward(self.weights, ids)
+        loss, ce = LOSSES[tc.loss](logits, batch[:, 1:])                  # logits (B, T, V)
+        loss.backward()
+        if deferred:
+            deferred.apply()
+        torch.nn.utils.clip_grad_norm_(self.trained.values(), tc.clip)
+        self.opt.step()
+        self.step += 1
+        return ce.item()
+
+    def validate(self, score, val_texts) -> dict:
+        r = score(self.scorer, list(val_texts.values()))
+        tps = self.tc.batch_size * self.tc.ctx_len
+        self.log["val"].append(train_log.val_entry(self.step, tps, self.log["seconds"], r, torch.get_num_threads()))
+        return self.log["val"][-1]
+
+
+def _stop_reason(run: Run, t_start: float, stop_step: int | None) -> str | None:
+    if run.step >= run.tc.total_steps:
+        return "finished"
+    if (time.perf_counter() - t_start) / 60 >= run.tc.max_minutes:
+        return "time cap"
+    if stop_step is not None and run.step >= stop_step:
+        return "stop step"
+    return None
+
+
+def train(kind: str, tc: TrainConfig, out: Path, *, variant: str = "", name: str | None = None,
+          export: bool = True, texts=None, quiet: bool = False, models_dir: Path = MODELS_DIR,
+          tokenizer: str | Path | None = None, beside: str = "", stop_step: int | None = None,
+          every: int = 10) -> dict:
+    """Train (or go on training) one model of `kind` in `out`; returns the log. The model is written
+    to models_dir when the run ends (its schedule done or its time cap reached) and export is set."""
     from lab.data import load_texts
+    from lab.kinds import KINDS
+    from lab.train_kinds import hooks_for
     from rwkv_core.tokenizer import Tokenizer
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    if tc.loss not in LOSSES:
+        raise ValueError(f"unknown loss {tc.loss!r}; known: {', '.join(LOSSES)}")
+    hooks = hooks_for(KINDS[kind].trainer, kind, variant)
+    name = name or default_name(kind, variant)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
     train_texts, val_texts = texts or load_texts()
-    tok_path = out / "tokenizer.json"
-    if not tok_path.exists():
-        build_tokenizer(train_texts.values(), tc.vocab_size, tok_path)
-    tokenizer = Tokenizer(tok_path)
-    data = encode_corpus(tokenizer, train_texts.values())
-    cfg = Config(tc.n_layer, tc.n_embd, 4 * tc.n_embd, tokenizer.vocab_size)
-
-    if tc.time_mix not in ("wkv", "shift"):
-        raise ValueError(f"time_mix must be 'wkv' or 'shift', not {tc.time_mix!r}")
-    g = torch.Generator().manual_seed(tc.seed)
-    sd = init_weights(cfg, g)
-    frozen: set[str] = set()                 # tensors the ablation does not use (kept fixed)
-    if tc.time_mix == "shift":
-        from lab import ablation
-        ablation.shift_only(sd)
-        frozen = {k for k in sd if ablation.is_frozen(k)}
-
-    def fwd(weights, ids):                   # ids (B, T) → logits (B, T, V)
-        if tc.time_mix == "shift":
-            return ablation.forward_batch(weights, ids)
-        return forward_batch(weights, ids)[0]
-
-    params = {k: v.requires_grad_(k not in frozen) for k, v in sd.items()}
-    trained = {k: v for k, v in params.items() if k not in frozen}
-    decay = [v for k, v in trained.items() if v.ndim == 2 and k != "emb.weight"]
-    no_decay = [v for k, v in trained.items() if not (v.ndim == 2 and k != "emb.weight")]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=tc.lr_peak, betas=(0.9, 0.99), eps=1e-8)
-    log = {"config": asdict(tc), "train": [], "val": [], "seconds": 0.0}
-    step = 0
-    ckpt = out / "ckpt.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        with torch.no_grad():
-            for k, v in state["params"].items():
-                params[k].copy_(v)
-        opt.load_state_dict(state["opt"])
-        g.set_state(state["rng"])
-        step = state["step"]
-        log = json.loads(state["log"])
-        log["config"] = asdict(tc)  # the settings this run goes on with
-        if not quiet:
-            print(f"resumed from {ckpt} at step {step}")
-    weights = Weights.from_state_dict(params)
-
-    def save():
-        torch.save({"params": {k: v.detach() for k, v in params.items()}, "opt": opt.state_dict(),
-                    "rng": g.get_state(), "step": step, "log": json.dumps(log)}, ckpt.with_suffix(".tmp"))
-        ckpt.with_suffix(".tmp").replace(ckpt)
-
-    model = RWKV(weights, cfg, tokenizer=tokenizer)  # the engine's own model, over the weights being trained
-
-    def validate():
-        r = bits_per_char(model, list(val_texts.values()))
-        log["val"].append({"step": step, **r})
-        return r
-
-    t_start = time.perf_counter() - log["seconds"]
-    bar = tqdm(total=tc.total_steps, initial=step, disable=quiet, dynamic_ncols=True)
-    tokens_per_step = tc.batch_size * tc.ctx_len
-    while step < tc.total_steps and (time.perf_counter() - t_start) / 60 < tc.max_minutes:
-        t0 = time.perf_counter()
-        starts = torch.randint(0, len(data) - tc.ctx_len - 1, (tc.batch_size,), generator=g)
-        batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])  # (B, T+1)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, tc)
-        logits = fwd(weights, batch[:, :-1])                                        # (B, T, V)
-        loss, ce = loss_fn(logits, batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trained.values(), 1.0)
-        opt.step()
-        step += 1
-        log["seconds"] = time.perf_counter() - t_start
-        log["train"].append({"step": step, "loss": ce.item(), "seconds": round(log["seconds"], 1)})
-        bar.update(1)
-        bar.set_postfix(loss=f"{ce.item():.3f}", tok_s=f"{tokens_per_step / (time.perf_counter() - t0):.0f}",
-                        lr=f"{lr_at(step, tc):.1e}")
-        if step % tc.eval_every == 0:
-            bar.write(f"step {step}: validation {validate()['bits_per_char']:.3f} bits/char")
-        if step % tc.ckpt_every == 0:
-            save()
-    bar.close()
-    final = log["val"][-1] if log["val"] and log["val"][-1]["step"] == step else validate()
-    log["final"] = {"step": step, "minutes": log["seconds"] / 60, "params": sum(v.numel() for v in trained.values()),
-                    "train_loss_last100": sum(e["loss"] for e in log["train"][-100:]) / max(1, len(log["train"][-100:])),
-                    **final}
-    save()
-    (out / "log.json").write_text(json.dumps(log))
-    if export:
-        export_model(params, tok_path, log, MODELS_DIR, name)
-    return log
+    tok = Tokenizer(_tokenizer_file(out, hooks, train_texts.values(), tc.vocab_size, tokenizer))
+    data = encode_corpus(tok, train_texts.values())
+    config = hooks.make_config(tc, tok.vocab_size)
+    run = Run(hooks, tc, config, tok, {}, out)
+    n_params = sum(v.numel() for v in run.trained.values())
+    run.log = train_log.new_log(kind, variant, name, asdict(tc), config, n_params,
+                                {"train_tokens_per_pass": len(data), "train_texts": len(train_texts),
+                                 "heldout_texts": sorted(val_texts)})
+    if run.resume():
+        say(f"resumed from {run.ckpt} at step {run.step}")
+    train_log.begin_session(run.log, run.step, torch.get_num_threads(), asdict(tc), beside)
+    from lab import evaluate, gpt_eval
+    score = gpt_eval.bits_per_char if KINDS[kind].evaluation == "windows" else evaluate.bits_per_char
+    tps = tc.batch_size * tc.ctx_len
+    say(f"{name}: {n_params:,} parameters, {len(data):,} training tokens, {tc.threads} threads")
+    t_start, t_session = time.perf_counter() - run.log["seconds"], time.perf_counter()
+    why = None
+    try:
+        while (why := _stop_reason(run, t_start, stop_step)) is None:
+            ce = run.train_step(data)
+            run.log["seconds"] = time.perf_counter() - t_start
+            run.log["train"].append({"step": run.step, "loss": ce, "seconds": round(run.log["seconds"], 1)})
+            if run.step % every == 0:
+                say(f"step {run.step}/{tc.total_steps}  loss {ce:.3f}  lr {lr_at(run.step, tc):.1e}  "
+                    f"{run.log['seconds'] / 60:.1f} min")
+            if run.step % tc.eval_every == 0:
+                say(f"step {run.step}: validation {run.validate(score, val_texts)['bits_per_char']:.3f} bits/char")
+            if run.step % tc.ckpt_every == 0:
+                run.save()
+    except KeyboardInterrupt:
+        why = "interrupted"
+    train_log.end_session(run.log, run.step, time.perf_counter() - t_session, why)
+    if why in ("finished", "time cap"):
+        if not run.log["val"] or run.log["val"][-1]["step"] != run.step:
+            run.validate(score, val_texts)
+        run.log["final"] = train_log.final_entry(run.log, run.step, tps, why)
+    run.save()
+    if export and "final" in run.log and why != "interrupted":
+        say(export_model(run.params, run.fixed, run.out / "tokenizer.json", run.log, models_dir, name, hooks.half))
+    return run.log
 
 
-def export_model(params, tok_path: Path, log: dict, models_dir: Path, name: str = NAME) -> Path:
-    import shutil
+def default_name(kind: str, variant: str = "") -> str:
+    """The shipped model's stem for a kind and variant ("rwkv4-shiftonly-shakespeare"), else <kind>[-variant]."""
+    from lab.kinds import SHIPPED
+    stem = next((s.stem for s in SHIPPED.values() if s.kind == kind and s.variant == variant), None)
+    return stem or "-".join(filter(None, (kind, variant, "shakespeare")))
 
+
+def export_model(params: dict, fixed: dict, tok_path: Path, log: dict, models_dir: Path, name: str,
+                 half: torch.dtype = torch.float16) -> Path:
+    """models/<name>.safetensors (in `half` when float32 would pass 25 MB: cast back on load), its
+    tokenizer and its log."""
     from safetensors.torch import save_file
     models_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().float().contiguous().clone() for k, v in params.items()}
+    if sum(t.numel() for t in tensors.values()) * 4 > 25e6:
+        tensors = {k: v.to(half) for k, v in tensors.items()}
+    tensors.update({k: v.clone() for k, v in fixed.items()})
     target = models_dir / f"{name}.safetensors"
-    tensors = {k: v.detach().contiguous().clone() for k, v in params.items()}
-    size = sum(t.numel() for t in tensors.values()) * 4
-    if size > 25e6:  # keep the repo file small: half precision, cast back to float32 on load
-        tensors = {k: v.to(torch.bfloat16) for k, v in tensors.items()}
-    save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train",
-                                               "final": json.dumps(log.get("final", {}))})
+    save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train", "kind": log["kind"],
+                                               "variant": log["variant"], "final": json.dumps(log.get("final", {}))})
     shutil.copy(tok_path, models_dir / f"{name}.tokenizer.json")
     (models_dir / f"{name}.log.json").write_text(json.dumps(log))
     return target
 
 
 def main(argv=None):
+    from lab.kinds import KINDS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/embedded", help="run folder (checkpoints, log, tokenizer)")
+    p.add_argument("--kind", default="rwkv4", choices=[k for k, v in KINDS.items() if v.trainer])
+    p.add_argument("--time-mix", "--variant", dest="variant", default="", choices=("", "wkv", "shift"),
+                   help="rwkv4 only: 'shift' trains the ablation without WKV memory (lab.ablation)")
+    p.add_argument("--name", default=None, help="file stem in models/ (default: the shipped model's)")
+    p.add_argument("--out", default=None, help="run folder: checkpoint, log, tokenizer (default runs/<name>)")
     p.add_argument("--no-export", action="store_true", help="do not write models/")
-    p.add_argument("--name", default=NAME, help="file name in models/ (e.g. rwkv4-shiftonly-shakespeare)")
-    p.add_argument("--tokenizer", default=None,
-                   help="start from this tokenizer.json instead of training one (e.g. the embedded model's)")
-    p.add_argument("--export-only", action="store_true",
-                   help="write the run's latest checkpoint to models/ without training")
-    for name, value in asdict(TrainConfig()).items():
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    p.add_argument("--tokenizer", default=None, help="start from this tokenizer.json (default: the kind's)")
+    p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
+    p.add_argument("--stop-at", type=int, default=None, help="stop cleanly at this step (resume later)")
+    given = p.parse_known_args(argv)[0]
+    variant = "" if given.variant == "wkv" else given.variant
+    defaults = recipe(given.kind)
+    for f in fields(TrainConfig):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)),
+                       default=getattr(defaults, f.name))
     args = p.parse_args(argv)
-    tc = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
-    if args.export_only:
-        out = Path(args.out)
-        state = torch.load(out / "ckpt.pt", weights_only=True)
-        print(export_model(state["params"], out / "tokenizer.json", json.loads(state["log"]), MODELS_DIR,
-                           args.name))
-        return
-    if args.tokenizer:
-        import shutil
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        if not (Path(args.out) / "tokenizer.json").exists():
-            shutil.copy(args.tokenizer, Path(args.out) / "tokenizer.json")
-    log = train(tc, Path(args.out), export=not args.no_export, name=args.name)
-    print(json.dumps(log["final"], indent=1))
+    tc = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    name = args.name or default_name(args.kind, variant)
+    try:
+        log = train(args.kind, tc, Path(args.out or f"runs/{name}"), variant=variant, name=name,
+                    export=not args.no_export, tokenizer=args.tokenizer, beside=args.beside, stop_step=args.stop_at)
+    except ValueError as e:
+        p.error(str(e))
+    print(json.dumps(log.get("final", {"step": log["sessions"][-1]["stop_step"]}), indent=1))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ fixed decay, which is what lets its layers take all tokens at once.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -185,3 +186,130 @@ def red_line_products(h_top: torch.Tensor, red_line: torch.Tensor) -> torch.Tens
 def head(weights: Weights, x: torch.Tensor) -> torch.Tensor:
     """The residual stream after the top layer (..., T, C) → logits (..., T, V)."""
     return F.linear(x, weights.head)                            # (..., T, V)
+
+
+# --- initialisation (PyTorch's LSTM default: uniform ±1/√C) ----------------------------------
+
+def init_weights(config: Config, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    k = 1 / math.sqrt(config.n_embd)
+    sd = {}
+    for key, shape in config.expected_shapes().items():
+        if key == "lstm.emb.weight":
+            sd[key] = torch.randn(shape, generator=generator)           # (V, C) like nn.Embedding
+        else:
+            sd[key] = torch.empty(shape).uniform_(-k, k, generator=generator)
+    return sd
+
+
+# --- the training forward passes (batched; B sequences of T tokens) ---------------------------
+
+def lstm_forward(w: Weights, ids: torch.Tensor, state: State | None = None):
+    """ids (B, T) → (logits (B, T, V), state): each layer through torch's fused LSTM with our
+    weights, plus its input (the residual)."""
+    x = w.emb[ids]                                                      # (B, T, C)
+    state = state or init_state(len(w.layers), x.shape[-1], batch=ids.shape[:1], dtype=x.dtype)
+    layers = []
+    for lw, st in zip(w.layers, state.layers):
+        flat = [lw.weight_ih, lw.weight_hh, lw.bias_ih, lw.bias_hh]
+        h, h_n, c_n = torch.lstm(x, (st.h[None], st.c[None]), flat, True, 1, 0.0, True, False, True)  # (B, T, C)
+        layers.append(LayerState(h_n[0], c_n[0]))                  # (B, C) each
+        x = x + h                                                       # (B, T, C)
+    return head(w, x), State(tuple(layers))                        # (B, T, V)
+
+
+def redline_forward(w: Weights, ids: torch.Tensor, deferred: "DeferredGrads | None" = None,
+                    state: State | None = None):
+    """ids (B, T) → (logits (B, T, V), state) for the red-line RNN: token by token, layer by layer.
+
+    deferred=None: plain autograd (the reference). With a DeferredGrads, the per-token products
+    multiply by detached weights, and the weights' gradients are taken after backward in one wide
+    product over all tokens (deferred.apply()): the same gradients, without 2·L·T thin products
+    and as many additions of a full (4C, C) gradient matrix."""
+    B, T = ids.shape
+    x = w.emb[ids]                                                      # (B, T, C)
+    C, L = x.shape[-1], len(w.layers)
+    w0 = w.layers[0]
+    xw0 = input_products(x, w0)                                    # (B, T, 4C) the only wide product
+    # per layer, one product per token: [input, h[t-1]] @ [W_ih, W_hh]^T; layer 0's input is the red line
+    recur = [torch.cat([w0.weight_hh, w.red_line], dim=1)] + \
+            [torch.cat([lw.weight_ih, lw.weight_hh], dim=1) for lw in w.layers[1:]]   # (4C, 2C) each
+    bias = [None] + [lw.bias_ih + lw.bias_hh for lw in w.layers[1:]]                  # (4C,)
+    if deferred is not None:
+        recur, bias = deferred.detach(w, recur, bias)
+    state = state or init_state(L, C, batch=(B,), dtype=x.dtype)
+    h = [st.h for st in state.layers]                                   # (B, C) each
+    c = [st.c for st in state.layers]
+    tops = []
+    for x_t, xw0_t in zip(x.unbind(1), xw0.unbind(1)):   # unbind, not xw0[:, t]: one gradient buffer, not one per token
+        for l in range(L):
+            z = torch.cat([h[0], h[-1]] if l == 0 else [x_t, h[l]], dim=-1)       # (B, 2C)
+            gates = torch.addmm(xw0_t if l == 0 else bias[l], z, recur[l].t())      # (B, 4C)
+            if deferred is not None:
+                deferred.record(l, z, gates)
+            i, f, g, o = gates.chunk(4, dim=-1)
+            c[l] = torch.sigmoid(f) * c[l] + torch.sigmoid(i) * torch.tanh(g)      # (B, C)
+            h[l] = torch.sigmoid(o) * torch.tanh(c[l])                              # (B, C)
+            x_t = x_t + h[l]                                                        # (B, C) the residual
+        tops.append(x_t)
+    new = State(tuple(LayerState(hl, cl) for hl, cl in zip(h, c)))
+    return head(w, torch.stack(tops, dim=1)), new                  # (B, T, V)
+
+
+class DeferredGrads:
+    """The red-line loop's weight gradients, summed over tokens in one product per layer:
+    dL/dW = Σ_t g_tᵀ z_t = Gᵀ Z, with G the gates' gradients (caught by a hook in backward) and
+    Z the products' inputs, both stacked over tokens."""
+
+    def __init__(self):
+        self.z: dict[int, list[torch.Tensor]] = {}
+        self.g: dict[int, list[torch.Tensor]] = {}
+
+    def detach(self, w: Weights, recur, bias):
+        self.w = w
+        return [r.detach() for r in recur], [b if b is None else b.detach() for b in bias]
+
+    def record(self, l: int, z: torch.Tensor, gates: torch.Tensor) -> None:
+        self.z.setdefault(l, []).append(z.detach())
+        self.g.setdefault(l, [])
+        gates.register_hook(self.g[l].append)       # backward visits the tokens last to first
+
+    def apply(self) -> None:
+        """After loss.backward(): add each layer's weight gradients to the parameters' .grad."""
+        C = self.w.emb.shape[1]
+        for l, zs in self.z.items():
+            Z = torch.cat(zs)                                            # (T·B, 2C)
+            G = torch.cat(self.g[l][::-1])                               # (T·B, 4C)
+            dW = G.t() @ Z                                               # (4C, 2C) one wide product
+            lw = self.w.layers[l]
+            if l == 0:
+                _add_grad(lw.weight_hh, dW[:, :C])
+                _add_grad(self.w.red_line, dW[:, C:])
+            else:
+                _add_grad(lw.weight_ih, dW[:, :C])
+                _add_grad(lw.weight_hh, dW[:, C:])
+                db = G.sum(0)                                            # (4C,)
+                _add_grad(lw.bias_ih, db)
+                _add_grad(lw.bias_hh, db)
+        self.z, self.g = {}, {}
+
+
+def _add_grad(p: torch.Tensor, g: torch.Tensor) -> None:
+    p.grad = g.clone() if p.grad is None else p.grad + g
+
+
+FORWARD = {"lstm": lstm_forward, "redline": redline_forward}
+
+
+class TrainingForward:
+    """The training forward of a kind as a model for lab.evaluate: one sequence, the state
+    carried. Validation during training runs it (the model code in its fastest allowed schedule
+    gives the same numbers, tests/test_rivals.py, but the red-line RNN's rnn order through the
+    cell-by-cell engine took about 7 minutes over the held-out plays on this machine)."""
+
+    def __init__(self, kind: str, weights: Weights, tokenizer):
+        self.forward_batch, self.weights, self.tokenizer = FORWARD[kind], weights, tokenizer
+
+    def forward(self, tokens, state: State | None = None, *, mode: str = "", all_logits: bool = True):
+        with torch.no_grad():
+            logits, state = self.forward_batch(self.weights, torch.as_tensor(tokens)[None], state=state)
+        return (logits[0] if all_logits else logits[0, -1]), state      # (T, V) or (V,)

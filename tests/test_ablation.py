@@ -59,7 +59,7 @@ def test_training_the_ablation_keeps_its_unused_tensors(tmp_path):
     texts = {"hamlet": tr["hamlet_gut"][:20000]}, {"tempest": va["tempest_gut"][:2000]}
     tiny = dict(n_layer=2, n_embd=32, vocab_size=300, ctx_len=32, batch_size=4, lr_peak=3e-3,
                 warmup_steps=5, eval_every=1000, ckpt_every=10, threads=1, total_steps=12)
-    log = train(TrainConfig(**tiny, time_mix="shift"), tmp_path, export=False, texts=texts, quiet=True)
+    log = train("rwkv4", TrainConfig(**tiny), tmp_path, variant="shift", export=False, texts=texts, quiet=True)
     params = torch.load(tmp_path / "ckpt.pt", weights_only=True)["params"]
     for i in range(2):
         assert params[f"blocks.{i}.att.key.weight"].abs().max() == 0
@@ -67,5 +67,5 @@ def test_training_the_ablation_keeps_its_unused_tensors(tmp_path):
         assert params[f"blocks.{i}.att.value.weight"].abs().max() > 0
     full = Config(2, 32, 128, 300).n_params
     assert log["final"]["params"] == full - 2 * (32 * 32 + 32 + 32)   # no key, time_decay, time_first
-    with pytest.raises(ValueError, match="time_mix"):
-        train(TrainConfig(**tiny, time_mix="lstm"), tmp_path / "bad", export=False, texts=texts, quiet=True)
+    with pytest.raises(ValueError, match="variant"):
+        train("rwkv4", TrainConfig(**tiny), tmp_path / "bad", variant="lstm", export=False, texts=texts, quiet=True)

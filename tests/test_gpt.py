@@ -74,8 +74,8 @@ def test_face():
 
 def test_shipped_shape_is_within_ten_percent_of_rwkv():
     from lab.train import TrainConfig
-    from lab.train_gpt import make_config
-    config = make_config(TrainConfig(), 2048)
+    from lab.train_kinds import gpt_config
+    config = gpt_config(TrainConfig(), 2048)
     assert (config.n_layer, config.n_embd, config.n_head, config.n_ctx, config.tied) == (6, 256, 4, 512, False)
     assert config.n_params == 5_918_720 and abs(config.n_params / 6_178_304 - 1) < 0.10
 
@@ -311,15 +311,14 @@ def test_generation_cost_grows_for_the_gpt_and_not_for_rwkv(small_model):
 # --- training ---------------------------------------------------------------------------------
 
 def test_two_training_steps_of_the_real_loop(tmp_path):
-    from lab.train import TrainConfig
-    from lab.train_gpt import train
+    from lab.train import TrainConfig, train
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=16, batch_size=2, total_steps=2, warmup_steps=1,
                      eval_every=2, ckpt_every=1, threads=1)
     text = "To be, or not to be, that is the question. " * 8
-    log = train(tc, tmp_path / "run", to_models=False, texts=({"a": text}, {"b": text[:200]}))
+    log = train("gpt", tc, tmp_path / "run", export=False, quiet=True, texts=({"a": text}, {"b": text[:200]}))
     fin = log["final"]
-    assert fin["step"] == 2 and fin["tokens"] == 2 * 2 * 16 and fin["held_out_tokens"] > 0
-    assert log["val"][-1]["tokens"] == 64 and math.isfinite(fin["bits_per_char"])
+    assert fin["step"] == 2 and fin["train_tokens"] == 2 * 2 * 16 and fin["heldout_tokens"] > 0
+    assert log["val"][-1]["train_tokens"] == 64 and math.isfinite(fin["bits_per_char"])
     assert (tmp_path / "run" / "ckpt.pt").exists()
 
 

@@ -10,9 +10,8 @@ import torch
 
 import lab
 import rwkv_core
-from lab.train_rivals import init_weights, lstm_forward, redline_forward
 from rivals import from_state_dict, infer_kind
-from rivals.lstm import Config
+from rivals.lstm import Config, init_weights, lstm_forward, redline_forward
 from rwkv_core.checkpoint import CheckpointError
 
 L, C, V, T = 3, 8, 13, 11
@@ -95,7 +94,7 @@ def test_the_training_forward_equals_the_model(kind):
 def test_validation_during_training_equals_the_model(kind):
     """The training forward as a model (the state carried) gives the model's bits per character."""
     from lab.evaluate import bits_per_char
-    from lab.train_rivals import TrainingForward
+    from rivals.lstm import TrainingForward
 
     class Tok:                                   # a tokenizer of single characters
         vocab_size = V
@@ -275,8 +274,7 @@ def test_training_step_speed_runs_for_every_kind():
 
 
 def test_the_red_line_trainings_deferred_weight_gradients_are_autograds():
-    from lab.train_rivals import DeferredGrads
-    from rivals.lstm import Weights
+    from rivals.lstm import DeferredGrads, Weights
     sd = {k: v.requires_grad_(True) for k, v in tiny_sd("redline").items()}
     w = Weights.from_state_dict(sd)
     batch = torch.tensor([tokens(seed=1), tokens(seed=2)])

@@ -20,20 +20,20 @@ TINY = dict(n_layer=2, n_embd=32, vocab_size=300, ctx_len=32, batch_size=4, lr_p
 
 
 def test_loss_goes_down_and_resumes(tmp_path, texts):
-    log = train(TrainConfig(**TINY, total_steps=40), tmp_path, export=False, texts=texts, quiet=True)
+    log = train("rwkv4", TrainConfig(**TINY, total_steps=40), tmp_path, export=False, texts=texts, quiet=True)
     losses = [e["loss"] for e in log["train"]]
     assert len(losses) == 40
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
     assert log["final"]["bits_per_char"] < 8
     # an interrupted run resumes from its checkpoint and goes on to the new end
-    log2 = train(TrainConfig(**TINY, total_steps=45), tmp_path, export=False, texts=texts, quiet=True)
+    log2 = train("rwkv4", TrainConfig(**TINY, total_steps=45), tmp_path, export=False, texts=texts, quiet=True)
     assert [e["step"] for e in log2["train"]] == list(range(1, 46))
     assert log2["train"][:40] == log["train"][:40]
 
 
 def test_same_seed_same_run(tmp_path, texts):
-    a = train(TrainConfig(**TINY, total_steps=6), tmp_path / "a", export=False, texts=texts, quiet=True)
-    b = train(TrainConfig(**TINY, total_steps=6), tmp_path / "b", export=False, texts=texts, quiet=True)
+    a = train("rwkv4", TrainConfig(**TINY, total_steps=6), tmp_path / "a", export=False, texts=texts, quiet=True)
+    b = train("rwkv4", TrainConfig(**TINY, total_steps=6), tmp_path / "b", export=False, texts=texts, quiet=True)
     assert [e["loss"] for e in a["train"]] == [e["loss"] for e in b["train"]]
 
 
