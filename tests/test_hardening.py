@@ -241,12 +241,12 @@ def test_a_pipe_by_path(at, tmp_path):
 @pytest.mark.parametrize("how", ["path", "upload"])
 def test_any_exception_while_loading_is_a_message(at, tmp_path, monkeypatch, error, how):
     """Even what the engine should never raise: the message, the old model, the tokens."""
-    import rwkv_core
+    import lab
 
     def fail(*args, **kwargs):
         raise error
     tokens = stepped(at)
-    monkeypatch.setattr(rwkv_core, "load_model", fail)
+    monkeypatch.setattr(lab, "load_model", fail)
     if how == "path":
         (tmp_path / f"m{id(error)}.pth").write_bytes(b"x")
         load_by_path(at, tmp_path / f"m{id(error)}.pth")
