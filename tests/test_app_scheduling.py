@@ -119,7 +119,8 @@ def test_uses_the_explorers_prompt():
 
 
 def test_no_raw_html_in_the_page():
-    assert "unsafe_allow_html" not in (ROOT / "app" / "app_pages" / "scheduling_lab.py").read_text()
+    for page in (ROOT / "app" / "app_pages" / "scheduling_lab.py", ROOT / "app" / "lab_sections.py"):
+        assert "unsafe_allow_html" not in page.read_text()
 
 
 def test_replay_and_watch_exports(lab):
