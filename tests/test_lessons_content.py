@@ -40,7 +40,7 @@ def test_each_lesson_covers_its_topics_in_order(lessons):
     one, two, three = lessons
     assert in_order(figures(one), ["black_box", "tokens", "embedding", "layers", "probabilities", "sampling",
                                    "generation_loop", "qkv_vs_state"])
-    assert in_order(figures(two), ["red_line_live", "cascade", "schedule_race", "chunk_sizes", "chunk_cost", "gpt_mode",
+    assert in_order(figures(two), ["red_line_live", "wave", "race", "chunk_sizes", "chunk_cost", "gpt_mode",
                                    "two_parts", "kind_grids", "generation_chain"])
     assert in_order(figures(three), ["token_shift", "rkv", "wkv_sum", "wkv_recurrent", "wkv_stable", "time_mix_out",
                                      "channel_mix", "block", "state"])

@@ -160,7 +160,7 @@ def test_chunk_facts_are_the_schedules(L, T):
         if prev:                      # the text: a wider chunk, fewer steps, more memory, fewer layers busy
             assert f.steps["cascade"] <= prev.steps["cascade"] and f.cell_bytes >= prev.cell_bytes
             assert f.busy_layers <= prev.busy_layers + 1e-12
-            # "each doubling halves the wave, until only the L − 1 steps to the top are left"
+            # "each doubling halves the wave, until at chunk = T only L steps are left"
             assert f.steps["cascade"] - (L - 1) == math.ceil((prev.steps["cascade"] - (L - 1)) / 2)
         prev = f
     whole = S.chunk_facts(L, 1024, T, T)
@@ -196,7 +196,7 @@ def test_the_committed_chunk_costs_say_what_the_text_says():
         s = S.cost_summary(pts)
         # "from 1 to 32 tokens per chunk the time per token falls many times over, from 32 to 512 far less"
         assert s["first"] >= 4 and s["first"] >= 2 * s["then"], (S.record_label(rec), s)
-    assert "32–512" in STEPS["chunks-in-practice"].title
+    assert "ChatRWKV" in STEPS["chunks-in-practice"].title and "CHUNK_LEN = 256" in STEPS["chunks-in-practice"].text
     assert "12 layers × 768" in STEPS["chunks-in-practice"].text
 
 
@@ -231,7 +231,8 @@ def test_chunk_cost_figure():
     assert [t.name for t in fig.data] == ["a &lt;b&gt;", "c"]           # labels escaped
     assert list(fig.data[1].x) == [1, 32] and list(fig.data[1].y) == [9.0, 2.0]   # sorted by chunk
     assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
-    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == S.PRACTICE
+    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == S.WIDE
+    assert fig.layout.shapes[1].x0 == 256 and "ChatRWKV" in fig.layout.annotations[1].text
     lo, hi = fig.layout.xaxis.range                                          # log10 of the chunks, with room
     assert lo < 0 < math.log10(512) < hi and list(fig.layout.xaxis.tickvals) == [1, 32, 512]
 

@@ -1,5 +1,5 @@
-"""The article's pictures as plotly figures: the generic language model, the classic stacked RNN
-with its red line, the same grid with the red line removed, and the inside of an RWKV block.
+"""The article's pictures as plotly figures: the generic language model, the article's stacked RNN
+with its red line (its own variant: a standard stacked RNN has no top-to-bottom link), the same grid with the red line removed, and the inside of an RWKV block.
 Boxes are layout shapes, arrows are annotations; every picture is plain data in, Figure out."""
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ def _grid(fig: go.Figure, n_layer: int, n_tokens: int) -> None:
 
 
 def classic_rnn(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:
-    """A stacked RNN: the top of token t feeds the bottom of token t+1 (the red line), so the
-    cells form one chain and run one at a time."""
+    """The article's red-line RNN: the top of token t feeds the bottom of token t+1 (the red line),
+    so the cells form one chain and run one at a time. A standard stacked RNN (PyTorch's nn.LSTM)
+    has no such link; the name is kept for the callers."""
     fig = _canvas((-1.2, n_tokens * 2), (-1.0, n_layer * 1.4 + 0.2))
     _grid(fig, n_layer, n_tokens)
     for t in range(n_tokens - 1):
@@ -83,9 +84,9 @@ def classic_rnn(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:
                name="red line")
     fig.add_annotation(x=n_tokens - 1, y=-0.85, showarrow=False, font=dict(color=RED_LINE),
                        text="the red line: token t+1 starts only after token t has left the top layer")
-    return style(fig, title="A classic stacked RNN", height=440,
+    return style(fig, title="The article's red-line RNN", height=440,
                  caption=f"Follow the arrows: all {n_layer * n_tokens} cells lie on one chain, so they run "
-                         "one after another.")
+                         "one after another. A standard stacked RNN has no red line.")
 
 
 def remove_red_line(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:

@@ -3,7 +3,7 @@
   kind_schedules   the red-line RNN, the stacked LSTM and RWKV-4 in each schedule: the critical
                    path in matrix-product steps beside the measured time, refused schedules marked
   chunk_cost       the cascade's time per token against its chunk size, one line per model, the
-                   chunk sizes real engines use shaded
+                   range where the fixed cost is shared out shaded, ChatRWKV's CHUNK_LEN marked
   cascade_steps    the cascade's step count for every chunk size, the chosen one highlighted,
                    with the one-cell-at-a-time and layer-parallel counts as references
 """
@@ -59,10 +59,10 @@ def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go
     return fig
 
 
-def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, practice: tuple[int, int] = (32, 512),
-               title: str = "Time per token against chunk size") -> go.Figure:
-    """series: label → [(chunk, milliseconds per token)]. Log–log; the chunk sizes real engines
-    use (`practice`) shaded."""
+def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, wide: tuple[int, int] = (32, 512),
+               chat_chunk: int = 256, title: str = "Time per token against chunk size") -> go.Figure:
+    """series: label → [(chunk, milliseconds per token)]. Log–log; the chunk sizes where the
+    fixed cost is shared out (`wide`) shaded, ChatRWKV's CHUNK_LEN (`chat_chunk`) a dotted line."""
     fig = go.Figure()
     for i, (label, points) in enumerate(series.items()):
         pts = sorted(points)
@@ -70,17 +70,21 @@ def chunk_cost(series: Mapping[str, Sequence[tuple[int, float]]], *, practice: t
                                  name=safe(label), line=dict(width=3, color=SEQUENCE[i % len(SEQUENCE)]),
                                  marker=dict(size=9),
                                  hovertemplate=f"{safe(label)}<br>chunk %{{x}}: %{{y:.3f}} ms per token<extra></extra>"))
-    fig.add_vrect(x0=practice[0], x1=practice[1], fillcolor=MUTED, opacity=0.2, line_width=0)
+    fig.add_vrect(x0=wide[0], x1=wide[1], fillcolor=MUTED, opacity=0.2, line_width=0)
     # placed by hand: on a log axis an annotation's x is the log10 of the value
-    fig.add_annotation(x=math.log10(practice[0]), xref="x", xanchor="left", y=1, yref="paper", yanchor="bottom",
-                       showarrow=False, text=f"what engines use: {practice[0]}–{practice[1]}")
-    chunks = sorted({c for points in series.values() for c, _ in points} | set(practice))
+    fig.add_annotation(x=math.log10(wide[0]), xref="x", xanchor="left", y=1, yref="paper", yanchor="bottom",
+                       showarrow=False, text=f"fixed cost shared out: {wide[0]}–{wide[1]}")
+    fig.add_vline(x=chat_chunk, line=dict(color=MUTED, dash="dot", width=2))
+    fig.add_annotation(x=math.log10(chat_chunk), xref="x", xanchor="right", y=0, yref="paper", yanchor="bottom",
+                       showarrow=False, text=f"ChatRWKV's CHUNK_LEN = {chat_chunk} (read in rnn order)")
+    chunks = sorted({c for points in series.values() for c, _ in points} | set(wide))
     fig.update_xaxes(type="log", tickvals=chunks, ticktext=[str(c) for c in chunks], title_text="chunk (tokens per cell)",
                      range=[math.log10(chunks[0] / 1.5), math.log10(chunks[-1] * 1.5)])   # a log axis' range is in log10
     fig.update_yaxes(type="log", title_text="ms per token (log)")
     return style(fig, title=title, height=440,
-                 caption=f"Shaded: the chunk sizes engines use ({practice[0]}–{practice[1]}). At chunk 1 every token pays "
-                         "a call's fixed cost and a thin product; by a few dozen tokens that cost is shared out.")
+                 caption=f"Shaded ({wide[0]}–{wide[1]}): where the fixed cost is shared out. At chunk 1 every token pays "
+                         "a call's fixed cost and a thin product; by a few dozen tokens that cost is shared out. "
+                         "Timed as a cascade with one worker.")
 
 
 def cascade_steps(n_layer: int, n_tokens: int, steps: Mapping[int, int], chosen: int) -> go.Figure:
@@ -100,5 +104,5 @@ def cascade_steps(n_layer: int, n_tokens: int, steps: Mapping[int, int], chosen:
     fig.update_yaxes(type="log", title_text="steps (log)", range=[math.log10(low / 2), math.log10(high * 3)])
     fig.update_xaxes(type="category", title_text="chunk (tokens per cell)")
     return style(fig, title=f"The cascade's steps on {n_tokens} tokens, {n_layer} layers", height=400,
-                 caption="L + ⌈T/chunk⌉ − 1 steps: doubling the chunk halves the wave's length until only the "
-                         "L − 1 steps it takes to reach the top layer are left.")
+                 caption="L + ⌈T/chunk⌉ − 1 steps: doubling the chunk halves the wave's length until, at "
+                         "chunk = T, only L steps are left, one per layer.")

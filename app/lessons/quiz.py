@@ -8,14 +8,20 @@ question is about this example's number, the answer about why the formula makes 
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Callable
 
 import torch
 
+import lab
 from lab import reference as fm
+from rivals import lstm
 from rwkv_core.schedule import expected_steps
 
 from . import core as lc
+
+LSTM_PATH = Path(__file__).resolve().parents[2] / "models" / "lstm-shakespeare.safetensors"
 
 
 def sampling_top(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
@@ -59,6 +65,55 @@ def wkv_top_share(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
             "w": f"{float(w[c]):.4f}", "e_w": f"{float(torch.exp(w[c])):.4f}"}
 
 
+@functools.lru_cache(maxsize=2)
+def _shipped_lstm(path: str, mtime_ns: int):
+    """The stacked LSTM trained here, loaded once per file version (read-only)."""
+    return lab.load_model(path)
+
+
+def lstm_tokens(model, ex: lc.Example) -> list[int]:
+    """The example's text in the LSTM's own tokenizer (the shipped rivals share the embedded
+    model's), or the example's ids when either has no tokenizer."""
+    if model.tokenizer is not None and ex.model.tokenizer is not None:
+        return model.tokenizer.encode(ex.model.tokenizer.decode(list(ex.ids)))
+    return [i for i in ex.ids if 0 <= i < model.config.vocab_size]
+
+
+def lstm_layer_zero(model, ids: list[int]) -> dict[str, torch.Tensor]:
+    """Layer 0 of a stacked LSTM on these tokens, from the empty state: its input products for all
+    tokens in one product and one token at a time, its true outputs (the recurrence), and the
+    outputs a layer "at once" would give if it ignored h[t−1] and c[t−1] (every token from h = c = 0)."""
+    w = model.weights.layers[0]
+    x = model.weights.emb[torch.tensor(ids)]                                    # (T, C)
+    wide = lstm.input_products(x, w)                                            # (T, 4C) one product
+    narrow = torch.stack([lstm.input_products(x_t, w) for x_t in x])           # (T, 4C) token by token
+    empty = lstm.init_state(1, model.config.n_embd, dtype=x.dtype)[0]
+    h_true, _ = lstm.lstm_layer(x, empty, w)                                    # (T, C) T products in turn
+    h_once, _ = lstm.recurrent_step(wide, empty, w)                             # (T, C) the past ignored
+    return {"wide": wide, "narrow": narrow, "h_true": h_true, "h_once": h_once}
+
+
+def lstm_layer_at_once(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
+    """Lesson 2: the shipped stacked LSTM on the student's tokens. Its input products do run over
+    all tokens at once (the same numbers as token by token); skipping the wait for h[t−1] changes
+    layer 0's outputs far beyond rounding: that wait, inside σ and tanh, is what keeps a layer's
+    tokens in order."""
+    if not LSTM_PATH.is_file():
+        missing = (f"(not measured: {LSTM_PATH.name} is not in models/; "
+                   "`python -m lab.train --kind lstm` trains it)")
+        return {"L": "L", "C": "C", "T": str(ex.n_tokens), "products": "L·T", "cascade": "L + T − 1",
+                "gap": missing, "ih_diff": missing, "state_numbers": "2·L·C"}
+    model = _shipped_lstm(str(LSTM_PATH), LSTM_PATH.stat().st_mtime_ns)
+    ids = lstm_tokens(model, ex)
+    r = lstm_layer_zero(model, ids)
+    L, C, T = model.config.n_layer, model.config.n_embd, len(ids)
+    gap = float((r["h_true"][1:] - r["h_once"][1:]).abs().max()) if T > 1 else 0.0
+    return {"L": str(L), "C": str(C), "T": str(T), "products": str(expected_steps("rnn", L, T)),
+            "cascade": str(expected_steps("cascade", L, T, 1)), "gap": f"{gap:.2f}",
+            "ih_diff": f"{float((r['wide'] - r['narrow']).abs().max()):.1e}", "state_numbers": f"{2 * L * C:,}"}
+
+
 LIVE: dict[str, Callable[[lc.Example, int, int], dict[str, str]]] = {
     "sampling_top": sampling_top, "counting_steps": counting_steps, "wkv_top_share": wkv_top_share,
+    "lstm_layer_at_once": lstm_layer_at_once,
 }

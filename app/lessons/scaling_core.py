@@ -11,6 +11,9 @@
                    the committed ones (docs/chunks/*.json) with it
   chunk_facts      what the lesson says about a chunk size, computed: steps, how many layers
                    can work at once, the largest activation a cell holds
+  race             the loaded model on the student's tokens in every schedule, timed, the cascade
+                   twice: one cell after another (the chunk's effect alone) and with concurrent
+                   workers (the wave the animation draws), as many as the device allows
 
 The views (app/lessons/views_scaling.py) only lay these out; the tests run them on the real
 embedded model and the real rivals.
@@ -28,10 +31,10 @@ import torch
 
 from app import scheduling_core as sc
 from lab import bench_record
-from rwkv_core.protocol import Model
 from lab.kinds import KINDS
-from rwkv_core.schedule import MODES
-from rwkv_core.timing import device_name
+from rwkv_core.protocol import Model
+from rwkv_core.schedule import MODES, Plan, mode_label
+from rwkv_core.timing import Timings, device_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK_DOCS = ROOT / "docs" / "chunks"   # not docs/bench: the Lab reads every *.json there as a scaling record
@@ -82,6 +85,8 @@ class TwoParts:
     n_tokens: int
     device: str
     params: dict[str, int]       # kind → parameters
+    workers: int = 1             # RWKV-4's concurrent cascade: its workers (race_workers)
+    concurrent_ms: float | None = None   # and its measured wall time (None: one worker only, or no RWKV-4)
 
     def row(self, kind: str, mode: str) -> ScheduleRow:
         return next(r for r in self.rows if r.kind == kind and r.mode == mode)
@@ -115,7 +120,14 @@ def two_parts(models: Mapping[str, Model], text: str | None, ids: Sequence[int],
                                         r.timings.total_seconds * 1000, r.max_diff_vs_rnn, None))
             else:
                 rows.append(ScheduleRow(kr.kind, kr.title, mode, L, n, None, None, None, None, refused[mode]))
-    return TwoParts(rows, n, device, {k: m.config.n_params for k, m in ordered.items()})
+    workers, concurrent = 1, None
+    if "rwkv4" in ordered:      # the rivals run one cell after another only; the engine can overlap the wave
+        rwkv = ordered["rwkv4"]
+        workers = race_workers(rwkv)
+        if workers > 1:
+            tokens = sc.kind_tokens(rwkv, text, ids, n)
+            concurrent = timed_run(rwkv, tokens, "cascade", STORY_CHUNK, workers).timings.total_seconds * 1000
+    return TwoParts(rows, n, device, {k: m.config.n_params for k, m in ordered.items()}, workers, concurrent)
 
 
 def _warm_up(model: Model, tokens: list[int]) -> None:
@@ -144,11 +156,80 @@ def kind_sentence(kind: str) -> str:
     return f"{KINDS[kind].title}: {KINDS[kind].why}."
 
 
+# --- the race: the student's tokens in every schedule, the cascade as drawn ----------------------------
+
+RACE_CHUNK = 4         # tokens per cascade cell in the race
+
+
+def race_workers(model: Model) -> int:
+    """The cascade's workers on this device: one per layer where it can (a CUDA stream each on a
+    GPU), on a CPU one per thread torch may use, at most L. One worker runs a wave's cells one
+    after another; they cannot be fused into one product (each cell is another layer, with other
+    weights), so a wave needs a worker per layer group to run at once."""
+    L = model.config.n_layer
+    return L if model.device.type == "cuda" else max(1, min(L, torch.get_num_threads()))
+
+
+@dataclass(frozen=True)
+class RaceRun:
+    plan: Plan
+    workers: int
+    timings: Timings
+    max_diff: float              # max |logits − the rnn order's logits|: rounding only
+
+    @property
+    def label(self) -> str:
+        return mode_label(self.plan.mode, self.plan.chunk if self.plan.mode == "cascade" else None, self.workers)
+
+    @property
+    def clock_steps(self) -> list[float]:
+        """Seconds from one step's end to the next's, on the run's own clock: concurrent steps
+        overlap, so their own spans would add up to more than the run took."""
+        ends = [max(b for _, b in step) for step in self.timings.cell_spans]
+        done = [max(ends[: i + 1]) for i in range(len(ends))]
+        return [b - a for a, b in zip([0.0, *done[:-1]], done)]
+
+
+def timed_run(model: Model, tokens: list[int], mode: str, chunk: int, workers: int = 1):
+    """One timed run of a plan, after an untimed one of the same plan (its one-off costs)."""
+    plan = model.plan_for(len(tokens), mode, chunk)
+    model.run_plan(plan, tokens, all_logits=False, workers=workers)
+    return model.run_plan(plan, tokens, timed=True, workers=workers)
+
+
+def race(model: Model, tokens: list[int], chunk: int = RACE_CHUNK) -> list[RaceRun]:
+    """The tokens through rnn, the cascade with one worker (what chunking alone buys), the
+    cascade with race_workers (the wave as drawn; left out when the device allows only one) and
+    parallel, each timed, with its logits' largest difference from the rnn order's."""
+    if not tokens:
+        raise ValueError("no tokens to run: the prompt is empty")
+    workers = race_workers(model)
+    order = [("rnn", 1), ("cascade", 1)] + ([("cascade", workers)] if workers > 1 else []) + [("parallel", 1)]
+    runs, ref = [], None
+    for mode, w in order:
+        res = timed_run(model, tokens, mode, chunk, w)
+        ref = res.logits if ref is None else ref
+        runs.append(RaceRun(res.plan, w, res.timings, float((res.logits - ref).abs().max())))
+    return runs
+
+
+def race_caption(runs: list[RaceRun]) -> str:
+    """What the timed cascade was: its workers, and the chunk-only run beside it."""
+    one, many = (next((r for r in runs if r.plan.mode == "cascade" and (r.workers > 1) == c), None)
+                 for c in (False, True))
+    if many is None:
+        return (f"This device allows one worker: the cascade's cells ran one after another, so its time shows "
+                f"what chunks of {one.plan.chunk} buy ({one.timings.total_seconds * 1000:.1f} ms), not the wave.")
+    return (f"The cascade panel ran with {many.workers} workers, each owning a group of layers, so a wave's cells "
+            f"ran at the same time: {many.timings.total_seconds * 1000:.1f} ms. With 1 worker the same plan took "
+            f"{one.timings.total_seconds * 1000:.1f} ms: that is what chunks of {one.plan.chunk} alone buy.")
+
+
 # --- part 2: chunk sizes ----------------------------------------------------------------------------
 
 CHUNK_SIZES = (1, 4, 16, 32, 64, 128, 256, 512)
 MIN_TOKENS = 64        # each chunk size reads max(chunk, 64) tokens: per token, a longer run costs the same
-PRACTICE = (32, 512)   # the chunk sizes real engines use
+WIDE = (32, 512)       # the chunk sizes where the measured fixed cost is shared out (cost_summary)
 
 
 def chunk_tokens(chunk: int, min_tokens: int = MIN_TOKENS) -> int:
@@ -238,7 +319,7 @@ def cost_summary(points: Sequence[tuple[int, float]]) -> dict[str, float]:
     less a token costs at chunk 32 (`first`); the best chunk inside 32–512, its cost and how many
     times less than at 32 it is (`then`); and chunk 1 against that best (`speedup`)."""
     d = dict(points)
-    inside = {c: v for c, v in d.items() if PRACTICE[0] <= c <= PRACTICE[1]}
+    inside = {c: v for c, v in d.items() if WIDE[0] <= c <= WIDE[1]}
     best = min(inside, key=inside.get)
-    return {"one": d[1], "first": d[1] / d[PRACTICE[0]], "best_chunk": best, "best": inside[best],
-            "then": d[PRACTICE[0]] / inside[best], "speedup": d[1] / inside[best]}
+    return {"one": d[1], "first": d[1] / d[WIDE[0]], "best_chunk": best, "best": inside[best],
+            "then": d[WIDE[0]] / inside[best], "speedup": d[1] / inside[best]}

@@ -12,10 +12,15 @@ import streamlit as st
 
 from app import scheduling_core as sc
 from app.resources import rival_model
-from rwkv_core.protocol import Model
 from lab.kinds import KINDS
+from rwkv_core.protocol import Model
+from rwkv_core.schedule import expected_steps
 from rwkv_core.schedule import plan as make_plan
-from visuals import architecture, lessons_scaling as vls, schedule as vs
+from visuals import architecture
+from visuals import frames as vf
+from visuals import lessons_scaling as vls
+from visuals import schedule as vs
+from visuals import timing as vt
 
 from . import scaling_core as S
 from .layout import Context, show, table
@@ -61,13 +66,14 @@ def _figure_rows(tp: S.TwoParts) -> list[dict]:
 def _missing_rivals(tp: S.TwoParts) -> None:
     missing = [KINDS[k].title for k in S.STORY if k not in tp.params]
     if missing:
-        st.warning(f"Not in the models folder: {', '.join(missing)} (train with `python -m lab.train_rivals`); "
+        st.warning(f"Not in the models folder: {', '.join(missing)} (train with `python -m lab.train --kind lstm` "
+                   "or `--kind redline`); "
                    "the table shows the models that are there.")
 
 
 # --- part 1: the red line ---------------------------------------------------------------------------
 
-@view("red_line_live", "the classic RNN's red line, and the real red-line RNN run on this prompt")
+@view("red_line_live", "the article's red-line RNN, and the real red-line RNN run on this prompt")
 def red_line_live(ctx: Context) -> None:
     show(ctx, architecture.classic_rnn(n_layer=3, n_tokens=4), "rnn")
     tp = measured(ctx)
@@ -81,6 +87,40 @@ def red_line_live(ctx: Context) -> None:
     c2.metric(f"measured on {tp.device}", f"{ran.ms:.1f} ms")
     for mode in ("cascade", "parallel"):
         st.info(f"{mode}: refused. {tp.row('redline', mode).refusal}.")
+
+
+@view("wave", "the grid without the red line: diagonal waves, counted on this prompt")
+def wave_view(ctx: Context) -> None:
+    show(ctx, architecture.remove_red_line(n_layer=3, n_tokens=4), "cascade")
+    L, T = ctx.model.config.n_layer, ctx.ex.n_tokens
+    c1, c2 = st.columns(2)
+    c1.metric(f"red-line RNN order, {L} layers × your {T} tokens", f"{expected_steps('rnn', L, T)} steps")
+    c2.metric("cascade (one token per cell)", f"{expected_steps('cascade', L, T, 1)} steps")
+
+
+@view("race", "the loaded model on this prompt in every schedule, timed; the cascade with concurrent workers")
+def race_view(ctx: Context) -> None:
+    ids = list(ctx.ex.ids)
+    key = (ctx.model_key, tuple(ids))
+    cached = st.session_state.get("lsn_race")
+    again = st.button("Measure again", key=f"{ctx.key}_remeasure")
+    if again or cached is None or cached[0] != key:          # once per model and prompt
+        with st.spinner("Timing every schedule on your tokens…"):
+            cached = (key, S.race(ctx.model, ids))
+        st.session_state["lsn_race"] = cached
+    runs = cached[1]
+    drawn = [r for r in runs if not (r.plan.mode == "cascade" and r.workers == 1 and len(runs) == 4)]
+    device = runs[0].timings.device
+    frames = vf.race_frames([r.clock_steps for r in drawn])
+    with sc.FIGURE_LOCK:
+        fig = vs.grid_figure([r.plan for r in drawn], frames=frames, device=device,
+                             token_labels=list(ctx.ex.labels))
+    show(ctx, fig, "race")
+    st.caption(S.race_caption(runs))
+    show(ctx, vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": len(ids)}
+                                for r in runs], device), "totals")
+    table(ctx, [{"schedule": r.label, "steps": r.plan.n_steps, "workers": r.workers,
+                 "ms": r.timings.total_seconds * 1000, "max |logits − rnn logits|": r.max_diff} for r in runs])
 
 
 # --- part 2: the nonlinear recurrence, and the three models side by side -----------------------------
@@ -98,6 +138,10 @@ def two_parts_view(ctx: Context) -> None:
     (st.success if worst < sc.SAME_TOLERANCE else st.error)(
         f"Each model gives the same logits in every order it can run: largest |difference| {worst:.1e} "
         "(float32 rounding).")
+    if tp.concurrent_ms is not None:
+        st.info(f"RWKV-4's cascade as the picture draws it, {tp.workers} workers running a wave's cells at the "
+                f"same time: {tp.concurrent_ms:.1f} ms, against {tp.row('rwkv4', 'cascade').ms:.1f} ms with the "
+                "one worker of the bars above.")
     for kind in tp.params:
         st.markdown("- " + S.kind_sentence(kind))
 
@@ -114,6 +158,15 @@ def kind_grids_view(ctx: Context) -> None:
                                  at_frame=len(frames.windows) - 1)
         st.markdown(f"**{KINDS[kind].title}** — {KINDS[kind].why}.")
         show(ctx, fig, f"grid_{kind}")
+        st.caption(critical_path_line(plans))
+
+
+def critical_path_line(plans) -> str:
+    """Each plan's critical path in matrix products first, its count of steps (layer calls for
+    layer by layer) second: for an LSTM the two differ by a factor of T."""
+    return "Critical path in matrix products: " + "; ".join(
+        f"{p.mode} **{p.product_steps}** ({p.n_steps} {'layer calls' if p.mode == 'parallel' else 'steps'})"
+        for p in plans) + "."
 
 
 # --- chunk sizes ----------------------------------------------------------------------------------------
