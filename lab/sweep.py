@@ -1,0 +1,161 @@
+"""The tuning sweep of the fair race: every kind gets the same tuning budget on the same data.
+
+    python -m lab.sweep run [--kinds rwkv4,lstm,gpt] [--max-minutes 60]   # train what is not done yet
+    python -m lab.sweep status                                            # what is done, what is next
+    python -m lab.sweep json docs/race/sweep.json                         # collect the results
+
+The budget, the same for every kind (issue "A fair race"):
+  stage 1  five peak learning rates spanning a factor of 16 (LRS), each a short run of STEPS steps
+           with WARMUP warm-up steps, cosine to lr_final;
+  stage 2  at the best rate of stage 1, a second warm-up length (WARMUP_2);
+  chosen   the run with the lowest held-out bits per character at its last step.
+Every run uses the recipe's data, seed (1234), batch (6 × 512) and tokenizer (the embedded model's,
+for every kind), and each kind's own loss (LOSS: L2Wrap is RWKV's; the others plain cross-entropy).
+The red-line RNN takes the LSTM's setting and the no-WKV ablation RWKV-4's (said in the results).
+
+Runs live in runs/sweep/<kind>-lr<rate>-wu<warm-up>/ (ignored by git), one at a time; each is the
+one trainer's run (lab.train), so it resumes where it stopped: `run` can be stopped and started again
+across sessions, and every log records the machine, threads, load and each stop and resume.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lab.kinds import MODELS_DIR
+
+RUNS = Path("runs/sweep")
+TUNED = ("rwkv4", "lstm", "gpt")                     # the kinds that get a budget of their own
+BORROWS = {"redline": "lstm"}                        # these take another kind's chosen setting
+LRS = (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3)               # 4e-3 / 2.5e-4 = 16
+ORDER = (1e-3, 2e-3, 5e-4, 4e-3, 2.5e-4)             # the order they are trained in
+STEPS = 300                                          # a short run: about 5.5 M tokens less than the recipe
+WARMUP = 30
+WARMUP_2 = 100
+EVAL_EVERY = 100
+LOSS = {"rwkv4": "ce+l2wrap"}                        # every other kind: plain cross-entropy ("ce")
+TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"
+
+
+@dataclass(frozen=True)
+class Setting:
+    kind: str
+    lr: float
+    warmup: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-lr{self.lr:g}-wu{self.warmup}"
+
+    @property
+    def out(self) -> Path:
+        return RUNS / self.name
+
+
+def read_log(s: Setting) -> dict | None:
+    path = s.out / "log.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def score(log: dict | None) -> float | None:
+    """Held-out bits per character at the run's last step, None while it is not finished."""
+    return log["final"]["bits_per_char"] if log and "final" in log else None
+
+
+def best(kind: str, settings) -> Setting | None:
+    done = [(score(read_log(s)), s) for s in settings if s.kind == kind and score(read_log(s)) is not None]
+    return min(done, key=lambda d: d[0])[1] if done else None
+
+
+def plan(kind: str) -> list[Setting]:
+    """A kind's runs: stage 1, then stage 2 once stage 1 is done (its best rate is known only then)."""
+    stage1 = [Setting(kind, lr, WARMUP) for lr in LRS]
+    if any(score(read_log(s)) is None for s in stage1):
+        return stage1
+    return stage1 + [Setting(kind, best(kind, stage1).lr, WARMUP_2)]
+
+
+def config(s: Setting, threads: int):
+    from lab.train import recipe
+    return replace(recipe(s.kind), lr_peak=s.lr, warmup_steps=s.warmup, total_steps=STEPS, eval_every=EVAL_EVERY,
+                   ckpt_every=25, loss=LOSS.get(s.kind, "ce"), threads=threads, max_minutes=10_000.0)
+
+
+def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
+    """Train the unfinished runs one after another until all are done or the time is up (checked
+    between runs: a run started before the deadline goes on to its end, a few minutes)."""
+    from lab.train import train
+    deadline = time.monotonic() + 60 * max_minutes
+    while time.monotonic() < deadline:
+        # the middle rates first, every kind in turn: a session that ends early has covered each kind
+        todo = sorted((s for k in kinds for s in plan(k) if score(read_log(s)) is None),
+                      key=lambda s: (s.warmup != WARMUP, ORDER.index(s.lr) if s.lr in ORDER else 0, kinds.index(s.kind)))
+        if not todo:
+            print("every run of the sweep is done")
+            return
+        s = todo[0]
+        left = int((deadline - time.monotonic()) / 60)
+        print(f"{s.name}: training ({left} min left in this session)", flush=True)
+        # one run at a time, to its end; a session stopped in the middle resumes from the last checkpoint
+        train(s.kind, config(s, threads), s.out, name=s.name, export=False, tokenizer=TOKENIZER,
+              beside=beside, quiet=True)
+    print("time is up: run it again to go on")
+
+
+def collect(kinds=TUNED) -> dict:
+    """Every run's setting, curve and conditions, each kind's chosen setting, and the borrowers."""
+    rows, chosen = [], {}
+    for k in kinds:
+        for s in plan(k):
+            log = read_log(s)
+            rows.append({"kind": k, "lr": s.lr, "warmup": s.warmup, "steps": STEPS, "loss": LOSS.get(k, "ce"),
+                         "bits_per_char": score(log), "done": score(log) is not None,
+                         "val": [{"step": v["step"], "bits_per_char": v["bits_per_char"]} for v in (log or {}).get("val", [])],
+                         "train_loss_last": (log or {}).get("final", {}).get("train_loss_last100"),
+                         "sessions": [{key: x.get(key) for key in ("cpu", "threads", "load", "started", "seconds",
+                                                                    "start_step", "stop_step", "why", "beside")}
+                                      for x in (log or {}).get("sessions", [])]})
+        done = [r for r in rows if r["kind"] == k and r["done"]]
+        if done and len(done) == len(plan(k)) == len(LRS) + 1:
+            c = min(done, key=lambda r: r["bits_per_char"])
+            chosen[k] = {"lr": c["lr"], "warmup": c["warmup"], "bits_per_char": c["bits_per_char"]}
+    return {"command": "python -m lab.sweep json docs/race/sweep.json", "lrs": list(LRS), "steps": STEPS,
+            "warmup": WARMUP, "warmup_2": WARMUP_2, "batch": [6, 512], "seed": 1234, "runs": rows,
+            "chosen": chosen, "borrows": BORROWS,
+            "complete": all(k in chosen for k in kinds)}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train the sweep's unfinished runs, one at a time")
+    r.add_argument("--kinds", default=",".join(TUNED))
+    r.add_argument("--max-minutes", type=float, default=60.0)
+    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--beside", default="", help="what else runs on the machine (recorded in each log)")
+    sub.add_parser("status", help="print what is done and what is next")
+    j = sub.add_parser("json", help="write the results")
+    j.add_argument("path")
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in TUNED]
+        if unknown:
+            p.error(f"unknown or untuned kind(s) {', '.join(unknown)}; tuned: {', '.join(TUNED)}")
+        run(kinds, args.max_minutes, args.threads, args.beside)
+    elif args.cmd == "status":
+        for row in collect()["runs"]:
+            print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} "
+                  + (f"{row['bits_per_char']:.4f} bits/char" if row["done"] else "not done"))
+    else:
+        out = Path(args.path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(collect(), indent=1) + "\n")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

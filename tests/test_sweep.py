@@ -1,0 +1,65 @@
+"""The fair race's tuning sweep (lab/sweep.py): the same budget for every kind, stage 2 at stage 1's
+best rate, the chosen setting by held-out bits per character, and the runs it trains are the one
+trainer's (a tiny real run here)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab import sweep
+
+
+def fake_log(s: sweep.Setting, bpc: float | None) -> None:
+    s.out.mkdir(parents=True, exist_ok=True)
+    log = {"sessions": [{"cpu": "x", "threads": 1, "load": [0.1, 0.1, 0.1], "stop_step": sweep.STEPS}],
+           "val": [{"step": sweep.STEPS, "bits_per_char": bpc}] if bpc else []}
+    if bpc is not None:
+        log["final"] = {"bits_per_char": bpc, "train_loss_last100": 2.0}
+    (s.out / "log.json").write_text(json.dumps(log))
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "RUNS", tmp_path / "sweep")
+    return tmp_path / "sweep"
+
+
+def test_the_budget_spans_a_factor_of_16_and_is_the_same_for_every_kind(runs):
+    assert max(sweep.LRS) / min(sweep.LRS) >= 16 and len(sweep.LRS) >= 4
+    assert sorted(sweep.ORDER) == sorted(sweep.LRS)
+    for k in sweep.TUNED:
+        assert [(s.lr, s.warmup) for s in sweep.plan(k)] == [(lr, sweep.WARMUP) for lr in sweep.LRS]
+
+
+def test_stage_two_runs_at_the_best_rate_and_the_choice_is_the_lowest_heldout_score(runs):
+    scores = dict(zip(sweep.LRS, (2.4, 2.2, 2.1, 2.3, 2.9)))        # the best: 1e-3
+    for lr, bpc in scores.items():
+        fake_log(sweep.Setting("gpt", lr, sweep.WARMUP), bpc)
+    stage2 = sweep.plan("gpt")[-1]
+    assert (stage2.lr, stage2.warmup) == (1e-3, sweep.WARMUP_2)
+    assert sweep.collect(("gpt",))["chosen"] == {}                  # not chosen before stage 2 is done
+    fake_log(stage2, 2.05)
+    out = sweep.collect(("gpt",))
+    assert out["chosen"]["gpt"] == {"lr": 1e-3, "warmup": sweep.WARMUP_2, "bits_per_char": 2.05}
+    assert out["complete"] and out["borrows"] == {"redline": "lstm"}
+    assert all(r["sessions"][0]["cpu"] == "x" for r in out["runs"])   # the conditions come from the logs
+
+
+def test_an_unfinished_run_is_not_scored(runs):
+    fake_log(sweep.Setting("lstm", 1e-3, sweep.WARMUP), None)
+    assert sweep.score(sweep.read_log(sweep.Setting("lstm", 1e-3, sweep.WARMUP))) is None
+    assert not sweep.collect(("lstm",))["complete"]
+
+
+def test_a_kind_without_a_budget_is_refused(runs, capsys):
+    with pytest.raises(SystemExit):
+        sweep.main(["run", "--kinds", "redline"])
+    assert "untuned" in capsys.readouterr().err
+
+
+def test_a_sweep_setting_is_the_recipe_with_its_rate_warmup_and_own_loss():
+    tc = sweep.config(sweep.Setting("gpt", 2e-3, 30), threads=1)
+    assert (tc.lr_peak, tc.warmup_steps, tc.total_steps, tc.loss, tc.batch_size, tc.ctx_len, tc.seed) == \
+        (2e-3, 30, sweep.STEPS, "ce", 6, 512, 1234)
+    assert sweep.config(sweep.Setting("rwkv4", 1e-3, 30), threads=1).loss == "ce+l2wrap"
