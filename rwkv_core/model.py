@@ -35,6 +35,7 @@ def time_mixing(x, state: LayerState, att: AttWeights, *, rec=None, prefix="", s
     k = fast.linear(xk, att.key)                     # (..., T, C)
     v = fast.linear(xv, att.value)                   # (..., T, C)
     w = -torch.exp(att.time_decay)                  # (C,) decay per token: always negative
+    # every token's WKV at once, in blocks; it computes what ops.wkv_step does token by token (read that first)
     wkv, (aa, bb, pp) = fast.wkv_parallel(w, att.time_first, k, v, state.aa, state.bb, state.pp)
     out = fast.linear(r * wkv[..., -r.shape[-2]:, :], att.output)   # (..., T, C)
     if rec is not None:
