@@ -20,13 +20,18 @@ WORKDIR /app
 
 # torch first, from the chosen index (the CPU one by default, a cuXXX one for a GPU image);
 # requirements.txt then finds its torch==2.13.0 already installed and keeps it (on its own it would
-# also pick the CPU build: it names the CPU index, see README "Quick start")
+# also pick the CPU build: it names the CPU index, see README "Quick start"). Its last line, `-e .`
+# (this project's own packages, pyproject.toml), needs the source, which comes later: the libraries
+# are installed without it here, so that this layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt .
 RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0 \
- && pip install -r requirements.txt
+ && grep -v '^-e ' requirements.txt > /tmp/libraries.txt \
+ && pip install -r /tmp/libraries.txt
 
-# the app, the engine, the lessons and the embedded model (.dockerignore leaves out the rest)
+# the app, the engine, the lessons and the embedded model (.dockerignore leaves out the rest), then
+# the project's packages installed in place (requirements.txt's `-e .`; the libraries are already in)
 COPY --chown=app:app . .
+RUN pip install --no-deps -e .
 USER app
 
 EXPOSE 8501
