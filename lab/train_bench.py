@@ -1,34 +1,57 @@
-"""Training speed of the four kinds: one training step (forward + backward over a batch of B
-sequences of T tokens, the recipe's 6 x 512), each kind in its fastest allowed schedule.
+"""Training speed of every kind: one training step (forward, loss, backward, gradient clipping and
+the AdamW step) over a batch of B sequences of T tokens, each kind in its fastest allowed schedule.
 
-    python -m lab.train_bench                  # the table, on this machine's CPU
-    python -m lab.train_bench --device cuda --threads 2 --repeats 3
+    python -m lab.train_bench                  # the recipe's 6 x 512, the shipped shapes, this CPU
+    python -m lab.train_bench --device cuda --shape shipped 169m --batch 6 fill --repeats 5 --json race.json
 
-  rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch, as lab.train runs it
-  gpt      layer-parallel: every token's attention at once (torch's fused attention), as
-           lab.train_gpt runs it
+Each kind runs as the one trainer (lab.train) runs it, through its hooks (lab.train_kinds):
+  rwkv4    layer-parallel (GPT mode): rwkv_core.model.forward_batch
+  gpt      layer-parallel: every token's attention at once (torch's fused attention)
   lstm     layer by layer, the recurrence token by token inside each layer: torch's fused LSTM
-           (the same weights and numbers as our code, tests/test_rivals.py)
-  redline  one cell at a time (the red line allows nothing else): the training loop of
-           lab.train_rivals
-Random weights of the trained models' shapes (speed does not depend on the values).
+           (cuDNN on a GPU; the same weights and numbers as our code, tests/test_rivals.py)
+  redline  one cell at a time (the red line allows nothing else), its weights' gradients taken
+           in one wide product per layer after backward (DeferredGrads)
+
+The kinds are the registry's (lab.kinds.KINDS); a kind without trainer hooks is skipped and named.
+Shapes: "shipped" is each kind's recipe (lab.train.recipe: 6 layers, 256 wide for RWKV-4 and the
+GPT, 320 for the two LSTMs, about 6.2M parameters each; vocabulary 2048), "169m" the RWKV-4-169M
+shape for every kind (12 x 768, vocabulary 50277; the GPT with 12 heads, GPT-2 small's). Random
+weights: speed does not depend on the values. A step's time is the median of the repeats after
+one warm-up step; on a GPU a batch that does not fit is halved until it does (the row says which
+batch ran, and the peak memory).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from lab.train import TrainConfig, loss_fn
 from rwkv_core.timing import device_name
 
-KINDS = ("rwkv4", "gpt", "lstm", "redline")
 SCHEDULE = {"rwkv4": "parallel", "gpt": "parallel (fused attention)", "lstm": "parallel (fused torch.lstm)",
             "redline": "rnn"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    n_layer: int | None        # None: the kind's own recipe (lab.train.recipe), as the shipped models were trained
+    n_embd: int | None
+    vocab_size: int
+    n_head: int | None = None  # the GPT's heads (None: its recipe's)
+    n_ctx: int = 512           # the GPT's position table (at least the timed context)
+    fill_batch: int = 6        # `--batch fill`: a batch of 512-token sequences near an 80 GB GPU's memory
+
+
+SHAPES = {
+    "shipped": Shape(None, None, 2048, fill_batch=256),
+    "169m": Shape(12, 768, 50277, n_head=12, n_ctx=1024, fill_batch=32),  # RWKV-4: ~1 GB of activations a sequence
+}
 
 
 @dataclass(frozen=True)
@@ -36,89 +59,133 @@ class StepSpeed:
     kind: str
     schedule: str
     params: int
-    seconds: float          # one training step (the best of the repeats)
-    tokens_per_s: float
+    seconds: float                  # one training step: the median of the repeats (older records: the best)
+    tokens_per_s: float             # batch * ctx / seconds
+    seconds_min: float | None = None
+    seconds_max: float | None = None
+    repeats: int | None = None
+    batch: int | None = None        # the batch that ran (a GPU halves one that does not fit)
+    peak_bytes: int | None = None   # the GPU's peak allocated memory during the steps
 
 
-def _model(kind: str, n_layer: int, n_embd: int, vocab_size: int, device):
-    """(step(ids (B, T+1)): one training step's forward, loss and backward, the parameters,
-    their count) for a random model of the kind, run as its training runs it."""
-    g = torch.Generator().manual_seed(0)
-    if kind == "rwkv4":
-        from lab.train import init_weights
-        from rwkv_core.config import Config
-        from rwkv_core.model import forward_batch
-        from rwkv_core.weights import Weights
-        cfg = Config(n_layer, n_embd, 4 * n_embd, vocab_size)
-        params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
-        w = Weights.from_state_dict(params)
+def kinds() -> list[str]:
+    """Every registered kind, in the registry's order."""
+    from lab.kinds import KINDS
+    return list(KINDS)
 
-        def step(ids):
-            loss_fn(forward_batch(w, ids[:, :-1])[0], ids[:, 1:])[0].backward()
-        return step, list(params.values()), cfg.n_params
-    if kind == "gpt":
-        from lab.train_gpt import N_HEAD
-        from rivals import gpt
-        cfg = gpt.Config(n_layer, n_embd, N_HEAD if n_embd % N_HEAD == 0 else 1, 4 * n_embd, vocab_size,
-                         TrainConfig().ctx_len)             # the trained shape: 6 x 256, 4 heads
-        sd = gpt.init_weights(cfg, g)
-        params = {k: v.to(device).requires_grad_(v.dtype.is_floating_point) for k, v in sd.items()}
-        w = gpt.Weights.from_state_dict(params)
 
-        def step(ids):
-            loss_fn(gpt.forward_batch(w, ids[:, :-1]), ids[:, 1:])[0].backward()
-        return step, [p for p in params.values() if p.requires_grad], cfg.n_params
-    from lab.train_rivals import FORWARD, DeferredGrads, init_weights
-    from rivals.lstm import Config, Weights
-    cfg = Config(kind, n_layer, n_embd, vocab_size)
-    params = {k: v.to(device).requires_grad_(True) for k, v in init_weights(cfg, g).items()}
-    w = Weights.from_state_dict(params)
+# --- each kind's random weights and training forward -----------------------------------------
 
-    def step(ids):
-        deferred = DeferredGrads() if kind == "redline" else None   # as lab.train_rivals runs it
-        logits, _ = FORWARD[kind](w, ids[:, :-1], deferred) if deferred else FORWARD[kind](w, ids[:, :-1])
-        loss_fn(logits, ids[:, 1:])[0].backward()
-        if deferred:
-            deferred.apply()
-    return step, list(params.values()), cfg.n_params
+def build(kind: str, shape: Shape, device, ctx: int) -> tuple[dict[str, torch.Tensor], Callable] | None:
+    """(trained tensors by name, forward) for a random model of the kind, built and run through its
+    trainer hooks (lab.kinds: Kind.trainer), as lab.train runs it; forward(ids (B, T)) returns
+    (logits (B, T, V), an after-backward call or None). None for a kind without hooks."""
+    from dataclasses import fields, replace
 
+    from lab.kinds import KINDS
+    from lab.train import recipe
+    hooks = KINDS[kind].trainer if kind in KINDS else None
+    if hooks is None:
+        return None
+    tc = recipe(kind)
+    tc = replace(tc, n_layer=shape.n_layer or tc.n_layer, n_embd=shape.n_embd or tc.n_embd,
+                 ctx_len=max(ctx, shape.n_ctx))
+    config = hooks.make_config(tc, shape.vocab_size)
+    if shape.n_head and "n_head" in {f.name for f in fields(config)}:
+        config = replace(config, n_head=shape.n_head)
+    sd = hooks.init_weights(config, torch.Generator().manual_seed(0))   # values do not change the speed
+    params = {k: v.to(device).requires_grad_(True) for k, v in sd.items() if v.dtype.is_floating_point}
+    fixed = {k: v.to(device) for k, v in sd.items() if k not in params}   # e.g. the GPT's head count
+    w = hooks.weights({**params, **fixed})
+
+    def forward(ids):
+        deferred = hooks.deferred() if hooks.deferred else None           # the red line's batched gradients
+        logits = hooks.forward(w, ids, deferred) if deferred else hooks.forward(w, ids)
+        return logits, deferred.apply if deferred else None
+    return params, forward
+
+
+# --- timing -----------------------------------------------------------------------------------
 
 def _sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512, n_layer: int = 6,
-                     n_embd: int | None = None, vocab_size: int = 2048, repeats: int = 2) -> StepSpeed:
-    """Time one training step (forward, loss, backward) of `kind`, after one warm-up step."""
-    from lab.train_rivals import N_EMBD
-    n_embd = n_embd or (TrainConfig().n_embd if kind in ("rwkv4", "gpt") else N_EMBD)
-    step, params, n_params = _model(kind, n_layer, n_embd, vocab_size, device)
-    ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=torch.Generator().manual_seed(1)).to(device)
-    best = float("inf")
-    for i in range(repeats + 1):              # the first is a warm-up (allocations, kernel choice)
-        for p in params:
-            p.grad = None
+def _time_steps(params: dict, forward: Callable, ids: torch.Tensor, repeats: int, device) -> list[float]:
+    """Seconds of each of `repeats` training steps, after one warm-up step."""
+    from lab.train import loss_fn  # the trainers' loss: cross-entropy + L2Wrap
+    opt = torch.optim.AdamW(params.values(), lr=1e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.01)
+    times = []
+    for i in range(repeats + 1):         # the first is a warm-up (allocations, kernel choice, AdamW's state)
         _sync(device)
         t0 = time.perf_counter()
-        step(ids)
+        opt.zero_grad(set_to_none=True)
+        logits, after_backward = forward(ids[:, :-1])                  # (B, T, V)
+        loss_fn(logits, ids[:, 1:])[0].backward()
+        if after_backward:
+            after_backward()
+        torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
+        opt.step()
         _sync(device)
         if i:
-            best = min(best, time.perf_counter() - t0)
-    return StepSpeed(kind, SCHEDULE[kind], n_params, best, batch * ctx / best)
+            times.append(time.perf_counter() - t0)
+    return times
 
 
-def table(rows: list[StepSpeed], device: str, batch: int, ctx: int) -> str:
-    lines = [f"One training step (forward + backward), batch {batch} x {ctx} tokens, on {device}:",
-             f"{'kind':8s} {'schedule':28s} {'params':>10s} {'s/step':>8s} {'tokens/s':>9s}"]
+def measure(kind: str, params: dict, forward: Callable, *, device, batch: int, ctx: int, vocab_size: int,
+            repeats: int) -> StepSpeed:
+    """Time one training step of a built model (median of `repeats`); on a GPU a batch that does
+    not fit is halved until it does."""
+    cuda = torch.device(device).type == "cuda"
+    while True:
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, vocab_size, (batch, ctx + 1), generator=g).to(device)   # (B, T+1)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            times = _time_steps(params, forward, ids, repeats, device)
+        except torch.OutOfMemoryError:
+            if batch == 1:
+                raise
+            times = None                     # freed once the exception is gone: halve and try again
+        if times is not None:
+            break
+        batch //= 2
+        for p in params.values():
+            p.grad = None
+        torch.cuda.empty_cache()
+    s = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated(device) if cuda else None
+    n_params = sum(p.numel() for p in params.values())
+    return StepSpeed(kind, SCHEDULE.get(kind, "?"), n_params, s, batch * ctx / s, min(times), max(times),
+                     repeats, batch, peak)
+
+
+def train_step_speed(kind: str, *, device="cpu", batch: int = 6, ctx: int = 512, shape: str | Shape = "shipped",
+                     repeats: int = 2) -> StepSpeed | None:
+    """One training step of a random `kind` of the shape, timed; None for a kind without trainer hooks."""
+    shape = SHAPES[shape] if isinstance(shape, str) else shape
+    built = build(kind, shape, device, ctx)
+    if built is None:
+        return None
+    return measure(kind, *built, device=device, batch=batch, ctx=ctx, vocab_size=shape.vocab_size, repeats=repeats)
+
+
+def table(rows: list[StepSpeed], device: str, batch: int | str, ctx: int) -> str:
+    lines = [f"One training step (forward, backward, optimizer), batch {batch} x {ctx} tokens, on {device}:",
+             f"{'kind':8s} {'schedule':28s} {'params':>11s} {'batch':>5s} {'s/step':>8s} {'range':>15s} {'tokens/s':>10s}"]
     for r in rows:
-        lines.append(f"{r.kind:8s} {r.schedule:28s} {r.params:>10,d} {r.seconds:8.2f} {r.tokens_per_s:9,.0f}")
+        spread = f"{r.seconds_min:.3f}-{r.seconds_max:.3f}" if r.seconds_min is not None else ""
+        lines.append(f"{r.kind:8s} {r.schedule:28s} {r.params:>11,d} {r.batch or batch!s:>5s} {r.seconds:8.3f} "
+                     f"{spread:>15s} {r.tokens_per_s:10,.0f}")
     return "\n".join(lines)
 
 
-def to_record(rows: list[StepSpeed], device: str, batch: int, ctx: int) -> dict:
-    """The table as a JSON record (docs/bench/train_step_*.json, read by the Scheduling Lab)."""
-    return {"what": "one training step (forward + backward)", "device": device, "batch": batch, "ctx": ctx,
+def to_record(rows: list[StepSpeed], device: str, batch: int, ctx: int, shape: str = "shipped") -> dict:
+    """One table as a JSON record (docs/compare/train_step_*.json, read by the Scheduling Lab)."""
+    return {"what": "one training step (forward, backward, optimizer)", "device": device, "torch": torch.__version__,
+            "shape": shape, "batch": batch, "ctx": ctx, "threads": torch.get_num_threads(),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": [asdict(r) for r in rows]}
 
 
@@ -136,24 +203,87 @@ def read_records(folder: Path) -> list[dict]:
     return out
 
 
+def parse_batch(text: str) -> int | str:
+    """A --batch value: a positive number, or "fill" (the shape's fill_batch)."""
+    if text == "fill" or (text.isdigit() and int(text) > 0):
+        return text if text == "fill" else int(text)
+    raise argparse.ArgumentTypeError(f"a batch is a positive number or 'fill', not {text!r}")
+
+
+def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str, ctx: int, repeats: int,
+         log=print) -> dict:
+    """The training race: a record per (shape, batch), each in to_record's layout, in one JSON
+    object. Each kind is built once per shape. A kind that fails (an error, not a slow step) is
+    named in "skipped" with the error, and the race goes on."""
+    dev, cuda = device_name(device), torch.device(device).type == "cuda"
+    out = {"what": "the training race: one training step per kind", "device": dev, "torch": torch.__version__,
+           "cuda": torch.version.cuda, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "ctx": ctx,
+           "repeats": repeats, "statistic": "median", "records": [], "skipped": []}
+
+    def skip(kind, shape, batches, why):
+        for batch in batches:
+            out["skipped"].append({"kind": kind, "shape": shape, "batch": batch, "why": why})
+        log(f"  {shape} {kind}: skipped ({why})")
+
+    for shape in shapes:
+        sizes = [SHAPES[shape].fill_batch if b == "fill" else b for b in batches]
+        rows: dict[int, list[StepSpeed]] = {b: [] for b in sizes}
+        for kind in kind_names:
+            t0 = time.perf_counter()
+            try:
+                built, why = build(kind, SHAPES[shape], device, ctx), "no trainer hooks (lab.kinds: Kind.trainer)"
+            except Exception as e:          # noqa: BLE001  (one kind's failure must not lose the others' rows)
+                built, why = None, f"building: {type(e).__name__}: {str(e)[:300]}"
+            if built is None:
+                skip(kind, shape, sizes, why)
+                continue
+            for batch in sizes:
+                try:
+                    row = measure(kind, *built, device=device, batch=batch, ctx=ctx,
+                                  vocab_size=SHAPES[shape].vocab_size, repeats=repeats)
+                except Exception as e:      # noqa: BLE001
+                    skip(kind, shape, [batch], f"{type(e).__name__}: {str(e)[:300]}")
+                    continue
+                rows[batch].append(row)
+                log(f"  {shape} {kind} batch {row.batch}: {row.tokens_per_s:,.0f} tokens/s "
+                    f"({time.perf_counter() - t0:.1f} s since building began)")
+            del built                        # free this kind's tensors before the next is built
+            if cuda:
+                torch.cuda.empty_cache()
+        for batch in sizes:
+            out["records"].append(to_record(rows[batch], dev, batch, ctx, shape))
+            log(table(rows[batch], dev, batch, ctx) + "\n")
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda falls back to cpu where there is none)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--batch", type=int, default=6)
+    p.add_argument("--batch", type=parse_batch, nargs="+", default=[6],
+                   help="one table per batch size, e.g. 6 fill (fill: the shape's batch that about fills an 80 GB GPU)")
     p.add_argument("--ctx", type=int, default=512)
-    p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--kinds", default=",".join(KINDS))
-    p.add_argument("--json", default=None, help="also write the table as a record (e.g. docs/bench/train_step_cpu.json)")
+    p.add_argument("--shape", nargs="+", default=["shipped"], choices=sorted(SHAPES))
+    p.add_argument("--repeats", type=int, default=2, help="timed steps after the warm-up (the median is kept)")
+    p.add_argument("--kinds", default=None, help="comma-separated (default: every registered kind)")
+    p.add_argument("--json", default=None, help="also write the race as JSON (a record per shape and batch)")
     args = p.parse_args(argv)
+    if args.ctx < 1 or args.repeats < 1:
+        p.error("--ctx and --repeats must be at least 1")
+    names = args.kinds.split(",") if args.kinds else kinds()
+    unknown = [k for k in names if k not in kinds()]
+    if unknown:
+        p.error(f"unknown kind(s) {', '.join(unknown)}; registered: {', '.join(kinds())}")
+    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
+    if device != args.device:
+        print(f"(no CUDA device here: running on {device})")
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = [train_step_speed(k, device=args.device, batch=args.batch, ctx=args.ctx, repeats=args.repeats)
-            for k in args.kinds.split(",")]
-    print(table(rows, device_name(args.device), args.batch, args.ctx))
+    result = race(names, args.shape, args.batch, device=device, ctx=args.ctx, repeats=args.repeats)
     if args.json:
-        Path(args.json).write_text(json.dumps(to_record(rows, device_name(args.device), args.batch, args.ctx), indent=1))
-    return rows
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
