@@ -154,8 +154,11 @@ class Tab:
     """One user's session: `await tab.open("explorer")`, `tab.set("ex_prompt", string_value=...)`,
     `await tab.click("ex_read")`. Values set stay set and are sent with every run, as a browser does."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, *, cookie: str = "", resume: str = ""):
         self.url = f"ws://{LOOPBACK}:{port}/_stcore/stream"
+        self.cookie = cookie                 # a Cookie header for the websocket (a proxy's sticky route)
+        self.resume = resume                 # a session id to reconnect to, as a browser after a dropped line
+        self.session_id = ""                 # this connection's session, from the server's new_session
         self.ws = None
         self.page = ""                       # url path of the page shown
         self.last = Run()
@@ -165,8 +168,11 @@ class Tab:
         self.cache: dict[str, ForwardMsg] = {}            # hash -> a cacheable message received
 
     async def __aenter__(self) -> Tab:
-        # the first entry names the subprotocol; Streamlit reads the others as tokens (none here)
-        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
+        # the first entry names the subprotocol; Streamlit reads the others as tokens: the second an
+        # XSRF token (for signed-in users only, none here), the third the session to resume
+        protocols = ["streamlit", "none", self.resume] if self.resume else ["streamlit"]
+        self.ws = await websockets.connect(self.url, subprotocols=protocols, max_size=None,
+                                           additional_headers={"Cookie": self.cookie} if self.cookie else None,
                                            open_timeout=ACTION_TIMEOUT_S, ping_interval=None,
                                            compression="deflate")          # as a browser asks
         return self
@@ -237,6 +243,8 @@ class Tab:
                 msg = cached
             elif msg.metadata.cacheable:
                 self.cache[msg.hash] = msg
+            if msg.WhichOneof("type") == "new_session":
+                self.session_id = msg.new_session.initialize.session_id
             _read(run, msg)
 
 
