@@ -172,8 +172,9 @@ def bench_ours(model, args, tokens) -> dict:
     for c in args.chunks:
         out[f"cascade_{T}_chunk{c}_tok_s"] = T / timeit(
             lambda: model.forward(tokens[:T], mode="cascade", chunk=c, all_logits=False), dev, repeat=1)
-    T = args.rnn_tokens
-    out[f"rnn_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="rnn", all_logits=False), dev, repeat=1)
+    for T in args.rnn_tokens:
+        out[f"rnn_{T}_tok_s"] = T / timeit(lambda: model.forward(tokens[:T], mode="rnn", all_logits=False), dev,
+                                           repeat=1)
     return out
 
 
@@ -220,7 +221,7 @@ def main(argv=None) -> dict:
     p.add_argument("--prefill", type=int, nargs="+", default=[64, 256, 512, 1024])
     p.add_argument("--chunks", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--cascade-tokens", type=int, default=256)
-    p.add_argument("--rnn-tokens", type=int, default=512)
+    p.add_argument("--rnn-tokens", type=int, nargs="+", default=[512], help="lengths of the rnn runs")
     p.add_argument("--decode-tokens", type=int, default=32)
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds of ours and the package's")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
@@ -245,7 +246,7 @@ def main(argv=None) -> dict:
     sd = random_state_dict(cfg, profile="trained")    # plausible values: decays in the trained range
     model = rwkv_core.from_state_dict(sd, device=args.device, dtype=getattr(torch, args.dtype))
     g = torch.Generator().manual_seed(1)
-    tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + [args.rnn_tokens, args.cascade_tokens]
+    tokens = torch.randint(0, cfg.vocab_size, (max(args.prefill + args.rnn_tokens + [args.cascade_tokens]
                                                     + (args.scaling or [])),), generator=g).tolist()
     result = {"device": device_name(args.device), "torch": torch.__version__, "dtype": args.dtype,
               "threads": torch.get_num_threads(),
@@ -254,7 +255,7 @@ def main(argv=None) -> dict:
         load_package(sd, args.device, args.package_cuda)
     result["paired"] = {name: paired(n, ours, theirs, model.device, args.rounds)
                         for name, (n, ours, theirs) in workloads(model, pkg, args, tokens).items()}
-    result["rwkv_package"] = {"strategy": strategy} if pkg else None
+    result["rwkv_package"] = {"strategy": strategy, "cuda_kernel": args.package_cuda} if pkg else None
     del pkg
     result["call_overhead"] = call_overhead(model, args, tokens)
     if not args.no_bounds and model.device.type == "cpu":
@@ -262,9 +263,10 @@ def main(argv=None) -> dict:
     if args.ab:
         result["ab"] = ab_routes(model, args, tokens)
     result["ours"] = bench_ours(model, args, tokens)
-    T = args.rnn_tokens
-    if f"prefill_{T}" in result["paired"]:
-        result["ours"][f"parallel_over_rnn_{T}"] = result["paired"][f"prefill_{T}"]["ours"] / result["ours"][f"rnn_{T}_tok_s"]
+    for T in args.rnn_tokens:
+        if f"prefill_{T}" in result["paired"]:
+            result["ours"][f"parallel_over_rnn_{T}"] = (result["paired"][f"prefill_{T}"]["ours"]
+                                                        / result["ours"][f"rnn_{T}_tok_s"])
     if args.workers > 1:
         result["concurrent_cascade"] = bench_concurrent(model, args, tokens)
     if args.scaling:
