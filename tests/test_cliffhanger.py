@@ -57,7 +57,7 @@ def test_the_shipped_ablation_is_an_rwkv4_whose_wkv_is_its_value():
 def test_context_curves_come_from_the_measurement_file():
     curves, machine = vcl.context_curves()
     data = json.loads(vcl.RECALL.read_text())
-    assert set(curves) == {vcl.MODELS[n][0] for n in data["models"]}
+    assert set(curves) == {vcl.MODELS[n].title for n in data["models"]}
     assert machine["cpu"]
     gpt = curves["GPT"]
     assert max(c for c, _ in gpt) + data["target"] <= 512           # only inside its window
@@ -83,3 +83,29 @@ def test_figures():
     assert "Lower is better" in caption(fig)
     fig = vc.context_curve_figure({"a": [(1, 3.0), (64, 2.0)], "b": [(1, 3.1), (16, 2.9)]})
     assert [t.name for t in fig.data] == ["a", "b"] and fig.layout.xaxis.type == "log"
+
+
+def _val(name: str) -> list[tuple[int, float]]:
+    """(training tokens, validation bits/char) at each validation of a model's training log."""
+    lg = json.loads((MODELS / f"{name}.log.json").read_text())
+    return [(r.get("train_tokens") or r["step"] * 6 * 512, r["bits_per_char"]) for r in lg["val"]]
+
+
+def test_lesson_2s_numbers_are_the_logs_and_the_recall_curve():
+    """Step 13: the red-line RNN's tokens and the answer to the article's worry (the LSTM at about
+    the same tokens scores the same); lesson 2's intro: where the recall curves stop falling."""
+    from app.lessons import content as ls
+    lesson = next(l for l in ls.load_lessons() if l.id == "scaling-an-rnn")
+    text = next(s for s in lesson.steps if s.id == "cliffhanger-measured").text.replace("\n", " ")
+    red = _val("redline-shakespeare")[-1]
+    lstm = next(v for v in _val("lstm-shakespeare") if v[0] >= red[0])
+    assert f"after {red[0] / 1e6:.2f}M tokens ({1 - red[0] / (2000 * 6 * 512):.0%} fewer" in text
+    assert f"the stacked LSTM measured {lstm[1]:.3f} bits/char after {lstm[0] / 1e6:.1f}M tokens" in text
+    assert f"the red-line RNN {red[1]:.3f} after {red[0] / 1e6:.2f}M" in text and abs(lstm[1] - red[1]) < 0.01
+    curve = {n: dict((r["context"], r["bpc"]) for r in m["context_curve"] if r["fits"])
+             for n, m in json.loads(vcl.RECALL.read_text())["models"].items()}
+    for n in ("lstm-shakespeare", "redline-shakespeare"):        # "stop gaining at about 16 tokens"
+        assert curve[n][4] - curve[n][16] > 0.03 and curve[n][16] - curve[n][1024] < 0.02
+    rwkv = curve["rwkv4-shakespeare"]                               # "keeps gaining to about 500"
+    assert rwkv[64] - rwkv[504] > 0.03 and abs(rwkv[504] - rwkv[1024]) < 0.005
+    assert "about 16 tokens" in lesson.intro and "about 500" in lesson.intro.replace("\n", " ")

@@ -110,3 +110,17 @@ def test_the_lstm_grid_puts_the_critical_path_in_products_first():
     parallel = next(p for p in plans if p.mode == "parallel")
     assert parallel.product_steps == 96
     assert "parallel **96** (4 layer calls)" in line
+
+
+def test_the_lstm_vs_rwkv_step_times_the_concurrent_cascade_and_the_grids_name_the_path():
+    workers = S.race_workers(embedded())
+    at = started_app("app_pages/lessons.py", {"lesson": LESSON.id, "step": "lstm-vs-rwkv"})
+    no_exception(at)
+    concurrent = [i.value for i in at.info if "running a wave's cells at the same time" in i.value]
+    assert len(concurrent) == (1 if workers > 1 else 0)
+    if concurrent:
+        assert f"{workers} workers" in concurrent[0]
+    at = started_app("app_pages/lessons.py", {"lesson": LESSON.id, "step": "where-the-picture-simplifies"})
+    no_exception(at)
+    paths = [c.value for c in at.caption if c.value.startswith("Critical path in matrix products")]
+    assert len(paths) == len(S.STORY)

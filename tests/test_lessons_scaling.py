@@ -11,6 +11,7 @@ import itertools
 import math
 
 import pytest
+import torch
 from app_helpers import embedded, no_exception, started_app
 from factory import SMALL, random_state_dict
 
@@ -71,6 +72,11 @@ def test_two_parts_on_the_default_prompt(default_run, models):
     assert default_run.row("lstm", "parallel").product_steps == L * T      # no GPT mode for an LSTM
     assert default_run.row("rwkv4", "parallel").product_steps == models["rwkv4"].config.n_layer
     assert default_run.row("lstm", "cascade").product_steps == default_run.row("rwkv4", "cascade").product_steps
+    # RWKV-4's cascade is also timed as the picture draws it: concurrent workers where the device allows
+    assert default_run.workers == S.race_workers(models["rwkv4"])
+    assert (default_run.concurrent_ms is not None) == (default_run.workers > 1)
+    if torch.get_num_threads() > 1:
+        assert default_run.workers > 1 and default_run.concurrent_ms > 0
 
 
 def test_two_parts_follows_the_students_prompt(models):
