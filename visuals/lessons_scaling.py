@@ -15,9 +15,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENCE, safe, style
-
-KIND_COLOURS = {"red-line RNN": RED_LINE, "stacked LSTM": PALETTE["orange"], "RWKV-4": PALETTE["blue"]}
+from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENCE, model_colour, safe, style
 
 
 def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go.Figure:
@@ -33,7 +31,7 @@ def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go
         top = max((r[key] for r in rows if r[key] is not None), default=1)
         for i, title in enumerate(titles):
             mine = {r["mode"]: r for r in rows if r["title"] == title}
-            colour = KIND_COLOURS.get(title, SEQUENCE[i % len(SEQUENCE)])
+            colour = model_colour(title, i)                     # the kind's registry colour
             ran = [m for m in modes if m in mine and mine[m][key] is not None]
             refused = [m for m in modes if m not in ran]
             # the same offset group: a refused bar stands in the kind's own slot
@@ -53,8 +51,9 @@ def kind_schedules(rows: Sequence[Mapping], *, device: str, n_tokens: int) -> go
     fig.update_layout(barmode="group")
     fig.update_yaxes(rangemode="tozero")
     style(fig, title=f"Three models on the same {n_tokens} tokens, every schedule each allows", height=480,
-          caption="Left: how many matrix products must run one after another (the red-line RNN and an "
-                  "LSTM layer cannot widen theirs; hatched: refused); right: this run's wall time on this device.")
+          caption="Left: the critical path, how many matrix products must run one after another (the red-line "
+                  "RNN and an LSTM layer cannot widen theirs; hatched: refused). Right: this run's wall time on this "
+                  "device with one worker, which follows the total arithmetic, not the critical path.")
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))   # under the panels' titles' way
     return fig
 
