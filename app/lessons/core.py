@@ -25,18 +25,7 @@ from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings, probabilities
 from visuals.theme import printable
 
-from .results import (
-    BlockSums,
-    ChannelMix,
-    Checked,
-    Embedding,
-    LayerLens,
-    NextToken,
-    Sampled,
-    StateAfter,
-    WkvStable,
-    WkvSum,
-)
+from . import results as res  # the dataclasses the steps' numbers come back in
 
 EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light through yonder window"
 SEED = 2023                 # the sampling seed every student shares
@@ -177,16 +166,16 @@ def next_token(ex: Example, t: int, settings: SamplingSettings, seed: int = SEED
     return sample(ex.logits[t], settings, make_generator(seed))
 
 
-def embedding_view(ex: Example, t: int) -> Embedding:
+def embedding_view(ex: Example, t: int) -> res.Embedding:
     w, token = ex.model.weights, ex.ids[t]
     raw = w.emb[token]                                                           # (C,)
     normed = fm.embedding(w.emb, token, w.ln0.weight, w.ln0.bias)                # (C,)
     near = analysis.nearest_neighbours(w.emb, [token], k=N_NEIGHBOURS)[token]
-    return Embedding(raw, normed, ex.rec["embed"][t], [(label(ex.model, j), float(s)) for j, s in near],
-                     {"embed": max_diff(normed, ex.rec["embed"][t])})
+    return res.Embedding(raw, normed, ex.rec["embed"][t], [(label(ex.model, j), float(s)) for j, s in near],
+                         {"embed": max_diff(normed, ex.rec["embed"][t])})
 
 
-def layer_lens(ex: Example, t: int) -> LayerLens:
+def layer_lens(ex: Example, t: int) -> res.LayerLens:
     """The residual stream at token t after the embedding and after each block: its size, and
     the token the head would pick if the model stopped there (the 'logit lens')."""
     w = ex.model.weights
@@ -194,19 +183,19 @@ def layer_lens(ex: Example, t: int) -> LayerLens:
     xs = torch.stack([ex.rec[n][t] for n in names])                              # (L+1, C)
     lg = fm.logits(w.head, xs, w.ln_out.weight, w.ln_out.bias)                   # (L+1, V)
     top = lg.argmax(-1).tolist()
-    return LayerLens(names, torch.linalg.vector_norm(xs, dim=-1).tolist(), [label(ex.model, i) for i in top],
-                     [float(torch.softmax(r.double(), -1).max()) for r in lg], max_diff(lg[-1], ex.logits[t]))
+    return res.LayerLens(names, torch.linalg.vector_norm(xs, dim=-1).tolist(), [label(ex.model, i) for i in top],
+                         [float(torch.softmax(r.double(), -1).max()) for r in lg], max_diff(lg[-1], ex.logits[t]))
 
 
-def next_token_view(ex: Example, t: int) -> NextToken:
+def next_token_view(ex: Example, t: int) -> res.NextToken:
     logits = ex.logits[t]
     p = fm.softmax_with_temperature(logits, 1.0)                                 # (V,)
     nz = p[p > 0]
-    return NextToken(p, top_labels(ex, p), int(p.argmax()), float(-(nz * torch.log2(nz)).sum()),
-                     {"softmax": max_diff(p, probabilities(logits, SamplingSettings()))})
+    return res.NextToken(p, top_labels(ex, p), int(p.argmax()), float(-(nz * torch.log2(nz)).sum()),
+                         {"softmax": max_diff(p, probabilities(logits, SamplingSettings()))})
 
 
-def sampling_view(ex: Example, t: int, settings: SamplingSettings) -> Sampled:
+def sampling_view(ex: Example, t: int, settings: SamplingSettings) -> res.Sampled:
     """The shared seed's draw with these settings, and the lesson's filters (softmax at the
     temperature, top-k, top-p, renormalise) against the engine's filtered probabilities."""
     smp = next_token(ex, t, settings, SEED)
@@ -216,7 +205,7 @@ def sampling_view(ex: Example, t: int, settings: SamplingSettings) -> Sampled:
         p = fm.softmax_with_temperature(ex.logits[t], settings.temperature)
         mine = fm.renormalise(fm.top_p_filter(fm.top_k_filter(p, settings.top_k), settings.top_p))
         diffs["filtered probabilities"] = max_diff(mine, smp.probs)
-    return Sampled(smp, labels, diffs)
+    return res.Sampled(smp, labels, diffs)
 
 
 def generate(model: Model, prompt_ids: list[int], n_new: int, settings: SamplingSettings, seed: int) -> list[int]:
@@ -241,7 +230,7 @@ def kv_vs_state(model: Model, n_tokens: int) -> dict:
 
 # --- lesson 3: time-mix -----------------------------------------------------------------------------
 
-def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
+def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> res.Checked:
     att = ex.block(layer).att
     x = ln1(ex, layer)                                                          # (T, C)
     prev = shifted(x)
@@ -253,10 +242,10 @@ def token_shift_view(ex: Example, layer: int, t: int, channels: list[int]) -> Ch
         out[f"x{name} (formula)"] = _col(mixed, channels)
         out[f"x{name} (engine)"] = _col(ex.rec[f"blocks.{layer}.att.x{name}"][t], channels)
         diffs[f"x{name}"] = max_diff(mixed, ex.rec[f"blocks.{layer}.att.x{name}"][t])
-    return Checked(out, diffs)
+    return res.Checked(out, diffs)
 
 
-def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
+def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> res.Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     r = fm.receptance(att.receptance, ex.rec[p + "xr"][t])
     k = fm.key(att.key, ex.rec[p + "xk"][t])
@@ -265,10 +254,10 @@ def rkv_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
     for name, val in (("r", r), ("k", k), ("v", v)):
         table[f"{name} (formula)"] = _col(val, channels)
         table[f"{name} (engine)"] = _col(ex.rec[p + name][t], channels)
-    return Checked(table, {n: max_diff(val, ex.rec[p + n][t]) for n, val in (("r", r), ("k", k), ("v", v))})
+    return res.Checked(table, {n: max_diff(val, ex.rec[p + n][t]) for n, val in (("r", r), ("k", k), ("v", v))})
 
 
-def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> WkvSum:
+def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> res.WkvSum:
     """The WKV of token t as a weighted average over tokens 0..t, in one channel, and the
     naive sum for all channels against the engine."""
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
@@ -276,14 +265,14 @@ def wkv_sum_view(ex: Example, layer: int, t: int, channel: int) -> WkvSum:
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]                  # (t+1, C)
     shares = fm.wkv_weights(w, u, k)[:, channel]                               # (t+1,)
     naive = fm.wkv_naive(w, u, k, v)[t]                                        # (C,)
-    return WkvSum(list(ex.labels[: t + 1]), shares.tolist(), fm.wkv_exponents(w, u, k)[:, channel].tolist(),
-                  k[:, channel].tolist(), v[:, channel].tolist(), float(w[channel]), float(u[channel]),
-                  float(fm.half_life(att.time_decay)[channel]), float(naive[channel]),
-                  float(ex.rec[p + "wkv"][t, channel]), float((shares * v[:, channel].double()).sum()),
-                  {"wkv (all channels)": max_diff(naive, ex.rec[p + "wkv"][t])})
+    return res.WkvSum(list(ex.labels[: t + 1]), shares.tolist(), fm.wkv_exponents(w, u, k)[:, channel].tolist(),
+                      k[:, channel].tolist(), v[:, channel].tolist(), float(w[channel]), float(u[channel]),
+                      float(fm.half_life(att.time_decay)[channel]), float(naive[channel]),
+                      float(ex.rec[p + "wkv"][t, channel]), float((shares * v[:, channel].double()).sum()),
+                      {"wkv (all channels)": max_diff(naive, ex.rec[p + "wkv"][t])})
 
 
-def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> Checked:
+def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> res.Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     w, u = fm.decay(att.time_decay), att.time_first
     k, v = ex.rec[p + "k"][: t + 1], ex.rec[p + "v"][: t + 1]
@@ -296,12 +285,12 @@ def wkv_recurrent_view(ex: Example, layer: int, t: int, channel: int) -> Checked
              "b (formula)": b[:, channel].tolist(), "bb·e^pp (engine)": b_eng[:, channel].tolist(),
              "wkv (formula)": wkv[:, channel].tolist(), "wkv (engine)": ex.rec[p + "wkv"][: t + 1, channel].tolist()}
     # a and b are true sums (as large as e^k): their rounding is measured relative to b
-    return Checked(table, {"wkv": max_diff(wkv, ex.rec[p + "wkv"][: t + 1]),
-                           "a (relative to b)": float(((a.double() - a_eng).abs() / b_eng).max()),
-                           "b (relative)": float(((b.double() - b_eng).abs() / b_eng).max())})
+    return res.Checked(table, {"wkv": max_diff(wkv, ex.rec[p + "wkv"][: t + 1]),
+                               "a (relative to b)": float(((a.double() - a_eng).abs() / b_eng).max()),
+                               "b (relative)": float(((b.double() - b_eng).abs() / b_eng).max())})
 
 
-def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> WkvStable:
+def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> res.WkvStable:
     """The stable form from the empty state against the engine, and the overflow demo: adding
     the same constant to every k leaves wkv unchanged (it cancels in the ratio), so the stable
     form still gives the engine's value while the naive form in float32 breaks."""
@@ -329,52 +318,53 @@ def wkv_stable_view(ex: Example, layer: int, t: int, channel: int) -> WkvStable:
     for name, mine in (("aa", aa), ("bb", bb), ("pp", pp)):
         table[f"{name} (formula)"] = mine[:, channel].tolist()
         table[f"{name} (engine)"] = ex.rec[p + name][: t + 1, channel].tolist()
-    return WkvStable(table, rows, exponents[OVERFLOW_UP][:, channel].tolist(),
-                     {"wkv": max_diff(wkv[t], engine), "aa": max_diff(aa, ex.rec[p + "aa"][: t + 1]),
-                      "bb": max_diff(bb, ex.rec[p + "bb"][: t + 1]), "pp": max_diff(pp, ex.rec[p + "pp"][: t + 1])})
+    return res.WkvStable(table, rows, exponents[OVERFLOW_UP][:, channel].tolist(),
+                         {"wkv": max_diff(wkv[t], engine), "aa": max_diff(aa, ex.rec[p + "aa"][: t + 1]),
+                          "bb": max_diff(bb, ex.rec[p + "bb"][: t + 1]), "pp": max_diff(pp, ex.rec[p + "pp"][: t + 1])})
 
 
-def time_mix_out_view(ex: Example, layer: int, t: int, channels: list[int]) -> Checked:
+def time_mix_out_view(ex: Example, layer: int, t: int, channels: list[int]) -> res.Checked:
     att, p = ex.block(layer).att, f"blocks.{layer}.att."
     out = fm.time_mix_output(att.output, ex.rec[p + "r"][t], ex.rec[p + "wkv"][t])
     mid = fm.residual(block_input(ex, layer)[t], out)
-    return Checked({"channel": channels, "r": _col(ex.rec[p + "r"][t], channels),
-                    "wkv": _col(ex.rec[p + "wkv"][t], channels), "out (formula)": _col(out, channels),
-                    "out (engine)": _col(ex.rec[p + "out"][t], channels), "x + out (formula)": _col(mid, channels),
-                    "resid_mid (engine)": _col(ex.rec[f"blocks.{layer}.resid_mid"][t], channels)},
-                   {"out": max_diff(out, ex.rec[p + "out"][t]),
-                    "resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t])})
+    return res.Checked({"channel": channels, "r": _col(ex.rec[p + "r"][t], channels),
+                        "wkv": _col(ex.rec[p + "wkv"][t], channels), "out (formula)": _col(out, channels),
+                        "out (engine)": _col(ex.rec[p + "out"][t], channels), "x + out (formula)": _col(mid, channels),
+                        "resid_mid (engine)": _col(ex.rec[f"blocks.{layer}.resid_mid"][t], channels)},
+                       {"out": max_diff(out, ex.rec[p + "out"][t]),
+                        "resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t])})
 
 
 # --- lesson 3: channel-mix, block, state ------------------------------------------------------------
 
-def channel_mix_view(ex: Example, layer: int, t: int, channels: list[int]) -> ChannelMix:
+def channel_mix_view(ex: Example, layer: int, t: int, channels: list[int]) -> res.ChannelMix:
     ffn, p = ex.block(layer).ffn, f"blocks.{layer}.ffn."
     x = ln2(ex, layer)
     cm = fm.channel_mix(x[t], shifted(x)[t], ffn.time_mix_k, ffn.time_mix_r, ffn.key, ffn.receptance, ffn.value)
     pre = fm.token_shift(x[t], shifted(x)[t], ffn.time_mix_k) @ ffn.key.T          # (F,) before the ReLU
-    return ChannelMix(pre, cm["k"], float((cm["k"] == 0).double().mean()),
-                      {"channel": channels, "r (formula)": _col(cm["r"], channels),
-                       "r (engine)": _col(ex.rec[p + "r"][t], channels),
-                       "out (formula)": _col(cm["out"], channels), "out (engine)": _col(ex.rec[p + "out"][t], channels)},
-                      {n: max_diff(cm[n], ex.rec[p + n][t]) for n in ("k", "r", "out")})
+    return res.ChannelMix(pre, cm["k"], float((cm["k"] == 0).double().mean()),
+                          {"channel": channels, "r (formula)": _col(cm["r"], channels),
+                           "r (engine)": _col(ex.rec[p + "r"][t], channels),
+                           "out (formula)": _col(cm["out"], channels),
+                           "out (engine)": _col(ex.rec[p + "out"][t], channels)},
+                          {n: max_diff(cm[n], ex.rec[p + n][t]) for n in ("k", "r", "out")})
 
 
-def block_view(ex: Example, layer: int, t: int) -> BlockSums:
+def block_view(ex: Example, layer: int, t: int) -> res.BlockSums:
     """The block's two residual additions, checked on every channel of this token."""
     x_in = block_input(ex, layer)[t]
     mid = fm.residual(x_in, ex.rec[f"blocks.{layer}.att.out"][t])
     out = fm.residual(mid, ex.rec[f"blocks.{layer}.ffn.out"][t])
-    return BlockSums({"x (block input)": float(x_in.norm()),
-                      "time-mix out": float(ex.rec[f"blocks.{layer}.att.out"][t].norm()),
-                      "x after time-mix": float(mid.norm()),
-                      "channel-mix out": float(ex.rec[f"blocks.{layer}.ffn.out"][t].norm()),
-                      "x after the block": float(out.norm())},
-                     {"resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t]),
-                      "resid": max_diff(out, ex.rec[f"blocks.{layer}.resid"][t])})
+    return res.BlockSums({"x (block input)": float(x_in.norm()),
+                          "time-mix out": float(ex.rec[f"blocks.{layer}.att.out"][t].norm()),
+                          "x after time-mix": float(mid.norm()),
+                          "channel-mix out": float(ex.rec[f"blocks.{layer}.ffn.out"][t].norm()),
+                          "x after the block": float(out.norm())},
+                         {"resid_mid": max_diff(mid, ex.rec[f"blocks.{layer}.resid_mid"][t]),
+                          "resid": max_diff(out, ex.rec[f"blocks.{layer}.resid"][t])})
 
 
-def state_view(ex: Example, layer: int, t: int) -> StateAfter:
+def state_view(ex: Example, layer: int, t: int) -> res.StateAfter:
     """The layer's state after token t, rebuilt from the formulas: x_att and x_ffn are this
     token's layer-norm outputs, ln1(x) and ln2(x) (the next token's token shift reads them), aa bb pp the
     stable WKV state. After the last token it must equal the engine's returned State."""
@@ -386,7 +376,7 @@ def state_view(ex: Example, layer: int, t: int) -> StateAfter:
     if t == ex.n_tokens - 1:
         engine = ex.state.layers[layer]
         diffs = {n: max_diff(v, getattr(engine, n)) for n, v in fields.items()}
-    return StateAfter(fields, 5 * ex.model.config.n_embd, diffs)
+    return res.StateAfter(fields, 5 * ex.model.config.n_embd, diffs)
 
 
 def continue_from_state(ex: Example, token: int) -> float:
