@@ -14,21 +14,17 @@ import gzip
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from scripts.st_client import LOOPBACK, Tab, free_port, healthy
+from scripts.first_visit_bytes import start_class, stop_class
+from scripts.st_client import LOOPBACK, Tab, healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
-STARTUP_TIMEOUT_S = 120
 FRESH_CLIENTS = 16             # all on one of two replicas by chance: 2 * 2**-16
 
 
@@ -38,49 +34,22 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
-def _two_free_ports() -> int:
-    """A port p with p and p + 1 both free on loopback (the replicas take consecutive ports)."""
-    while True:
-        p = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind((LOOPBACK, p + 1))
-                return p
-            except OSError:
-                continue
-
-
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
     """scripts/serve_class.sh with two replicas, its nginx config and logs in a temporary folder;
-    stopped (TERM, as Ctrl-C) at the end, and every process it started checked gone."""
+    stopped (TERM, as Ctrl-C) at the end, and every port it served checked silent."""
     if not Path(NGINX).exists():
         _missing(f"nginx is not installed ({NGINX}; apt-get install nginx)")
     run_dir = tmp_path_factory.mktemp("class")
-    port, first = free_port(), _two_free_ports()
-    cmd = ["bash", "scripts/serve_class.sh", "--replicas", "2", "--port", str(port),
-           "--first-replica-port", str(first), "--run-dir", str(run_dir)]
-    log = run_dir / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc, port, first = start_class(run_dir, replicas=2)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while "serving http://" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve_class.sh did not start (exit code {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
         yield {"port": port, "replicas": {f"{LOOPBACK}:{first}", f"{LOOPBACK}:{first + 1}"}}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)      # its own process group: only what this test started
-            proc.wait()
+        stop_class(proc)
+    log = (run_dir / "serve.log").read_text()
     for p in (port, first, first + 1):
-        assert not healthy(p), f"port {p} still answers after serve_class.sh stopped:\n{log.read_text()[-2000:]}"
-    assert "stopped nginx and 2 replicas" in log.read_text()
+        assert not healthy(p), f"port {p} still answers after serve_class.sh stopped:\n{log[-2000:]}"
+    assert "stopped nginx and 2 replicas" in log
 
 
 def get(port: int, path: str, **headers) -> tuple[dict, bytes]:
@@ -107,6 +76,8 @@ def test_static_javascript_is_compressed_through_the_proxy_and_not_direct(proxy)
     headers, body = get(port, script, **{"Accept-Encoding": "gzip"})
     assert headers["content-encoding"] == "gzip"
     assert gzip.decompress(body) == plain and len(body) < len(plain) / 2
+    again, same = get(port, script, **{"Accept-Encoding": "deflate, gzip"})
+    assert (again["x-cache"], again["content-encoding"], same) == ("HIT", "gzip", body)     # compressed once
     if BROTLI_MODULE.exists():
         headers, body = get(port, script, **{"Accept-Encoding": "gzip, deflate, br"})
         assert headers["content-encoding"] == "br" and len(body) < len(plain) / 2
@@ -124,14 +95,13 @@ def run_async(coro):
 
 
 def test_fresh_clients_spread_over_replicas_and_each_stays_on_its_own(proxy):
+    """Static files are the same on every replica (and come from nginx's cache); everything else,
+    the websocket included, must reach the replica that holds the session."""
     port, first_replicas = proxy["port"], set()
-    _, index = get(port, "/")
-    assets = re.findall(rb'(?:src|href)="(\./static/[^"]+)"', index)[:3]
     for _ in range(FRESH_CLIENTS):
         cookie, replica = new_client(port)
         first_replicas.add(replica)
-        later = [get(port, a.decode(), Cookie=cookie)[0] for a in assets]
-        later += [get(port, p, Cookie=cookie)[0] for p in ("/", "/_stcore/health", "/_stcore/host-config")]
+        later = [get(port, p, Cookie=cookie)[0] for p in ("/", "/explorer", "/_stcore/health", "/_stcore/host-config")]
         assert {h["x-upstream"] for h in later} == {replica}
         assert not any("set-cookie" in h and "stroute" in h["set-cookie"] for h in later)   # set once
         assert run_async(_handshake_upstream(port, cookie)) == replica                      # the websocket too
