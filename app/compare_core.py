@@ -25,20 +25,16 @@ from typing import Callable, Sequence
 
 import torch
 
-from lab import analysis, card
+from lab import analysis, card, kinds
 from lab.kinds import KINDS
 from lab.measure import GenerationRow, generation_cost
 from rwkv_core import Recorder
-from rwkv_core.checkpoint import MODELS_DIR
 from rwkv_core.sampling import SamplingSettings, make_generator, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "docs" / "compare"           # not docs/bench: the Lab reads every *.json there as a scaling record
 GENERATION_FILE = COMMITTED / "generation_cpu.json"
 TRAIN_STEP_FILE = COMMITTED / "train_step_four_models_cpu.json"   # the Lab reads every train_step_*.json here too
-ORDER = ("rwkv4", "gpt", "lstm", "redline")     # the page's order: RWKV, its transformer rival, the RNNs
-STEMS = {"rwkv4": "rwkv4-shakespeare", "gpt": "gpt-shakespeare", "lstm": "lstm-shakespeare",
-         "redline": "redline-shakespeare"}
 TABLE_CONTEXTS = (64, 512, 2048, 4096)          # the lead's table: time per token and memory at these
 LIVE_CONTEXTS = (16, 64, 256, 512)              # the live button's default: seconds on a CPU, not minutes
 ALL_CONTEXTS = (16, 64, 256, 512, 1024, 2048, 4096)
@@ -60,11 +56,19 @@ def title(kind: str) -> str:
     return KINDS[kind].title
 
 
+def order() -> list[str]:
+    """The page's order of the kinds: the registry's (lab.kinds.KINDS), a kind registered later included."""
+    return list(KINDS)
+
+
+def stem(kind: str) -> str:
+    """A kind's main shipped model's file stem in the models folder (lab.kinds.SHIPPED)."""
+    return kinds.main_model(kind).stem
+
+
 def shipped(models_dir: Path | None = None) -> dict[str, Path]:
-    """The trained models in the models folder, in ORDER: {kind: its .safetensors}."""
-    folder = Path(models_dir or MODELS_DIR)
-    found = {k: folder / f"{s}.safetensors" for k, s in STEMS.items()}
-    return {k: found[k] for k in ORDER if found[k].is_file()}
+    """The trained models in the models folder, in the registry's order: {kind: its .safetensors}."""
+    return kinds.shipped_paths(models_dir)
 
 
 def fastest(model) -> str:
@@ -95,8 +99,10 @@ class Curve:
 def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
     """A model's validation points from its .log.json (None when it is not there). RWKV's log
     keeps its points' seconds in the training entries; card.val_curve reads both layouts."""
-    folder = Path(models_dir or MODELS_DIR)
-    log_file, eval_file = folder / f"{STEMS[kind]}.log.json", folder / f"{STEMS[kind]}.eval.json"
+    if kinds.main_model(kind) is None:
+        return None
+    folder = Path(models_dir or kinds.MODELS_DIR)
+    log_file, eval_file = folder / f"{stem(kind)}.log.json", folder / f"{stem(kind)}.eval.json"
     if not log_file.is_file():
         return None
     log = json.loads(log_file.read_text())
@@ -117,7 +123,7 @@ def threads_text(log: dict) -> str:
 
 
 def read_curves(models_dir: Path | None = None) -> dict[str, Curve]:
-    out = {k: read_curve(k, models_dir) for k in ORDER}
+    out = {k: read_curve(k, models_dir) for k in order()}
     return {k: c for k, c in out.items() if c is not None}
 
 
@@ -188,10 +194,10 @@ def read_generation(path: Path = GENERATION_FILE) -> dict | None:
     rec = json.loads(path.read_text())
     by_kind = {}
     for name, rows in rec["models"].items():
-        kind = next((k for k, s in STEMS.items() if s == name), None)
-        if kind is not None:
-            by_kind[kind] = [GenerationRow(**{**r, "seconds": tuple(r["seconds"])}) for r in rows]
-    return {**rec, "rows": {k: by_kind[k] for k in ORDER if k in by_kind}}
+        shipped = kinds.SHIPPED.get(name)
+        if shipped is not None and shipped == kinds.main_model(shipped.kind):
+            by_kind[shipped.kind] = [GenerationRow(**{**r, "seconds": tuple(r["seconds"])}) for r in rows]
+    return {**rec, "rows": {k: by_kind[k] for k in order() if k in by_kind}}
 
 
 def cost_series(results: dict[str, list[GenerationRow]]) -> dict[str, list[tuple[int, float, bool]]]:
@@ -225,7 +231,7 @@ def summary_table(curves: dict[str, Curve], eq: Equal | None, steps: list, gen: 
                   contexts: Sequence[int] = TABLE_CONTEXTS) -> dict[str, list]:
     """The lead's table, one row per model: held-out bits/char (and at equal tokens / seconds),
     training tokens/s, ms per new token and state bytes at each context."""
-    kinds = [k for k in ORDER if k in curves or k in gen or any(s.kind == k for s in steps)]
+    kinds = [k for k in order() if k in curves or k in gen or any(s.kind == k for s in steps)]
     speed = {s.kind: s.tokens_per_s for s in steps}
     table: dict[str, list] = {"model": [title(k) for k in kinds],
                               "bits/char": [round(curves[k].final_bpc, 3) if k in curves else None for k in kinds]}

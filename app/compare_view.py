@@ -12,11 +12,11 @@ from rwkv_core.checkpoint import DEFAULT_MODEL
 from visuals import compare as vc
 
 GPT_MISSING = ("The GPT trained here is not in the models folder yet "
-               "(`python -m lab.train_rivals --kind gpt` writes models/gpt-shakespeare.*).")
+               "(`python -m lab.train --kind gpt` writes models/gpt-shakespeare.*).")
 
 
 def trained_models() -> dict:
-    """Every model trained here that is in the models folder, {kind: model}, in cc.ORDER. RWKV is
+    """Every model trained here that is in the models folder, {kind: model}, in cc.order(). RWKV is
     the embedded model (the picker's cached copy); the rivals come from the Lab's cache."""
     out = {}
     for kind, path in cc.shipped().items():

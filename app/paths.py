@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lab.kinds import MODELS_DIR
 from rwkv_core import CheckpointError
-from rwkv_core.checkpoint import MODELS_DIR
 
 LOCAL_PATHS_ENV = "RWKV_LOCAL_PATHS"   # "any": typed paths anywhere (your own machine); else only the models folder
 MODELS_DIR_ENV = "RWKV_MODELS_DIR"     # that folder (default: the repository's models/)

@@ -29,10 +29,9 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from app.explorer_core import token_label
-from lab import analysis, bench_record
+from lab import analysis, bench_record, kinds
 from lab.kinds import KINDS
 from rwkv_core import Recorder
-from rwkv_core.checkpoint import MODELS_DIR
 from rwkv_core.protocol import Model
 from rwkv_core.schedule import MODES, Plan, Refusal, expected_steps, panels, takes_chunk
 from rwkv_core.timing import Timings, device_name
@@ -78,14 +77,10 @@ class ScheduleRun:
         return replace(self, logits=torch.empty(0, self.logits.shape[-1], dtype=self.logits.dtype))
 
 
-# The rivals trained here on the same plays and tokenizer as the embedded model (models/*.md).
-RIVAL_FILES = {"lstm": "lstm-shakespeare.safetensors", "redline": "redline-shakespeare.safetensors",
-               "gpt": "gpt-shakespeare.safetensors"}
-
-
-def shipped_rivals(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
-    """The rival kinds whose trained checkpoint is in the models folder, in KINDS order."""
-    return {k: models_dir / f for k, f in RIVAL_FILES.items() if (models_dir / f).is_file()}
+def shipped_rivals(models_dir: Path | None = None) -> dict[str, Path]:
+    """The rival kinds whose trained checkpoint is in the models folder (lab.kinds.SHIPPED: trained
+    here on the same plays and tokenizer as the embedded model), in KINDS order."""
+    return {k: p for k, p in kinds.shipped_paths(models_dir).items() if k != "rwkv4"}
 
 
 def kind_panels(kind: str, n_layer: int, n_tokens: int, chunk: int) -> tuple[list[Plan], list[Refusal]]:
@@ -178,10 +173,11 @@ def training_step_stamp(folder: Path = COMPARE) -> tuple:
     return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("train_step_*.json")))
 
 
-def measure_training_steps(device: str, kinds: Sequence[str] = ("rwkv4", "gpt", "lstm", "redline")) -> list:
-    """One training step of each kind, live, at the recipe's batch (6 × 512 tokens)."""
+def measure_training_steps(device: str, kinds: Sequence[str] | None = None) -> list:
+    """One training step of each kind (default: every registered one), live, at the recipe's batch
+    (6 × 512 tokens)."""
     from lab.train_bench import train_step_speed
-    return [train_step_speed(k, device=device, repeats=1) for k in kinds]
+    return [train_step_speed(k, device=device, repeats=1) for k in (kinds or list(KINDS))]
 
 
 def speed_table(rows) -> dict[str, list]:
@@ -330,11 +326,4 @@ def timing_device() -> str:
 
 def on_device(model: Model, device: str):
     """The same weights on another device (a new model object; the shared one is never changed)."""
-    from rwkv_core import RWKV, Weights
-    if torch.device(device) == model.device:
-        return model
-    if model.kind != "rwkv4":
-        return model.to(device) if hasattr(model, "to") else model   # a rival without .to stays where it is
-    sd = {k: v.to(device) for k, v in model.weights.state_dict().items()}
-    return RWKV(Weights.from_state_dict(sd), model.config, tokenizer=model.tokenizer, source=model.source,
-                fmt=model.format, device=device)
+    return model if torch.device(device) == model.device else model.to(device)

@@ -7,9 +7,19 @@ A kind is what the engine and the pages need to know about one architecture: its
 which decide the schedules it can run), its name and colour on screen, how it is evaluated, and
 its trainer hooks. A shipped model is a trained checkpoint in models/ of some kind.
 
-Adding a kind (ARCHITECTURE.md has the full recipe): write its model module (a subclass of
-rwkv_core.base.ModelBase, its tensors' validation, and its training forward), then add one
-`Kind(...)` to KINDS below (and a `Shipped(...)` once a checkpoint is trained). Nothing else.
+Adding a model kind (tests/test_toy_kind.py does it with a toy kind, and checks each point):
+  1. its model module: a subclass of rwkv_core.base.ModelBase writing only `init_state`,
+     `_run_cell` (one cell: layer l over tokens s..e) and `_head`, over its weights (a frozen
+     dataclass with state_dict() / from_state_dict()) and its state (`layers`, nbytes()); and the
+     loading functions: validate(sd, name) -> config (CheckpointError naming what is wrong) and
+     build(sd, *, device, dtype, tokenizer, source, fmt) -> model.
+  2. one `Kind(...)` in KINDS below (a plug-in calls `register(Kind(...))`): its name, title,
+     Dependencies (red line? wide cells?), why, colour (a visuals.theme.PALETTE key), recognise,
+     validate, build.
+  3. to train it here: its training forward and trainer hooks (lab.train_kinds, `trainer=`), then
+     a `Shipped(...)` below for its checkpoint in models/ (`<stem>.safetensors` and its tokenizer).
+Then lab.load_model loads it, the Scheduling Lab's kind control offers it, the Why page compares
+it, and its figures draw it in its colour: no other file changes.
 """
 from __future__ import annotations
 
@@ -52,6 +62,7 @@ class Shipped:
 
     @property
     def path(self) -> Path:
+        """Its checkpoint in MODELS_DIR (read when called)."""
         return MODELS_DIR / f"{self.stem}.safetensors"
 
 
@@ -91,11 +102,17 @@ def _recognise(name):
     return recognise
 
 
+# in the order the pages show them: RWKV, its transformer rival, the RNNs
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("rwkv4", "RWKV-4", RWKV4, colour="blue", recognise=_rwkv4_recognise, validate=_rwkv4_validate,
          build=_rwkv4_build, trainer=train_kinds.RWKV4,
          why="R, K, V depend only on the layer's input (and the one-token shift) and WKV is a linear recurrence "
              "whose decay does not depend on the data: a layer's products run over all its tokens at once"),
+    Kind("gpt", "GPT", GPT_DEPS, colour="green", recognise=_recognise("gpt"), validate=_rival_validate,
+         build=_gpt_build, trainer=train_kinds.GPT,
+         evaluation="windows",
+         why="a layer at token t reads the layer below at tokens ≤ t and its own cache: no red line, and all "
+             "tokens' products at once"),
     Kind("lstm", "stacked LSTM", LSTM_DEPS["lstm"], colour="orange", recognise=_recognise("lstm"),
          validate=_rival_validate, build=_lstm_build, trainer=train_kinds.LSTM,
          why="no red line, so the cells can run as a wavefront; but the gates of token t need W_h·h[t−1] inside a "
@@ -105,11 +122,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          trainer=train_kinds.REDLINE,
          why="the top layer's output at token t is layer 0's input at token t+1: every cell waits for the one "
              "before it"),
-    Kind("gpt", "GPT", GPT_DEPS, colour="green", recognise=_recognise("gpt"), validate=_rival_validate,
-         build=_gpt_build, trainer=train_kinds.GPT,
-         evaluation="windows",
-         why="a layer at token t reads the layer below at tokens ≤ t and its own cache: no red line, and all "
-             "tokens' products at once"),
 )}
 
 SHIPPED: dict[str, Shipped] = {s.stem: s for s in (
@@ -146,11 +158,14 @@ def main_model(kind: str) -> Shipped | None:
     return next((s for s in SHIPPED.values() if s.kind == kind and not s.variant), None)
 
 
-def shipped_paths(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
-    """kind -> its main shipped checkpoint, for the kinds whose file is there, in KINDS order."""
-    out = {}
-    for name in KINDS:
-        s = main_model(name)
-        if s is not None and (models_dir / f"{s.stem}.safetensors").is_file():
-            out[name] = models_dir / f"{s.stem}.safetensors"
-    return out
+def main_models() -> list[Shipped]:
+    """Every kind's main shipped model, in KINDS order."""
+    return [s for s in map(main_model, KINDS) if s is not None]
+
+
+def shipped_paths(models_dir: Path | None = None) -> dict[str, Path]:
+    """kind -> its main shipped checkpoint, for the kinds whose file is in models_dir (default
+    MODELS_DIR, read when called: a test may point it elsewhere), in KINDS order."""
+    folder = Path(models_dir or MODELS_DIR)
+    found = {s.kind: folder / f"{s.stem}.safetensors" for s in main_models()}
+    return {k: p for k, p in found.items() if p.is_file()}

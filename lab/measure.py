@@ -29,7 +29,6 @@ import torch
 import lab
 
 CONTEXTS = (16, 64, 256, 512, 1024, 2048, 4096)
-SHIPPED = ("rwkv4-shakespeare", "lstm-shakespeare", "redline-shakespeare", "gpt-shakespeare")
 
 
 @dataclass(frozen=True)
@@ -121,10 +120,11 @@ def table(results: dict[str, list[GenerationRow]], device: str, new_tokens: int)
 
 
 def main(argv=None):
-    from lab.train import MODELS_DIR
+    from lab.kinds import MODELS_DIR, main_models
     from rwkv_core.timing import device_name
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=",".join(SHIPPED), help="names in models/ (without .safetensors)")
+    p.add_argument("--models", default=",".join(s.stem for s in main_models()),
+                   help="names in models/ (without .safetensors; default: each kind's main shipped model)")
     p.add_argument("--contexts", default=",".join(map(str, CONTEXTS)))
     p.add_argument("--new-tokens", type=int, default=8)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

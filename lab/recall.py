@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.evaluate import fastest_mode
+from lab.kinds import SHIPPED
 from rwkv_core.timing import cpu_model
 
 LENGTHS = (16, 64, 256, 1024)
@@ -131,7 +132,7 @@ def main(argv=None) -> dict:
     from lab.data import load_texts
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=None,
-                   help="checkpoints (default: every model shipped in models/)")
+                   help="checkpoints (default: every model shipped in models/, lab.kinds.SHIPPED)")
     p.add_argument("--lengths", nargs="+", type=int, default=list(LENGTHS))
     p.add_argument("--contexts", nargs="+", type=int, default=list(CONTEXTS))
     p.add_argument("--places", type=int, default=PLACES)
@@ -142,8 +143,7 @@ def main(argv=None) -> dict:
                    help="keep the other models already in --json (measure only --models, same settings)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models_dir = Path(__file__).resolve().parent.parent / "models"
-    paths = args.models or sorted(str(f) for f in models_dir.glob("*.safetensors"))
+    paths = args.models or [str(s.path) for s in SHIPPED.values() if s.path.is_file()]
     _, val = load_texts()
     texts = list(val.values())
     out = {"machine": {"cpu": cpu_model(), "threads": args.threads, "torch": torch.__version__},

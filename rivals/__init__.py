@@ -13,10 +13,8 @@ from rivals.lstm import Config, LayerState, State, Weights, init_state
 from rivals.model import RivalModel
 from rwkv_core.checkpoint import CheckpointError, expect_exactly, file_name, loading
 
-KIND_NAMES = ("lstm", "redline", "gpt")
-
 __all__ = ["infer_kind", "from_state_dict", "validate", "RivalModel", "Config", "State", "LayerState",
-           "Weights", "init_state", "KIND_NAMES", "GPTModel"]
+           "Weights", "init_state", "GPTModel"]
 
 
 def infer_kind(sd: dict) -> str | None:

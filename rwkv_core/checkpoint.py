@@ -25,8 +25,8 @@ import torch
 
 from rwkv_core.config import Config
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "rwkv4-shakespeare.safetensors"
+# the embedded model, read when no path is given (the other shipped models: lab.kinds, MODELS_DIR)
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "rwkv4-shakespeare.safetensors"
 
 MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3   # a file, or a folder's shards together: RWKV-4-Pile-1B5 in float16 fits
 MAX_JSON_BYTES = 64 * 1024 ** 2        # config.json, tokenizer JSON (the Pile's 20B tokenizer is 2.4 MB)

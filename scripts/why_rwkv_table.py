@@ -52,7 +52,7 @@ def main(argv=None) -> str:
     if not args.no_measure:
         from lab import measure
         measure_training(kinds, args.threads, args.batch, args.ctx, args.repeats)
-        measure.main(["--models", ",".join(cc.STEMS[k] for k in kinds), "--contexts", args.contexts,
+        measure.main(["--models", ",".join(cc.stem(k) for k in kinds), "--contexts", args.contexts,
                       "--new-tokens", str(args.new_tokens), "--threads", str(args.threads),
                       "--json", str(cc.GENERATION_FILE)])
     curves = cc.read_curves()
@@ -60,7 +60,7 @@ def main(argv=None) -> str:
     table = cc.summary_table(curves, cc.equal_points(curves) if len(curves) >= 2 else None,
                              steps["rows"] if steps else [], gen["rows"] if gen else {})
     text = cc.markdown_table(table)
-    missing = [cc.title(k) for k in cc.ORDER if k not in kinds]
+    missing = [cc.title(k) for k in cc.order() if k not in kinds]
     print(text)
     if steps:
         print(f"\ntraining: {steps['device']}, batch {steps['batch']} x {steps['ctx']}, {steps['threads']} thread(s), "

@@ -57,7 +57,7 @@ def test_equal_points_interpolate_between_validation_points(tmp_path):
         val = [{"step": s, "tokens": s * 3072, "seconds": s / speed, "bits_per_char": 3.0 - s / 1000} for s in (250, 500)]
         log = {"config": {"batch_size": 6, "ctx_len": 512, "threads": 2}, "train": [], "val": val,
                "final": {"bits_per_char": 2.5}, "resumed": [{"step": 50, "threads": 1}]}
-        (tmp_path / f"{cc.STEMS[kind]}.log.json").write_text(json.dumps(log))
+        (tmp_path / f"{cc.stem(kind)}.log.json").write_text(json.dumps(log))
     curves = cc.read_curves(tmp_path)
     assert curves["lstm"].final_bpc == 2.5 and curves["lstm"].final_from.endswith(".log.json")
     assert curves["lstm"].threads == "2 threads, 1 from step 50"
@@ -70,7 +70,7 @@ def test_equal_points_interpolate_between_validation_points(tmp_path):
 
 def test_generation_cost_and_state_bytes_of_every_landed_model(models):
     results = cc.measure_generation(models, (16, 64), new_tokens=2)
-    assert list(results) == [k for k in cc.ORDER if k in models]
+    assert list(results) == [k for k in cc.order() if k in models]
     for kind, rows in results.items():
         assert [r.context for r in rows] == [16, 64] and all(r.seconds_per_token > 0 for r in rows)
         if kind == "gpt":      # the KV cache: 2 · L · C float32 values per token read

@@ -9,13 +9,13 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from .theme import MUTED, SEQUENCE, figure, safe
+from .theme import MUTED, figure, model_colour, safe
 
 
 def held_out_figure(rows: Sequence[tuple[str, float]], highlight: Sequence[str] = ()) -> go.Figure:
     """rows: (model label, held-out bits/char), drawn in the given order; `highlight`: labels
-    drawn in colour (the rest grey)."""
-    colours = [SEQUENCE[0] if name in highlight else MUTED for name, _ in rows]
+    drawn in their kind's colour (the rest grey)."""
+    colours = [model_colour(name, i) if name in highlight else MUTED for i, (name, _) in enumerate(rows)]
     bar = go.Bar(x=[safe(n) for n, _ in rows], y=[v for _, v in rows], marker_color=colours,
                  text=[f"{v:.3f}" for _, v in rows], textposition="outside",
                  hovertemplate="%{x}: %{y:.3f} bits/char<extra></extra>")
@@ -32,7 +32,7 @@ def held_out_figure(rows: Sequence[tuple[str, float]], highlight: Sequence[str] 
 def context_curve_figure(curves: Mapping[str, Sequence[tuple[int, float]]]) -> go.Figure:
     """curves: model label → [(tokens of context, bits/char of the scored tokens)] (log x axis)."""
     traces = [go.Scatter(x=[c for c, _ in pts], y=[b for _, b in pts], name=safe(name), mode="lines+markers",
-                         line=dict(color=SEQUENCE[i % len(SEQUENCE)]),
+                         line=dict(color=model_colour(name, i)),
                          hovertemplate="%{x} tokens of context: %{y:.3f} bits/char<extra>" + safe(name) + "</extra>")
                for i, (name, pts) in enumerate(curves.items())]
     return figure(traces, title="The same held-out tokens, given more and more context",

@@ -15,14 +15,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .theme import MUTED, SEQUENCE, SEQUENTIAL, figure, safe, style
+from .theme import MUTED, SEQUENTIAL, figure, model_colour, safe, style
 
 DASH_COMPUTED = "dot"
 ROOM_FOR_LEGEND = dict(l=70, r=30, t=130, b=60)   # a legend of two rows between the title and the plot
-
-
-def _colour(i: int) -> str:
-    return SEQUENCE[i % len(SEQUENCE)]
 
 
 def _vline(x: float, text: str) -> tuple[dict, dict]:
@@ -39,7 +35,7 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
     i = {"tokens": 0, "seconds": 1}[axis]
     scale = 1e6 if axis == "tokens" else 60.0
     traces = [go.Scatter(x=[p[i] / scale for p in pts], y=[p[2] for p in pts], name=safe(name), mode="lines+markers",
-                         line=dict(color=_colour(j)),
+                         line=dict(color=model_colour(name, j)),
                          hovertemplate="%{x:.2f}: %{y:.3f} bits/char<extra>" + safe(name) + "</extra>")
                for j, (name, pts) in enumerate(curves.items())]
     shapes, notes = [], []
@@ -58,7 +54,7 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
 def speed_figure(rows: Sequence[tuple[str, float]], device: str = "") -> go.Figure:
     """rows: (model, tokens per second of one training step)."""
     bar = go.Bar(x=[safe(n) for n, _ in rows], y=[v for _, v in rows], text=[f"{v:,.0f}" for _, v in rows],
-                 marker_color=[_colour(j) for j in range(len(rows))], textposition="outside")
+                 marker_color=[model_colour(n, j) for j, (n, _) in enumerate(rows)], textposition="outside")
     return figure([bar], title="Training: tokens per second of one step" + (f" on {safe(device)}" if device else ""),
                   caption="Forward and backward over a batch, each model in its fastest allowed schedule: "
                           "RWKV and the GPT run a layer over all tokens at once, the LSTM token by token, "
@@ -74,7 +70,7 @@ def generation_figure(series: Mapping[str, Sequence[tuple[int, float, bool]]], n
     for j, (name, pts) in enumerate(series.items()):
         traces.append(go.Scatter(
             x=[p[0] for p in pts], y=[1e3 * p[1] for p in pts], name=safe(name), mode="lines+markers",
-            line=dict(color=_colour(j)), marker=dict(size=9, symbol=["circle-open" if p[2] else "circle" for p in pts]),
+            line=dict(color=model_colour(name, j)), marker=dict(size=9, symbol=["circle-open" if p[2] else "circle" for p in pts]),
             customdata=["past its training context: timing only" if p[2] else "" for p in pts],
             hovertemplate="context %{x}: %{y:.2f} ms/token %{customdata}<extra>" + safe(name) + "</extra>"))
     shapes, notes = [], []
@@ -95,12 +91,12 @@ def memory_figure(measured: Mapping[str, Sequence[tuple[int, int]]],
     """measured: model → [(context, state bytes)] from real tensors; computed: the same, from
     shapes (dotted)."""
     traces = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines+markers",
-                         line=dict(color=_colour(j)),
+                         line=dict(color=model_colour(name, j)),
                          hovertemplate="context %{x}: %{y:,} bytes<extra>" + safe(name) + "</extra>")
               for j, (name, pts) in enumerate(measured.items())]
     for j, (name, pts) in enumerate((computed or {}).items()):
         traces.append(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
-                                 line=dict(color=_colour(len(measured) + j), dash=DASH_COMPUTED),
+                                 line=dict(color=model_colour(name, len(measured) + j), dash=DASH_COMPUTED),
                                  hovertemplate="context %{x}: %{y:,} bytes<extra>" + safe(name) + "</extra>"))
     return figure(traces, title="Memory: the state a model carries to the next token",
                   caption="RWKV's and the LSTMs' states do not grow with the text; a transformer's KV cache keeps "

@@ -37,6 +37,25 @@ HEIGHT = 420             # px, the default figure height
 MIN_TEXT = 12            # px, the smallest label on a bar
 
 
+def kind_colour(key: str) -> str:
+    """A colour key of the registry of model kinds (lab.kinds: Kind.colour, Shipped.colour) as hex:
+    a PALETTE colour, or "red" for the red line's own red (RED_LINE)."""
+    if key == "red":
+        return RED_LINE
+    if key not in PALETTE:
+        raise ValueError(f"colour {key!r} is not a palette colour (one of {', '.join(PALETTE)}, or red)")
+    return PALETTE[key]
+
+
+def model_colour(name: str, i: int = 0) -> str:
+    """A model's series colour, from its name on screen: its kind's or its shipped model's colour in
+    the registry when the name is one's title ("RWKV-4", "RWKV-4 without WKV"), else the i-th of
+    SEQUENCE. So a kind keeps one colour on every page, whatever else a figure shows."""
+    from lab.kinds import KINDS, SHIPPED  # here, not above: the registry imports the model code
+    keys = {s.title: s.colour for s in SHIPPED.values()} | {k.title: k.colour for k in KINDS.values()}
+    return kind_colour(keys[name]) if name in keys else SEQUENCE[i % len(SEQUENCE)]
+
+
 def safe(text: str) -> str:
     """Plotly reads a little HTML in labels (<b>, <br>): escape model and user text so a token
     such as '<br>' shows as written, never as markup. Control characters become visible."""

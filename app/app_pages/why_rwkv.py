@@ -27,7 +27,7 @@ st.markdown(
     "512-token batches): **RWKV-4**, a **GPT** (GPT-2's layout), a **stacked LSTM** and the article's "
     "**red-line RNN**. The article's claims, measured: RWKV learns like a transformer, trains in parallel "
     "like one, and generates like an RNN, with a state that does not grow.")
-missing = [cc.title(k) for k in cc.ORDER if k not in models]
+missing = [cc.title(k) for k in cc.order() if k not in models]
 st.caption("Models in the models folder: " + ", ".join(cc.title(k) for k in models) +
            (f". Not trained yet: {', '.join(missing)}." if missing else "."))
 
@@ -66,7 +66,7 @@ for rec in sc.training_step_records():          # docs/compare/train_step_*.json
                f"thread(s), measured {rec['measured_at']}.")
 if st.button("Measure one training step of each model here (a 512-token batch)", key="wr_speed_run"):
     with st.spinner("Timing a training step of each model…"):
-        st.session_state["wr_speed"] = cc.train_step_speeds([k for k in cc.ORDER if k in models], device=device,
+        st.session_state["wr_speed"] = cc.train_step_speeds([k for k in cc.order() if k in models], device=device,
                                                             batch=1, ctx=512)
 if st.session_state.get("wr_speed"):
     live = st.session_state["wr_speed"]

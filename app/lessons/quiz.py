@@ -9,19 +9,19 @@ question is about this example's number, the answer about why the formula makes 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 import lab
+from lab import kinds
 from lab import reference as fm
 from rivals import lstm
 from rwkv_core.schedule import expected_steps
 
 from . import core as lc
 
-LSTM_PATH = Path(__file__).resolve().parents[2] / "models" / "lstm-shakespeare.safetensors"
+LSTM_PATH = kinds.main_model("lstm").path      # the stacked LSTM trained here (lab.kinds.SHIPPED)
 
 
 def sampling_top(ex: lc.Example, layer: int, t: int) -> dict[str, str]:

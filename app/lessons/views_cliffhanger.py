@@ -18,24 +18,20 @@ import torch
 import torch.nn.functional as F
 
 from app import resources
+from lab import kinds
 from visuals import cliffhanger as vc
 
 from .layout import Context, show, table
 from .registry import view
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = ROOT / "models"
 RECALL = ROOT / "docs" / "compare" / "recall_cpu.json"
-ABLATION = "rwkv4-shiftonly-shakespeare"
 
-# file name → (label, what it keeps of the past), in the order the lesson tells the story
-MODELS = {
-    "rwkv4-shakespeare": ("RWKV-4", "WKV: a decaying average per channel, plus token shift"),
-    ABLATION: ("RWKV-4 without WKV", "token shift only: its own and the previous token, per layer"),
-    "lstm-shakespeare": ("stacked LSTM", "h and c per layer, through a nonlinear recurrence"),
-    "redline-shakespeare": ("red-line RNN", "the same, with the top layer fed back into layer 0"),
-    "gpt-shakespeare": ("GPT", "every token of its 512-token window (a KV cache)"),
-}
+# file stem → the shipped model (its title, what it keeps of the past), in the order the lesson
+# tells the story: the registry's (lab.kinds.SHIPPED)
+MODELS = kinds.SHIPPED
+FULL = kinds.main_model("rwkv4").stem
+ABLATION = next(s.stem for s in MODELS.values() if s.variant == "shift")   # RWKV-4 without its WKV (lab.ablation)
 
 
 @dataclass(frozen=True)
@@ -48,19 +44,20 @@ class Trained:
     minutes: float
 
 
-def trained_models(models_dir: Path = MODELS_DIR) -> list[Trained]:
-    """The models trained here whose evaluation and log are in models_dir, in MODELS order."""
-    out = []
-    for name, (label, keeps) in MODELS.items():
-        ev, log = models_dir / f"{name}.eval.json", models_dir / f"{name}.log.json"
+def trained_models(models_dir: Path | None = None) -> list[Trained]:
+    """The models trained here whose evaluation and log are in models_dir (default: the models
+    folder, lab.kinds.MODELS_DIR), in MODELS order."""
+    folder, out = Path(models_dir or kinds.MODELS_DIR), []
+    for name, shipped in MODELS.items():
+        ev, log = folder / f"{name}.eval.json", folder / f"{name}.log.json"
         if not (ev.is_file() and log.is_file()):
             continue
         total = json.loads(ev.read_text())["total"]
         lg = json.loads(log.read_text())
-        final, cfg = lg["final"], lg["config"]
+        final = lg["final"]
         minutes = final.get("minutes") or lg.get("seconds", 0) / 60
-        out.append(Trained(name, label, keeps, total["bits_per_char"],
-                           final["step"] * cfg["batch_size"] * cfg["ctx_len"], minutes))
+        out.append(Trained(name, shipped.title, shipped.memory, total["bits_per_char"],
+                           final["train_tokens"], minutes))
     return out
 
 
@@ -70,9 +67,9 @@ def context_curves(path: Path = RECALL) -> tuple[dict[str, list[tuple[int, float
         return {}, {}
     data = json.loads(path.read_text())
     order = [n for n in MODELS if n in data["models"]] + [n for n in data["models"] if n not in MODELS]
-    curves = {MODELS.get(name, (name,))[0]: [(r["context"], r["bpc"]) for r in data["models"][name]["context_curve"]
-                                             if r["fits"]]
-              for name in order}                                   # the lesson's order, so colours match
+    curves = {MODELS[name].title if name in MODELS else name:
+              [(r["context"], r["bpc"]) for r in data["models"][name]["context_curve"] if r["fits"]]
+              for name in order}                                   # the lesson's order
     return curves, data.get("machine", {})
 
 
@@ -85,7 +82,7 @@ def bits_per_token(model, ids: list[int]) -> float:
 
 def gap_sentence(models: list[Trained]) -> str:
     by = {m.name: m for m in models}
-    full, abl = by.get("rwkv4-shakespeare"), by.get(ABLATION)
+    full, abl = by.get(FULL), by.get(ABLATION)
     if not (full and abl):
         return "The ablation's evaluation is not in models/: train it with `python -m lab.train --time-mix shift`."
     gap = abl.bits_per_char - full.bits_per_char
@@ -112,7 +109,7 @@ def cliffhanger(ctx: Context) -> None:
         show(ctx, vc.context_curve_figure(curves), "context")
         st.caption(f"`python -m lab.recall` on {machine.get('cpu', 'a CPU')}: the same 8 tokens at 48 "
                    "places of the held-out plays, each read after c tokens of context from an empty state.")
-    path = MODELS_DIR / f"{ABLATION}.safetensors"
+    path = MODELS[ABLATION].path
     if path.is_file() and ctx.ex.n_tokens >= 2 and ctx.model.config.vocab_size == 2048:
         ablation = resources.rival_model(str(path), path.stat().st_mtime_ns)
         ids = list(ctx.ex.ids)
