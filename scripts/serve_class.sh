@@ -12,9 +12,11 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 replicas="$(nproc)" port=8080 host=127.0.0.1 first=8501 run_dir=""
-usage() { sed -n '2,3p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '2,4p' "$0" | sed 's/^# //' >&2; exit 2; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
+    --replicas|--port|--host|--first-replica-port|--run-dir)
+      [ -n "${2:-}" ] || { echo "$1 needs a value" >&2; usage; } ;;&
     --replicas) replicas="${2:-}"; shift 2 ;;
     --port) port="${2:-}"; shift 2 ;;
     --host) host="${2:-}"; shift 2 ;;
@@ -62,7 +64,8 @@ trap 'exit 143' TERM
 
 upstreams=()
 cd "$root"
-streamlit="$(dirname "$(command -v python)")/streamlit"
+python="$(command -v python || command -v python3)"
+streamlit="$(dirname "$python")/streamlit"
 [ -x "$streamlit" ] || streamlit=streamlit
 for i in $(seq 0 $((replicas - 1))); do
   p=$((first + i))
@@ -73,7 +76,7 @@ for i in $(seq 0 $((replicas - 1))); do
   upstreams+=("127.0.0.1:$p")
 done
 
-healthy() { python -c "import sys, urllib.request as u; sys.exit(u.urlopen('http://$1/_stcore/health', timeout=2).read() != b'ok')" \
+healthy() { "$python" -c "import sys, urllib.request as u; sys.exit(u.urlopen('http://$1/_stcore/health', timeout=2).read() != b'ok')" \
               2>/dev/null; }
 deadline=$((SECONDS + ${SERVE_TIMEOUT_S:-120}))
 for i in "${!upstreams[@]}"; do
@@ -103,6 +106,7 @@ done
 echo "serving http://${host}:${port} (nginx -> ${upstreams[*]}); Ctrl-C stops everything; files in ${run_dir}"
 
 # one process ends (a replica crashed, nginx could not bind): stop the rest rather than limp on
-wait -n "${pids[@]}"
-echo "a process stopped by itself; stopping the others" >&2
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "a process stopped by itself (exit status ${status}); stopping the others" >&2
 exit 1
