@@ -29,11 +29,12 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rwkv_core.timing import cpu_model
-from scripts.bench_clicks import CHROMIUM, CHROMIUM_ARGS
 from scripts.st_client import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")   # Debian's, as the browser tests use it
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 PAGES = {"home": "", "explorer": "explorer", "scheduling_lab": "scheduling_lab", "lessons": "lessons",
          "why_rwkv": "why_rwkv"}
 QUIET_MS = 1500           # lazily loaded chunks (plotly) start after the first script run draws a chart
@@ -180,6 +181,8 @@ def main(argv=None) -> None:
     print(table(pages))
     if args.json:
         import streamlit
+
+        from rwkv_core.timing import cpu_model  # here: it loads torch, which the rest does not need
         record = {"what": "bytes of every HTTP response on a first visit (fresh browser cache), straight "
                           "from a Streamlit replica and through scripts/serve_class.sh's nginx; websocket "
                           "frames not counted",
