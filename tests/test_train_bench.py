@@ -11,6 +11,7 @@ from lab.kinds import KINDS
 
 TINY = train_bench.Shape(n_layer=2, n_embd=8, vocab_size=61, n_head=2, n_ctx=8)
 COMPARE = Path(__file__).resolve().parent.parent / "docs" / "compare"
+REHEARSAL = COMPARE.parent / "gpu" / "rehearsal-cpu"   # scripts/gpu_check.sh GPU_CHECK_SMALL=1, committed
 
 
 def test_one_training_step_runs_for_every_registered_kind():
@@ -42,3 +43,15 @@ def test_bad_arguments_get_a_clear_message(capsys):
     with pytest.raises(SystemExit):
         train_bench.main(["--batch", "0"])
     assert "positive number or 'fill'" in capsys.readouterr().err
+
+
+def test_the_gpu_summary_reads_the_rehearsal_and_exports_where_the_app_reads(tmp_path, capsys):
+    from lab import bench_record
+    from scripts import gpu_summary
+    gpu_summary.main([str(REHEARSAL), "--export", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "## Training race" in out and "| red-line RNN |" in out and "| 64 |" in out and "float32: 88 passed" in out
+    records = train_bench.read_records(tmp_path / "docs" / "compare")
+    assert len(records) == 2 and all("problem" not in r for r in records)
+    assert bench_record.parse(json.loads((tmp_path / "docs" / "bench" / "cpu_169m_scaling.json").read_text()))
+    assert (tmp_path / "docs" / "gpu" / "cpu" / "summary.md").read_text() in out
