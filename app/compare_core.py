@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from lab import analysis, card, kinds
+from lab import analysis, card, kinds, train_log
 from lab.kinds import KINDS
 from lab.measure import GenerationRow, generation_cost
 from rwkv_core import Recorder
@@ -41,16 +41,6 @@ ALL_CONTEXTS = (16, 64, 256, 512, 1024, 2048, 4096)
 MAX_PROMPT_CHARS = 1000
 MAX_NEW_TOKENS = 200
 MAX_LOOK_TOKENS = 64                            # "where they look": a matrix a person can read
-
-# Who had the machine's two cores while each model trained (runs/gpt/STARTED_BY_LEAD.txt,
-# runs/redline/STARTED_BY_LEAD.txt): wall-clock comparisons depend on it, so the page says it.
-SHARED_CPU = {
-    "rwkv4": "alone on the 2-core machine",
-    "gpt": "beside the LSTM's and the red-line RNN's runs (one thread each), benchmarks and test runs",
-    "lstm": "beside the GPT's and, from 15:26, the red-line RNN's runs (one thread each), and test runs",
-    "redline": "beside the GPT's and, until it finished, the LSTM's runs (one thread each), and test runs",
-}
-
 
 def title(kind: str) -> str:
     return KINDS[kind].title
@@ -85,7 +75,7 @@ class Curve:
     final_bpc: float                           # the shipped file's held-out bits/char (.eval.json, else the log)
     final_from: str                            # where final_bpc was read
     threads: str                               # torch threads of the run, and where a resumed run changed them
-    shared_cpu: str                            # who else had the cores
+    shared_cpu: str                            # the machine and who else had it (lab.train_log.conditions)
 
     @property
     def tokens(self) -> int:
@@ -112,14 +102,8 @@ def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
     final, source = log.get("final", {}).get("bits_per_char", points[-1][2]), log_file.name
     if eval_file.is_file():
         final, source = json.loads(eval_file.read_text())["total"]["bits_per_char"], eval_file.name
-    return Curve(kind, points, float(final), source, threads_text(log), SHARED_CPU[kind])
-
-
-def threads_text(log: dict) -> str:
-    """"2 threads", or "2 threads, 1 from step 50" for a run resumed with another count."""
-    parts = [f"{log.get('config', {}).get('threads', '?')} threads"]
-    parts += [f"{r['threads']} from step {r['step']}" for r in log.get("resumed", []) if "threads" in r]
-    return ", ".join(parts)
+    return Curve(kind, points, float(final), source, train_log.threads_text(log),
+                 train_log.conditions(log))
 
 
 def read_curves(models_dir: Path | None = None) -> dict[str, Curve]:

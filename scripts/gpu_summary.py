@@ -96,6 +96,8 @@ def _n(x) -> str:
 
 def tests(logs: dict[str, bytes]) -> None:
     print("\n## Equivalence tests on the device (tests/test_reference.py, tests/test_engine.py)")
+    if not any(n.startswith("tests_") for n in logs):
+        print("(no test results)")
     for log in sorted(n for n in logs if n.startswith("tests_") and n.endswith(".log")):
         if log[:-4] + ".xml" not in logs:
             print(f"{log[6:-4]}: no junit file (timed out or stopped; the last lines of {log}):")
@@ -116,6 +118,7 @@ def generation(rec: dict) -> None:
     contexts = [r["context"] for r in next(iter(models.values()))]
     print("| model | " + " | ".join(map(str, contexts)) + " |\n|---|" + "---:|" * len(contexts))
     for name, rows in models.items():
+        name = f"{Path(name).name} (random weights)" if "/" in name else name   # the checkpoints did not travel
         print(f"| {name} | " + " | ".join(f"{1e3 * r['seconds_per_token']:.2f}" + ("*" if r["past_training_context"]
                                                                                   else "") for r in rows) + " |")
     print("(*: past the GPT's training context, positions clamped: timing only)")

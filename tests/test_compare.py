@@ -54,13 +54,16 @@ def test_every_landed_model_has_a_curve_read_at_equal_tokens_and_seconds(models)
 
 def test_equal_points_interpolate_between_validation_points(tmp_path):
     for kind, speed in (("rwkv4", 1.0), ("lstm", 2.0)):
-        val = [{"step": s, "tokens": s * 3072, "seconds": s / speed, "bits_per_char": 3.0 - s / 1000} for s in (250, 500)]
-        log = {"config": {"batch_size": 6, "ctx_len": 512, "threads": 2}, "train": [], "val": val,
-               "final": {"bits_per_char": 2.5}, "resumed": [{"step": 50, "threads": 1}]}
+        val = [{"step": s, "train_tokens": s * 3072, "seconds": s / speed, "bits_per_char": 3.0 - s / 1000}
+               for s in (250, 500)]
+        sessions = [{"start_step": 0, "stop_step": 50, "threads": 2}, {"start_step": 50, "stop_step": 500, "threads": 1}]
+        log = {"schema": 2, "recipe": {"batch_size": 6, "ctx_len": 512, "threads": 2}, "train": [], "val": val,
+               "final": {"bits_per_char": 2.5}, "sessions": sessions}
         (tmp_path / f"{cc.stem(kind)}.log.json").write_text(json.dumps(log))
     curves = cc.read_curves(tmp_path)
     assert curves["lstm"].final_bpc == 2.5 and curves["lstm"].final_from.endswith(".log.json")
-    assert curves["lstm"].threads == "2 threads, 1 from step 50"
+    assert curves["lstm"].threads == "2 threads, 1 for steps 50–500"
+    assert "resumed 1 time (at step 50)" in curves["lstm"].shared_cpu
     eq = cc.equal_points(curves)
     assert eq.tokens == 500 * 3072 and eq.seconds == 250                 # the LSTM's run was the shorter in time
     assert eq.at_seconds["rwkv4"] == pytest.approx(2.75) and eq.at_seconds["lstm"] == pytest.approx(2.5)

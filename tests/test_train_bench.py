@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from lab import train_bench
 from lab.kinds import KINDS
@@ -55,3 +56,16 @@ def test_the_gpu_summary_reads_the_rehearsal_and_exports_where_the_app_reads(tmp
     assert len(records) == 2 and all("problem" not in r for r in records)
     assert bench_record.parse(json.loads((tmp_path / "docs" / "bench" / "cpu_169m_scaling.json").read_text()))
     assert (tmp_path / "docs" / "gpu" / "cpu" / "summary.md").read_text() in out
+
+
+def test_a_batch_that_does_not_fit_is_halved_until_it_does(monkeypatch):
+    real = train_bench._time_steps
+
+    def small_memory(params, forward, ids, repeats, device):
+        if ids.shape[0] > 2:                       # as a GPU's allocator would say
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(params, forward, ids, repeats, device)
+    monkeypatch.setattr(train_bench, "_time_steps", small_memory)
+    row = train_bench.measure("gpt", *train_bench.build("gpt", TINY, "cpu", 4), device="cpu", batch=8, ctx=4,
+                              vocab_size=TINY.vocab_size, repeats=1)
+    assert row.batch == 2 and row.tokens_per_s == 2 * 4 / row.seconds
