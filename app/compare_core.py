@@ -87,8 +87,8 @@ class Curve:
 
 
 def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
-    """A model's validation points from its .log.json (None when it is not there). RWKV's log
-    keeps its points' seconds in the training entries; card.val_curve reads both layouts."""
+    """A model's validation points from its .log.json (None when it is not there), in the one log
+    schema (lab.train_log); the conditions it trained in (threads, CPU, who shared it) from the log."""
     if kinds.main_model(kind) is None:
         return None
     folder = Path(models_dir or kinds.MODELS_DIR)
