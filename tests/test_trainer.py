@@ -100,3 +100,42 @@ def test_conditions_read_the_log():
     assert text == ("AMD EPYC, 2 cores; 2 threads, 1 for steps 250–325; resumed 1 time (at step 250); "
                     "load average 1.5–2.5 at validation; beside it: the GPT's training")
     assert "load not measured" in train_log.conditions({"sessions": [], "val": [{"step": 1, "load": None}]})
+
+
+def test_an_old_log_converts_with_its_drifted_keys_fixed():
+    from lab.log_convert import convert, sessions_from
+    train = [{"step": s, "loss": 5.0, "seconds": 2.0 * s} for s in range(1, 101)]
+    lstm_style = {"kind": "lstm", "config": {**TINY, "total_steps": 100, "batch_size": 6, "ctx_len": 512},
+                  "train": train, "seconds": 200.0, "resumed": [{"step": 50, "threads": 1}],
+                  "val": [{"step": 50, "tokens": 80442, "seconds": 100.0, "bits_per_char": 2.5, "chars": 9},
+                          {"step": 100, "tokens": 80442, "seconds": 200.0, "bits_per_char": 2.4, "chars": 9}],
+                  "final": {"step": 100, "tokens": 80442, "minutes": 200 / 60, "params": 7, "bits_per_char": 2.4,
+                            "train_loss_last100": 5.0}}
+    gpt_style = {**lstm_style, "val": [{**v, "tokens": v["step"] * 3072, "held_out_tokens": 777}
+                                       for v in lstm_style["val"]]}
+    spans = [{"start_step": 0, "stop_step": 50, "threads": 2}, {"start_step": 50, "stop_step": 100, "threads": 1}]
+    for old, heldout in ((lstm_style, 80442), (gpt_style, 777)):
+        before = json.dumps(old)
+        log = convert(old, kind="lstm", variant="", name="x", sessions=sessions_from(old, spans, None, 2, "tests"),
+                      train_tokens_per_pass=1000, notes=["from a test"])
+        assert json.dumps(old) == before                                # the old log is read, not changed
+        assert [v["train_tokens"] for v in log["val"]] == [50 * 3072, 100 * 3072]
+        assert [v["heldout_tokens"] for v in log["val"]] == [heldout, heldout]
+        assert all(v["load"] is None and "tokens" not in v for v in log["val"])
+        assert log["final"]["train_tokens"] == 100 * 3072 and log["final"]["heldout_tokens"] == heldout
+        assert [s["seconds"] for s in log["sessions"]] == [100.0, 100.0] and log["sessions"][0]["started"] is None
+        assert train_log.threads_text(log) == "2 threads, 1 for steps 50–100" and log["notes"][-1] == "from a test"
+        assert abs(train_log.passes(log) - 307.2) < 1e-9
+        with pytest.raises(ValueError, match="already"):
+            convert(log, kind="lstm", variant="", name="x", sessions=[], train_tokens_per_pass=None, notes=[])
+
+
+@pytest.mark.parametrize("stem", list(lab.SHIPPED))
+def test_every_shipped_log_is_in_the_one_schema_and_its_card_shows_the_evaluation(stem):
+    log = json.loads((lab.MODELS_DIR / f"{stem}.log.json").read_text())
+    ev = json.loads((lab.MODELS_DIR / f"{stem}.eval.json").read_text())
+    assert log["schema"] == 2 and log["kind"] == lab.SHIPPED[stem].kind and log["variant"] == lab.SHIPPED[stem].variant
+    assert all(v["heldout_tokens"] == 80442 and v["train_tokens"] == v["step"] * 3072 for v in log["val"])
+    assert log["sessions"] and all("threads" in s and "cpu" in s for s in log["sessions"]) and log["notes"]
+    card = (lab.MODELS_DIR / f"{stem}.md").read_text()
+    assert f"**{ev['total']['bits_per_char']:.3f}**" in card and train_log.conditions(log) in card
