@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The GPU check (issue 29, "Real GPU timing"): one command, about 6 minutes on an H100/H200-class GPU.
+# The GPU check (issue 29, "Real GPU timing"): one command, about 7 minutes on an H100/H200-class GPU.
 #   OUT=/some/folder bash scripts/gpu_check.sh                          # the GPU run (docs/gpu/README.md)
 #   OUT=/tmp/gpu_rehearsal GPU_CHECK_SMALL=1 nice bash scripts/gpu_check.sh   # the CPU rehearsal, sizes cut
-# Parts, in this order (each with its own time limit, all inside GPU_CHECK_BUDGET seconds, 390 by default;
-# GPU_CHECK_PARTS="race tests scaling generation bench kernel" picks some, e.g. for a rerun of one that failed):
+# Parts, in this order (each with its own time limit, all inside GPU_CHECK_BUDGET seconds, 450 by default;
+# GPU_CHECK_PARTS="race tests bench generation scaling kernel" picks some, e.g. for a rerun of one that failed):
 # race        the training race: one training step per kind (lab.train_bench), the shipped and the 169M shapes,
 #             batch 6 x 512 and a batch that about fills the GPU                      -> train_race.json
 # tests       the engine's equivalence tests on the GPU, fp32 and bf16 side by side   -> logs.tar.gz (junit xml)
 #             (meanwhile, on a GPU, the rwkv package's CUDA kernel is built in the background for `kernel`)
-# scaling     the Scheduling Lab's scaling record for the 169M shape (docs/bench layout) -> scaling_169m.json
-# generation  the time per new token against context, RWKV-4 and the GPT (models/)   -> generation.json
 # bench       python -m lab.bench, 169M shape: decode, prefill 256/1024/4096, rnn 1024/4096, the cascade (512) at
 #             chunks 1/16/128/512 with 2 workers (streams), the rwkv package beside it (kernel off) -> bench.json
+# generation  the time per new token against context, RWKV-4 and the GPT (models/)   -> generation.json
+# scaling     the Scheduling Lab's scaling record for the 169M shape (docs/bench layout) -> scaling_169m.json
 # kernel      lab.bench again with the rwkv package's CUDA kernel on, if it built     -> bench_pkgkernel.json
 # Every log, the junit files and summary.txt (exit status and seconds of each part) go into
 # $OUT/logs.tar.gz, refreshed after each part: at most 8 files come back from the device tool.
@@ -22,10 +22,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT" || exit 1
 OUT="${OUT:-gpu_out}"
 SMALL="${GPU_CHECK_SMALL:-0}"
-PARTS=" ${GPU_CHECK_PARTS:-race tests scaling generation bench kernel} "
+PARTS=" ${GPU_CHECK_PARTS:-race tests bench generation scaling kernel} "
 SCALE=1
 [ "$SMALL" = 1 ] && SCALE=3   # the rehearsal's busy 2-core CPU is slower than the GPU at everything
-BUDGET="${GPU_CHECK_BUDGET:-$((390 * SCALE))}"
+BUDGET="${GPU_CHECK_BUDGET:-$((450 * SCALE))}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 LOGS="$(mktemp -d)" && chmod 755 "$LOGS"   # its mode travels in the tar as "."
@@ -98,7 +98,7 @@ main() {  # one function: bash reads it whole before running it, so an edit of t
     BENCH=(--prefill 256 1024 4096 --rnn-tokens 1024 4096 --cascade-tokens 512 --chunks 1 16 128 512
       --decode-tokens 64 --rounds 3)
     KERNEL=(--prefill 256 1024 4096 --rnn-tokens 256 --cascade-tokens 256 --chunks 16 --decode-tokens 64 --rounds 3)
-    SCALING=(--scaling 16 64 256 1024 --scaling-rnn-max 1024 --chunks 1 16 128 512)   # 4096: prefill in bench.json
+    SCALING=(--scaling 16 64 256 1024 --scaling-rnn-max 256 --chunks 1 16 128 512)   # rnn 1024, 4096: bench.json
     CONTEXTS=16,64,256,512,1024,2048,4096
   fi
 
@@ -119,9 +119,8 @@ main() {  # one function: bash reads it whole before running it, so an edit of t
   wait
   pack
 
-  if want scaling; then   # the Scheduling Lab's scaling record (docs/bench layout)
-    part scaling 90 $PY -m lab.bench --device "$DEVICE" "${SHAPE[@]}" "${SCALING[@]}" --workers 2 --no-package \
-      --prefill 16 --rnn-tokens 16 --cascade-tokens 16 --decode-tokens 2 --rounds 1 --scaling-json "$OUT/scaling_169m.json"
+  if want bench; then   # the engine beside the rwkv package, its kernel off
+    part bench 200 $PY -m lab.bench --device "$DEVICE" "${SHAPE[@]}" "${BENCH[@]}" --workers 2 --json "$OUT/bench.json"
     pack
   fi
   if want generation; then   # the Why page's chart: time per new token against context
@@ -135,8 +134,9 @@ main() {  # one function: bash reads it whole before running it, so an edit of t
       --contexts "$CONTEXTS" --new-tokens 16 --json "$OUT/generation.json"
     pack
   fi
-  if want bench; then   # the engine beside the rwkv package, its kernel off
-    part bench 200 $PY -m lab.bench --device "$DEVICE" "${SHAPE[@]}" "${BENCH[@]}" --workers 2 --json "$OUT/bench.json"
+  if want scaling; then   # the Scheduling Lab's scaling record (docs/bench layout)
+    part scaling 90 $PY -m lab.bench --device "$DEVICE" "${SHAPE[@]}" "${SCALING[@]}" --workers 2 --no-package \
+      --prefill 16 --rnn-tokens 16 --cascade-tokens 16 --decode-tokens 2 --rounds 1 --scaling-json "$OUT/scaling_169m.json"
     pack
   fi
   if want kernel; then   # the package with its CUDA kernel on (built above); on a CPU the same run, kernel off
