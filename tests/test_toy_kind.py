@@ -16,6 +16,7 @@ from app import scheduling_core as sc
 from lab import kinds
 from rwkv_core.base import ModelBase
 from rwkv_core.protocol import Model
+from visuals.theme import kind_colour
 
 STEM = "toy-shakespeare"
 TITLE = toy_kind.KIND.title
@@ -80,7 +81,9 @@ def test_the_why_page_compares_the_toy(toy):
     page.multiselect(key="wr_gen_contexts").set_value([16]).run()
     page.button(key="wr_gen_run").click().run()
     no_exception(page)
-    assert [t["name"] for t in chart(page, "Generation: time per new token", last=True)["data"]] == ["RWKV-4", TITLE]
+    lines = chart(page, "Generation: time per new token", last=True)["data"]
+    assert [t["name"] for t in lines] == ["RWKV-4", TITLE]
+    assert [t["line"]["color"] for t in lines] == [kind_colour("blue"), kind_colour("purple")]   # the registry's
     page.number_input(key="wr_n_new").set_value(4).run()
     page.button(key="wr_generate").click().run()
     no_exception(page)
