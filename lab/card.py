@@ -100,8 +100,10 @@ def evaluation(stem: str, model, ev: dict, models_dir: Path, *, again: bool = Fa
         else:
             ev.update(held_out(model, val))
         ev["to_be"] = top_next(model, TO_BE)
-    ev.setdefault("samples", samples(model))
-    ev.setdefault("question", question(model))
+    if "samples" not in ev:
+        ev["samples"] = samples(model)
+    if "question" not in ev:
+        ev["question"] = question(model)
     if again or "load_seconds" in ev:      # measured with the evaluation, on the machine as it is then
         ev["load_seconds"] = ev["load_seconds"] if not again else load_seconds(path)
     ev["file_dtype"] = file_dtype(path)
@@ -163,7 +165,8 @@ def sessions_text(log: dict) -> str:
         parts.append(f"steps {s['start_step']}–{s['stop_step']} on {s['threads']} thread"
                      f"{'' if s['threads'] == 1 else 's'}{change}{when}{why}")
     n = len(parts)
-    return f"{n} session{'' if n == 1 else 's'} ({n - 1} resume{'' if n == 2 else 's'}): " + "; ".join(parts) + "."
+    resumed = "" if n == 1 else f" ({n - 1} resume{'' if n == 2 else 's'})"
+    return f"{n} session{'' if n == 1 else 's'}{resumed}: " + "; ".join(parts) + "."
 
 
 def steps_text(log: dict, lr_at_stop: float) -> str:
@@ -199,9 +202,11 @@ def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: 
     gap = rwkv_ev["total"]["bits_per_char"] - ev["total"]["bits_per_char"]
     text = [table, ""]
     if None in (cmp["rwkv_at_equal_tokens"], cmp["rwkv_at_equal_seconds"]):
-        first = cmp["rwkv_curve"][0] if cmp["rwkv_curve"] else None
-        text.append("\"—\": outside the other curve" + (f" (RWKV's first validation point is at {first[0] / 1e6:.2f}M "
-                                                        f"tokens, {first[1] / 60:.1f} min)." if first else "."))
+        ends = [cmp["rwkv_curve"][i] for i in (0, -1)] if cmp["rwkv_curve"] else []
+        text.append("\"—\": outside RWKV's curve" + (" (its validation points run from {:.2f}M tokens, {:.1f} min, to "
+                                                     "{:.2f}M tokens, {:.1f} min).".format(ends[0][0] / 1e6, ends[0][1] / 60,
+                                                                                          ends[1][0] / 1e6, ends[1][1] / 60)
+                                                     if ends else "."))
     if SHIPPED[stem].variant == "shift":
         text.append(f"WKV is worth **{-gap:.3f} bits per character ({-gap / rwkv_ev['total']['bits_per_char']:.0%})** "
                     "on held-out text at equal tokens. How far back each model reads: `python -m lab.recall` "
@@ -262,12 +267,11 @@ def card_text(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: di
            + (f", about {passes:.1f} passes over the training text." if passes else "."),
            *(["", "Notes in the log:", notes] if notes else []),
            *(["", f"![loss curve]({png.name})"] if png.exists() else []), "",
-           "## Results", "| | |", "|---|---|",
+           "## Results", *([ev["eval_note"], ""] if ev.get("eval_note") else []), "| | |", "|---|---|",
            f"| final train loss (mean of the last 100 steps) | {fin['train_loss_last100']:.3f} nats/token |",
            f"| validation loss (held-out plays) | {ev['total']['nats_per_token']:.3f} nats/token |",
            f"| **validation bits per character** | **{ev['total']['bits_per_char']:.3f}** |", plays, "",
-           words.held_out_text(KINDS[kind].evaluation, stem, getattr(c, "n_ctx", None)),
-           *([ev["eval_note"]] if ev.get("eval_note") else []), "",
+           words.held_out_text(KINDS[kind].evaluation, stem, getattr(c, "n_ctx", None)), "",
            f"Validation during training: {curve} (bits/char).", "",
            f"After \"{TO_BE}\", the most likely next tokens: "
            + ", ".join(f"`{t!r}` {p:.2f}" for t, p in ev["to_be"])
