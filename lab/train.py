@@ -295,7 +295,12 @@ def export_model(params: dict, fixed: dict, tok_path: Path, log: dict, models_di
 
 def main(argv=None):
     from lab.kinds import KINDS
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    first = argparse.ArgumentParser(add_help=False)     # the kind first: its recipe gives the defaults below
+    first.add_argument("--kind", default="rwkv4")
+    kind = first.parse_known_args(argv)[0].kind
+    defaults = recipe(kind) if kind in KINDS else TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--kind", default="rwkv4", choices=[k for k, v in KINDS.items() if v.trainer])
     p.add_argument("--time-mix", "--variant", dest="variant", default="", choices=("", "wkv", "shift"),
                    help="rwkv4 only: 'shift' trains the ablation without WKV memory (lab.ablation)")
@@ -305,13 +310,11 @@ def main(argv=None):
     p.add_argument("--tokenizer", default=None, help="start from this tokenizer.json (default: the kind's)")
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
     p.add_argument("--stop-at", type=int, default=None, help="stop cleanly at this step (resume later)")
-    given = p.parse_known_args(argv)[0]
-    variant = "" if given.variant == "wkv" else given.variant
-    defaults = recipe(given.kind)
     for f in fields(TrainConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name))
+                       default=getattr(defaults, f.name), help="recipe")
     args = p.parse_args(argv)
+    variant = "" if args.variant == "wkv" else args.variant
     tc = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     name = args.name or default_name(args.kind, variant)
     try:
