@@ -5,8 +5,10 @@ A thin router: it imports the heavy modules once (here, not in page scripts), pu
 import streamlit as st
 
 # heavy imports once, in ordinary modules (a page script importing them raced under load)
-from app import compare_view, explorer_core, resources, scheduling_core, style  # noqa: F401  (compare_view: Why RWKV, measured; the Explorer's QKV)
-from app.lessons import views  # noqa: F401
+# (compare_view: Why RWKV, measured; the Explorer's QKV; explorer_sections and lab_sections: the sections
+# of the Explorer and the Lab; lessons.content: the lesson reader)
+from app import compare_view, explorer_core, explorer_sections, lab_sections, resources, scheduling_core, style  # noqa: F401
+from app.lessons import content, views  # noqa: F401
 from visuals import export  # noqa: F401
 
 st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")

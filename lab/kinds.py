@@ -106,8 +106,10 @@ def _recognise(name):
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("rwkv4", "RWKV-4", RWKV4, colour="blue", recognise=_rwkv4_recognise, validate=_rwkv4_validate,
          build=_rwkv4_build, trainer=train_kinds.RWKV4,
-         why="R, K, V depend only on the layer's input (and the one-token shift) and WKV is a linear recurrence "
-             "whose decay does not depend on the data: a layer's products run over all its tokens at once"),
+         why="R, K, V depend only on the layer's input (and the one-token shift) and WKV is linear in its state, "
+             "with nothing from the layer's previous output inside a nonlinearity (RWKV-4's data-independent decay "
+             "is enough for that, not required): a layer's matrix products run over all its tokens at once, and only "
+             "a cheap per-channel scan over the tokens stays sequential"),
     Kind("gpt", "GPT", GPT_DEPS, colour="green", recognise=_recognise("gpt"), validate=_rival_validate,
          build=_gpt_build, trainer=train_kinds.GPT,
          evaluation="windows",

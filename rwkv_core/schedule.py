@@ -5,14 +5,15 @@ plan, so what a user watches is the real execution order. This module is the one
 schedule vocabulary: the modes, their labels and step counts, and what each model kind's cells
 depend on (`Dependencies`), which decides the modes a kind can run.
 
-  rnn       one (layer, token) cell at a time, token by token: L*T steps. The only order a
-            classic RNN with the "red line" (the top layer of token t feeds the first layer of
-            token t+1) can run in.
+  rnn       one (layer, token) cell at a time, token by token: L*T steps. The only order the seed
+            article's red-line RNN (the top layer of token t feeds the first layer of token t+1)
+            can run in; a standard stacked RNN or LSTM has no such link.
   cascade   the wavefront: a cell needs only the cell below it (same tokens, previous layer)
             and the previous chunk of its own layer (through the state). Cut the tokens into
             chunks of `chunk`; at step s every cell with layer + chunk_index = s can run:
             L + ceil(T/chunk) - 1 steps.
-  parallel  GPT mode, how RWKV trains: each layer over all tokens at once: L steps.
+  parallel  GPT mode, how RWKV trains: each layer over all tokens at once: L steps of matrix
+            products (inside each, RWKV-4's WKV still walks the T tokens per channel: a cheap scan).
 
 Adding a mode is one `Mode` entry in MODE_INFO (its cells, step count and formula, its words);
 the Lab's controls, labels, benchmark records and charts read the modes from there.

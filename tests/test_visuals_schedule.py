@@ -298,7 +298,12 @@ def test_each_kind_draws_its_own_dependencies_and_refusals(kind):
     titles = [a.text for a in fig.layout.annotations if a.xref == "paper"]
     assert len(titles) == 3                                             # one panel per mode, in order
     for plan, title in zip(plans, titles):
-        assert f"{plan.product_steps:,} product steps" in title
+        if plan.product_steps == plan.n_steps:   # every step is one product: the step count leads
+            assert f"= {plan.n_steps} steps" in title.split("<br>")[0]
+            assert f"{plan.product_steps:,} product steps" in title
+        else:                                # an LSTM: the products in a row lead, the cell steps come second
+            assert f"{plan.product_steps:,} products in a row" in title.split("<br>")[0]
+            assert f"{plan.n_steps} steps of cells" in title.split("<br>")[1]
     red = [a for a in fig.layout.annotations if a.showarrow and a.arrowcolor == vs.RED_LINE]
     assert bool(red) == (kind == "redline")                            # the red line's arrow, only where it is
     assert [a for a in fig.layout.annotations if a.name == "refused reason"] == [] or kind == "redline"

@@ -66,8 +66,13 @@ def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
     capped = ""
     if chunk is not None and asked_chunk is not None and asked_chunk > plan.chunk:
         capped = f"<br><sup>chunk {asked_chunk}, capped at {plan.chunk} by the {plan.n_tokens} tokens</sup>"
-    return (f"{plan.label}: {step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps{capped}"
-            f"<br><sup>{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide</sup>")
+    formula = f"{step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
+    if plan.product_steps == plan.n_steps:         # every step is one (wide) product: RWKV, the GPT
+        return (f"{plan.label}: {formula}{capped}"
+                f"<br><sup>{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide</sup>")
+    # an LSTM's cell over n tokens is n products one after another: the critical path is the headline
+    return (f"{plan.label}: {plan.product_steps:,} products in a row{capped}"
+            f"<br><sup>critical path; {formula} of cells, each up to {plan.chunk:,} tokens in order</sup>")
 
 
 def refused_title(r: Refusal) -> str:
@@ -77,6 +82,8 @@ def refused_title(r: Refusal) -> str:
 def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
     t = f" · {clock * 1000:.2f} ms" if clock is not None else ""
     if b >= plan.n_steps and a >= plan.n_steps:
+        if plan.product_steps != plan.n_steps:       # an LSTM: the products in a row, not the cell steps
+            return f"done: {plan.product_steps:,} products in a row{t}"
         return f"done in {plan.n_steps} steps{t}"
     steps = f"step {b}" if b - a <= 1 else f"steps {a + 1}–{b}"
     return f"{steps} of {plan.n_steps}{t}"

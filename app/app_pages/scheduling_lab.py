@@ -1,4 +1,4 @@
-"""Scheduling Lab: the same model run as a classic RNN, as a cascade of chunks, and layer by layer
+"""Scheduling Lab: the same model run as the article's red-line RNN, as a cascade of chunks, and layer by layer
 (GPT mode), pictured from the engine's own plans and timed on this machine.
 
 The runs are made by app/scheduling_core.py (no Streamlit there); figures come from visuals/. This
@@ -159,14 +159,16 @@ apply_link(list(by_kind), max_layers)
 st.title("Scheduling Lab")
 st.markdown(
     "Why RWKV trains like a transformer, in two parts, on real models trained here on the same plays:\n\n"
-    "1. **The red line blocks the cascade.** The article's classic RNN feeds the **top layer of token t into "
-    "the first layer of token t+1**, so its L × T cells run one at a time. Without it, a cell needs only the "
-    "cell **below** and the **previous tokens of its own layer**: cells run as a diagonal wave (the *cascade*), "
-    "in practice in chunks of 32–512 tokens.\n"
+    "1. **The red line blocks the cascade.** The seed article's red-line RNN (its own variant: a standard stacked "
+    "RNN or LSTM has no such link) feeds the **top layer of token t into the first layer of token t+1**, so its "
+    "L × T cells run one at a time. Without it, a cell needs only the cell **below** and the **previous tokens of "
+    "its own layer**: cells can run as a diagonal wave (the *cascade*), given one worker per layer group.\n"
     "2. **A nonlinear recurrence blocks GPT mode.** A stacked LSTM has no red line and can cascade, but its "
     "gates need W_h·h[t−1] inside a nonlinearity: a layer's tokens stay one matrix product after another. "
-    "RWKV's R, K, V depend only on the layer's input and its WKV is linear with a decay that does not depend "
-    "on the data, so a whole layer runs over all tokens at once (*GPT mode*): L wide steps.\n\n"
+    "RWKV's R, K, V depend only on the layer's input and its WKV is linear, with nothing from h[t−1] inside "
+    "(RWKV-4's data-independent decay is sufficient for that, not necessary), so a whole layer's products run "
+    "over all tokens at once (*GPT mode*): L wide steps of matrix products, while the WKV still walks the "
+    "tokens per channel, a cheap scan.\n\n"
     "Pick a **model kind** below: the grid draws that kind's real dependencies and refuses what they forbid.")
 
 
@@ -175,7 +177,7 @@ def pictures() -> None:
     box, is_open = lazy_expander("The pictures: from a language model to the RWKV block", "sl_pictures_open")
     if is_open:
         with box:
-            tabs = st.tabs(["Language model", "Classic RNN", "Remove the red line", "RWKV block"])
+            tabs = st.tabs(["Language model", "The red-line RNN", "Remove the red line", "RWKV block"])
             for tab, fig, k in zip(tabs, architecture_figs(),
                                    ("sl_arch_generic", "sl_arch_rnn", "sl_arch_removed", "sl_arch_block")):
                 with tab:
@@ -212,7 +214,14 @@ kind_plans, kind_refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
 product = {p.mode: p for p in kind_plans}
 for col, mode in zip(st.columns(len(counts)), counts):
     formula = step_formula(mode, chunk=chunk, n_layer=n_layer, n_tokens=n_tokens) if takes_chunk(mode) else None
-    if mode in product:
+    if mode in product and product[mode].product_steps != counts[mode]:
+        # an LSTM: a cell over n tokens is n products one after another, so the big number is the
+        # critical path in products; the steps of cells (layer calls) come second, named as such
+        col.metric(f"{mode}: critical path", f"{product[mode].product_steps:,} products",
+                   help="matrix products that must run one after another")
+        col.caption(f"{counts[mode]:,} steps of cells ({step_formula(mode)}), each up to "
+                    f"{product[mode].chunk:,} tokens one after another")
+    elif mode in product:
         col.metric(f"{mode} steps: {step_formula(mode)}", f"{counts[mode]:,}", help=formula)
         col.caption(f"{product[mode].product_steps:,} matrix-product steps, each ≤ {product[mode].step_width:,} "
                     "cell-tokens wide")

@@ -16,17 +16,13 @@ import math
 import streamlit as st
 
 from app import explorer_core
-from app import scheduling_core as sc
 from rwkv_core import fast
 from rwkv_core.sampling import SamplingSettings
-from rwkv_core.schedule import expected_steps
 from rwkv_core.schedule import plan as make_plan
 from visuals import architecture, states, tokens
-from visuals import frames as vf
 from visuals import lessons as vl
 from visuals import probabilities as vp
 from visuals import schedule as vs
-from visuals import timing as vt
 
 from . import claims as cl
 from . import core as lc
@@ -151,59 +147,6 @@ def qkv_vs_state_view(ctx: Context) -> None:
 
 
 # --- lesson 2: scaling an RNN ---------------------------------------------------------------------
-
-def _schedule_tokens(ctx: Context) -> list[int]:
-    return sc.grid_tokens(list(ctx.ex.ids), SCHEDULE_TOKENS)
-
-
-@view("red_line", "the classic stacked RNN and its red line")
-def red_line_view(ctx: Context) -> None:
-    show(ctx, architecture.classic_rnn(n_layer=3, n_tokens=4), "rnn")
-    L, T = ctx.model.config.n_layer, SCHEDULE_TOKENS
-    st.metric(f"This model ({L} layers) on {T} tokens, as a classic RNN",
-              f"{expected_steps('rnn', L, T)} steps, one after another")
-
-
-@view("cascade", "the grid without the red line: diagonal waves")
-def cascade_view(ctx: Context) -> None:
-    show(ctx, architecture.remove_red_line(n_layer=3, n_tokens=4), "cascade")
-    L, T = ctx.model.config.n_layer, SCHEDULE_TOKENS
-    c1, c2 = st.columns(2)
-    c1.metric("classic RNN", f"{expected_steps('rnn', L, T)} steps")
-    c2.metric("cascade (one token per cell)", f"{expected_steps('cascade', L, T, 1)} steps")
-
-
-@view("schedule_race", "the scheduling lab's animation and measured timing on this model")
-def schedule_race_view(ctx: Context) -> None:
-    ids = _schedule_tokens(ctx)
-    cache_key = f"{ctx.key}_race"
-    runs = st.session_state.get(cache_key)
-    if st.button("Measure again", key=f"{ctx.key}_remeasure") or runs is None or runs[0] != ctx.model_key:
-        runs = (ctx.model_key, sc.run_schedules(ctx.model, ids, chunk=4))
-        st.session_state[cache_key] = runs
-    runs = runs[1]
-    device = runs[0].timings.device
-    frames = vf.race_frames([r.timings.step_seconds for r in runs])
-    show(ctx, vs.grid_figure([r.plan for r in runs], frames=frames, device=device,
-                             token_labels=[lc.label(ctx.model, i) for i in ids]), "race")
-    show(ctx, vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": len(ids)}
-                                for r in runs], device), "totals")
-    table(ctx, [{"schedule": r.label, "steps": r.plan.n_steps, "ms": r.timings.total_seconds * 1000,
-                 "max |logits − rnn logits|": r.max_diff_vs_rnn} for r in runs])
-
-
-@view("chunking", "step counts and the grid for a chosen chunk size")
-def chunking_view(ctx: Context) -> None:
-    chunk = st.select_slider("Tokens per chunk", CHUNKS, value=4, key=f"{ctx.key}_chunk")
-    L, T = ctx.model.config.n_layer, SCHEDULE_TOKENS
-    plan = make_plan("cascade", n_layer=L, n_tokens=T, chunk=chunk)
-    show(ctx, vs.grid_figure([plan], at_frame=plan.n_steps - 1), "grid")
-    counts = sc.step_counts(L, T, chunk)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("rnn", f"{counts['rnn']} steps")
-    c2.metric(f"cascade, chunk {chunk}", f"{counts['cascade']} steps")
-    c3.metric("parallel", f"{counts['parallel']} steps")
-
 
 @view("gpt_mode", "training in GPT mode: all tokens of a layer at once, same logits")
 def gpt_mode_view(ctx: Context) -> None:
