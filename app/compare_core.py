@@ -128,6 +128,22 @@ def equal_points(curves: dict[str, Curve]) -> Equal:
                  {k: card.at(c.points, seconds, 1) for k, c in curves.items()})
 
 
+def verdict(curves: dict[str, Curve], eq: Equal) -> str:
+    """The page's headline about quality, worded from the numbers (whichever kind they favour):
+    the best kind at equal training tokens, RWKV-4's place and its gap to the best other kind."""
+    def the(k):
+        return title(k) if title(k).startswith("RWKV") else f"the {title(k)}"
+    ranked = sorted(curves, key=lambda k: eq.at_tokens[k])
+    best, runner = ranked[0], ranked[1]
+    line = (f"At the same {eq.tokens / 1e6:.2f}M training tokens, {the(best)} scores best on held-out text "
+            f"({eq.at_tokens[best]:.3f} bits/char), {eq.at_tokens[runner] - eq.at_tokens[best]:.3f} ahead of "
+            f"{the(runner)}")
+    if "rwkv4" in curves and best != "rwkv4" and runner != "rwkv4":
+        place = ("first", "second", "third", "fourth", "fifth", "sixth")[ranked.index("rwkv4")]
+        line += f"; RWKV-4 is {place} of {len(ranked)} ({eq.at_tokens['rwkv4']:.3f})"
+    return line + "."
+
+
 def quality_table(curves: dict[str, Curve], eq: Equal) -> dict[str, list]:
     return {"model": [title(k) for k in curves],
             "held-out bits/char (shipped file)": [round(c.final_bpc, 3) for c in curves.values()],
