@@ -21,8 +21,9 @@ INTRO = {
     "rwkv4-shiftonly-shakespeare": (
         "The article's cliffhanger, \"because we removed a fundamental core of LSTM, the model will perform poorly\", "
         "measured: the embedded model (`rwkv4-shakespeare`) trained again with one part taken out. Time-mix keeps its "
-        "token shift, receptance, value and output, but **no WKV**: its output is W_o (σ(r) ⊙ v). A layer sees its "
-        "own token and the one before it, so the model predicts from the last 2L + 1 tokens and nothing further back "
+        "token shift, receptance, value and output, but **no WKV**: its output is W_o (σ(r) ⊙ v). Each block has "
+        "two token shifts (time-mix's and channel-mix's), each one token back, so L blocks reach 2L tokens back: the "
+        "model predicts from the last 2L + 1 tokens and nothing further back "
         "(`lab/ablation.py`; tested in `tests/test_ablation.py` and `tests/test_recall.py`)."),
     "lstm-shakespeare": (
         "A standard stacked LSTM: no red line, so its (layer, token) cells can run as a cascade; but inside a layer, "
@@ -30,7 +31,8 @@ INTRO = {
         "products (best critical path L + T − 1 products). Trained here on the embedded RWKV model's recipe, to run, "
         "time and compare beside it in the Scheduling Lab. Model code: `rivals/lstm.py`."),
     "redline-shakespeare": (
-        "The article's classic RNN: the same LSTM layers, plus the red line: the top layer's output at token t is "
+        "The article's red-line RNN (its own variant: a standard stacked LSTM has no such link): the same LSTM "
+        "layers, plus the red line: the top layer's output at token t is "
         "added into layer 0's gates at token t+1 (`red_line.weight`, zero input for the first token). Every cell "
         "waits for the one before it: only the rnn order, L·T sequential steps, in training too. Trained here on the "
         "embedded RWKV model's recipe. Model code: `rivals/lstm.py`."),
