@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+LOADER = None   # the loader: rwkv_core.load_model (RWKV-4); `python -m lab` passes lab.load_model (any kind)
+
 
 def _load(path, device):
     import rwkv_core
     try:
-        return rwkv_core.load_model(path, device=device)
+        return (LOADER or rwkv_core.load_model)(path, device=device)
     except rwkv_core.CheckpointError as e:
         sys.exit(f"error: {e}")
 
@@ -18,12 +20,17 @@ def cmd_info(args) -> None:
     c = m.config
     print(f"source      {m.source}")
     print(f"format      {m.format}")
+    print(f"kind        {m.kind}")
     print(f"layers      {c.n_layer}")
     print(f"width       {c.n_embd}")
-    print(f"ffn width   {c.n_ffn}")
+    if hasattr(c, "n_ffn"):
+        print(f"ffn width   {c.n_ffn}")
     print(f"vocabulary  {c.vocab_size}")
     print(f"parameters  {c.n_params:,}")
-    print(f"state       {c.state_bytes():,} bytes (fp32), the same at any sequence length")
+    if m.kind == "rwkv4":
+        print(f"state       {c.state_bytes():,} bytes (fp32), the same at any sequence length")
+    else:
+        print(f"state       {m.init_state().nbytes():,} bytes before any token (fp32)")
     print(f"tokenizer   {m.tokenizer.path if m.tokenizer else 'none found beside the checkpoint'}")
 
 
@@ -54,8 +61,8 @@ def cmd_generate(args) -> None:
     print(m.tokenizer.decode(pending) if pending else "")
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rwkv_core", description="RWKV-v4 engine")
+def main(argv=None, prog: str = "python -m rwkv_core", description: str = "RWKV-v4 engine") -> None:
+    p = argparse.ArgumentParser(prog=prog, description=description)
     sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print a checkpoint's config, parameter count and format")
     info.add_argument("path", nargs="?", default=None, help="checkpoint (.pth, .safetensors, HF folder); "
