@@ -5,6 +5,10 @@ on a CPU, through the kinds' own model code, with one recipe, one loop and one l
     python -m lab.train --kind rwkv4 --time-mix shift        # the ablation without WKV (lab.ablation)
     python -m lab.train --kind lstm                          # → runs/lstm-shakespeare/, models/lstm-shakespeare.*
     python -m lab.train --kind gpt --max-minutes 5 --out runs/try --no-export
+    python -m lab.train --kind lstm --task mqar --mqar-pairs 8 --ctx-len 64 --n-embd 64 --n-layer 2 --no-export
+
+The task is the Shakespeare plays (bits/char on two held-out plays) by default, or associative
+recall (--task mqar, lab.mqar: the loss only at the answers, accuracy on held-out sequences).
 
 A run resumes from <out>/ckpt.pt when it exists (with the settings given now, recorded as a new
 session); it stops at the end of the schedule, at --max-minutes of training (validation
@@ -23,6 +27,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +60,10 @@ class TrainConfig:
     ckpt_every: int = 50
     seed: int = 1234
     threads: int = 2
+    task: str = "text"             # "text": the plays; "mqar": associative recall (lab.mqar), ctx_len tokens a sequence
+    mqar_pairs: int = 8            # mqar: key-value pairs (and queries) a sequence
+    mqar_vocab: int = 256          # mqar: the pad, keys from the lower half, values from the upper (vocab_size unused)
+    mqar_gap: int = -1             # mqar: pad tokens between pairs and queries; -1: random per sequence
 
 
 def recipe(kind: str) -> TrainConfig:
@@ -123,6 +132,61 @@ def _tokenizer_file(out: Path, hooks, texts, vocab_size: int, given: str | Path 
     return path
 
 
+# --- the task: what a step trains on and what validation measures --------------------------------
+
+@dataclass
+class Task:
+    vocab_size: int
+    tokenizer: Any                 # None for a task of plain ids
+    draw: Callable                 # generator -> ids (B, T), targets (B, T), mask (B, T) or None (every position)
+    score: Callable                # Run -> a validation result: its numbers and "tokens" (held-out tokens)
+    data: dict                     # what the log records of the data
+    headline: str                  # the validation number printed while training
+
+
+def text_task(tc: TrainConfig, out: Path, hooks, evaluation: str, texts=None, tokenizer=None) -> Task:
+    """The plays: windows of ctx_len + 1 tokens at random; bits/char on the two held-out plays."""
+    from lab import evaluate, gpt_eval
+    from lab.data import load_texts
+    from rwkv_core.tokenizer import Tokenizer
+    train_texts, val_texts = texts or load_texts()
+    tok = Tokenizer(_tokenizer_file(out, hooks, train_texts.values(), tc.vocab_size, tokenizer))
+    data = encode_corpus(tok, train_texts.values())
+    bits = gpt_eval.bits_per_char if evaluation == "windows" else evaluate.bits_per_char
+
+    def draw(g):
+        starts = torch.randint(0, len(data) - tc.ctx_len - 1, (tc.batch_size,), generator=g)
+        batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])   # (B, T+1)
+        return batch[:, :-1], batch[:, 1:], None
+
+    return Task(tok.vocab_size, tok, draw, lambda run: bits(run.scorer, list(val_texts.values())),
+                {"task": "text", "train_tokens_per_pass": len(data), "train_texts": len(train_texts),
+                 "heldout_texts": sorted(val_texts)}, "bits_per_char")
+
+
+def mqar_task(tc: TrainConfig, out: Path, hooks, evaluation: str, texts=None, tokenizer=None) -> Task:
+    """Associative recall (lab.mqar): fresh sequences every step, the loss at the answers only;
+    accuracy on the held-out sequences (their own seed), through the training forward."""
+    from lab import mqar
+    spec = mqar.Spec(tc.mqar_vocab, tc.mqar_pairs, tc.ctx_len, None if tc.mqar_gap < 0 else tc.mqar_gap)
+    held = mqar.heldout(spec, mqar.HELDOUT_SIZE)
+
+    def draw(g):
+        b = mqar.generate(spec, tc.batch_size, g)
+        return b.ids, b.targets, b.mask
+
+    def score(run):
+        with torch.no_grad():
+            return mqar.accuracy(run.hooks.forward(run.weights, held.ids), held)
+
+    return Task(spec.vocab, None, draw, score,
+                {"task": "mqar", "spec": asdict(spec), "heldout_sequences": len(held),
+                 "heldout_seed": mqar.HELDOUT_SEED}, "accuracy")
+
+
+TASKS = {"text": text_task, "mqar": mqar_task}
+
+
 # --- one run ----------------------------------------------------------------------------------
 
 class Run:
@@ -170,17 +234,19 @@ class Run:
         tmp.replace(self.ckpt)
         (self.out / "log.json").write_text(json.dumps(self.log))
 
-    def train_step(self, data: torch.Tensor) -> float:
+    def train_step(self, draw) -> float:
+        """One optimiser step on draw(generator) -> (ids (B, T), targets (B, T), mask (B, T) or None):
+        the loss over every position, or only where the mask is set (the task's answers)."""
         tc, hooks = self.tc, self.hooks
-        starts = torch.randint(0, len(data) - tc.ctx_len - 1, (tc.batch_size,), generator=self.g)
-        batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])   # (B, T+1)
+        ids, targets, mask = draw(self.g)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
         self.opt.zero_grad(set_to_none=True)
         deferred = hooks.deferred() if hooks.deferred else None           # the red line's batched gradients
-        ids = batch[:, :-1]                                                # (B, T)
         logits = hooks.forward(self.weights, ids, deferred) if deferred else hooks.forward(self.weights, ids)
-        loss, ce = LOSSES[tc.loss](logits, batch[:, 1:])                  # logits (B, T, V)
+        if mask is not None:                                               # only the answers count
+            logits, targets = logits[mask][None], targets[mask][None]     # (1, M, V), (1, M)
+        loss, ce = LOSSES[tc.loss](logits, targets)                       # logits (B, T, V)
         loss.backward()
         if deferred:
             deferred.apply()
@@ -189,8 +255,8 @@ class Run:
         self.step += 1
         return ce.item()
 
-    def validate(self, score, val_texts) -> dict:
-        r = score(self.scorer, list(val_texts.values()))
+    def validate(self, score) -> dict:
+        r = score(self)
         tps = self.tc.batch_size * self.tc.ctx_len
         self.log["val"].append(train_log.val_entry(self.step, tps, self.log["seconds"], r, torch.get_num_threads()))
         return self.log["val"][-1]
@@ -212,47 +278,41 @@ def train(kind: str, tc: TrainConfig, out: Path, *, variant: str = "", name: str
           every: int = 10) -> dict:
     """Train (or go on training) one model of `kind` in `out`; returns the log. The model is written
     to models_dir when the run ends (its schedule done or its time cap reached) and export is set."""
-    from lab.data import load_texts
     from lab.kinds import KINDS
     from lab.train_kinds import hooks_for
-    from rwkv_core.tokenizer import Tokenizer
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     if tc.loss not in LOSSES:
         raise ValueError(f"unknown loss {tc.loss!r}; known: {', '.join(LOSSES)}")
     hooks = hooks_for(KINDS[kind].trainer, kind, variant)
-    name = name or default_name(kind, variant)
+    if tc.task not in TASKS:
+        raise ValueError(f"unknown task {tc.task!r}; known: {', '.join(TASKS)}")
+    name = name or default_name(kind, variant, tc.task)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
-    train_texts, val_texts = texts or load_texts()
-    tok = Tokenizer(_tokenizer_file(out, hooks, train_texts.values(), tc.vocab_size, tokenizer))
-    data = encode_corpus(tok, train_texts.values())
-    config = hooks.make_config(tc, tok.vocab_size)
-    run = Run(hooks, tc, config, tok, {}, out)
+    task = TASKS[tc.task](tc, out, hooks, KINDS[kind].evaluation, texts, tokenizer)
+    config = hooks.make_config(tc, task.vocab_size)
+    run = Run(hooks, tc, config, task.tokenizer, {}, out)
     n_params = sum(v.numel() for v in run.trained.values())
-    run.log = train_log.new_log(kind, variant, name, asdict(tc), config, n_params,
-                                {"train_tokens_per_pass": len(data), "train_texts": len(train_texts),
-                                 "heldout_texts": sorted(val_texts)})
+    run.log = train_log.new_log(kind, variant, name, asdict(tc), config, n_params, task.data)
     if run.resume():
         say(f"resumed from {run.ckpt} at step {run.step}")
     train_log.begin_session(run.log, run.step, torch.get_num_threads(), asdict(tc), beside)
-    from lab import evaluate, gpt_eval
-    score = gpt_eval.bits_per_char if KINDS[kind].evaluation == "windows" else evaluate.bits_per_char
     tps = tc.batch_size * tc.ctx_len
-    say(f"{name}: {n_params:,} parameters, {len(data):,} training tokens, {tc.threads} threads")
+    say(f"{name}: {n_params:,} parameters, {task.data}, {tc.threads} threads")
     t_start, t_session = time.perf_counter() - run.log["seconds"], time.perf_counter()
     why = None
     try:
         while (why := _stop_reason(run, t_start, stop_step)) is None:
-            ce = run.train_step(data)
+            ce = run.train_step(task.draw)
             run.log["seconds"] = time.perf_counter() - t_start
             run.log["train"].append({"step": run.step, "loss": ce, "seconds": round(run.log["seconds"], 1)})
             if run.step % every == 0:
                 say(f"step {run.step}/{tc.total_steps}  loss {ce:.3f}  lr {lr_at(run.step, tc):.1e}  "
                     f"{run.log['seconds'] / 60:.1f} min")
             if run.step % tc.eval_every == 0:
-                say(f"step {run.step}: validation {run.validate(score, val_texts)['bits_per_char']:.3f} bits/char")
+                say(f"step {run.step}: validation {task.headline} {run.validate(task.score)[task.headline]:.3f}")
             if run.step % tc.ckpt_every == 0:
                 run.save()
     except KeyboardInterrupt:
@@ -260,17 +320,20 @@ def train(kind: str, tc: TrainConfig, out: Path, *, variant: str = "", name: str
     train_log.end_session(run.log, run.step, time.perf_counter() - t_session, why)
     if why in ("finished", "time cap"):
         if not run.log["val"] or run.log["val"][-1]["step"] != run.step:
-            run.validate(score, val_texts)
+            run.validate(task.score)
         run.log["final"] = train_log.final_entry(run.log, run.step, tps, why)
     run.save()
     if export and "final" in run.log and why != "interrupted":
-        say(export_model(run.params, run.fixed, run.out / "tokenizer.json", run.log, models_dir, name, hooks.half))
+        say(export_model(run.params, run.fixed, task.tokenizer and run.out / "tokenizer.json", run.log, models_dir, name, hooks.half))
     return run.log
 
 
-def default_name(kind: str, variant: str = "") -> str:
-    """The shipped model's stem for a kind and variant ("rwkv4-shiftonly-shakespeare"), else <kind>[-variant]."""
+def default_name(kind: str, variant: str = "", task: str = "text") -> str:
+    """The shipped model's stem for a kind and variant ("rwkv4-shiftonly-shakespeare"), else
+    <kind>[-variant]-shakespeare; <kind>[-variant]-<task> for another task than the plays."""
     from lab.kinds import SHIPPED
+    if task != "text":
+        return "-".join(filter(None, (kind, variant, task)))
     stem = next((s.stem for s in SHIPPED.values() if s.kind == kind and s.variant == variant), None)
     return stem or "-".join(filter(None, (kind, variant, "shakespeare")))
 
@@ -288,7 +351,8 @@ def export_model(params: dict, fixed: dict, tok_path: Path, log: dict, models_di
     target = models_dir / f"{name}.safetensors"
     save_file(tensors, str(target), metadata={"format": "pt", "source": "lab.train", "kind": log["kind"],
                                                "variant": log["variant"], "final": json.dumps(log.get("final", {}))})
-    shutil.copy(tok_path, models_dir / f"{name}.tokenizer.json")
+    if tok_path:                       # a task of plain ids (MQAR) has no tokenizer
+        shutil.copy(tok_path, models_dir / f"{name}.tokenizer.json")
     (models_dir / f"{name}.log.json").write_text(json.dumps(log))
     return target
 
@@ -316,7 +380,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     variant = "" if args.variant == "wkv" else args.variant
     tc = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    name = args.name or default_name(args.kind, variant)
+    name = args.name or default_name(args.kind, variant, args.task)
     try:
         log = train(args.kind, tc, Path(args.out or f"runs/{name}"), variant=variant, name=name,
                     export=not args.no_export, tokenizer=args.tokenizer, beside=args.beside, stop_step=args.stop_at)
