@@ -96,6 +96,39 @@ PHONE_CSS = """<style>
 </style>"""
 
 
+# One history entry per visit. Streamlit pushes a history entry for every change of the query
+# string (st.query_params), so a page that writes its settings into the address when it opens
+# (the Lab's ?kind=&L=&T=&chunk=, ?classroom=1, a lesson's step) added a second entry after the
+# navigation's own, and Back only took the student to the same page. A query-only change made
+# while the first run after a change of page is still going replaces the page's entry instead;
+# later changes (a lesson's Next, a Lab control) keep one entry each. Installed once per tab.
+HISTORY_GUARD = """<script>
+(() => {
+  if (window.__historyGuard) return;
+  window.__historyGuard = true;
+  const h = window.history, push = h.pushState.bind(h), replace = h.replaceState.bind(h);
+  let until = 0, sawRun = false;
+  const running = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.dataset.testScriptState !== 'notRunning';
+  };
+  const watch = () => {
+    if (performance.now() > until) return;
+    if (running()) sawRun = true;
+    else if (sawRun) { until = 0; return; }
+    setTimeout(watch, 30);
+  };
+  const arm = () => { until = performance.now() + 20000; sawRun = false; watch(); };
+  h.pushState = function (state, title, url) {
+    const next = new URL(url, window.location.href);
+    if (next.pathname !== window.location.pathname) { push(state, title, url); arm(); }
+    else if (performance.now() < until) replace(state, title, url);
+    else push(state, title, url);
+  };
+  arm();
+})();
+</script>"""
+
 def _changed(key: str) -> bool:
     """Whether the user flipped widget `key` since this module last set it (a widget's state left
     over from another page keeps the value it was set to, so it never counts)."""
@@ -150,8 +183,10 @@ def classroom() -> bool:
 
 
 def apply(on: bool) -> None:
-    """Put the page's CSS in: the phone layout always, classroom mode's large type when on. Each
-    is one module-level string literal (tests/test_hardening.py reviews every raw-HTML call)."""
+    """Put the page's CSS in: the phone layout always, classroom mode's large type when on; and the
+    history guard (one entry per visit). Each is one module-level string literal
+    (tests/test_hardening.py reviews every raw-HTML call)."""
     st.html(PHONE_CSS)
+    st.html(HISTORY_GUARD, unsafe_allow_javascript=True, width="content")
     if on:
         st.html(CLASSROOM_CSS)

@@ -23,7 +23,9 @@ REVIEWED = {("app/app_pages/lessons.py", "st.html(layout.CLASSROOM_CSS)"): ("app
 # scripts: one fixed constant each, a plain literal with no markup but its own <script> tags and
 # nothing that loads code from elsewhere (the Explorer's busy guard: it greys out Step while busy)
 REVIEWED_SCRIPTS = {("app/app_pages/explorer.py", 'st.html(BUSY_GUARD, unsafe_allow_javascript=True'):
-                    ("app/app_pages/explorer.py", "BUSY_GUARD")}
+                    ("app/app_pages/explorer.py", "BUSY_GUARD"),
+                    ("app/style.py", 'st.html(HISTORY_GUARD, unsafe_allow_javascript=True'):
+                    ("app/style.py", "HISTORY_GUARD")}
 
 
 def raw_html_uses() -> list[tuple[str, str]]:

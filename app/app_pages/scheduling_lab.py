@@ -72,43 +72,72 @@ def prompt_tokens(model, key: str) -> tuple[list[int], str]:
     return model.tokenizer.encode(sc.DEFAULT_PROMPT), "a default prompt (type your own in the Explorer)"
 
 
-def reset_controls(model, key: str, n_prompt: int) -> None:
-    """New model or new prompt: the grid starts again from its real size."""
-    stamp = (key, n_prompt)
-    if st.session_state.get("sl_stamp") != stamp:
-        st.session_state["sl_stamp"] = stamp
-        st.session_state["sl_layers"] = model.config.n_layer
-        st.session_state["sl_tokens"] = float(min(n_prompt, sc.MAX_GRID_TOKENS))
-        for k in ("sl_runs", "sl_watch", "sl_export_files", "sl_race_files", "sl_watch_files", "sl_scale"):
-            st.session_state.pop(k, None)
+RESULTS = ("sl_runs", "sl_watch", "sl_export_files", "sl_race_files", "sl_watch_files", "sl_scale")
 
 
-# --- deep links: ?kind=lstm&L=6&T=24&chunk=4 ------------------------------------------------------
+# --- the grid's settings, kept in the address: ?kind=lstm&L=6&T=24&chunk=4 -------------------------
 # Read here and written back after the controls with st.query_params. Streamlit's own
 # bind="query-params" drops a value it cannot use without a word, and a bound link wins over the
 # page's own checks on the first run; a link that asks for T=9999 must be told, not ignored.
+# Streamlit forgets a page's widget values when another page runs, so the settings last shown are
+# kept in plain state (SHOWN) and put back on every later visit.
 LINK_KEYS = {"kind": "sl_kind", "L": "sl_layers", "T": "sl_tokens", "chunk": "sl_chunk"}
+SHOWN = "sl_link_written"     # the settings last shown, as the address holds them ({"L": "4", ...})
+DEFAULTS = "sl_defaults"      # the model's own size when SHOWN was made (a new prompt moves only those)
 
 
-def apply_link(kinds: list[str], max_layers: int) -> None:
-    """A link's settings put into the controls (once per new address), refused ones told."""
+def default_settings(model, n_prompt: int) -> dict[str, str]:
+    return {"kind": "rwkv4", "L": str(model.config.n_layer), "T": str(min(n_prompt, sc.MAX_GRID_TOKENS)),
+            "chunk": "4"}
+
+
+def kept_settings(model, key: str, n_prompt: int) -> dict[str, str]:
+    """The settings to go on from: those last shown, or the model's own size on a first visit. A new
+    model or prompt clears the results made for the old one, and moves a setting to the new size
+    only where it was still at the old size (a grid the student set stays as it was set)."""
+    ss, new = st.session_state, default_settings(model, n_prompt)
+    shown, old = ss.get(SHOWN), ss.get(DEFAULTS, new)
+    if ss.get("sl_stamp") != (key, n_prompt):
+        ss["sl_stamp"] = (key, n_prompt)
+        for k in RESULTS:
+            ss.pop(k, None)
+    ss[DEFAULTS] = new
+    if shown is None:
+        return new
+    return {n: new[n] if shown.get(n, old[n]) == old[n] else shown[n] for n in LINK_KEYS}
+
+
+def restore_controls(model, key: str, n_prompt: int, kinds: list[str], max_layers: int) -> None:
+    """The grid's controls set before they are drawn, whenever they need it: on every visit (their
+    values were forgotten), for a new model or prompt, and for a new address (a link opened or typed,
+    or Back/Forward to another of the Lab's addresses), whose refused values are told."""
+    ss = st.session_state
+    kept = kept_settings(model, key, n_prompt)
     asked = {n: st.query_params[n] for n in LINK_KEYS if n in st.query_params}
-    if not asked or asked == st.session_state.get("sl_link_written"):
+    new_link = bool(asked) and asked != ss.get(SHOWN)
+    if not new_link and kept == ss.get(SHOWN) and all(k in ss for k in LINK_KEYS.values()):
         return
-    good, bad = sc.parse_link(asked, kinds=kinds, max_layers=max_layers)
-    for name, value in good.items():
-        st.session_state[LINK_KEYS[name]] = float(value) if name == "T" else value
-    if bad:
-        st.session_state["sl_messages"] = ["This link's " + "; ".join(bad) + ". Those controls keep their values."]
+    def parsed(params: dict) -> dict:
+        return sc.parse_link(params, kinds=kinds, max_layers=max_layers)[0]
+    # a kept setting this model forbids (L above a smaller model's limit) falls back to its default
+    settings = {**parsed(default_settings(model, n_prompt)), **parsed(kept)}
+    if new_link:
+        good, bad = sc.parse_link(asked, kinds=kinds, max_layers=max_layers)
+        settings.update(good)
+        if bad:
+            ss["sl_messages"] = ["This link's " + "; ".join(bad) + ". Those controls keep their values."]
+    for name, value in settings.items():
+        ss[LINK_KEYS[name]] = float(value) if name == "T" else value
 
 
 def write_link(values: dict) -> None:
-    """The current settings into the address (only the Lab's own parameters), so it can be shared."""
+    """The current settings into the address in one change (one history entry), and only when they
+    changed; other parameters (?classroom=1) are kept."""
     link = {n: str(v) for n, v in values.items()}
-    for name, value in link.items():
-        if st.query_params.get(name) != value:
-            st.query_params[name] = value
-    st.session_state["sl_link_written"] = link
+    if {n: st.query_params.get(n) for n in link} != link:
+        others = {k: v for k, v in st.query_params.to_dict().items() if k not in link}
+        st.query_params.from_dict({**others, **link})
+    st.session_state[SHOWN] = link
 
 
 def checked_number(key: str, low: int, high: int, what: str) -> None:
@@ -148,13 +177,11 @@ def phone() -> bool:
 
 
 model, key = current_model(), current_model_key()
-st.session_state.setdefault("sl_chunk", 4)
 L_model = model.config.n_layer
 max_layers = max(24, L_model)
 prompt, prompt_source = prompt_tokens(model, key)
-reset_controls(model, key, len(prompt))
 by_kind = models_by_kind(model)
-apply_link(list(by_kind), max_layers)
+restore_controls(model, key, len(prompt), list(by_kind), max_layers)
 
 st.title("Scheduling Lab")
 st.markdown(
