@@ -11,7 +11,11 @@ from app import compare_view, explorer_core, explorer_sections, lab_sections, re
 from app.lessons import content, views  # noqa: F401
 from visuals import export  # noqa: F401
 
-st.set_page_config(page_title="RWKV-4 inside out", page_icon=":material/memory:", layout="wide")
+# The tab's icon an emoji: Streamlit draws it as an inline data: URL. A ":material/..." page icon is
+# fetched from fonts.gstatic.com on every page view (an offline school network fails, and Google hears
+# of each visit); the navigation's :material/ icons below use the font the app serves itself.
+# tests/browser/test_offline.py fails on any request to another host.
+st.set_page_config(page_title="RWKV-4 inside out", page_icon="🧠", layout="wide")
 
 # The pages in a row at the top (the header), not in the sidebar: on a phone the sidebar is a drawer
 # that hides the page, and classroom mode hides the sidebar; the sidebar keeps the model picker.
