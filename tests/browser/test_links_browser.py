@@ -1,0 +1,70 @@
+"""Links that keep a student's place, in a real browser: the Lab opened from a link, left for another
+page and reached again through the navigation shows the same grid at the same address; one Back leaves
+it (each visit is one history entry: app/style.py HISTORY_GUARD); and Back to it restores its settings."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from streamlit_page import assert_no_exception, wait_idle
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 90_000
+LINK = {"kind": "gpt", "L": "4", "T": "20", "chunk": "8"}
+QUERY = "&".join(f"{k}={v}" for k, v in LINK.items())
+
+
+def lab_address(page) -> dict[str, str]:
+    q = parse_qs(urlparse(page.url).query)
+    return {k: q[k][0] for k in LINK if k in q}
+
+
+def path(page) -> str:
+    return urlparse(page.url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def nav_to(page, name: str) -> None:
+    page.locator('[data-testid="stTopNavLink"]').filter(has_text=name).first.click()
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def grid_title(page) -> str:
+    page.locator(".gtitle").filter(has_text="layers ×").first.wait_for(timeout=TIMEOUT_MS)
+    return page.locator(".gtitle").filter(has_text="layers ×").first.text_content()
+
+
+def open_lab(page, app_url) -> None:
+    page.goto(f"{app_url}/scheduling_lab?{QUERY}", timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    assert_no_exception(page)
+    assert grid_title(page).startswith("4 layers × 20 tokens")
+
+
+def test_the_lab_keeps_its_link_on_a_later_visit(page, app_url):
+    open_lab(page, app_url)
+    nav_to(page, "Explorer")
+    assert path(page) == "explorer"
+    nav_to(page, "Scheduling Lab")
+    assert path(page) == "scheduling_lab" and lab_address(page) == LINK
+    assert grid_title(page).startswith("4 layers × 20 tokens")
+    assert page.get_by_role("spinbutton", name="Tokens (T)").input_value() == "20"
+
+
+def test_one_back_leaves_the_lab_and_back_to_it_restores_it(page, app_url):
+    page.goto(app_url, timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    open_lab(page, app_url)
+    nav_to(page, "Explorer")
+    nav_to(page, "Scheduling Lab")
+    page.go_back()
+    wait_idle(page, TIMEOUT_MS)
+    assert path(page) == "explorer", page.url           # one Back: the page before, not the Lab again
+    page.go_back()
+    wait_idle(page, TIMEOUT_MS)
+    assert path(page) == "scheduling_lab" and lab_address(page) == LINK, page.url
+    assert grid_title(page).startswith("4 layers × 20 tokens")
+    page.go_back()
+    wait_idle(page, TIMEOUT_MS)
+    assert path(page) == "", page.url                   # and one more: Home, where the tab started
