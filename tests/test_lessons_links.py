@@ -71,7 +71,21 @@ def legacy_cases():
 @pytest.mark.parametrize("lesson, step, lesson_id, step_id", list(legacy_cases()))
 def test_old_position_links_land_where_they_landed(lessons, lesson, step, lesson_id, step_id):
     pos, note = ls.find_position(lessons, lesson, step, ls.legacy_lessons())
-    assert (lessons[pos[0] - 1].id, step_at(lessons, pos).id) == (lesson_id, step_id) and note == ""
+    assert (lessons[pos[0] - 1].id, step_at(lessons, pos).id) == (lesson_id, step_id)
+    n, m = int(lesson), int(step)
+    clamped = not 1 <= n <= len(AT_POSITIONS) or not 1 <= m <= len(AT_POSITIONS[min(max(n, 1), len(AT_POSITIONS))])
+    assert ("There is no" in note) if clamped else note == "", note       # clamped, and said so
+
+
+@pytest.mark.parametrize("lesson, step, says", [
+    ("1", "99", "There is no step 99 in this lesson; showing step {last}, the last."),
+    ("replacing-qkv-with-rwkv", "99", "There is no step 99 in this lesson; showing step {last}, the last."),
+    ("9", "1", "There is no lesson 9; showing lesson {lessons}, the last."),
+    ("1", "0", "There is no step 0 in this lesson; showing step 1, the first."),
+])
+def test_a_number_beyond_the_ends_says_which_step_is_shown(lessons, lesson, step, says):
+    pos, note = ls.find_position(lessons, lesson, step, ls.legacy_lessons())
+    assert note == says.format(last=len(lessons[pos[0] - 1].steps), lessons=len(lessons))
 
 
 @pytest.mark.parametrize("lesson, step, expected, says", [

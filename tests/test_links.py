@@ -4,6 +4,7 @@ settings last shown, after the Explorer's prompt changed; and the address is wri
 from app_helpers import embedded, no_exception, started_app
 
 from app import scheduling_core as sc
+from app.lessons import content as ls
 
 LAB, EXPLORER = "app_pages/scheduling_lab.py", "app_pages/explorer.py"
 LINK = {"kind": "gpt", "L": "4", "T": "20", "chunk": "8"}
@@ -85,3 +86,10 @@ def test_a_new_link_wins_over_the_kept_settings_and_bad_values_are_told():
 
 def default_tokens() -> int:
     return len(embedded().tokenizer.encode(sc.DEFAULT_PROMPT))
+
+
+def test_a_lesson_link_to_a_missing_step_says_which_step_is_shown():
+    at = started_app("app_pages/lessons.py", query={"lesson": "1", "step": "99"})
+    last = len(ls.load_lessons()[0].steps)
+    assert f"There is no step 99 in this lesson; showing step {last}, the last." in [w.value for w in at.warning]
+    assert at.query_params["step"] == ls.load_lessons()[0].steps[-1].id     # the address names the step shown

@@ -238,6 +238,14 @@ def _number(value: object) -> int | None:
         return None
 
 
+def _out_of_range(what: str, n: int, count: int, where: str, shown: int, total: int) -> str:
+    """What a link's number beyond the ends gets: the position shown instead, said ('' in range)."""
+    if 1 <= n <= count:
+        return ""
+    end = ", the first" if shown == 1 else ", the last" if shown == total else ""
+    return f"There is no {what} {n}{where}; showing {what} {shown}{end}."
+
+
 def clamp_position(lessons: tuple[Lesson, ...], lesson: object, step: object) -> tuple[int, int]:
     """A (lesson, step) pair, 1-based, from two positions as a URL may carry them: numbers out
     of range are clamped, text that is not a number gives the first."""
@@ -259,6 +267,7 @@ def find_position(lessons: tuple[Lesson, ...], lesson: object, step: object,
     if (n := _number(lesson)) is not None:
         frozen = legacy or tuple(l.id for l in lessons)
         chosen = by_id.get(frozen[min(max(n, 1), len(frozen)) - 1], lessons[0])
+        note = _out_of_range("lesson", n, len(frozen), "", chosen.number, len(lessons))
     elif lesson in (None, ""):
         chosen = lessons[0]
     else:
@@ -270,6 +279,9 @@ def find_position(lessons: tuple[Lesson, ...], lesson: object, step: object,
             index = chosen.step_index(chosen.legacy_steps[min(max(n, 1), len(chosen.legacy_steps)) - 1])
         else:
             index = min(max(n, 1), len(chosen.steps)) - 1
+        said = _out_of_range("step", n, len(chosen.legacy_steps or chosen.steps), " in this lesson", index + 1,
+                             len(chosen.steps))
+        note = " ".join(x for x in (note, said) if x)
     elif step in (None, ""):
         index = 0
     else:

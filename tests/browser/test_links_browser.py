@@ -68,3 +68,12 @@ def test_one_back_leaves_the_lab_and_back_to_it_restores_it(page, app_url):
     page.go_back()
     wait_idle(page, TIMEOUT_MS)
     assert path(page) == "", page.url                   # and one more: Home, where the tab started
+
+
+def test_a_lesson_link_to_a_missing_step_says_so(page, app_url):
+    page.goto(f"{app_url}/lessons?lesson=1&step=99", timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    assert_no_exception(page)
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="There is no step 99 in this lesson")
+    assert alert.count() == 1 and "the last" in alert.first.inner_text()
+    assert "step=99" not in page.url                      # the address names the step shown
