@@ -9,16 +9,15 @@
                     next-token guesses, and (from a separate, unrecorded run) measured step times
   measure_scaling   wall time against sequence length, as a benchmark record
                     (lab/bench_record.py, the docs/bench/*.json layout)
-  whole_number, parse_link, chunk_note
-                    the grid's controls: typed numbers and deep links (?kind=&L=&T=&chunk=)
-                    checked, with a message for whatever is refused or changed
+  parse_link, chunk_note
+                    the grid's controls: deep links (?kind=&L=&T=&chunk=) checked, with a message
+                    for whatever is refused or changed (typed numbers: app.widgets.number_box)
 
 The page (app/app_pages/scheduling_lab.py), scripts/bench_scheduling.py and the tests drive
 this same code.
 """
 from __future__ import annotations
 
-import math
 import statistics
 import threading
 import time
@@ -250,23 +249,6 @@ def measure_scaling(model: Model, lengths: Sequence[int], chunks: Sequence[int],
 
 
 # --- the grid's controls: typed numbers and deep links ----------------------------------------
-
-def whole_number(value, low: int, high: int, what: str) -> tuple[int, str | None]:
-    """A typed number made a whole number inside [low, high], and the message that says what was
-    changed (None when nothing was): a number box never keeps a value it does not use."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return low, f"{what}: {value!r} is not a number; {low} is used."
-    if math.isnan(x):
-        return low, f"{what}: not a number; {low} is used."
-    if x < low:
-        return low, f"{what} = {x:,.6g} is below {low:,}, the smallest; {low:,} is used."
-    if x > high:
-        return high, f"{what} = {x:,.6g} is above {high:,}, the largest; {high:,} is used."
-    n = int(round(x))
-    return n, None if n == x else f"{what} = {x:,.6g} is not a whole number; {n:,} is used."
-
 
 def chunk_note(chunk: int, n_tokens: int) -> str | None:
     """What the cascade really runs when the chunk is longer than the text."""

@@ -1,6 +1,8 @@
 """Streamlit pieces the pages share."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -57,3 +59,81 @@ def table(data, *, classroom: bool | None = None, **kwargs) -> None:
         data = {k: [row.get(k) for row in data] for k in (data[0] if data else {})}
     shown = {md_escape(k): [md_escape(v) if isinstance(v, str) else v for v in vals] for k, vals in data.items()}
     st.table(shown, hide_index=True)
+
+
+# --- number boxes --------------------------------------------------------------------------------
+# Every number box of the app is `number_box`: a float box with no min/max of its own, so whatever is
+# typed reaches Python (an integer box reads "1e9" as 1 and "3.5" as 3; a box with bounds or a number
+# past 2**53 turns red and silently keeps the old value) and is then made whole and put in range here,
+# with a note under the box that says what was used. One note per box: the next change replaces it,
+# and a value used as typed clears it.
+NOTES = "number_box_notes"          # session state: {box key: (what was done, the value it explains)}
+
+
+def shown(x: float) -> str:
+    """A typed number as the note quotes it: 9,999, 2.5, 1e+09, 1.23457e+22."""
+    return f"{x:,.6g}"
+
+
+def whole_number(value, low: int, high: int, what: str) -> tuple[int, str | None]:
+    """A typed number made a whole number inside [low, high] (the fraction dropped, then the range's
+    nearest end), and the sentence that says what was used (None when the number is used as typed)."""
+    if value is None:
+        return low, f"{what}: the box was empty; {low:,} is used."
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return low, f"{what}: {value!r} is not a number; {low:,} is used."
+    if math.isnan(x):
+        return low, f"{what}: not a number; {low:,} is used."
+    faults = [] if x.is_integer() or math.isinf(x) else ["is not a whole number"]
+    if x < low:
+        n, faults = low, faults + [f"is below {low:,}, the smallest"]
+    elif x > high:
+        n, faults = high, faults + [f"is above {high:,}, the largest"]
+    else:
+        n = math.floor(x)
+    if not faults:
+        return int(x), None
+    return n, f"{what} = {shown(x)} {' and '.join(faults)}; {n:,} is used."
+
+
+def _note(key: str, message: str | None, used: int) -> None:
+    notes = st.session_state.setdefault(NOTES, {})
+    if message:
+        notes[key] = (message, used)
+    else:
+        notes.pop(key, None)
+
+
+def _checked(key: str, low: int, high: int, what: str) -> None:
+    """on_change of a box: what was typed made whole and in range, and the box's note replaced."""
+    n, message = whole_number(st.session_state.get(key), low, high, what)
+    st.session_state[key] = float(n)
+    _note(key, message, n)
+
+
+def number_box(label: str, key: str, low: int, high: int, *, default: int | None = None, container=st,
+               notes=st, what: str | None = None, **kw) -> int:
+    """A whole-number box from `low` to `high` that takes anything typed and says what it did with it.
+
+    `default` is the first value (else `low`); the note goes to `notes` (by default under the row the box
+    is in), quoting the box as `what` (else its label). Other keywords go to st.number_input (help,
+    disabled, label_visibility, persist_state, bind). Returns the value used, always the value shown."""
+    what = what or label
+    ss = st.session_state
+    if key not in ss:
+        ss[key] = float(low if default is None else default)
+    n, message = whole_number(ss[key], low, high, what)
+    if message:                     # kept from before, now outside the range (the grid shrank): moved and said
+        ss[key] = float(n)
+        _note(key, message, n)
+    value = container.number_input(label, step=1.0, format="%.0f", key=key, on_change=_checked,
+                                   args=(key, low, high, what), **kw)
+    used, late = whole_number(value, low, high, what)     # a bound box seeded from a link's address
+    if late:
+        _note(key, late, used)
+    message, explains = ss.get(NOTES, {}).get(key, (None, None))
+    if message and explains == used:
+        notes.warning(message)
+    return used

@@ -197,9 +197,7 @@ def test_the_pictures_are_drawn_only_when_opened(lab):
     assert len(lab.get("plotly_chart")) == before + 4
 
 
-def test_whole_number_and_parse_link():
-    assert sc.whole_number(7.0, 1, 10, "T") == (7, None)
-    assert sc.whole_number("abc", 1, 10, "T")[0] == 1
+def test_parse_link():
     good, bad = sc.parse_link({"kind": "lstm", "L": "0", "T": "12", "chunk": "32", "other": "x"},
                               kinds=["rwkv4", "lstm"], max_layers=24)
     assert good == {"kind": "lstm", "T": 12, "chunk": 32} and bad == ["L='0' is not a whole number from 1 to 24"]

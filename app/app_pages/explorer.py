@@ -20,7 +20,7 @@ import streamlit as st
 from app import explorer_core as ec
 from app import explorer_sections as sections
 from app.resources import current_model, current_model_key, md_escape
-from app.widgets import show, table
+from app.widgets import number_box, show, table, whole_number
 from rwkv_core import RWKV
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
@@ -98,35 +98,21 @@ def new_session(model: RWKV, key: str, text: str) -> ec.ExplorerSession:
 
 
 # --- numbers typed by the user ---------------------------------------------------------------
-# The boxes have no min/max of their own: the browser would keep an out-of-range number in the box,
-# red, while the old value silently went on being used. Here every number is read, and one that
-# cannot be used gets a message that says what is used instead.
+# Each box is app.widgets.number_box: whatever is typed is made whole and put in range by the box's own
+# callback, which says under the box what is used. A button's callback may run before the box's own
+# (a number typed, then Step clicked): it reads the box the same way, silently.
 
-def whole(key: str, default: int, low: int, high: int, name: str) -> tuple[int, str | None]:
-    """A whole number from a box, within [low, high]; (value used, message or None)."""
-    raw = st.session_state.get(key, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return default, f"{name}: {raw!r} is not a number; using {default:,}."
-    if value != value or not value.is_integer():
-        return default, f"{name} must be a whole number; {raw:g} is not, so {default:,} is used."
-    value = int(value)
-    if value < low or value > high:
-        used = min(max(value, low), high)
-        return used, f"{name} must be between {low:,} and {high:,}; {value:,} is out of range, so {used:,} is used."
-    return value, None
+def whole(key: str, default: int, low: int, high: int) -> int:
+    """The whole number a box holds, as its number_box will use it."""
+    return whole_number(st.session_state.get(key, default), low, high, "")[0]
 
 
-def sampling_from_state(vocab: int) -> tuple[SamplingSettings, int, list[str]]:
-    """The sampling settings and seed the controls ask for, and a message for each number that
-    could not be used as typed."""
+def sampling_from_state(vocab: int) -> tuple[SamplingSettings, int]:
+    """The sampling settings and seed the controls ask for."""
     ss = st.session_state
-    top_k, m1 = whole("ex_top_k", 0, 0, vocab, "Top-k")
-    seed, m2 = whole("ex_seed", 0, 0, MAX_SEED, "Seed")
-    settings = SamplingSettings(temperature=float(ss.get("ex_temperature", 1.0)), top_k=top_k,
+    settings = SamplingSettings(temperature=float(ss.get("ex_temperature", 1.0)), top_k=whole("ex_top_k", 0, 0, vocab),
                                 top_p=float(ss.get("ex_top_p", 1.0)))
-    return settings, seed, [m for m in (m1, m2) if m]
+    return settings, whole("ex_seed", 0, 0, MAX_SEED)
 
 
 # --- the buttons (callbacks: each click runs its whole action before the page is drawn) ---------
@@ -158,7 +144,7 @@ def on_step(n: int = 1) -> None:
         if s is None:
             return
         note = "The prompt box had changed: it was read first, then the token added to it."
-    settings, seed, _ = sampling_from_state(s.model.config.vocab_size)
+    settings, seed = sampling_from_state(s.model.config.vocab_size)
     try:
         for _ in range(n):
             s.step(s.next_sample(settings, seed).token)
@@ -169,10 +155,7 @@ def on_step(n: int = 1) -> None:
 
 
 def on_run() -> None:
-    n, msg = whole("ex_n", 8, 1, MAX_RUN, "Tokens to run")
-    on_step(n)
-    if msg and not st.session_state.get(MESSAGE):
-        st.session_state[MESSAGE] = ("warning", msg)
+    on_step(whole("ex_n", 8, 1, MAX_RUN))
 
 
 def on_undo() -> None:
@@ -220,13 +203,11 @@ def sampling_panel() -> None:
     with left:
         st.subheader("Sampling")
         st.slider("Temperature (0 = greedy)", 0.0, 2.0, 1.0, 0.05, key="ex_temperature", **KEEP)
-        st.number_input(f"Top-k (0 = off, up to {model.config.vocab_size:,})", value=0, step=1,
-                        key="ex_top_k", **KEEP)
+        number_box(f"Top-k (0 = off, up to {model.config.vocab_size:,})", "ex_top_k", 0, model.config.vocab_size,
+                   what="Top-k", **KEEP)
         st.slider("Top-p (1 = off)", 0.05, 1.0, 1.0, 0.05, key="ex_top_p", **KEEP)
-        st.number_input("Seed", value=0, step=1, key="ex_seed", **KEEP)
-        settings, seed, problems = sampling_from_state(model.config.vocab_size)
-        for p in problems:
-            st.warning(md_escape(p))
+        number_box("Seed", "ex_seed", 0, MAX_SEED, **KEEP)
+        settings, seed = sampling_from_state(model.config.vocab_size)
         st.caption(f"Model runs in this session: {session.forward_calls}. Changing these controls does not "
                    "add any: they re-sample the cached logits.")
     with right:
@@ -267,14 +248,11 @@ def work() -> None:
     c1.button("Step", key="ex_step", on_click=on_step, shortcut="S",
               help="add the marked token and run the model on it (key: S). One token per click: while the "
                    "model works on a click, Step and Run are greyed out; Run N adds several at once.")
-    n_run, n_msg = whole("ex_n", 8, 1, MAX_RUN, "Tokens to run")
+    n_run = number_box("Tokens to run", "ex_n", 1, MAX_RUN, default=8, container=c5, label_visibility="collapsed",
+                       help=f"1 to {MAX_RUN}")
     c2.button(f"Run {n_run}", key="ex_run", on_click=on_run)
     c3.button("Undo", key="ex_undo", on_click=on_undo, shortcut="U", help="take back the last token (key: U)")
     c4.button("Reset", key="ex_reset", on_click=on_reset, help="back to the prompt alone")
-    c5.number_input("Tokens to run", value=8, step=1, key="ex_n", label_visibility="collapsed",
-                    help=f"1 to {MAX_RUN}")
-    if n_msg:
-        st.warning(md_escape(n_msg))
     if prompt_changed(session):
         st.warning("The prompt box differs from the text below: press **Read the prompt** to start from it "
                    "(Step reads it first).")

@@ -12,7 +12,7 @@ import streamlit as st
 from app import lab_sections as sections
 from app import scheduling_core as sc
 from app.resources import current_model, current_model_key, rival_model
-from app.widgets import show
+from app.widgets import number_box, show
 from lab.kinds import KINDS
 from rwkv_core.schedule import step_formula, takes_chunk
 from visuals import architecture, export
@@ -138,24 +138,6 @@ def write_link(values: dict) -> None:
         others = {k: v for k, v in st.query_params.to_dict().items() if k not in link}
         st.query_params.from_dict({**others, **link})
     st.session_state[SHOWN] = link
-
-
-def checked_number(key: str, low: int, high: int, what: str) -> None:
-    """on_change of a typed number: kept whole and inside its range, and the change said."""
-    n, message = sc.whole_number(st.session_state.get(key), low, high, what)
-    st.session_state[key] = float(n)
-    if message:
-        st.session_state.setdefault("sl_messages", []).append(message)
-
-
-def number_box(label: str, key: str, low: int, high: int, *, container=st, **kw) -> int:
-    """A number input that takes anything typed and says what it did with it: no red box with the
-    old value silently used, no "1e9" read as 1 (a float box receives 1e9; checked_number clamps)."""
-    n, _ = sc.whole_number(st.session_state.get(key, low), low, high, label)
-    st.session_state[key] = float(n)           # in range before the widget (the grid may have shrunk)
-    container.number_input(label, step=1.0, format="%.0f", key=key, on_change=checked_number,
-                           args=(key, low, high, label), **kw)
-    return int(st.session_state[key])
 
 
 def messages() -> None:

@@ -11,7 +11,7 @@ from app import compare_core as cc
 from app import scheduling_core as sc
 from app.compare_view import GPT_MISSING, head_choice, trained_models
 from app.resources import md_escape
-from app.widgets import show, table
+from app.widgets import number_box, show, table
 from rwkv_core.sampling import SamplingSettings
 from rwkv_core.timing import device_name
 from visuals import compare as vc
@@ -94,7 +94,7 @@ if saved_gen and saved_gen["rows"]:
 g1, g2 = st.columns([3, 1])
 contexts = g1.multiselect("Contexts (tokens)", list(cc.ALL_CONTEXTS), default=list(cc.LIVE_CONTEXTS),
                           key="wr_gen_contexts")
-new_tokens = int(g2.number_input("New tokens each", 1, 32, 8, key="wr_gen_new"))
+new_tokens = number_box("New tokens each", "wr_gen_new", 1, 32, default=8, container=g2)
 if st.button("Measure generation cost here", type="primary", key="wr_gen_run", disabled=not contexts):
     bar = st.progress(0.0, text="Starting…")
     st.session_state["wr_gen"] = (device_name(device), cc.measure_generation(
@@ -127,9 +127,9 @@ st.caption(("From the live measurement above" if live_gen else "From the committ
 st.header("The same prompt, side by side")
 prompt = st.text_area("Prompt", DEFAULT_PROMPT, max_chars=cc.MAX_PROMPT_CHARS, key="wr_prompt")
 s1, s2, s3 = st.columns(3)
-seed = int(s1.number_input("Seed", 0, 2**31 - 1, 1, key="wr_seed"))
+seed = number_box("Seed", "wr_seed", 0, 2**31 - 1, default=1, container=s1)
 temperature = s2.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="wr_temp")
-n_new = int(s3.number_input("New tokens", 1, cc.MAX_NEW_TOKENS, 60, key="wr_n_new"))
+n_new = number_box("New tokens", "wr_n_new", 1, cc.MAX_NEW_TOKENS, default=60, container=s3)
 if st.button("Generate with every model", key="wr_generate"):
     try:
         with st.spinner("Generating…"):
