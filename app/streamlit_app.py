@@ -31,6 +31,8 @@ page = st.navigation(pages, position="top")
 on_lessons = page.url_path == "lessons"        # the Lessons page has its own classroom toggle
 classroom = style.sync(on_lessons)
 style.apply(classroom)
+if classroom:
+    style.nav_row(pages)        # the page links where classroom mode hides the header's (under 768 px)
 if not on_lessons:
     style.toggle()
 resources.model_picker()

@@ -14,10 +14,14 @@ TOGGLE = "site_classroom_toggle"  # the toggle on pages other than the Lessons
 LESSONS_KEY = "lsn_classroom"    # the Lessons page's own toggle (app/app_pages/lessons.py)
 PARAM = "classroom"
 PARAM_SEEN = "site_classroom_param_seen"
+NAV_ROW = "classroom_nav"        # the container of classroom mode's page links (class st-key-classroom_nav)
 
 # Large type and no sidebar for a projector (1280 × 720). Charts are enlarged by
 # visuals.theme.presenter (app/widgets.py show), at the same ratio as the text here.
 CLASSROOM_CSS = """<style>
+/* below 768 px Streamlit moves the header's page links into the sidebar, hidden here: the page's own
+   row of links (nav_row) is shown there instead, and only there */
+@media (min-width: 768px) { .st-key-classroom_nav { display: none !important; } }
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
 [data-testid="stSidebarNav"] { display: none !important; }
 .block-container, [data-testid="stMainBlockContainer"] { max-width: 96vw; padding-top: 4.5rem;
@@ -190,3 +194,12 @@ def apply(on: bool) -> None:
     st.html(HISTORY_GUARD, unsafe_allow_javascript=True, width="content")
     if on:
         st.html(CLASSROOM_CSS)
+
+
+def nav_row(pages) -> None:
+    """Classroom mode's page links in the page itself, for windows under 768 px (a phone, a
+    half-screen window): there Streamlit folds the header's links into the sidebar, which classroom
+    mode hides. CLASSROOM_CSS hides the row on wider windows, where the header shows the links."""
+    with st.container(horizontal=True, key=NAV_ROW, gap="small"):
+        for page in pages:
+            st.page_link(page)
