@@ -2,7 +2,16 @@
 that no exception reached the screen."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from scripts.st_page import IDLE, load_path, wait_script  # noqa: F401  (the tests import them from here)
+
+# Where the browser tests put their screenshots: a temporary folder, so a test run never writes into
+# tracked files. The README's pictures are made on purpose, by scripts/screenshots.py (or by pointing
+# RWKV_SHOTS_DIR at docs/screenshots for one run).
+SHOTS = Path(os.environ.get("RWKV_SHOTS_DIR") or tempfile.mkdtemp(prefix="rwkv-browser-shots-"))
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:

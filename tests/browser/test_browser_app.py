@@ -1,19 +1,17 @@
 """The app in a real browser: every page loads, the Explorer reads a typed prompt, steps, and
-re-samples when the temperature changes; no exception anywhere. Screenshots go to docs/screenshots/."""
+re-samples when the temperature changes; no exception anywhere. Screenshots go to a temporary folder (streamlit_page.SHOTS)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from streamlit_page import assert_no_exception, wait_idle
+from streamlit_page import SHOTS, assert_no_exception, wait_idle
 
 from app import explorer_sections
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 60_000
 
 

@@ -1,17 +1,16 @@
 """The lessons in a real browser: walk lesson 1 to its end with the Next button (answering its
 first quiz on the way), answer a quiz wrongly and see that option's own explanation, type a prompt
 and see the lesson's numbers change, then open deep links into lesson 3 (by id, and an old one by
-position), in normal and in classroom mode. Screenshots of one step in both modes go to
-docs/screenshots/ for the README."""
+position), in normal and in classroom mode. Screenshots of one step in both modes go to a
+temporary folder (streamlit_page.SHOTS)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from app_helpers import embedded
 from playwright.sync_api import expect
-from streamlit_page import IDLE, assert_no_exception
+from streamlit_page import IDLE, SHOTS, assert_no_exception
 
 from app.lessons import content as ls
 from app.lessons import core as lc
@@ -19,7 +18,6 @@ from app.lessons.quiz import LIVE
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 120_000     # a wait on a condition: generous, since the machine may be loaded
 LESSONS = ls.load_lessons()
 
