@@ -60,8 +60,9 @@ def encode_prompt(model: Model, text: str) -> list[int]:
         raise PromptError(f"The prompt is {len(ids)} tokens; the limit is {MAX_TOKENS} (prompt + generated).")
     try:
         model.check_tokens(ids)
-    except ValueError as e:
-        raise PromptError(str(e)) from None
+    except ValueError as e:                   # the model's words ("token id 9 is outside ..."), as a sentence
+        said = str(e)
+        raise PromptError(said[:1].upper() + said[1:] + ("" if said.endswith(".") else ".")) from None
     return ids
 
 

@@ -170,7 +170,7 @@ def test_a_typed_token_count_out_of_range_is_said_and_the_box_shows_what_is_used
     no_exception(lab)
     assert lab.number_input(key="sl_tokens").value == used
     assert any(words in w.value for w in lab.warning), [w.value for w in lab.warning]
-    assert chart(lab, f"6 layers × {used} tokens")
+    assert chart(lab, f"6 layers × {used} token")            # "1 token", "512 tokens"
 
 
 def test_a_focus_cell_outside_the_grid_is_said(lab):

@@ -2,10 +2,12 @@
 through the real pages (AppTest): 1e9, 3.5, a 23-digit number and -1 typed into each box, the value
 used shown in the box, one note under it that is replaced by the next and cleared by a good value."""
 import math
+from types import SimpleNamespace
 
 import pytest
-from app_helpers import embedded, no_exception, started_app
+from app_helpers import chart, embedded, no_exception, started_app
 
+from app import explorer_core as ec
 from app import scheduling_core as sc
 from app.widgets import whole_number
 
@@ -87,3 +89,23 @@ def test_whole_number_wording():
     assert whole_number(None, 1, 10, "T") == (1, "T: the box was empty; 1 is used.")
     assert whole_number("abc", 1, 10, "T")[0] == 1
     assert whole_number(float("nan"), 1, 10, "T") == (1, "T: not a number; 1 is used.")
+
+
+# --- the messages around them: "1 token", and a model's refusal as a sentence ---------------------
+
+def test_one_token_is_not_called_1_tokens():
+    at = started_app("app_pages/explorer.py")
+    at.text_area(key="ex_prompt").set_value("A")
+    at.button(key="ex_read").click().run()
+    no_exception(at)
+    assert chart(at, "1 token (1 from the prompt, 0 generated)")
+
+
+def test_a_refused_token_id_is_a_sentence_before_the_text_below_is_unchanged():
+    def check_tokens(ids):
+        raise ValueError("token id 9 is outside the vocabulary (ids 0 to 7, vocabulary size 8)")
+
+    model = SimpleNamespace(tokenizer=None, check_tokens=check_tokens)
+    with pytest.raises(ec.PromptError) as e:
+        ec.encode_prompt(model, "1 9")
+    assert str(e.value) == "Token id 9 is outside the vocabulary (ids 0 to 7, vocabulary size 8)."

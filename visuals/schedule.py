@@ -276,7 +276,7 @@ def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frame
 
 def _grid_title(plans, frames: Frames, device) -> str:
     L, T = plans[0].n_layer, plans[0].n_tokens
-    title = f"{L} layers × {T} tokens"
+    title = f"{L} layer{'s' * (L != 1)} × {T} token{'s' * (T != 1)}"       # never "1 tokens"
     if frames.slowdown:
         title += f" · replayed {frames.slowdown:,.0f}× slower than measured" + (f" on {safe(device)}" if device else "")
     elif frames.steps_per_frame > 1:
@@ -347,7 +347,7 @@ def watch_figure(plan: Plan, *, token_labels: Sequence[str], state_norms: Sequen
     fig.update_yaxes(visible=False, range=[-0.7, len(top_next[0]) - 0.3 if top_next else 1], row=2, col=2)
     fig.update_layout(**animation_controls(frames, y=-0.17))
     fig.layout.sliders[0].active = at_frame
-    title = f"Watch it run: {safe(plan.mode)} on {T} tokens"
+    title = f"Watch it run: {safe(plan.mode)} on {T} token{'s' * (T != 1)}"
     if frames.slowdown:
         title += f" · measured{(' on ' + safe(device)) if device else ''}, replayed {frames.slowdown:,.0f}× slower"
     fig = style(fig, title=title, height=820,

@@ -28,7 +28,7 @@ def token_strip(displays: list[str], ids: list[int], n_prompt: int, *, per_row: 
         customdata=[[i, t] for i, t in enumerate(ids)], hovertext=[safe(d) for d in displays],
         hovertemplate="position %{customdata[0]}<br>id %{customdata[1]}<br>%{hovertext}<extra></extra>",
         showlegend=False, name="tokens")
-    return figure([text, cells], title=f"{n} tokens ({n_prompt} from the prompt, {n - n_prompt} generated)",
+    return figure([text, cells], title=f"{n} token{'s' * (n != 1)} ({n_prompt} from the prompt, {n - n_prompt} generated)",
                   caption="Each chip is one token the model reads: its text (␣ = space, ↵ = newline, <F0> = "
                           "part of a character) and its id in the vocabulary. Grey: the prompt; blue: generated.",
                   height=110 + 75 * rows, xaxis=dict(visible=False, range=[-0.55, per_row - 0.45]),
