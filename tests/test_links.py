@@ -5,6 +5,7 @@ from app_helpers import embedded, no_exception, started_app
 
 from app import scheduling_core as sc
 from app.lessons import content as ls
+from rwkv_core.checkpoint import DEFAULT_MODEL
 
 LAB, EXPLORER = "app_pages/scheduling_lab.py", "app_pages/explorer.py"
 LINK = {"kind": "gpt", "L": "4", "T": "20", "chunk": "8"}
@@ -93,3 +94,36 @@ def test_a_lesson_link_to_a_missing_step_says_which_step_is_shown():
     last = len(ls.load_lessons()[0].steps)
     assert f"There is no step 99 in this lesson; showing step {last}, the last." in [w.value for w in at.warning]
     assert at.query_params["step"] == ls.load_lessons()[0].steps[-1].id     # the address names the step shown
+
+
+def load_by_path(at, path: str) -> None:
+    at.sidebar.radio(key="picker_source").set_value("path").run()
+    at.sidebar.text_input(key="picker_path").set_value(path)
+    at.sidebar.button(key="picker_load_path").click().run()
+    no_exception(at)
+
+
+def infos(at) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+def test_a_model_change_keeps_the_students_prompt_and_says_what_changed():
+    at = started_app(EXPLORER)
+    at.text_area(key="ex_prompt").set_value("The quick brown fox")
+    at.button(key="ex_read").click().run()
+    at.button(key="ex_step").click().run()
+    at.button(key="ex_step").click().run()
+    load_by_path(at, str(DEFAULT_MODEL))                  # the same weights, loaded again another way
+    assert at.text_area(key="ex_prompt").value == "The quick brown fox"
+    s = at.session_state["explorer"]
+    assert s.prompt_text == "The quick brown fox" and len(s.tokens) == s.n_prompt
+    said = infos(at)
+    assert "Your prompt is kept" in said and "The 2 generated tokens were the previous model's" in said, said
+
+
+def test_a_model_that_cannot_read_the_prompt_starts_from_its_default_and_says_why(small_pth):
+    at = started_app(EXPLORER)
+    load_by_path(at, str(small_pth))                      # no tokenizer: it reads ids only
+    assert at.text_area(key="ex_prompt").value == "0, 1, 2"
+    said = infos(at)
+    assert "cannot read your prompt" in said and "token ids as numbers" in said and "“0, 1, 2”" in said, said

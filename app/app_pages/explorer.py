@@ -117,6 +117,24 @@ def sampling_from_state(vocab: int) -> tuple[SamplingSettings, int]:
 
 # --- the buttons (callbacks: each click runs its whole action before the page is drawn) ---------
 
+def prompt_for_new_model(old: ec.ExplorerSession, model: RWKV) -> str:
+    """A new model (or the same one loaded again) keeps the student's prompt where its tokenizer can
+    read it, else starts from its own default; either way the message says what changed."""
+    text = st.session_state.get("ex_prompt", old.prompt_text)
+    generated = len(old.tokens) - old.n_prompt
+    gone = {0: "", 1: " The 1 generated token was the previous model's: gone."}.get(
+        generated, f" The {generated} generated tokens were the previous model's: gone.")
+    try:
+        n = len(ec.encode_prompt(model, text))
+    except ec.PromptError as e:
+        st.session_state["ex_prompt"] = default_prompt(model)
+        return (f"A new model is loaded. It cannot read your prompt ({str(e).rstrip('.')}), so it starts from "
+                f"its default prompt, “{default_prompt(model)}”.{gone}")
+    counted = f"{n} token{'s' * (n != 1)}"
+    was = "" if n == old.n_prompt or text != old.prompt_text else f" (it was {old.n_prompt} for the previous model)"
+    return f"A new model is loaded. Your prompt is kept: {counted} for this model's tokenizer{was}.{gone}"
+
+
 def prompt_changed(s: ec.ExplorerSession) -> bool:
     return st.session_state.get("ex_prompt", s.prompt_text) != s.prompt_text
 
@@ -176,8 +194,8 @@ st.caption("Type a prompt, then add one token at a time. Every chart below is th
            "for these tokens.")
 
 session = st.session_state.get(SESSION)
-if session is not None and session.model_key != key:    # another model: its own default prompt
-    st.session_state["ex_prompt"] = default_prompt(model)
+if session is not None and session.model_key != key:    # another model: the student's prompt, if it can read it
+    st.session_state[MESSAGE] = ("info", prompt_for_new_model(session, model))
     session = None
 
 # --- prompt ------------------------------------------------------------------------------------
