@@ -95,24 +95,36 @@ def run_section(timed: Timed, kind: str, n_tokens: int, chunk: int, tokens: list
             runs = sc.run_schedules(kmodel, ktokens, chunk)
             frames = vf.race_frames([r.timings.step_seconds for r in runs])
             dev = runs[0].timings.device
+            # the wave as drawn: its cells at once, a worker per layer group (the replay keeps one worker)
+            wave = sc.concurrent_cascade(kmodel, ktokens, chunk, runs[0].logits)
+            timed_runs = runs + ([wave] if wave else [])
             figs = (vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": n_tokens}
-                                      for r in runs], dev),
+                                      for r in timed_runs], dev),
                     vt.step_times_figure({r.label: r.timings.step_seconds for r in runs}, dev),
                     vs.grid_figure([r.plan for r in runs], frames=frames, device=dev))
-            st.session_state["sl_runs"] = ((kind, n_tokens, chunk), [r.light() for r in runs], frames, figs)
+            st.session_state["sl_runs"] = ((kind, n_tokens, chunk), [r.light() for r in runs], frames, figs,
+                                           wave.light() if wave else None)
             st.session_state.pop("sl_race_files", None)
     saved = st.session_state.get("sl_runs")
     if not saved:
         return
-    (k_done, t_done, c_done), runs, frames, (totals, step_times, race) = saved
+    (k_done, t_done, c_done), runs, frames, (totals, step_times, race), wave = saved
     if (k_done, t_done, c_done) != (kind, n_tokens, chunk):
         st.caption(f"These results are for {KINDS[k_done].title}, {t_done} tokens, chunk {c_done}: press Run and "
                    "time again for the current settings.")
-    table({"schedule": [r.label for r in runs], "steps": [r.plan.n_steps for r in runs],
-           "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in runs],
-           "tokens / s": [round(r.tokens_per_second) for r in runs],
-           "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in runs]}, key="sl_runs_table")
-    worst = max(r.max_diff_vs_rnn for r in runs)
+    rows = runs + ([wave] if wave else [])
+    table({"schedule": [r.label for r in rows], "steps": [r.plan.n_steps for r in rows],
+           "wall time (ms)": [round(r.timings.total_seconds * 1000, 2) for r in rows],
+           "tokens / s": [round(r.tokens_per_second) for r in rows],
+           "max |logits − rnn logits|": [f"{r.max_diff_vs_rnn:.2e}" for r in rows]}, key="sl_runs_table")
+    if any(r.plan.mode == "cascade" for r in runs):
+        st.caption("The cascade with one worker runs a wave's cells one after another: its gain is the chunk's alone. "
+                   + (f"\"{wave.label}\" runs them as the grid draws them, at the same time, one worker per layer "
+                      f"group ({wave.label.rsplit(', ', 1)[-1]} on {sc.device_label(timed.kind_model(k_done))}): a "
+                      "wave's cells belong to different layers, with different weights, so they cannot be fused "
+                      "into one product." if wave else
+                      "This device allows one worker, so no concurrent cascade is timed here."))
+    worst = max(r.max_diff_vs_rnn for r in rows)
     if len(runs) == 1:
         st.info(f"The {KINDS[k_done].title} can run only one cell at a time: there is no other schedule to "
                 "compare its outputs with.")

@@ -32,7 +32,7 @@ from lab import analysis, bench_record, kinds
 from lab.kinds import KINDS
 from rwkv_core import Recorder
 from rwkv_core.protocol import Model
-from rwkv_core.schedule import MODES, Plan, Refusal, expected_steps, panels, takes_chunk
+from rwkv_core.schedule import MODES, Plan, Refusal, expected_steps, mode_label, panels, takes_chunk
 from rwkv_core.timing import Timings, device_name
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun."
@@ -93,6 +93,29 @@ def _warm_up(model: Model, tokens: list[int]) -> None:
     kernel selection on a GPU) that are not the schedule's."""
     for mode in model.schedules:
         model.forward(tokens[:8], mode=mode, chunk=4, all_logits=False)
+
+
+def cascade_workers(model: Model) -> int:
+    """The cascade's workers on this device: one per layer where it can (a CUDA stream each on a
+    GPU), on a CPU one per thread torch may use, at most L. One worker runs a wave's cells one
+    after another; they cannot be fused into one product (each cell is another layer, with other
+    weights), so a wave needs a worker per layer group to run at once."""
+    L = model.config.n_layer
+    return L if model.device.type == "cuda" else max(1, min(L, torch.get_num_threads()))
+
+
+def concurrent_cascade(model: Model, tokens: list[int], chunk: int, rnn_logits: torch.Tensor) -> ScheduleRun | None:
+    """The cascade as the grid draws it: its wave's cells at the same time, one worker per layer
+    group (cascade_workers), timed after an untimed run; None where the device allows one worker
+    or the kind cannot cascade."""
+    workers = cascade_workers(model)
+    if workers < 2 or "cascade" not in model.schedules:
+        return None
+    plan = model.plan_for(len(tokens), "cascade", chunk)
+    model.run_plan(plan, tokens, all_logits=False, workers=workers)
+    res = model.run_plan(plan, tokens, timed=True, workers=workers)
+    return ScheduleRun(mode_label("cascade", plan.chunk, workers), plan, res.logits, res.timings,
+                       float((res.logits - rnn_logits).abs().max()))
 
 
 def run_schedules(model: Model, tokens: list[int], chunk: int, *, warm_up: bool = True) -> list[ScheduleRun]:

@@ -64,7 +64,12 @@ def test_the_lab_draws_each_kind_and_refuses_what_it_cannot_run(shipped):
         lab.button(key="sl_run").click().run()
         no_exception(lab)
         table = lab.dataframe[0].value
-        assert list(table["schedule"])[0] == "rnn" and len(table) == len(KINDS[kind].deps.allowed(6))
+        allowed = KINDS[kind].deps.allowed(6)
+        wave = "cascade" in allowed and sc.cascade_workers(embedded()) > 1   # the concurrent cascade's row (6 layers)
+        assert list(table["schedule"])[0] == "rnn" and len(table) == len(allowed) + wave
+        if wave:
+            assert list(table["schedule"])[-1].endswith(" workers")
+            assert any("at the same time, one worker per layer group" in c.value for c in lab.caption)
         if kind != "redline":
             assert any(s.value.startswith("Same outputs") for s in lab.success), [e.value for e in lab.error]
 

@@ -161,13 +161,7 @@ def kind_sentence(kind: str) -> str:
 RACE_CHUNK = 4         # tokens per cascade cell in the race
 
 
-def race_workers(model: Model) -> int:
-    """The cascade's workers on this device: one per layer where it can (a CUDA stream each on a
-    GPU), on a CPU one per thread torch may use, at most L. One worker runs a wave's cells one
-    after another; they cannot be fused into one product (each cell is another layer, with other
-    weights), so a wave needs a worker per layer group to run at once."""
-    L = model.config.n_layer
-    return L if model.device.type == "cuda" else max(1, min(L, torch.get_num_threads()))
+race_workers = sc.cascade_workers   # one definition, shared with the Scheduling Lab's timed run
 
 
 @dataclass(frozen=True)
