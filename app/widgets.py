@@ -130,9 +130,10 @@ def number_box(label: str, key: str, low: int, high: int, *, default: int | None
         _note(key, message, n)
     value = container.number_input(label, step=1.0, format="%.0f", key=key, on_change=_checked,
                                    args=(key, low, high, what), **kw)
-    used, late = whole_number(value, low, high, what)     # a bound box seeded from a link's address
-    if late:
-        _note(key, late, used)
+    used, late = whole_number(value, low, high, what)
+    if late:                        # a box bound to the address, seeded by a link (?ex_top_k=-5): the box
+        _note(key, late, used)      # would show -5 while 0 is used, so once more, with the value moved
+        st.rerun()
     message, explains = ss.get(NOTES, {}).get(key, (None, None))
     if message and explains == used:
         notes.warning(message)

@@ -109,3 +109,11 @@ def test_a_refused_token_id_is_a_sentence_before_the_text_below_is_unchanged():
     with pytest.raises(ec.PromptError) as e:
         ec.encode_prompt(model, "1 9")
     assert str(e.value) == "Token id 9 is outside the vocabulary (ids 0 to 7, vocabulary size 8)."
+
+
+def test_a_links_bad_number_is_moved_into_range_and_said():
+    at = started_app("app_pages/explorer.py", query={"ex_top_k": "-5", "ex_seed": "3.5"})
+    no_exception(at)
+    assert at.number_input(key="ex_top_k").value == 0 and at.number_input(key="ex_seed").value == 3
+    assert notes(at, "Top-k") == ["Top-k = -5 is below 0, the smallest; 0 is used."]
+    assert notes(at, "Seed") == ["Seed = 3.5 is not a whole number; 3 is used."]
