@@ -104,8 +104,10 @@ PHONE_CSS = """<style>
 # string (st.query_params), so a page that writes its settings into the address when it opens
 # (the Lab's ?kind=&L=&T=&chunk=, ?classroom=1, a lesson's step) added a second entry after the
 # navigation's own, and Back only took the student to the same page. A query-only change made
-# while the first run after a change of page is still going replaces the page's entry instead;
-# later changes (a lesson's Next, a Lab control) keep one entry each. Installed once per tab.
+# while the first run after a change of page is still going (or, racing it, just before Streamlit
+# changes the path) becomes part of the page's entry instead;
+# later changes (a lesson's Next, a Lab control) keep one entry each, except a change of the Explorer's
+# generated tokens alone (?gen=, like its bound settings: replaced). Installed once per tab.
 HISTORY_GUARD = """<script>
 (() => {
   if (window.__historyGuard) return;
@@ -123,15 +125,33 @@ HISTORY_GUARD = """<script>
     setTimeout(watch, 30);
   };
   const arm = () => { until = performance.now() + 20000; sawRun = false; watch(); };
+  const QUIET = ['gen'];   // the Explorer's generated tokens: kept in the address, no place to go back to
+  const onlyQuiet = next => {
+    const now = new URLSearchParams(window.location.search), keys = new Set([...now.keys(), ...next.searchParams.keys()]);
+    return [...keys].every(k => QUIET.includes(k) || now.getAll(k).join() === next.searchParams.getAll(k).join());
+  };
+  // A click on a link to another page: the new page's own address write may reach here before
+  // Streamlit's change of path (which carries the same query string); it is held back until then.
+  let leaving = -Infinity, held = null;
+  document.addEventListener('click', e => {
+    const a = e.target.closest ? e.target.closest('a[href]') : null;
+    if (a && a.origin === window.location.origin && a.pathname !== window.location.pathname) leaving = performance.now();
+  }, true);
   h.pushState = function (state, title, url) {
-    const next = new URL(url, window.location.href);
-    if (next.pathname !== window.location.pathname) { push(state, title, url); arm(); }
-    else if (performance.now() < until) replace(state, title, url);
+    const next = new URL(url, window.location.href), now = performance.now();
+    if (next.pathname !== window.location.pathname) {
+      if (held && !next.search) next.search = new URL(held, window.location.href).search;
+      held = null; leaving = -Infinity; push(state, title, next.href); arm();
+    } else if (now - leaving < 15000) {
+      held = url;
+      setTimeout(() => { if (held === url) { held = null; push(state, title, url); } }, 15000);
+    } else if (now < until || onlyQuiet(next)) replace(state, title, url);
     else push(state, title, url);
   };
   arm();
 })();
 </script>"""
+
 
 def _changed(key: str) -> bool:
     """Whether the user flipped widget `key` since this module last set it (a widget's state left

@@ -127,3 +127,25 @@ def test_a_model_that_cannot_read_the_prompt_starts_from_its_default_and_says_wh
     assert at.text_area(key="ex_prompt").value == "0, 1, 2"
     said = infos(at)
     assert "cannot read your prompt" in said and "token ids as numbers" in said and "“0, 1, 2”" in said, said
+
+
+def test_the_explorers_generated_tokens_are_in_its_address_and_a_link_restores_them():
+    at = started_app(EXPLORER)
+    at.button(key="ex_step").click().run()
+    at.button(key="ex_step").click().run()
+    s = at.session_state["explorer"]
+    gen = ",".join(map(str, s.tokens[s.n_prompt:]))
+    assert at.query_params["gen"] == gen
+    again = started_app(EXPLORER, query={"ex_prompt": s.prompt_text, "gen": gen})    # a reload, or the link shared
+    assert again.session_state["explorer"].tokens == s.tokens and not again.warning
+    again.button(key="ex_reset").click().run()
+    assert "gen" not in again.query_params
+
+
+def test_a_links_bad_generated_token_is_said_and_those_before_it_kept():
+    at = started_app(EXPLORER, query={"gen": "5,7,99999999,3"})
+    s = at.session_state["explorer"]
+    assert s.tokens[s.n_prompt:] == [5, 7]
+    said = " ".join(w.value for w in at.warning).replace("\\", "")       # the markdown escapes taken off
+    assert "generated token 3 of 4 ('99999999') cannot be used" in said and "the 2 before it are restored" in said
+    assert at.query_params["gen"] == "5,7"

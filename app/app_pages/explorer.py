@@ -14,7 +14,8 @@ message cache), so a Step sends only what the new token changed.
 
 The user's work is kept: the prompt and the settings are bound to the address
 (`?ex_prompt=…&ex_temperature=0.7&ex_section=State+per+layer`, a deep link) and kept for the
-session when the user visits another page (persist_state)."""
+session when the user visits another page (persist_state); the generated tokens are in the address
+too (`&gen=12,7,300`), so a reload or a shared link restores them."""
 import streamlit as st
 
 from app import explorer_core as ec
@@ -186,6 +187,37 @@ def on_reset() -> None:
     st.session_state[MESSAGE] = None
 
 
+# --- the generated tokens in the address: ?gen=12,7,300 (a reload or a shared link restores them) ----
+# Written with st.query_params (the tokens are no widget to bind); a change of `gen` alone replaces the
+# address instead of adding a history entry (app/style.py HISTORY_GUARD), as the bound settings do.
+GEN = "gen"
+
+
+def write_generated(s: ec.ExplorerSession) -> None:
+    ids = ",".join(map(str, s.tokens[s.n_prompt:]))
+    if st.query_params.get(GEN, "") != ids:
+        if ids:
+            st.query_params[GEN] = ids
+        else:
+            del st.query_params[GEN]
+
+
+def restore_generated(s: ec.ExplorerSession, raw: str) -> None:
+    """A link's generated tokens fed again one by one, each checked; at a bad one it stops and says so."""
+    parts = raw.split(",")
+    for i, part in enumerate(parts):
+        try:
+            if not part.strip().isdigit():
+                raise ValueError("not a token id")
+            s.model.check_tokens([int(part)])
+            s.step(int(part))
+        except (ValueError, ec.PromptError) as e:
+            st.session_state[MESSAGE] = ("warning", f"This link's generated token {i + 1} of {len(parts)} "
+                                         f"({part.strip()[:20]!r}) cannot be used ({str(e).rstrip('.')}): "
+                                         f"the {i} before it are restored.")
+            return
+
+
 # --- the page --------------------------------------------------------------------------------------
 
 model, key = current_model(), current_model_key()
@@ -193,6 +225,7 @@ st.title("Explorer")
 st.caption("Type a prompt, then add one token at a time. Every chart below is the model's own numbers "
            "for these tokens.")
 
+fresh = SESSION not in st.session_state          # a new browser session: a link or a reload
 session = st.session_state.get(SESSION)
 if session is not None and session.model_key != key:    # another model: the student's prompt, if it can read it
     st.session_state[MESSAGE] = ("info", prompt_for_new_model(session, model))
@@ -208,6 +241,9 @@ if session is None:
     except ec.PromptError as e:       # e.g. a deep link's prompt: say why, start from the default
         st.error(md_escape(f"{e} Starting from the default prompt instead."))
         session = new_session(model, key, default_prompt(model))
+    else:
+        if fresh and st.query_params.get(GEN):
+            restore_generated(session, st.query_params[GEN])
 st.button("Read the prompt", type="primary", key="ex_read", on_click=on_read)
 st.html(BUSY_GUARD, unsafe_allow_javascript=True, width="content")
 
@@ -261,6 +297,7 @@ def sampling_panel() -> None:
 def work() -> None:
     """Everything under the prompt; the step buttons rerun only this."""
     session = st.session_state[SESSION]
+    write_generated(session)
     model = session.model
     c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.2])
     c1.button("Step", key="ex_step", on_click=on_step, shortcut="S",

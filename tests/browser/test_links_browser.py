@@ -3,6 +3,7 @@ page and reached again through the navigation shows the same grid at the same ad
 it (each visit is one history entry: app/style.py HISTORY_GUARD); and Back to it restores its settings."""
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -77,3 +78,22 @@ def test_a_lesson_link_to_a_missing_step_says_so(page, app_url):
     alert = page.locator('[data-testid="stAlert"]').filter(has_text="There is no step 99 in this lesson")
     assert alert.count() == 1 and "the last" in alert.first.inner_text()
     assert "step=99" not in page.url                      # the address names the step shown
+
+
+def test_the_explorers_tokens_survive_a_reload_and_steps_add_no_history(page, app_url):
+    page.goto(app_url, timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    nav_to(page, "Explorer")
+    for _ in range(3):
+        page.locator('[data-testid="stButton"] button').filter(has_text=re.compile(r"^Step")).first.click()
+        wait_idle(page, TIMEOUT_MS)
+    gen = parse_qs(urlparse(page.url).query).get("gen", [""])[0]
+    assert len(gen.split(",")) == 3, page.url
+    text = page.locator('[data-testid="stCode"]').first.inner_text()
+    page.reload()
+    wait_idle(page, TIMEOUT_MS)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stCode"]').first.inner_text() == text
+    page.go_back()                                       # the steps added no entries: Back is Home
+    wait_idle(page, TIMEOUT_MS)
+    assert path(page) == "", page.url
