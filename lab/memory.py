@@ -16,7 +16,7 @@ import functools
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -162,7 +162,7 @@ def measure_all(models: Path, n: int = 500) -> dict:
     results = [measure(p, n) for p in paths]
     return {"command": "python -m " + " ".join(["lab.memory", *sys.argv[1:]]), "cpu": cpu_model(),
             "created": train_log.now(), "heldout_seed": mqar.HELDOUT_SEED, "sequences": n,
-            "recipe": {k: v for k, v in asdict(TrainConfig(**RECIPE)).items() if k in RECIPE},
+            "recipe": RECIPE, "recipe_note": "the defaults of python -m lab.memory --train; each model's own in train",
             "seconds": round(time.perf_counter() - t0, 1), "models": results}
 
 
@@ -172,6 +172,9 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=64, help="nominal width: RWKV-4's (the others matched to its count)")
     p.add_argument("--pairs", type=int, default=8, help="key-value pairs per training sequence")
     p.add_argument("--steps", type=int, default=3000, help="the training budget in steps")
+    p.add_argument("--lr-peak", type=float, default=RECIPE["lr_peak"], help="AdamW's rate after the warm-up")
+    p.add_argument("--lr-final", type=float, default=RECIPE["lr_final"], help="the rate at the last step (cosine)")
+    p.add_argument("--ctx-len", type=int, default=RECIPE["ctx_len"], help="training sequence length")
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
     p.add_argument("--runs", type=Path, default=RUNS, help="runs folder (models in <runs>/models)")
     p.add_argument("--json", type=Path, help="measure every model in <runs>/models and write this file")
@@ -181,7 +184,8 @@ def main(argv=None):
         p.error("give --train KIND or --json PATH")
     try:
         if args.train:
-            fin = train_one(args.train, args.width, args.pairs, args.steps, args.runs, args.beside).get("final", {})
+            fin = train_one(args.train, args.width, args.pairs, args.steps, args.runs, args.beside, lr_peak=args.lr_peak,
+                            lr_final=args.lr_final, ctx_len=args.ctx_len).get("final", {})
             print(json.dumps(fin, indent=1))
         if args.json:
             out = measure_all(args.runs / "models", args.sequences)
