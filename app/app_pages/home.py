@@ -18,7 +18,7 @@ DESTINATIONS = [
      "Three lessons, step by step: how a text model works, scaling an RNN, and how RWKV replaces QKV "
      "attention and the LSTM. A classroom mode makes them readable on a projector."),
     ("why_rwkv.py", "Why RWKV, measured", ":material/leaderboard:",
-     "RWKV-4 beside an LSTM, the classic red-line RNN and a GPT, all trained here on the same plays."),
+     "RWKV-4 beside a stacked LSTM, the article's red-line RNN and a GPT, all trained here on the same plays."),
 ]
 
 model = current_model()
