@@ -92,7 +92,8 @@ def test_deep_link_opens_the_recurrent_form(query):
 
 
 @pytest.mark.parametrize("query, expected, says", [
-    ({"lesson": "9", "step": "1"}, (3, 1), ""), ({"lesson": "2", "step": "0"}, (2, 1), ""),
+    ({"lesson": "9", "step": "1"}, (3, 1), "There is no lesson 9; showing lesson 3, the last."),
+    ({"lesson": "2", "step": "0"}, (2, 1), "There is no step 0 in this lesson; showing step 1, the first."),
     ({"lesson": "x", "step": "y"}, (1, 1), "There is no lesson 'x'"), ({}, (1, 1), ""), ({"step": "3"}, (1, 3), ""),
     ({"lesson": "scaling-an-rnn", "step": "no-such-step"}, (2, 1), "Lesson 2 has no step 'no-such-step'"),
 ])
