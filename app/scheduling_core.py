@@ -104,6 +104,13 @@ def cascade_workers(model: Model) -> int:
     return L if model.device.type == "cuda" else max(1, min(L, torch.get_num_threads()))
 
 
+def timed_run(model: Model, tokens: list[int], mode: str, chunk: int, workers: int = 1):
+    """One timed run of a plan, after an untimed one of the same plan (its one-off costs)."""
+    plan = model.plan_for(len(tokens), mode, chunk)
+    model.run_plan(plan, tokens, all_logits=False, workers=workers)
+    return model.run_plan(plan, tokens, timed=True, workers=workers)
+
+
 def concurrent_cascade(model: Model, tokens: list[int], chunk: int, rnn_logits: torch.Tensor) -> ScheduleRun | None:
     """The cascade as the grid draws it: its wave's cells at the same time, one worker per layer
     group (cascade_workers), timed after an untimed run; None where the device allows one worker
@@ -111,10 +118,8 @@ def concurrent_cascade(model: Model, tokens: list[int], chunk: int, rnn_logits: 
     workers = cascade_workers(model)
     if workers < 2 or "cascade" not in model.schedules:
         return None
-    plan = model.plan_for(len(tokens), "cascade", chunk)
-    model.run_plan(plan, tokens, all_logits=False, workers=workers)
-    res = model.run_plan(plan, tokens, timed=True, workers=workers)
-    return ScheduleRun(mode_label("cascade", plan.chunk, workers), plan, res.logits, res.timings,
+    res = timed_run(model, tokens, "cascade", chunk, workers)
+    return ScheduleRun(mode_label("cascade", res.plan.chunk, workers), res.plan, res.logits, res.timings,
                        float((res.logits - rnn_logits).abs().max()))
 
 

@@ -66,7 +66,8 @@ def score(log: dict | None) -> float | None:
 
 
 def best(kind: str, settings) -> Setting | None:
-    done = [(score(read_log(s)), s) for s in settings if s.kind == kind and score(read_log(s)) is not None]
+    scored = [(score(read_log(s)), s) for s in settings if s.kind == kind]
+    done = [(bpc, s) for bpc, s in scored if bpc is not None]
     return min(done, key=lambda d: d[0])[1] if done else None
 
 
@@ -109,7 +110,8 @@ def collect(kinds=TUNED) -> dict:
     """Every run's setting, curve and conditions, each kind's chosen setting, and the borrowers."""
     rows, chosen = [], {}
     for k in kinds:
-        for s in plan(k):
+        runs = plan(k)
+        for s in runs:
             log = read_log(s)
             rows.append({"kind": k, "lr": s.lr, "warmup": s.warmup, "steps": STEPS, "loss": LOSS.get(k, "ce"),
                          "bits_per_char": score(log), "done": score(log) is not None,
@@ -119,7 +121,7 @@ def collect(kinds=TUNED) -> dict:
                                                                     "start_step", "stop_step", "why", "beside")}
                                       for x in (log or {}).get("sessions", [])]})
         done = [r for r in rows if r["kind"] == k and r["done"]]
-        if done and len(done) == len(plan(k)) == len(LRS) + 1:
+        if done and len(done) == len(runs) == len(LRS) + 1:
             c = min(done, key=lambda r: r["bits_per_char"])
             chosen[k] = {"lr": c["lr"], "warmup": c["warmup"], "bits_per_char": c["bits_per_char"]}
     return {"command": "python -m lab.sweep json docs/race/sweep.json", "lrs": list(LRS), "steps": STEPS,
