@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -218,7 +220,8 @@ def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str
     dev, cuda = device_name(device), torch.device(device).type == "cuda"
     out = {"what": "the training race: one training step per kind", "device": dev, "torch": torch.__version__,
            "cuda": torch.version.cuda, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "ctx": ctx,
-           "repeats": repeats, "statistic": "median", "records": [], "skipped": []}
+           "repeats": repeats, "statistic": "median", "threads": torch.get_num_threads(),
+           "load_before": load_average(), "records": [], "skipped": []}
 
     def skip(kind, shape, batches, why):
         for batch in batches:
@@ -253,7 +256,17 @@ def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str
         for batch in sizes:
             out["records"].append(to_record(rows[batch], dev, batch, ctx, shape))
             log(table(rows[batch], dev, batch, ctx) + "\n")
+    out["load_after"] = load_average()
     return out
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (None where the OS has none): a quiet
+    machine's is near 0, and a figure taken beside other work says so."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def main(argv=None):
@@ -280,6 +293,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     result = race(names, args.shape, args.batch, device=device, ctx=args.ctx, repeats=args.repeats)
+    result["command"] = " ".join(["python -m lab.train_bench", *(sys.argv[1:] if argv is None else argv)])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
