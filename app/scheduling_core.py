@@ -190,14 +190,19 @@ def kinds_table(kind_runs: list[KindRuns]) -> dict[str, list]:
 COMPARE = Path(__file__).resolve().parent.parent / "docs" / "compare"   # committed comparison figures
 
 
-def training_step_records(folder: Path = COMPARE) -> list[dict]:
-    """The committed training-step tables (train_step_*.json: `python -m lab.train_bench --json`)."""
-    from lab.train_bench import read_records
-    return read_records(folder)
+RACE_SPEED = COMPARE.parent / "race" / "throughput.json"   # the fair race's clean training throughput
 
 
-def training_step_stamp(folder: Path = COMPARE) -> tuple:
-    return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("train_step_*.json")))
+def training_step_records(folder: Path = COMPARE, race: Path = RACE_SPEED) -> list[dict]:
+    """The committed training-step tables: the fair race's throughput (`python -m lab.train_bench
+    --repeats 9 --json docs/race/throughput.json`) first, then any train_step_*.json in the folder."""
+    from lab.train_bench import read_record_file, read_records
+    return (read_record_file(race) if race.is_file() else []) + read_records(folder)
+
+
+def training_step_stamp(folder: Path = COMPARE, race: Path = RACE_SPEED) -> tuple:
+    files = [*folder.glob("train_step_*.json"), *([race] if race.is_file() else [])]
+    return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in files))
 
 
 def measure_training_steps(device: str, kinds: Sequence[str] | None = None) -> list:

@@ -193,16 +193,25 @@ def to_record(rows: list[StepSpeed], device: str, batch: int, ctx: int, shape: s
 
 def read_records(folder: Path) -> list[dict]:
     """Every train_step_*.json in the folder, with its file name; a file that is not such a
-    record is skipped (its name and why in the record's 'problem')."""
+    record is skipped (its name and why in the record's 'problem'). A race file (`--json`: a list
+    of records) gives each of its records, with the race's conditions (load, repeats, command)."""
     out = []
     for f in sorted(folder.glob("train_step_*.json")):
         try:
-            rec = json.loads(f.read_text())
-            rows = [StepSpeed(**r) for r in rec["rows"]]
-            out.append({**rec, "rows": rows, "file": f.name})
+            out += read_record_file(f)
         except (OSError, ValueError, KeyError, TypeError) as e:
             out.append({"file": f.name, "problem": f"{type(e).__name__}: {e}", "rows": []})
     return out
+
+
+def read_record_file(f: Path) -> list[dict]:
+    """One file's records, their rows as StepSpeed: a single record (to_record's layout) or a race's."""
+    rec = json.loads(f.read_text())
+    if "records" in rec:
+        shared = {k: v for k, v in rec.items() if k not in ("records", "skipped")}
+        return [{**shared, **r, "rows": [StepSpeed(**row) for row in r["rows"]], "file": f.name}
+                for r in rec["records"]]
+    return [{**rec, "rows": [StepSpeed(**r) for r in rec["rows"]], "file": f.name}]
 
 
 def parse_batch(text: str) -> int | str:
