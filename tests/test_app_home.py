@@ -17,3 +17,13 @@ def test_home_links_every_page_with_its_description():
         assert len(label) <= 20                      # one short line, even on a 390 px phone
         assert any(m.value == text for m in at.markdown), f"{label}: its description is not on the page"
     assert any("lessons" in p for p in pages)
+
+
+def test_home_says_where_the_model_is_changed_in_either_mode():
+    """Classroom mode hides the sidebar, where the model picker is: Home must not send the class there."""
+    at = started_app()
+    assert any(m.value.endswith("Change it in the sidebar.") for m in at.info)
+    at = started_app("app_pages/home.py", query={"classroom": "1"})
+    infos = [m.value for m in at.info]
+    assert any("Turn classroom mode off to change it in the sidebar." in v for v in infos), infos
+    assert not any(v.endswith(" Change it in the sidebar.") for v in infos)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import style
 from app.resources import current_model
 
 # Where to start: (page file, short link label, icon, what the page holds). The link's label stays a few
@@ -30,8 +31,11 @@ st.markdown(
     "network: it reads one token at a time and carries a **fixed-size state** from token to token, "
     "yet it can also be run over a whole text at once, like a transformer. Every number you see "
     "comes from the model running here, recorded at named points inside it.")
-st.info(f"Loaded now: {c.n_layer} layers x {c.n_embd} channels, vocabulary {c.vocab_size:,}, "
-        f"{c.n_params / 1e6:.1f} M parameters. Change it in the sidebar.")
+# classroom mode hides the sidebar, where the model picker is: say how to reach it there
+WHERE = ("Turn classroom mode off to change it in the sidebar." if style.classroom()
+         else "Change it in the sidebar.")
+st.info(f"Loaded now: {c.n_layer} layers × {c.n_embd} channels, vocabulary {c.vocab_size:,}, "
+        f"{c.n_params / 1e6:.1f} M parameters. {WHERE}")
 
 st.subheader("Where to start")
 here = Path(__file__).resolve().parent
