@@ -9,8 +9,7 @@ RNN), compared on what the article claims, without Streamlit.
   memory           state or KV-cache bytes against context: the models' real tensors, and two
                    computed lines at full size (RWKV-4 169M, GPT-2 small)
   side by side     the same prompt, seed and settings through each model, with tokens per second
-  where they look  the GPT's attention weights beside RWKV's implicit attention (its WKV written as
-                   weights over earlier tokens), for the same text
+  where they look  app/looks_core.py
 
 The page (app/app_pages/why_rwkv.py), the Explorer's "WKV as attention" section
 (app/compare_view.py) and the tests drive this code.
@@ -19,28 +18,24 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
-
-from lab import analysis, card, kinds, train_log
+from lab import card, kinds, race, train_log
 from lab.kinds import KINDS
 from lab.measure import GenerationRow, generation_cost
-from rwkv_core import Recorder
 from rwkv_core.sampling import SamplingSettings, make_generator, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "docs" / "compare"           # not docs/bench: the Lab reads every *.json there as a scaling record
 GENERATION_FILE = COMMITTED / "generation_cpu.json"
-TRAIN_STEP_FILE = COMMITTED / "train_step_four_models_cpu.json"   # the Lab reads every train_step_*.json here too
+TRAIN_STEP_FILE = race.THROUGHPUT_FILE         # the fair race's clean training throughput (lab.train_bench)
 TABLE_CONTEXTS = (64, 512, 2048, 4096)          # the lead's table: time per token and memory at these
 LIVE_CONTEXTS = (16, 64, 256, 512)              # the live button's default: seconds on a CPU, not minutes
 ALL_CONTEXTS = (16, 64, 256, 512, 1024, 2048, 4096)
 MAX_PROMPT_CHARS = 1000
 MAX_NEW_TOKENS = 200
-MAX_LOOK_TOKENS = 64                            # "where they look": a matrix a person can read
 
 def title(kind: str) -> str:
     return KINDS[kind].title
@@ -128,30 +123,56 @@ def equal_points(curves: dict[str, Curve]) -> Equal:
                  {k: card.at(c.points, seconds, 1) for k, c in curves.items()})
 
 
-def verdict(curves: dict[str, Curve], eq: Equal) -> str:
-    """The page's headline about quality, worded from the numbers (whichever kind they favour):
-    the best kind at equal training tokens, RWKV-4's place and its gap to the best other kind."""
-    def the(k):
-        return title(k) if title(k).startswith("RWKV") else f"the {title(k)}"
-    ranked = sorted(curves, key=lambda k: eq.at_tokens[k])
+def equal_race(curves: dict[str, Curve], speed: dict[str, float]) -> Equal | None:
+    """Equal training tokens (from the curves) and equal compute time (tokens ÷ each kind's clean
+    throughput, compute_curves); None without two curves or without every kind's throughput."""
+    compute = compute_curves(curves, speed)
+    if len(curves) < 2 or len(compute) != len(curves):
+        return None
+    eq, eq_c = equal_points(curves), equal_points(compute)
+    return Equal(eq.tokens, eq_c.seconds, eq.at_tokens, eq_c.at_seconds)
+
+
+def _the(k: str) -> str:
+    return title(k) if title(k).startswith("RWKV") else f"the {title(k)}"
+
+
+def _ranking(at: dict[str, float], where: str) -> str:
+    ranked = sorted(at, key=at.get)
     best, runner = ranked[0], ranked[1]
-    line = (f"At the same {eq.tokens / 1e6:.2f}M training tokens, {the(best)} scores best on held-out text "
-            f"({eq.at_tokens[best]:.3f} bits/char), {eq.at_tokens[runner] - eq.at_tokens[best]:.3f} ahead of "
-            f"{the(runner)}")
-    if "rwkv4" in curves and best != "rwkv4" and runner != "rwkv4":
+    line = (f"{where}, {_the(best)} scores best on held-out text ({at[best]:.3f} bits/char), "
+            f"{at[runner] - at[best]:.3f} ahead of {_the(runner)}")
+    if "rwkv4" in at and best != "rwkv4" and runner != "rwkv4":
         place = ("first", "second", "third", "fourth", "fifth", "sixth")[ranked.index("rwkv4")]
-        line += f"; RWKV-4 is {place} of {len(ranked)} ({eq.at_tokens['rwkv4']:.3f})"
+        line += f"; RWKV-4 is {place} of {len(ranked)} ({at['rwkv4']:.3f})"
     return line + "."
 
 
-def quality_table(curves: dict[str, Curve], eq: Equal) -> dict[str, list]:
+def verdict(curves: dict[str, Curve], eq: Equal) -> str:
+    """The page's headline about quality, worded from the numbers (whichever kind they favour):
+    the best kind at equal training tokens, RWKV-4's place and its gap to the best other kind."""
+    return _ranking({k: eq.at_tokens[k] for k in curves}, f"At the same {eq.tokens / 1e6:.2f}M training tokens")
+
+
+def verdict_compute(curves: dict[str, Curve], eq: Equal) -> str:
+    """The same, at equal compute time (eq from equal_race)."""
+    return _ranking({k: eq.at_seconds[k] for k in curves}, f"In the same {eq.seconds / 60:.0f} minutes of compute")
+
+
+def quality_table(curves: dict[str, Curve], eq: Equal, unit: str = "of compute") -> dict[str, list]:
     return {"model": [title(k) for k in curves],
-            "held-out bits/char (shipped file)": [round(c.final_bpc, 3) for c in curves.values()],
-            f"at {eq.tokens / 1e6:.2f}M training tokens": [round(eq.at_tokens[k], 3) for k in curves],
-            f"at {eq.seconds / 60:.0f} min of training": [round(eq.at_seconds[k], 3) for k in curves],
-            "trained on": [f"{c.tokens / 1e6:.2f}M tokens in {c.seconds / 60:.0f} min" for c in curves.values()],
-            "threads": [c.threads for c in curves.values()],
-            "CPU while training": [c.shared_cpu for c in curves.values()]}
+            "held-out bits/char": [f"{c.final_bpc:.3f}" for c in curves.values()],
+            f"at {eq.tokens / 1e6:.2f}M tokens": [f"{eq.at_tokens[k]:.3f}" for k in curves],
+            f"at {eq.seconds / 60:.0f} min {unit}": [f"{eq.at_seconds[k]:.3f}" for k in curves],
+            "trained on": [f"{c.tokens / 1e6:.2f}M tokens" for c in curves.values()],
+            "threads": [c.threads for c in curves.values()]}
+
+
+def compute_curves(curves: dict[str, Curve], speed: dict[str, float]) -> dict[str, Curve]:
+    """The curves against compute time instead of wall-clock: each point's training tokens ÷ its
+    kind's clean throughput (lab.race.compute_seconds). A kind without a throughput is left out."""
+    return {k: replace(c, points=[(t, race.compute_seconds(t, k, speed), b) for t, _, b in c.points])
+            for k, c in curves.items() if speed.get(k)}
 
 
 # --- training speed ---------------------------------------------------------------------------
@@ -164,13 +185,13 @@ def train_step_speeds(kinds: Sequence[str], *, device="cpu", batch: int = 6, ctx
     return [train_step_speed(k, device=device, batch=batch, ctx=ctx, repeats=repeats) for k in kinds]
 
 
-def read_train_steps(path: Path = TRAIN_STEP_FILE) -> dict | None:
-    """The committed training-step record (lab.train_bench's layout), or None."""
-    from lab.train_bench import StepSpeed
+def read_train_steps(path: Path = TRAIN_STEP_FILE, batch: int = 6) -> dict | None:
+    """The committed training-step record at the recipe's batch (lab.train_bench's race), or None."""
+    from lab.train_bench import read_record_file
     if not path.is_file():
         return None
-    rec = json.loads(path.read_text())
-    return {**rec, "rows": [StepSpeed(**r) for r in rec["rows"]]}
+    recs = [r for r in read_record_file(path) if r.get("batch") == batch and r.get("shape", "shipped") == "shipped"]
+    return recs[0] if recs else None
 
 
 # --- generation cost and memory ---------------------------------------------------------------
@@ -229,33 +250,39 @@ def at_contexts(rows: list[GenerationRow], contexts: Sequence[int]) -> dict[int,
 
 def summary_table(curves: dict[str, Curve], eq: Equal | None, steps: list, gen: dict[str, list[GenerationRow]],
                   contexts: Sequence[int] = TABLE_CONTEXTS) -> dict[str, list]:
-    """The lead's table, one row per model: held-out bits/char (and at equal tokens / seconds),
-    training tokens/s, ms per new token and state bytes at each context."""
+    """The lead's table, one row per model, narrow enough for a projector: held-out bits/char (and
+    at equal tokens / compute time), training tokens/s, and from the first context to the last,
+    ms per new token and the state's size."""
     kinds = [k for k in order() if k in curves or k in gen or any(s.kind == k for s in steps)]
     speed = {s.kind: s.tokens_per_s for s in steps}
     table: dict[str, list] = {"model": [title(k) for k in kinds],
-                              "bits/char": [round(curves[k].final_bpc, 3) if k in curves else None for k in kinds]}
+                              "bits/char": [f"{curves[k].final_bpc:.3f}" if k in curves else None for k in kinds]}
     if eq is not None:
-        table[f"bits/char at {eq.tokens / 1e6:.2f}M tokens"] = [round(eq.at_tokens[k], 3) if k in eq.at_tokens
-                                                               else None for k in kinds]
-        table[f"bits/char at {eq.seconds / 60:.0f} min"] = [round(eq.at_seconds[k], 3) if k in eq.at_seconds
-                                                           else None for k in kinds]
-    table["training tokens/s"] = [round(speed[k]) if k in speed else None for k in kinds]
-    for n in contexts:
-        table[f"ms/token @{n}"] = [_ms(at_contexts(gen.get(k, []), contexts).get(n)) for k in kinds]
-    for n in contexts:
-        table[f"state bytes @{n}"] = [_bytes(at_contexts(gen.get(k, []), contexts).get(n)) for k in kinds]
+        table[f"at {eq.tokens / 1e6:.2f}M tokens"] = [_f3(eq.at_tokens.get(k)) for k in kinds]
+        table[f"at {eq.seconds / 60:.0f} min of compute"] = [_f3(eq.at_seconds.get(k)) for k in kinds]
+    table["training tokens/s"] = [f"{speed[k]:,.0f}" if k in speed else None for k in kinds]
+    first, last = contexts[0], contexts[-1]
+    rows = {k: at_contexts(gen.get(k, []), contexts) for k in kinds}
+    table[f"ms/token, {first} → {last} read"] = [_span(rows[k].get(first), rows[k].get(last), _ms) for k in kinds]
+    table[f"state, {first} → {last} read"] = [_span(rows[k].get(first), rows[k].get(last), _size) for k in kinds]
     return table
 
 
-def _ms(row: GenerationRow | None) -> str | None:
-    if row is None:
-        return None
+def _f3(x: float | None) -> str | None:
+    return None if x is None else f"{x:.3f}"
+
+
+def _span(a: GenerationRow | None, b: GenerationRow | None, fmt) -> str | None:
+    return None if a is None or b is None else f"{fmt(a)} → {fmt(b)}"
+
+
+def _ms(row: GenerationRow) -> str:
     return f"{1e3 * row.seconds_per_token:.2f}" + (" (timing only)" if row.past_training_context else "")
 
 
-def _bytes(row: GenerationRow | None) -> int | None:
-    return None if row is None else row.state_bytes
+def _size(row: GenerationRow) -> str:
+    n = row.state_bytes
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
 def markdown_table(table: dict[str, list]) -> str:
@@ -312,75 +339,3 @@ def generate_all(models: dict[str, object], prompt: str, n_tokens: int, settings
     if not 1 <= n_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"new tokens must be between 1 and {MAX_NEW_TOKENS}")
     return [generate(m, prompt, n_tokens, settings, seed) for m in models.values()]
-
-
-# --- where each model looks -------------------------------------------------------------------
-
-def gpt_attention(gpt_model, tokens: Sequence[int]) -> torch.Tensor:
-    """The GPT's real attention weights for tokens (at most its context): (L, H, T, T), from its
-    own forward pass (rivals.gpt_model.attention_weights); each row sums to 1."""
-    from rivals.gpt_model import attention_weights
-    return torch.stack(attention_weights(gpt_model, list(tokens)))          # (L, H, T, T)
-
-
-@dataclass(frozen=True)
-class Implicit:
-    weights: torch.Tensor      # (L, T, T): row t, RWKV's weights over tokens 0..t (mean over channels)
-    max_diff: float            # max |WKV rebuilt from the per-channel weights - WKV recorded|
-
-
-def rwkv_implicit_attention(model, tokens: Sequence[int]) -> Implicit:
-    """RWKV's WKV of every token written as weights over the tokens so far (analysis.implicit_attention,
-    per channel), averaged over channels: (L, T, T), lower triangular, rows summing to 1. Each
-    channel's weights rebuild the recorded WKV (max_diff)."""
-    rec = Recorder(["blocks.*.att.k", "blocks.*.att.v", "blocks.*.att.wkv"])
-    model.forward(list(tokens), mode="parallel", recorder=rec, all_logits=False)
-    T, worst, layers = len(tokens), 0.0, []
-    for i, bw in enumerate(model.weights.blocks):
-        p = f"blocks.{i}.att."
-        k, v, wkv = rec[p + "k"], rec[p + "v"], rec[p + "wkv"]                 # (T, C) each
-        rows = torch.zeros(T, T, dtype=torch.float64)
-        for t in range(T):
-            w = analysis.implicit_attention(k, bw.att.time_decay, bw.att.time_first, t)   # (t+1, C)
-            worst = max(worst, float((analysis.wkv_from_attention(w, v) - wkv[t].double()).abs().max()))
-            rows[t, : t + 1] = w.mean(1)
-        layers.append(rows)
-    return Implicit(torch.stack(layers), worst)                                  # (L, T, T)
-
-
-@dataclass(frozen=True)
-class Looks:
-    labels: list[str]          # the tokens as shown
-    rwkv: Implicit
-    gpt: torch.Tensor          # (L, H, T, T)
-
-
-def look_tokens(model, text: str, limit: int = MAX_LOOK_TOKENS) -> list[int]:
-    ids = model.tokenizer.encode(text)
-    if not ids:
-        raise ValueError("the text is empty")
-    return ids[:limit]
-
-
-def where_they_look(rwkv_model, gpt_model, tokens: Sequence[int]) -> Looks:
-    """The same tokens through both: RWKV's implicit attention and the GPT's attention weights."""
-    labels = [rwkv_model.tokenizer.display(t) for t in tokens]
-    return Looks(labels, rwkv_implicit_attention(rwkv_model, tokens), gpt_attention(gpt_model, tokens))
-
-
-def pick_head(gpt_weights: torch.Tensor, head: int | None) -> torch.Tensor:
-    """(L, H, T, T) → (L, T, T): one head, or the mean over heads (None)."""
-    return gpt_weights.mean(1) if head is None else gpt_weights[:, head]
-
-
-def last_row(weights: torch.Tensor) -> torch.Tensor:
-    """(L, T, T) → (L, T): every layer's weights for the last token."""
-    return weights[:, -1, :]
-
-
-def distance(weights: torch.Tensor) -> torch.Tensor:
-    """(L, T, T) → (L,): per layer, how far back a token looks on average (weighted distance in
-    tokens, averaged over the tokens), a one-number summary of 'where it looks'."""
-    T = weights.shape[-1]
-    gap = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).clamp(min=0).to(weights.dtype)   # (T, T)
-    return (weights * gap).sum(-1).mean(-1)                                   # (L,)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import compare_core as cc
+from app import looks_core as lc
 from app.resources import load_path, rival_model
 from app.widgets import show
 from rwkv_core.checkpoint import DEFAULT_MODEL
@@ -65,10 +66,10 @@ def gpt_beside_wkv(model, tokens: list[int], key: str = "ex_qkv") -> None:
     if not tokens:
         return
     head = head_choice(gpt_model, key + "_head")
-    weights = cc.pick_head(cc.gpt_attention(gpt_model, tokens), head)          # (L, T, T)
+    weights = lc.pick_head(lc.gpt_attention(gpt_model, tokens), head)          # (L, T, T)
     which = "mean over heads" if head is None else f"head {head}"
     labels = [gpt_model.tokenizer.display(t) for t in tokens]
-    show(vc.last_token_figure(cc.last_row(weights), labels, f"What the GPT's last token attends to ({which})",
+    show(vc.last_token_figure(lc.last_row(weights), labels, f"What the GPT's last token attends to ({which})",
                               "softmax(q·Kᵀ/√d) of the last token over every earlier one, per layer: the GPT keeps "
                               "every key and value (its cache grows) and picks by content. RWKV, above, keeps a "
                               "fixed-size state whose weights fall off with distance."), key)

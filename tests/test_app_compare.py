@@ -4,6 +4,7 @@ import pytest
 from app_helpers import chart, charts, no_exception, started_app
 
 from app import compare_core as cc
+from lab import race
 
 PAGE = "app_pages/why_rwkv.py"
 LANDED = ("rwkv4", "gpt", "lstm", "redline")   # the four models trained here (models/*-shakespeare.*)
@@ -29,14 +30,32 @@ def page(kinds):
 def test_the_page_compares_quality_of_every_landed_model(page, kinds):
     titles = [cc.title(k) for k in kinds]
     assert page.title[0].value == "Why RWKV, measured"
-    table = table_with(page, "held-out bits/char (shipped file)")
+    table = table_with(page, "held-out bits/char")
     assert list(table["model"]) == titles
-    assert any(c.startswith("at ") and "training tokens" in c for c in table.columns)
-    for axis in ("equal training tokens", "equal wall-clock"):
+    assert any(c.startswith("at ") and c.endswith("M tokens") for c in table.columns)
+    assert any(c.endswith("min of compute") for c in table.columns)
+    for axis in ("equal training tokens", "equal compute time"):
         fig = chart(page, f"Held-out bits per character at {axis}")
         assert [t["name"] for t in fig["data"]] == titles and fig["layout"]["shapes"]
     said = " ".join(c.value for c in page.caption)
-    assert "Who shared the CPU" in said and "one thread each" in said
+    assert "clean training throughput" in said
+    runs = page.expander[0].markdown[0].value                      # how each run was trained, from its log
+    assert all(f"**{t}**" in runs for t in titles) and "resumed" in runs
+
+
+def test_the_fairness_warning_is_computed_from_the_files(page):
+    reasons = race.unfair(race.read(race.SWEEP_FILE), race.shipped_logs())
+    if reasons:
+        said = page.warning[0].value
+        assert said.startswith("**Not yet a fair race.**")
+        assert all(r[1:] in said for r in reasons)
+    else:
+        assert page.success[0].value.startswith("A fair race")
+    sweep = chart(page, "The tuning sweep")
+    series = race.sweep_series(race.read(race.SWEEP_FILE))
+    lines = [t for t in sweep["data"] if t.get("showlegend") is not False]
+    assert [t["name"] for t in lines] == [cc.title(k) for k in series]
+    assert [list(t["x"]) for t in lines] == [[lr for lr, _ in pts] for pts in series.values()]
 
 
 def test_the_committed_training_speed(page, kinds):

@@ -14,6 +14,7 @@ import torch
 from app_helpers import embedded
 
 from app import compare_core as cc
+from app import looks_core as lc
 from lab import load_model, measure
 from rwkv_core.sampling import SamplingSettings
 from visuals import compare as vc
@@ -98,7 +99,8 @@ def test_measure_writes_json_that_the_page_reads(tmp_path):
     rec = cc.read_generation(out)
     assert rec["new_tokens"] == 2 and [r.context for r in rec["rows"]["rwkv4"]] == [16, 32]
     table = cc.summary_table({}, None, [], rec["rows"], contexts=(16, 32))
-    assert table["model"] == ["RWKV-4"] and table["state bytes @16"] == table["state bytes @32"]
+    state = table["state, 16 → 32 read"][0]
+    assert table["model"] == ["RWKV-4"] and state.endswith(" KiB") and state.split(" → ")[0] == state.split(" → ")[1]
     assert cc.markdown_table(table).splitlines()[0].startswith("| model |")
 
 
@@ -142,18 +144,18 @@ def test_a_long_prompt_is_cut_to_the_gpt_context(models):
 # --- where each model looks ---------------------------------------------------------------------------
 
 def test_where_they_look_rows_sum_to_one_and_rwkv_rebuilds_its_wkv(models):
-    ids = cc.look_tokens(embedded(), TEXT)
-    looks = cc.where_they_look(embedded(), models["gpt"], ids)
+    ids = lc.look_tokens(embedded(), TEXT)
+    looks = lc.where_they_look(embedded(), models["gpt"], ids)
     T, L = len(ids), models["gpt"].config.n_layer
     assert looks.gpt.shape == (L, models["gpt"].config.n_head, T, T) and looks.rwkv.weights.shape == (6, T, T)
     for w in (looks.gpt, looks.rwkv.weights):
         assert torch.allclose(w.sum(-1).double(), torch.ones(w.shape[:-1], dtype=torch.float64), atol=1e-5)
         assert float(w.triu(1).abs().max()) == 0.0                     # nothing looks ahead
     assert looks.rwkv.max_diff < 1e-4                                  # the weights give back the recorded WKV
-    assert torch.equal(cc.pick_head(looks.gpt, 2), looks.gpt[:, 2])
-    assert torch.allclose(cc.pick_head(looks.gpt, None), looks.gpt.mean(1))
+    assert torch.equal(lc.pick_head(looks.gpt, 2), looks.gpt[:, 2])
+    assert torch.allclose(lc.pick_head(looks.gpt, None), looks.gpt.mean(1))
     near = torch.eye(T).expand(2, T, T)                                # looking only at itself: distance 0
-    assert cc.distance(near).tolist() == [0.0, 0.0]
+    assert lc.distance(near).tolist() == [0.0, 0.0]
 
 
 def test_looks_figure_holds_both_matrices():

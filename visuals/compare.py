@@ -1,6 +1,7 @@
 """Why RWKV, measured: the four models trained here side by side. Plain data in, plotly Figure out.
 
-  quality_figure         held-out bits/char against training tokens or seconds, the equal point marked
+  quality_figure         held-out bits/char against training tokens or compute time, the equal point marked
+  sweep_figure           the tuning sweep: held-out bits/char against the peak learning rate, per kind
   speed_figure           one training step's tokens per second per model
   generation_figure      time per new token against the context already read (log axes)
   memory_figure          state or KV-cache bytes against context (log axes), measured and computed lines
@@ -30,8 +31,9 @@ def _vline(x: float, text: str) -> tuple[dict, dict]:
 
 def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axis: str,
                    equal_at: float | None = None) -> go.Figure:
-    """curves: model → [(training tokens, training seconds, held-out bits/char)]; axis "tokens" or
-    "seconds"; equal_at: where all curves are read (a dashed line)."""
+    """curves: model → [(training tokens, compute seconds, held-out bits/char)]; axis "tokens" or
+    "seconds" (compute time: tokens ÷ the kind's clean throughput); equal_at: where all curves are
+    read (a dashed line)."""
     i = {"tokens": 0, "seconds": 1}[axis]
     scale = 1e6 if axis == "tokens" else 60.0
     traces = [go.Scatter(x=[p[i] / scale for p in pts], y=[p[2] for p in pts], name=safe(name), mode="lines+markers",
@@ -40,10 +42,10 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
                for j, (name, pts) in enumerate(curves.items())]
     shapes, notes = [], []
     if equal_at is not None:
-        line, label = _vline(equal_at / scale, "equal " + ("tokens" if axis == "tokens" else "wall-clock"))
+        line, label = _vline(equal_at / scale, "equal " + ("tokens" if axis == "tokens" else "compute"))
         shapes, notes = [line], [label]
-    x_title = "training tokens (millions)" if axis == "tokens" else "training time (minutes)"
-    what = "equal training tokens" if axis == "tokens" else "equal wall-clock"
+    x_title = "training tokens (millions)" if axis == "tokens" else "compute time (minutes: tokens ÷ throughput)"
+    what = "equal training tokens" if axis == "tokens" else "equal compute time"
     return figure(traces, title=f"Held-out bits per character at {what}",
                   caption="Lower is better. Each point is a validation during training on the held-out plays; "
                           "the dashed line is where every curve is read.",
@@ -138,3 +140,26 @@ def last_token_figure(weights: torch.Tensor, labels: Sequence[str], title: str, 
     heat = _heat(weights, x, [f"layer {i}" for i in range(len(weights))], True)
     return figure([heat], title=title, caption=caption, x_title="earlier token (position:text)", y_title="layer",
                   height=140 + 45 * len(weights), xaxis=dict(type="category"), yaxis=dict(autorange="reversed"))
+
+
+def sweep_figure(series: Mapping[str, Sequence[tuple[float, float]]], chosen: Mapping[str, tuple[float, float]],
+                 steps: int) -> go.Figure:
+    """series: model → [(peak learning rate, held-out bits/char)] of the sweep's first stage;
+    chosen: model → (rate, bits/char) of the setting the sweep chose (a star), where it chose one."""
+    traces = []
+    for j, (name, pts) in enumerate(series.items()):
+        colour = model_colour(name, j)
+        traces.append(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines+markers",
+                                 line=dict(color=colour), legendgroup=safe(name),
+                                 hovertemplate="peak rate %{x:g}: %{y:.3f} bits/char<extra>" + safe(name) + "</extra>"))
+        if name in chosen:
+            lr, bpc = chosen[name]
+            traces.append(go.Scatter(x=[lr], y=[bpc], mode="markers", showlegend=False, legendgroup=safe(name),
+                                     marker=dict(symbol="star", size=16, color=colour, line=dict(width=1, color=MUTED)),
+                                     hovertemplate=f"chosen: {lr:g}, %{{y:.3f}} bits/char<extra>{safe(name)}</extra>"))
+    return figure(traces, title=f"The tuning sweep: {steps} steps at each peak learning rate",
+                  caption="Lower is better. The same short budget, data, seed and batch for every kind; each kind "
+                          "its own loss. A star marks the setting chosen (the lowest held-out bits/char, a second "
+                          "warm-up length included).",
+                  x_title="peak learning rate (log)", y_title="held-out bits per character",
+                  xaxis=dict(type="log"), margin=ROOM_FOR_LEGEND, height=440)

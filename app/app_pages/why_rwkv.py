@@ -8,10 +8,12 @@ Model and user text reach the screen only through st.code / st.dataframe and esc
 import streamlit as st
 
 from app import compare_core as cc
+from app import looks_core as lc
 from app import scheduling_core as sc
 from app.compare_view import GPT_MISSING, head_choice, trained_models
 from app.resources import md_escape
 from app.widgets import number_box, show, table
+from lab import race
 from rwkv_core.sampling import SamplingSettings
 from rwkv_core.timing import device_name
 from visuals import compare as vc
@@ -27,34 +29,61 @@ st.markdown(
     "batches of 6 × 512 tokens): **RWKV-4**, a **GPT** (GPT-2's layout), a **stacked LSTM** and the article's "
     "**red-line RNN**. The article's claims, measured: how well each learns, how fast it trains, and what a "
     "new token costs as the context grows.")
-st.warning("Not yet a fair race: every kind here was trained with RWKV-4's learning-rate recipe, untuned for the "
-           "others (the GPT sat near the bigram loss for its first ~700 steps). A tuning sweep with the same budget "
-           "for every kind is under way (`python -m lab.sweep`); until it ends, read the quality figures below as "
-           "these runs' results, not as which architecture is better. At this size (about 6M parameters) the "
-           "paper's claims (169M–14B) cannot be settled either way.")
+sweep = race.read(race.SWEEP_FILE)
+reasons = race.unfair(sweep, race.shipped_logs())
+if reasons:
+    st.warning("**Not yet a fair race.** " + "; ".join(r[0].upper() + r[1:] for r in reasons) + ". Until each "
+               "kind is retrained with its own tuned setting on the same tokens, read the quality figures below as "
+               "these runs' results, not as which architecture is better. At this size (about 6M parameters) the "
+               "paper's claims (169M–14B) cannot be settled either way.")
+else:
+    st.success("A fair race: every kind was tuned with the same budget (below) and trained with its chosen setting "
+               "on the same training tokens. At this size (about 6M parameters) the paper's claims (169M–14B) "
+               "cannot be settled either way.")
 missing = [cc.title(k) for k in cc.order() if k not in models]
 st.caption("Models in the models folder: " + ", ".join(cc.title(k) for k in models) +
            (f". Not trained yet: {', '.join(missing)}." if missing else "."))
 
+# --- tuning -------------------------------------------------------------------------------------
+st.header("Tuning: the same budget for every kind")
+if sweep is None:
+    st.info("No tuning sweep is committed yet (`python -m lab.sweep json docs/race/sweep.json`).")
+else:
+    chosen = {cc.title(k): (c["lr"], c["bits_per_char"]) for k, c in sweep["chosen"].items()}
+    show(vc.sweep_figure({cc.title(k): pts for k, pts in race.sweep_series(sweep).items()}, chosen, sweep["steps"]),
+         "wr_sweep")
+    done, planned = race.sweep_done(sweep)
+    st.caption(f"docs/race/sweep.json (`{sweep['command']}`): {done} of {planned} runs done. Peak rates "
+               f"{', '.join(f'{x:g}' for x in sweep['lrs'])} with {sweep['warmup']} warm-up steps, then "
+               f"{sweep['warmup_2']} warm-up steps at each kind's best rate; {sweep['steps']} steps of "
+               f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}. The red-line RNN takes the "
+               "LSTM's setting. Each run's machine, threads and load are in the file.")
+
 # --- quality -----------------------------------------------------------------------------------
 st.header("Quality: held-out bits per character")
 curves = cc.read_curves()
-if len(curves) >= 2:
-    eq = cc.equal_points(curves)
-    series = {cc.title(k): c.points for k, c in curves.items()}
+speed = race.throughput(race.read(race.THROUGHPUT_FILE))
+eq = cc.equal_race(curves, speed)
+if eq is not None:
+    compute = cc.compute_curves(curves, speed)
     q1, q2 = st.columns(2)
     with q1:
-        show(vc.quality_figure(series, "tokens", eq.tokens), "wr_quality_tokens")
+        show(vc.quality_figure({cc.title(k): c.points for k, c in curves.items()}, "tokens", eq.tokens),
+             "wr_quality_tokens")
     with q2:
-        show(vc.quality_figure(series, "seconds", eq.seconds), "wr_quality_seconds")
-    st.markdown(cc.verdict(curves, eq))
+        show(vc.quality_figure({cc.title(k): c.points for k, c in compute.items()}, "seconds", eq.seconds),
+             "wr_quality_seconds")
+    st.markdown(cc.verdict(curves, eq) + " " + cc.verdict_compute(curves, eq))
     table(cc.quality_table(curves, eq), key="wr_quality_table")
     st.caption(
         "Held-out: *The Tempest* and *Timon of Athens*, never trained on. Equal tokens: each curve read at the "
-        "most training tokens every run reached; equal wall-clock: at the most training seconds every run had "
-        "(linear between validation points). Wall-clock favours a run that had the machine to itself; equal "
-        "tokens compares what each learned from the same text. **Who shared the CPU**, from each run's log: "
-        + " ".join(f"{cc.title(k)}: {c.shared_cpu}." for k, c in curves.items()))
+        "most training tokens every run reached; equal compute: at the most compute time every run had, a run's "
+        "tokens ÷ its kind's clean training throughput (below), so runs that shared the CPU unequally compare "
+        "fairly. Linear between validation points.")
+    with st.expander("How each run was trained (from its log)"):
+        st.markdown("\n".join(f"- **{cc.title(k)}**: {md_escape(c.shared_cpu)}" for k, c in curves.items()))
+elif len(curves) >= 2:
+    st.info("The comparison needs every model's clean training throughput (docs/race/throughput.json).")
 else:
     st.info("The comparison needs at least two training logs in the models folder (models/*.log.json).")
 
@@ -67,8 +96,12 @@ for rec in sc.training_step_records():          # docs/compare/train_step_*.json
     show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in rec["rows"]], rec["device"]),
          f"wr_speed_{rec['file']}")
     table(sc.speed_table(rec["rows"]), key=f"wr_speed_table_{rec['file']}")
+    load = (f", load average {rec['load_before'][0]:.2f} before and {rec['load_after'][0]:.2f} after"
+            if rec.get("load_before") and rec.get("load_after") else "")
+    how = (f", the median of {rec['repeats']} steps" if rec.get("repeats") else "")
     st.caption(f"{rec['file']}: batch {rec['batch']} × {rec['ctx']} tokens, {rec.get('threads') or 'default'} "
-               f"thread(s), measured {rec['measured_at']}.")
+               f"thread(s){how}{load}, measured {rec['measured_at']}"
+               + (f" (`{rec['command']}`)." if rec.get("command") else "."))
 if st.button("Measure one training step of each model here (one batch of 512 tokens)", key="wr_speed_run"):
     with st.spinner("Timing a training step of each model…"):
         st.session_state["wr_speed"] = cc.train_step_speeds([k for k in cc.order() if k in models], device=device,
@@ -154,36 +187,36 @@ if "gpt" not in models:
 else:
     text = st.text_input("Text", LOOK_TEXT, key="wr_look_text")
     try:
-        ids = cc.look_tokens(models["rwkv4"], text)
+        ids = lc.look_tokens(models["rwkv4"], text)
     except ValueError as e:
         st.error(md_escape(e))
         ids = []
 if ids:
     stamp = tuple(ids)
     if st.session_state.get("wr_looks", (None,))[0] != stamp:
-        st.session_state["wr_looks"] = (stamp, cc.where_they_look(models["rwkv4"], models["gpt"], ids))
+        st.session_state["wr_looks"] = (stamp, lc.where_they_look(models["rwkv4"], models["gpt"], ids))
     looks = st.session_state["wr_looks"][1]
     l1, l2 = st.columns(2)
     with l1:
         layer = st.selectbox("Layer", list(range(models["gpt"].config.n_layer)), key="wr_look_layer")
     with l2:
         head = head_choice(models["gpt"], "wr_look_head")
-    gpt_w = cc.pick_head(looks.gpt, head)
+    gpt_w = lc.pick_head(looks.gpt, head)
     which = "mean over heads" if head is None else f"head {head}"
     show(vc.looks_figure(looks.rwkv.weights[layer], gpt_w[layer], looks.labels,
                          "RWKV-4: WKV as weights (mean over channels)", f"GPT: attention ({which})",
                          f"Layer {layer}: what each token reads from the earlier ones"), "wr_looks")
     table({"layer": list(range(len(gpt_w))),
-           "RWKV: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(looks.rwkv.weights)],
-           "GPT: mean look-back (tokens)": [round(float(d), 2) for d in cc.distance(gpt_w)]}, key="wr_look_distance")
-    st.caption(f"{len(ids)} tokens (at most {cc.MAX_LOOK_TOKENS}). RWKV's weights are its WKV written as attention, "
+           "RWKV: mean look-back (tokens)": [round(float(d), 2) for d in lc.distance(looks.rwkv.weights)],
+           "GPT: mean look-back (tokens)": [round(float(d), 2) for d in lc.distance(gpt_w)]}, key="wr_look_distance")
+    st.caption(f"{len(ids)} tokens (at most {lc.MAX_LOOK_TOKENS}). RWKV's weights are its WKV written as attention, "
                f"rebuilt from its own k, decay and bonus: they give back the recorded WKV to "
                f"{looks.rwkv.max_diff:.1e}. The GPT's are its softmax(q·Kᵀ/√d), from its own forward pass.")
 
 # --- the table ---------------------------------------------------------------------------------
 st.header("The table")
 committed = cc.read_train_steps()
-summary = cc.summary_table(curves, cc.equal_points(curves) if len(curves) >= 2 else None,
+summary = cc.summary_table(curves, eq,
                            committed["rows"] if committed else [], saved_gen["rows"] if saved_gen else {})
 table(summary, key="wr_summary")
 st.caption("From the committed files (docs/compare/) and the models' logs; `python scripts/why_rwkv_table.py` "

@@ -1,0 +1,87 @@
+"""The fair race read from its files (lab/race.py): the fairness check, worded from the numbers,
+the compute time (tokens ÷ clean throughput) and the sweep's figure."""
+from __future__ import annotations
+
+import pytest
+
+from app import compare_core as cc
+from lab import race
+from lab.sweep import LRS, TUNED, WARMUP, WARMUP_2
+from visuals import compare as vc
+
+
+def sweep(chosen: dict, complete: bool = True) -> dict:
+    runs = [{"kind": k, "lr": lr, "warmup": WARMUP, "done": True, "bits_per_char": 2.0 + lr} for k in TUNED for lr in LRS]
+    runs += [{"kind": k, "lr": LRS[2], "warmup": WARMUP_2, "done": complete, "bits_per_char": 2.5 if complete else None}
+             for k in TUNED]
+    return {"lrs": list(LRS), "warmup": WARMUP, "runs": runs, "chosen": chosen, "complete": complete}
+
+
+def log(lr: float, warmup: int, loss: str, tokens: int) -> dict:
+    return {"recipe": {"lr_peak": lr, "warmup_steps": warmup, "loss": loss, "total_steps": 2000, "batch_size": 6,
+                       "ctx_len": 512}, "val": [{"train_tokens": tokens}]}
+
+
+FULL = 2000 * 6 * 512
+CHOSEN = {"rwkv4": {"lr": 2e-3, "warmup": 30, "bits_per_char": 2.1}, "lstm": {"lr": 4e-3, "warmup": 100, "bits_per_char": 2.2},
+          "gpt": {"lr": 4e-3, "warmup": 30, "bits_per_char": 2.4}}
+
+
+def test_a_race_of_tuned_full_runs_is_fair():
+    logs = {"rwkv4": log(2e-3, 30, "ce+l2wrap", FULL), "gpt": log(4e-3, 30, "ce", FULL),
+            "lstm": log(4e-3, 100, "ce", FULL), "redline": log(4e-3, 100, "ce", FULL)}   # the red line borrows the LSTM's
+    assert race.unfair(sweep(CHOSEN), logs) == []
+
+
+def test_every_way_a_race_is_unfair_is_named():
+    logs = {"gpt": log(1.5e-3, 100, "ce+l2wrap", FULL), "redline": log(4e-3, 100, "ce", 4_485_120)}
+    reasons = race.unfair(sweep({}, complete=False), logs)
+    assert reasons[0] == f"the tuning sweep is not finished: {len(TUNED) * len(LRS)} of {len(TUNED) * (len(LRS) + 1)} runs done"
+    assert "the shipped GPT was trained with the ce+l2wrap loss, not its own (ce)" in reasons
+    assert "the shipped red-line RNN saw 4.49M of the recipe's 6.14M training tokens" in reasons
+    assert len(reasons) == 3                               # no chosen rate yet: the rates are not judged
+    reasons = race.unfair(sweep(CHOSEN), {"gpt": log(1.5e-3, 100, "ce", FULL)})
+    assert reasons == ["the shipped GPT was trained at a peak rate of 0.0015 with 100 warm-up steps; "
+                       "the sweep chose 0.004 and 30"]
+    assert race.unfair(None, {}) == ["no tuning sweep is committed (docs/race/sweep.json)"]
+
+
+def test_the_committed_race_files_agree_with_the_check():
+    committed = race.read(race.SWEEP_FILE)
+    logs = race.shipped_logs()
+    assert set(logs) == set(race.RACE_KINDS)
+    reasons = race.unfair(committed, logs)
+    done, planned = race.sweep_done(committed)
+    assert (f"the tuning sweep is not finished: {done} of {planned} runs done" in reasons) == (not committed["complete"])
+    short = [k for k, lg in logs.items() if race.seen_tokens(lg) < race.full_tokens(lg)]
+    assert len([r for r in reasons if "of the recipe's" in r]) == len(short)
+
+
+def test_compute_time_is_tokens_over_the_clean_throughput():
+    rec = race.read(race.THROUGHPUT_FILE)
+    speed = race.throughput(rec)
+    assert set(race.RACE_KINDS) <= set(speed) and all(v > 0 for v in speed.values())
+    assert rec["repeats"] >= 5 and rec["load_before"] and rec["load_after"] and rec["command"].startswith("python -m lab")
+    curves = cc.read_curves()
+    compute = cc.compute_curves(curves, speed)
+    for k, c in compute.items():
+        assert [p[1] for p in c.points] == pytest.approx([p[0] / speed[k] for p in curves[k].points])
+    eq = cc.equal_race(curves, speed)
+    assert eq.seconds == pytest.approx(min(c.tokens / speed[k] for k, c in curves.items()))
+    assert eq.tokens == min(c.tokens for c in curves.values())
+    assert cc.equal_race(curves, {k: v for k, v in speed.items() if k != "gpt"}) is None   # no throughput, no race
+    line = cc.verdict_compute(curves, eq)
+    best = min(curves, key=lambda k: eq.at_seconds[k])
+    assert line.startswith(f"In the same {eq.seconds / 60:.0f} minutes of compute") and cc.title(best) in line
+
+
+def test_the_sweep_figure_draws_each_kind_and_stars_the_chosen():
+    fig = vc.sweep_figure({"RWKV-4": [(1e-3, 2.2), (2e-3, 2.1)], "GPT": [(1e-3, 2.6)]}, {"RWKV-4": (2e-3, 2.1)}, 300)
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in lines] == ["RWKV-4", "GPT"] and list(lines[0].x) == [1e-3, 2e-3]
+    stars = [t for t in fig.data if t.showlegend is False]
+    assert len(stars) == 1 and stars[0].marker.symbol == "star" and list(stars[0].x) == [2e-3]
+    assert fig.layout.xaxis.type == "log" and "300 steps" in fig.layout.title.text
+    committed = race.read(race.SWEEP_FILE)
+    series = race.sweep_series(committed)
+    assert all(r["done"] for r in committed["runs"] if (r["lr"], r["bits_per_char"]) in series.get(r["kind"], []))
