@@ -85,3 +85,11 @@ def test_the_sweep_figure_draws_each_kind_and_stars_the_chosen():
     committed = race.read(race.SWEEP_FILE)
     series = race.sweep_series(committed)
     assert all(r["done"] for r in committed["runs"] if (r["lr"], r["bits_per_char"]) in series.get(r["kind"], []))
+
+
+def test_the_committed_race_report_is_what_its_files_say():
+    """docs/race/README.md is written from the race's files only: a rerun of any of them (the sweep, the
+    throughput, a retrained model's log) fails here until `python scripts/race_report.py --out
+    docs/race/README.md` writes it again."""
+    from scripts.race_report import ROOT, report
+    assert (ROOT / "docs/race/README.md").read_text() == report()
