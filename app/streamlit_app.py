@@ -26,8 +26,10 @@ pages = [
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
     st.Page("app_pages/why_rwkv.py", title="Why RWKV, measured", icon=":material/leaderboard:"),
 ]
+# a room's teacher console: reached only by the link the room gives (not in the header, nor classroom's row)
+console = st.Page("app_pages/console.py", title="Room console", icon=":material/co_present:", visibility="hidden")
 
-page = st.navigation(pages, position="top")
+page = st.navigation([*pages, console], position="top")
 on_lessons = page.url_path == "lessons"        # the Lessons page has its own classroom toggle
 classroom = style.sync(on_lessons)
 style.apply(classroom)

@@ -7,6 +7,8 @@ The position lives in st.session_state and is mirrored in the URL by ids
 teacher can share a link to a step that inserting steps does not move; old links by position
 (?lesson=3&step=4) land where they landed before ids (content.find_position).
 The student may type their own prompt; classroom mode keeps the default one.
+In a room (?room=CODE: app/rooms/follow.py) the page shows the teacher's step on the room's prompt, asks
+a step's prediction before its figure, and offers "catch up" to a student who stepped away.
 Lesson text is the repository's own markdown; model text reaches the screen only through
 components that escape it."""
 import zlib
@@ -17,6 +19,8 @@ from app.lessons import content as ls
 from app.lessons import core as lc
 from app.lessons import layout, views
 from app.resources import current_model, current_model_key, load_path
+from app.rooms import follow
+from app.rooms import predictions as pr
 from rwkv_core import RWKV
 from rwkv_core.checkpoint import DEFAULT_MODEL
 
@@ -33,6 +37,7 @@ TOKEN = "lsn_token"        # the token box's key prefix (the key names the examp
 
 def go(pos: tuple[int, int]) -> None:
     st.session_state[POS] = pos
+    follow.stepped_away()
 
 
 def url_position(lessons) -> tuple[int, int] | None:
@@ -54,8 +59,8 @@ def sync_from_url(lessons) -> None:
         st.session_state[CLASSROOM] = qp.get("classroom") == "1"
 
 
-def write_url(lessons, pos: tuple[int, int], classroom: bool) -> None:
-    qp = ls.link(lessons, pos)
+def write_url(lessons, pos: tuple[int, int], classroom: bool, room: dict | None = None) -> None:
+    qp = {**(room or {}), **ls.link(lessons, pos)}
     if classroom:
         qp["classroom"] = "1"
     if dict(st.query_params) != qp:
@@ -172,15 +177,21 @@ def navigation(lessons, pos, where: str) -> None:
 
 
 lessons = ls.load_lessons()
-sync_from_url(lessons)
-classroom = st.toggle("Classroom mode", key=CLASSROOM,
-                      help="Large type, no sidebar, the embedded model and fixed seeds: every student "
-                           "sees the same numbers. The link in the address bar opens this step.")
+here = follow.enter(lessons)                # None outside a room; the join form stops the page
+if here is None:
+    sync_from_url(lessons)
+    classroom = st.toggle("Classroom mode", key=CLASSROOM,
+                          help="Large type, no sidebar, the embedded model and fixed seeds: every student "
+                               "sees the same numbers. The link in the address bar opens this step.")
+    pos = ls.clamp_position(lessons, *st.session_state[POS])
+else:
+    classroom = here.watch                  # the projector in large type; students on their own screens
+    pos = follow.position(lessons, here)
+    follow.follow_bar(lessons, here)
 if classroom:
     st.html(layout.CLASSROOM_CSS)
-pos = ls.clamp_position(lessons, *st.session_state[POS])
 st.session_state[POS] = pos
-write_url(lessons, pos, classroom)
+write_url(lessons, pos, classroom and here is None, here.params() if here else None)
 if note := st.session_state.pop(LINK_NOTE, ""):
     st.warning(note)
 lesson, step = lessons[pos[0] - 1], lessons[pos[0] - 1].steps[pos[1] - 1]
@@ -189,9 +200,14 @@ st.progress(ls.progress(lessons, pos),
             text=f"Lesson {lesson.number} of {len(lessons)} · step {pos[1]} of {len(lesson.steps)}")
 contents(lessons, pos)
 navigation(lessons, pos, "top")
-model, key = model_for(classroom)
-ex = example_for(model, key, prompt_for(model, classroom))
-layer, t = example_controls(ex, classroom)
+model, key = model_for(classroom or here is not None)
+if here is None:
+    prompt = prompt_for(model, classroom)
+    ex = example_for(model, key, prompt)
+else:
+    prompt = here.room.prompt
+    ex = follow.room_example(prompt)          # every student's numbers: the room's prompt
+layer, t = example_controls(ex, classroom or here is not None)
 
 st.caption(f"Lesson {lesson.number}: {lesson.title}")
 st.header(step.title)
@@ -199,8 +215,12 @@ if pos[1] == 1 and lesson.intro:
     st.markdown(lesson.intro)
 st.markdown(step.text)
 ctx = layout.Context(model, key, ex, layer, t, classroom, step, key=f"s_{lesson.id}_{step.id}")
-views.VIEWS[step.figure].render(ctx)
-layout.focus_table(ctx)
-layout.sources(ctx)
+question = pr.question(lesson, step, ex, layer, t)
+if question is None or follow.predict(here, question, ctx.key, classroom):
+    views.VIEWS[step.figure].render(ctx)
+    layout.focus_table(ctx)
+    layout.sources(ctx)
 st.divider()
 navigation(lessons, pos, "bottom")
+if here is None:
+    follow.entry(lesson, step, prompt)

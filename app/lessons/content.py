@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .step import LessonError, Quiz, Step, resolve_source, source_of  # noqa: F401  (read here as ls.*)
+from .step import KINDS, LessonError, Prediction, Quiz, Step, resolve_source, source_of  # noqa: F401  (ls.*)
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
 # where the code a step quotes may live: the engine, the rival models, the lessons' generation loop
@@ -148,6 +148,29 @@ def _quiz(meta: dict, where: str) -> Quiz:
     return Quiz(meta["question"], options, answer - 1, explain, live)
 
 
+def _prediction(meta: dict, where: str) -> Prediction | None:
+    if not meta.get("predict"):
+        if extra := sorted(k for k in meta if k.startswith("predict_")):
+            raise LessonError(f"{where}: {extra[0]} without 'predict'")
+        return None
+    for key in ("predict_kind", "predict_question", "predict_explain"):
+        if not meta.get(key):
+            raise LessonError(f"{where}: a prediction needs '{key}'")
+    kind, options, explain = meta["predict_kind"], _as_tuple(meta, "predict_options"), _as_tuple(meta, "predict_explain")
+    if kind not in KINDS:
+        raise LessonError(f"{where}: predict_kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "choice" and (len(options) < 2 or len(explain) != len(options)):
+        raise LessonError(f"{where}: a choice prediction needs 2 or more predict_options and one predict_explain "
+                          f"per option ({len(options)} options, {len(explain)} explanations)")
+    if kind != "choice" and (options or len(explain) != 1):
+        raise LessonError(f"{where}: a {kind} prediction has no predict_options and one predict_explain text")
+    from .quiz import PREDICT  # the computed answers need torch, not Streamlit
+    if meta["predict"] not in PREDICT:
+        raise LessonError(f"{where}: predict {meta['predict']!r} is not in app/lessons/quiz.py PREDICT; known: "
+                          f"{', '.join(sorted(PREDICT))}")
+    return Prediction(meta["predict_question"], kind, meta["predict"], options, explain)
+
+
 def read_step(path: Path) -> Step:
     where = f"{path.parent.name}/{path.name}"
     meta, body = parse_front_matter(path.read_text(encoding="utf-8"), where)
@@ -161,7 +184,7 @@ def read_step(path: Path) -> Step:
         raise LessonError(f"{where}: id {step_id!r} must be lower-case words joined by '-'")
     quiz = _quiz(meta, where) if meta["figure"] == "quiz" else None
     return Step(meta["title"], body, meta["figure"], _as_tuple(meta, "focus"), _as_tuple(meta, "formulas"),
-                _as_tuple(meta, "source"), quiz, where, step_id)
+                _as_tuple(meta, "source"), quiz, where, step_id, _prediction(meta, where))
 
 
 def read_lesson(folder: Path, number: int) -> Lesson:

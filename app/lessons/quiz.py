@@ -1,6 +1,8 @@
 """The live values of the quizzes that ask about a number on the screen: LIVE maps the name a
 quiz step gives in `live:` to a function (example, layer, token) → {field: text}, whose fields
-fill the `{field}`s of that quiz's question, options and explanations. No Streamlit here.
+fill the `{field}`s of that quiz's question, options and explanations; and PREDICT, the computed
+answers of the steps' predictions (asked in a room before the figure is shown), each from the same
+function the step's figure draws from. No Streamlit here.
 
 Each quiz's right answer must stay right whatever the student's prompt, layer and token: the
 question is about this example's number, the answer about why the formula makes it so
@@ -20,6 +22,8 @@ from rivals import lstm
 from rwkv_core.schedule import expected_steps
 
 from . import core as lc
+from . import scaling_core as S
+from .step import Computed
 
 LSTM_PATH = kinds.main_model("lstm").path      # the stacked LSTM trained here (lab.kinds.SHIPPED)
 
@@ -116,4 +120,49 @@ def lstm_layer_at_once(ex: lc.Example, layer: int, t: int) -> dict[str, str]:
 LIVE: dict[str, Callable[[lc.Example, int, int], dict[str, str]]] = {
     "sampling_top": sampling_top, "counting_steps": counting_steps, "wkv_top_share": wkv_top_share,
     "lstm_layer_at_once": lstm_layer_at_once,
+}
+
+
+# --- the predictions' computed answers (a room asks them before the figure; content.py's docstring) ---
+
+PREDICT_CHUNK = 4           # lesson 2's question: the cascade's steps with chunks of this many tokens
+N_CANDIDATES = 4            # lesson 1's question: the model's most likely tokens, offered in id order
+
+
+def next_token_top(ex: lc.Example, layer: int, t: int) -> Computed:
+    """Lesson 1, "The output: probabilities": which of the model's four most likely next tokens is
+    its favourite. From lc.next_token_view, the function the step's bar chart draws."""
+    v = lc.next_token_view(ex, t)
+    ids = sorted(int(i) for i in torch.topk(v.probs, N_CANDIDATES).indices)      # id order: no hint
+    fields = {"after": repr(ex.labels[t]), "top": repr(lc.label(ex.model, v.top)),
+              "p_top": f"{float(v.probs[v.top]):.1%}"}
+    for n, i in enumerate(ids):
+        fields[f"c{n}"], fields[f"p{n}"] = repr(lc.label(ex.model, i)), f"{float(v.probs[i]):.1%}"
+    return Computed(ids.index(v.top), 0, N_CANDIDATES - 1, fields)
+
+
+def cascade_chunk_steps(ex: lc.Example, layer: int, t: int) -> Computed:
+    """Lesson 2, "Chunks": the cascade's steps on the room's prompt with chunks of PREDICT_CHUNK
+    tokens. From S.chunk_facts, the function the step's chart and metric count with."""
+    L, T = ex.model.config.n_layer, ex.n_tokens
+    steps = S.chunk_facts(L, ex.model.config.n_ffn, T, PREDICT_CHUNK).steps["cascade"]
+    fields = {"L": str(L), "T": str(T), "chunk": str(PREDICT_CHUNK), "answer": str(steps),
+              "chunks": str(-(-T // PREDICT_CHUNK)), "rnn": str(expected_steps("rnn", L, T))}
+    return Computed(steps, 1, L * T, fields)
+
+
+def wkv_top_token(ex: lc.Example, layer: int, t: int) -> Computed:
+    """Lesson 3, "WKV: a weighted average": which token gets the largest share of the average in
+    the channel the step draws. From lc.wkv_sum_view, the function the step's bars draw."""
+    c = lc.memory_channel(ex, layer, t)
+    v = lc.wkv_sum_view(ex, layer, t, c)
+    top = max(range(len(v.share)), key=v.share.__getitem__)
+    fields = {"layer": str(layer), "channel": str(c), "token": repr(ex.labels[t]), "top": repr(v.labels[top]),
+              "i": str(top), "share": f"{v.share[top]:.1%}", "self_share": f"{v.share[t]:.1%}",
+              "u": f"{v.u:.2f}", "w": f"{v.w:.3f}"}
+    return Computed(top, 0, t, fields, tuple(v.labels))
+
+
+PREDICT: dict[str, Callable[[lc.Example, int, int], Computed]] = {
+    "next_token_top": next_token_top, "cascade_chunk_steps": cascade_chunk_steps, "wkv_top_token": wkv_top_token,
 }

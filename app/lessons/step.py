@@ -34,6 +34,39 @@ class Quiz:
                     tuple(fill(e) for e in self.explain), self.live)
 
 
+KINDS = ("choice", "number", "token")     # what a prediction's answer is: an option, a whole number, a token
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A question asked before the step's figure is shown, on a number the engine computes for the
+    room's prompt (app/lessons/quiz.py PREDICT[live] computes the answer with the function the
+    figure uses). Every answer is a whole number: an option's index (choice), the number itself
+    (number), or a token's position in the prompt (token)."""
+    question: str
+    kind: str                      # one of KINDS
+    live: str                      # a name in app/lessons/quiz.py PREDICT
+    options: tuple[str, ...] = ()  # choice: the options, with {fields}
+    explain: tuple[str, ...] = ()  # choice: one per option; number and token: one text
+
+    def filled(self, values: dict[str, str]) -> "Prediction":
+        def fill(text: str) -> str:
+            return text.format_map(values)
+        return Prediction(fill(self.question), self.kind, self.live, tuple(fill(o) for o in self.options),
+                          tuple(fill(e) for e in self.explain))
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A prediction's answer for one example, and what an answer may be: a whole number in
+    [low, high]; `labels` name the values of a token question (the prompt's tokens)."""
+    answer: int
+    low: int
+    high: int
+    fields: dict                   # {name: text} for the question's {fields}
+    labels: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -45,6 +78,7 @@ class Step:
     quiz: Quiz | None = None
     path: str = ""
     id: str = ""                   # stable in links: the file name without NN-, or front matter `id:`
+    prediction: Prediction | None = None
 
     def focus_names(self, layer: int) -> list[str]:
         return [f.replace("{layer}", str(layer)) for f in self.focus]
