@@ -123,12 +123,20 @@ def at(curve, x: float, axis: int) -> float | None:
     return pts[-1][1]
 
 
-def comparison(log: dict, rwkv_log: dict) -> dict:
+def comparison(log: dict, rwkv_log: dict, speed: dict[str, float] | None = None) -> dict:
+    """The run beside RWKV-4's: at equal training tokens, and at equal compute time (tokens ÷ each
+    kind's clean training throughput, lab.race: docs/race/throughput.json), not the wall-clock of
+    runs that shared the CPU unequally. RWKV's curve is read at the tokens it trains in that time."""
+    from lab import race
     ours, rwkv = train_log.val_curve(log), train_log.val_curve(rwkv_log)
     fin, rfin = log["final"], rwkv_log["final"]
     tokens, seconds = fin["train_tokens"], fin["minutes"] * 60
-    return {"tokens": tokens, "seconds": seconds, "bits_per_char": fin["bits_per_char"],
-            "rwkv_at_equal_tokens": at(rwkv, tokens, 0), "rwkv_at_equal_seconds": at(rwkv, seconds, 1),
+    speed = race.throughput(race.read(race.THROUGHPUT_FILE)) if speed is None else speed
+    compute = race.compute_seconds(tokens, log["kind"], speed)
+    rwkv_then = compute * speed["rwkv4"] if compute and speed.get("rwkv4") else None
+    return {"tokens": tokens, "seconds": seconds, "bits_per_char": fin["bits_per_char"], "compute": compute,
+            "rwkv_at_equal_tokens": at(rwkv, tokens, 0),
+            "rwkv_at_equal_compute": at(rwkv, rwkv_then, 0) if rwkv_then else None,
             "rwkv_final": rfin["bits_per_char"], "rwkv_tokens": rfin["train_tokens"], "rwkv_seconds": rfin["minutes"] * 60,
             "ours_at_rwkv_tokens": at(ours, rfin["train_tokens"], 0), "ours_at_rwkv_seconds": at(ours, rfin["minutes"] * 60, 1),
             "curve": ours, "rwkv_curve": rwkv}
@@ -184,7 +192,8 @@ def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: 
     rows = [("parameters", f"{log['params']:,}", f"{rwkv_log['params']:,}"),
             ("training tokens seen", f"{cmp['tokens']:,}", f"{cmp['rwkv_tokens']:,}"),
             ("torch threads in training", train_log.threads_text(log), train_log.threads_text(rwkv_log)),
-            ("wall-clock", f"{cmp['seconds'] / 60:.1f} min", f"{cmp['rwkv_seconds'] / 60:.1f} min"),
+            ("wall-clock (on a shared CPU: see below)", f"{cmp['seconds'] / 60:.1f} min",
+             f"{cmp['rwkv_seconds'] / 60:.1f} min"),
             ("training tokens/s (average, validation included)", f"{cmp['tokens'] / cmp['seconds']:,.0f}",
              f"{cmp['rwkv_tokens'] / cmp['rwkv_seconds']:,.0f}"),
             ("held-out bits/char at the end (the files)", f"**{ev['total']['bits_per_char']:.3f}**",
@@ -193,15 +202,16 @@ def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: 
               f"{rwkv_ev['plays'][n]['bits_per_char']:.3f}") for n, p in ev["plays"].items() if n in rwkv_ev["plays"]]
     rows += [(f"**at equal tokens** ({cmp['tokens'] / 1e6:.2f}M, RWKV's curve interpolated)",
               f"{cmp['bits_per_char']:.3f}", _f(cmp["rwkv_at_equal_tokens"])),
-             (f"**at equal wall-clock** ({cmp['seconds'] / 60:.1f} min, RWKV's curve interpolated)",
-              f"{cmp['bits_per_char']:.3f}", _f(cmp["rwkv_at_equal_seconds"]))]
+             ("**at equal compute** (" + (f"{cmp['compute'] / 60:.1f} min" if cmp["compute"] else "no throughput")
+              + ": tokens ÷ each kind's clean training throughput, RWKV's curve interpolated)",
+              f"{cmp['bits_per_char']:.3f}", _f(cmp["rwkv_at_equal_compute"]))]
     if model.kind == "gpt":
         rows.insert(1, ("state after 512 tokens (fp32)", f"{model.config.cache_bytes(512):,} bytes, growing",
                         f"{30_720:,} bytes, fixed"))
     table = head + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     gap = rwkv_ev["total"]["bits_per_char"] - ev["total"]["bits_per_char"]
     text = [table, ""]
-    if None in (cmp["rwkv_at_equal_tokens"], cmp["rwkv_at_equal_seconds"]):
+    if None in (cmp["rwkv_at_equal_tokens"], cmp["rwkv_at_equal_compute"]):
         ends = [cmp["rwkv_curve"][i] for i in (0, -1)] if cmp["rwkv_curve"] else []
         text.append("\"—\": outside RWKV's curve" + (" (its validation points run from {:.2f}M tokens, {:.1f} min, to "
                                                      "{:.2f}M tokens, {:.1f} min).".format(ends[0][0] / 1e6, ends[0][1] / 60,
@@ -216,7 +226,9 @@ def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: 
                     f"empty state) RWKV-4 gives **{ev['rwkv_same_windows']['bits_per_char']:.3f}** bits/char: the "
                     "like-for-like figure.")
     text.append(f"Wall-clock depends on the machine and on what shared it. This run: {train_log.conditions(log)}. "
-                f"RWKV-4's: {train_log.conditions(rwkv_log)}. Tokens are exact.")
+                f"RWKV-4's: {train_log.conditions(rwkv_log)}. Tokens are exact; compute time is tokens ÷ the kind's "
+                "training throughput measured on a quiet machine (`python -m lab.train_bench --repeats 9 --json "
+                "docs/race/throughput.json`).")
     return "\n".join(text)
 
 

@@ -297,11 +297,16 @@ def test_the_cards_comparison_reads_both_logs():
         return {"step": step, "train_tokens": step * 3072, "seconds": seconds, "bits_per_char": bpc}
     rwkv = {"val": [val(250, 2.2, 500.0), val(500, 2.0, 1000.0), val(1000, 1.9, 2000.0), val(1000, 1.9, 2000.0)],
             "final": {"step": 1000, "train_tokens": 1000 * 3072, "minutes": 2000 / 60, "bits_per_char": 1.9}}
-    ours = {"val": [val(375, 2.5, 100.0)],
+    ours = {"kind": "lstm", "val": [val(375, 2.5, 100.0)],
             "final": {"step": 375, "train_tokens": 375 * 3072, "minutes": 750 / 60, "bits_per_char": 2.5}}
-    c = comparison(ours, rwkv)
+    c = comparison(ours, rwkv, speed={"lstm": 2 * 3072.0, "rwkv4": 3072.0})
     assert c["tokens"] == 375 * 3072 and abs(c["rwkv_at_equal_tokens"] - 2.1) < 1e-9
-    assert abs(c["rwkv_at_equal_seconds"] - 2.1) < 1e-9          # 750 s = RWKV's step 375
+    # equal compute: the LSTM's 375 steps at 2 steps/s are 187.5 s, in which RWKV (1 step/s) trains 187.5 steps,
+    # before its first validation (step 250): outside its curve
+    assert c["compute"] == 187.5 and c["rwkv_at_equal_compute"] is None
+    c = comparison({**ours, "kind": "gpt"}, rwkv, speed={"gpt": 3072.0 / 2, "rwkv4": 3072.0})
+    assert c["compute"] == 750 and abs(c["rwkv_at_equal_compute"] - 1.95) < 1e-9   # RWKV's step 750
+    assert comparison(ours, rwkv, speed={})["compute"] is None
     assert c["ours_at_rwkv_tokens"] is None and at([], 1, 0) is None
 
 
