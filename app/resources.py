@@ -23,6 +23,7 @@ from pathlib import Path
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import lab
 import rwkv_core
@@ -190,6 +191,7 @@ class Attempt:
     name: str                                    # the file name the engine's messages start with
     load: Callable[[], tuple[dict, rwkv_core.RWKV]]
     on_failure: Callable[[], None] = lambda: None
+    on_success: Callable[[], None] = lambda: None
 
 
 def _reason(e: BaseException, name: str) -> str:
@@ -232,6 +234,7 @@ def _use(attempt: Attempt) -> None:
     else:
         st.session_state[CHOICE] = choice
         st.session_state[MESSAGE] = ("success", f"Loaded {choice['label']}.")
+        attempt.on_success()
         return
     in_use = st.session_state.get(CHOICE, EMBEDDED)["label"]
     st.session_state[MESSAGE] = ("error", f"{reason.rstrip('.')}. The previous model is still loaded: {in_use}.")
@@ -272,8 +275,15 @@ def _uploader_key() -> str:
     return f"picker_upload_{st.session_state.get(UPLOADS, 0)}"
 
 
-def _clear_upload() -> None:
-    """Forget a failed upload: an empty uploader after a rerun, so it is not read again on every run."""
+def _clear_upload(file_id: str | None = None) -> None:
+    """Forget an upload once it has been read (loaded or refused): an empty uploader after a rerun,
+    so it is not read again on every run, and the session's copy of the file's bytes dropped from
+    Streamlit's upload store (which keeps them until the session ends otherwise). A loaded model
+    stays in load_upload's cache under its SHA-256: every session that uploads the same file shares
+    that one model and keeps none of the bytes."""
+    ctx = get_script_run_ctx()
+    if file_id is not None and ctx is not None:
+        ctx.uploaded_file_mgr.remove_file(ctx.session_id, file_id)
     st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
     st.rerun()
 
@@ -306,7 +316,7 @@ def _pick_upload() -> Attempt | None:
     label = f"upload {name}"
     choice = {"kind": "upload", "ref": digest, "suffix": suffix, "label": label}
     return Attempt(label, name, lambda: (choice, load_upload(digest, suffix, up.getvalue(), name)),
-                   on_failure=_clear_upload)
+                   on_failure=lambda: _clear_upload(up.file_id), on_success=lambda: _clear_upload(up.file_id))
 
 
 def _pick_hub() -> Attempt | None:

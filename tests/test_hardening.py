@@ -371,3 +371,36 @@ def test_one_upload_limit_everywhere(at):
     assert at.sidebar.get("file_uploader")[0].proto.max_upload_size_mb == limit
     hint = [plain(c.value) for c in at.sidebar.caption]
     assert any(h.startswith("Up to 1 GB") and "models folder" in h for h in hint), hint   # on the page, not on hover
+
+
+def test_one_model_for_every_upload_of_the_same_file(tmp_path, monkeypatch):
+    """Identical uploads are stored once (issue 27): two students upload the same checkpoint; it is
+    read once (load_upload's cache, keyed by the file's SHA-256), both sessions use that one model,
+    and each uploader is emptied after loading, so no session keeps its own copy of the bytes."""
+    from factory import random_state_dict, write_safetensors
+
+    import lab
+    from app import resources
+    resources.load_upload.clear()
+    reads = []
+    real = lab.load_model
+    monkeypatch.setattr(lab, "load_model", lambda *a, **k: reads.append(a) or real(*a, **k))
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    dropped = []
+    keep = MemoryUploadedFileManager.remove_file
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file",
+                        lambda self, session, file_id: dropped.append(file_id) or keep(self, session, file_id))
+    data = write_safetensors(random_state_dict(seed=3), tmp_path / "same.safetensors").read_bytes()
+    choices = []
+    for student in range(2):
+        at = started_app()
+        upload(at, "same.safetensors", data)
+        no_exception(at)
+        assert [plain(s.value) for s in at.sidebar.success] == ["Loaded upload same.safetensors."]
+        assert not at.sidebar.get("file_uploader")[0].value          # the bytes are not kept by the session
+        choices.append(at.session_state["model_choice"])
+        at.switch_page("app_pages/explorer.py").run()                # and the session runs on the shared model
+        no_exception(at)
+    assert len(reads) == 1 and choices[0] == choices[1] and choices[0]["kind"] == "upload"
+    assert len(dropped) == 2                                         # each session's copy of the bytes dropped
+    resources.load_upload.clear()
