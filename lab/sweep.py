@@ -3,6 +3,7 @@
     python -m lab.sweep run [--kinds rwkv4,lstm,gpt] [--max-minutes 60]   # train what is not done yet
     python -m lab.sweep status                                            # what is done, what is next
     python -m lab.sweep json docs/race/sweep.json                         # collect the results
+    python -m lab.sweep retrain [--max-minutes 120]     # then the full recipe at each kind's chosen setting
 
 The budget, the same for every kind (issue "A fair race"):
   stage 1  five peak learning rates spanning a factor of 16 (LRS), each a short run of STEPS steps
@@ -88,7 +89,13 @@ def config(s: Setting, threads: int):
 def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
     """Train the unfinished runs one after another until all are done or the time is up (checked
     between runs: a run started before the deadline goes on to its end, a few minutes)."""
+    import signal
+
     from lab.train import train
+
+    def stop(*_):
+        raise KeyboardInterrupt                      # `kill -TERM`: the trainer saves its checkpoint and returns
+    signal.signal(signal.SIGTERM, stop)
     deadline = time.monotonic() + 60 * max_minutes
     while time.monotonic() < deadline:
         # the middle rates first, every kind in turn: a session that ends early has covered each kind
@@ -101,9 +108,61 @@ def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
         left = int((deadline - time.monotonic()) / 60)
         print(f"{s.name}: training ({left} min left in this session)", flush=True)
         # one run at a time, to its end; a session stopped in the middle resumes from the last checkpoint
-        train(s.kind, config(s, threads), s.out, name=s.name, export=False, tokenizer=TOKENIZER,
-              beside=beside, quiet=True)
+        log = train(s.kind, config(s, threads), s.out, name=s.name, export=False, tokenizer=TOKENIZER,
+                    beside=beside, quiet=True)
+        if "final" not in log:
+            print("stopped: run it again to go on")
+            return
     print("time is up: run it again to go on")
+
+
+RETRAINED = Path("runs/race")                        # the full-recipe runs at the chosen settings (ignored by git)
+RACE = ("rwkv4", "gpt", "lstm", "redline")
+
+
+def retrain_config(kind: str, chosen: dict, threads: int):
+    """The recipe (lab.train.recipe: 2,000 steps of 6 × 512 tokens) at the kind's chosen (or borrowed)
+    rate and warm-up and its own loss; no time cap: a session stops and resumes it instead."""
+    from lab.train import recipe
+    c = chosen[BORROWS.get(kind, kind)]
+    return replace(recipe(kind), lr_peak=c["lr"], warmup_steps=c["warmup"], loss=LOSS.get(BORROWS.get(kind, kind), "ce"),
+                   threads=threads, ckpt_every=25, max_minutes=100_000.0)
+
+
+def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
+    """Train the full recipe of each kind at its chosen setting, one at a time, into
+    runs/race/<kind>/ (not models/: `lab.race` judges and the shipped files change only by hand,
+    RWKV-4's only if at least as good). The session ends after max_minutes, at once: the run
+    saves its checkpoint and the next session resumes it."""
+    import signal
+
+    from lab.train import train
+    sweep = collect()
+    if not sweep["complete"]:
+        raise SystemExit("the tuning sweep is not complete: `python -m lab.sweep run` first")
+
+    def stop(*_):
+        raise KeyboardInterrupt                      # the trainer saves and returns on it
+    signal.signal(signal.SIGALRM, stop)
+    signal.signal(signal.SIGTERM, stop)
+    signal.alarm(max(1, int(60 * max_minutes)))
+    try:
+        for kind in kinds:
+            out = RETRAINED / kind
+            log = json.loads((out / "log.json").read_text()) if (out / "log.json").is_file() else {}
+            if "final" in log:
+                continue
+            print(f"{kind}: the full recipe at {sweep['chosen'][BORROWS.get(kind, kind)]}", flush=True)
+            log = train(kind, retrain_config(kind, sweep["chosen"], threads), out, name=f"{kind}-race", export=False,
+                        tokenizer=TOKENIZER, beside=beside, quiet=True)
+            if "final" not in log:
+                print("stopped: run it again to go on")
+                return
+        print("every retraining is done")
+    except KeyboardInterrupt:
+        print("stopped: run it again to go on")
+    finally:
+        signal.alarm(0)
 
 
 def collect(kinds=TUNED) -> dict:
@@ -138,6 +197,11 @@ def main(argv=None) -> None:
     r.add_argument("--max-minutes", type=float, default=60.0)
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--beside", default="", help="what else runs on the machine (recorded in each log)")
+    t = sub.add_parser("retrain", help="the full recipe at each kind's chosen setting, one at a time")
+    t.add_argument("--kinds", default=",".join(RACE))
+    t.add_argument("--max-minutes", type=float, default=60.0)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--beside", default="", help="what else runs on the machine (recorded in each log)")
     sub.add_parser("status", help="print what is done and what is next")
     j = sub.add_parser("json", help="write the results")
     j.add_argument("path")
@@ -148,6 +212,11 @@ def main(argv=None) -> None:
         if unknown:
             p.error(f"unknown or untuned kind(s) {', '.join(unknown)}; tuned: {', '.join(TUNED)}")
         run(kinds, args.max_minutes, args.threads, args.beside)
+    elif args.cmd == "retrain":
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        if [k for k in kinds if k not in RACE]:
+            p.error(f"unknown kind(s); the race's: {', '.join(RACE)}")
+        retrain(kinds, args.max_minutes, args.threads, args.beside)
     elif args.cmd == "status":
         for row in collect()["runs"]:
             print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} "

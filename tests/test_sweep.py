@@ -63,3 +63,17 @@ def test_a_sweep_setting_is_the_recipe_with_its_rate_warmup_and_own_loss():
     assert (tc.lr_peak, tc.warmup_steps, tc.total_steps, tc.loss, tc.batch_size, tc.ctx_len, tc.seed) == \
         (2e-3, 30, sweep.STEPS, "ce", 6, 512, 1234)
     assert sweep.config(sweep.Setting("rwkv4", 1e-3, 30), threads=1).loss == "ce+l2wrap"
+
+
+def test_the_retraining_is_the_full_recipe_at_the_chosen_setting(runs):
+    chosen = {"rwkv4": {"lr": 2e-3, "warmup": 100}, "lstm": {"lr": 4e-3, "warmup": 30}, "gpt": {"lr": 1e-3, "warmup": 30}}
+    from lab.train import recipe
+    for kind in sweep.RACE:
+        tc = sweep.retrain_config(kind, chosen, threads=2)
+        own = sweep.BORROWS.get(kind, kind)                           # the red-line RNN borrows the LSTM's
+        assert (tc.lr_peak, tc.warmup_steps) == (chosen[own]["lr"], chosen[own]["warmup"])
+        assert tc.loss == ("ce+l2wrap" if own == "rwkv4" else "ce")
+        assert tc.total_steps == recipe(kind).total_steps and tc.batch_size == 6 and tc.ctx_len == 512
+        assert tc.max_minutes >= 10_000                               # no time cap: a session stops and resumes
+    with pytest.raises(SystemExit, match="not complete"):
+        sweep.retrain(["gpt"], 1, 1, "")                              # nothing chosen yet in an empty sweep
