@@ -175,7 +175,7 @@ class Rooms:
         for m in members:
             row = [m.nickname] + [label(q, int(every[q][m.token])) if m.token in every.get(q, {}) else ""
                                   for q, _ in questions]
-            w.writerow(["'" + c if c[:1] in "=+-@" else c for c in row])
+            w.writerow(["'" + c if c[:1] and c[0] in "=+-@" else c for c in row])
         return out.getvalue()
 
     # --- a student ------------------------------------------------------------------------------------
@@ -235,8 +235,9 @@ class Rooms:
     # --- inside -------------------------------------------------------------------------------------
 
     def _limit(self, client: str) -> None:
-        if not (self.store.hit(f"look:{client}", LOOKUPS_PER_CLIENT, 60)
-                and self.store.hit("look:all", LOOKUPS_PER_MINUTE, 60)):
+        mine = self.store.hit(f"look:{client}", LOOKUPS_PER_CLIENT, 60)
+        everyone = self.store.hit("look:all", LOOKUPS_PER_MINUTE, 60)     # every failure counts for both
+        if not (mine and everyone):
             raise RoomError("Too many wrong codes or keys in the last minute; wait a minute and try again.")
 
     def _find(self, code_text: str, client: str) -> tuple[Room, dict]:

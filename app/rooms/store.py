@@ -204,8 +204,8 @@ if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return 'full' end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 redis.call('RPUSH', KEYS[4], ARGV[1])
-local until = redis.call('GET', KEYS[5])
-for i = 2, 4 do redis.call('EXPIREAT', KEYS[i], until) end
+local at = redis.call('GET', KEYS[5])
+for i = 2, 4 do redis.call('EXPIREAT', KEYS[i], at) end
 return 'joined'
 """
 
