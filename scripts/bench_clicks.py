@@ -33,7 +33,8 @@ Bytes per action: "payload" is the websocket frames' data as Playwright reports 
 decompression, what Streamlit serialised); "wire" is what actually crossed the TCP connection
 (counted by the relay: with server.enableWebsocketCompression it is the compressed size).
 
-Timings on a shared, loaded machine are upper bounds; the script prints the CPU and the load.
+Timings on a shared, loaded machine are upper bounds; the script prints (and --json records) the
+command, the CPU, the date and the machine's load average before and after.
 """
 from __future__ import annotations
 
@@ -50,8 +51,7 @@ import threading
 from pathlib import Path
 
 from app.explorer_sections import SECTIONS
-from rwkv_core.timing import cpu_model
-from scripts.st_client import LOOPBACK, free_port, start_server, stop_server
+from scripts.st_client import LOOPBACK, conditions, free_port, load_average, start_server, stop_server
 
 CHROMIUM = os.environ.get("RWKV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -327,8 +327,8 @@ def _commit(repo: Path) -> str:
 
 def print_table(r: dict) -> None:
     print(f"\n{r['repo']} ({r['commit']})")
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average before/after "
-          f"{r['load_before']} / {r['load_after']} (a shared, loaded machine)")
+    print(f"{r['date']}, {r['cpu']}, {r['cores']} cores; load average before {r['load_before']}, "
+          f"after {r['load_after']}")
     print(f"{'action':<28} {'n':>3} {'median':>7} {'min':>7} {'max':>7} {'payload KiB':>12} {'wire KiB':>9}")
     for name, row in r["rows"].items():
         print(f"{name:<28} {row['n']:>3} {row['median_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms {row['max_ms']:>6.0f}ms "
@@ -343,15 +343,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent,
                     help="the checkout whose app to start (default: this one)")
     ap.add_argument("--steps", type=int, default=20, help="Step clicks per section (≥ 20 for the median)")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--json", type=Path, help="also write the figures here, with the command, the CPU, the date "
+                                              "and the load average before and after")
     args = ap.parse_args(argv)
     if not (args.repo / "app" / "streamlit_app.py").exists():
         ap.error(f"{args.repo} has no app/streamlit_app.py")
     if not Path(CHROMIUM).exists():
         ap.error(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    load0 = os.getloadavg()[0]
-    r = run(args.repo.resolve(), args.steps)
-    r["load_before"], r["load_after"] = round(load0, 2), round(os.getloadavg()[0], 2)
+    cond = conditions("bench_clicks.py", argv)           # the command, the CPU, the load before
+    r = {**cond, **run(args.repo.resolve(), args.steps), "load_after": load_average()}
     print_table(r)
     if args.json:
         args.json.write_text(json.dumps(r, indent=2))

@@ -1,6 +1,6 @@
 """Classroom load: N students open the app at once and walk the Explorer, each in their own session.
 
-    python scripts/load_test.py --sessions 30 --think 5
+    python scripts/load_test.py --sessions 30 --think 5 [--json docs/deploy/load_30.json]
 
 starts the app as the README does (`streamlit run app/streamlit_app.py`), bound to 127.0.0.1 on a
 free port, and drives N light clients (scripts/st_client.py: the server's own websocket protocol,
@@ -19,6 +19,8 @@ with a pause between actions (a student reading: uniform in [0.5, 1.5] x --think
 action is timed from sending its message to the server's `script_finished`. It prints per action
 the median and 95th percentile, the errors (exceptions, failed runs, wrong token counts,
 timeouts, dropped connections), and the server's resident memory and CPU, read from /proc.
+With --json it also writes them, with the command, the CPU, the date and the machine's load
+average before and after (the machine may be shared: the load says with how much).
 
 Bounded: at most 60 sessions, each action gives up after 120 s, the whole run after --timeout
 seconds; then the server is stopped. Nothing but 127.0.0.1 is ever contacted.
@@ -39,7 +41,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.st_client import Tab, free_port, start_server, stop_server
+from scripts.st_client import Tab, conditions, free_port, load_average, start_server, stop_server
 
 MAX_SESSIONS = 60
 N_STEPS = 10
@@ -197,7 +199,8 @@ def report(n: int, think: float, tally: Tally, sampler: Sampler, idle_rss: float
 
 
 def print_report(r: dict) -> None:
-    print(f"\n{r['sessions']} sessions, think {r['think_s']} s, {r['walks']} walk(s) each, {r['cores']} cores, "
+    print(f"\n{r['date']}, {r['cpu']}; load average before {r['load_before']}, after {r['load_after']}")
+    print(f"{r['sessions']} sessions, think {r['think_s']} s, {r['walks']} walk(s) each, {r['cores']} cores, "
           f"{r['wall_s']:.1f} s wall"
           + (f", server env {r['server_env']}" if r.get("server_env") else ""))
     print(f"{'action':<12} {'count':>6} {'median s':>9} {'p95 s':>7} {'max s':>7} {'KiB sent':>9}")
@@ -222,7 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--walks", type=int, default=1,
                     help="times each student walks the flow (1..20; more: a soak test of the server's memory)")
     ap.add_argument("--timeout", type=float, default=600, help="the whole run gives up after this, s")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--json", type=Path, help="also write the figures here, with the command, the CPU, the date "
+                                              "and the load average before and after")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment variable for the server, to compare settings "
                          "(e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true, OMP_NUM_THREADS=2); repeatable")
@@ -235,6 +239,7 @@ def main(argv=None) -> int:
         ap.error("--server-env takes NAME=VALUE")
 
     env = dict(kv.split("=", 1) for kv in args.server_env)
+    cond = conditions("load_test.py", argv)                     # the command, the CPU, the load before
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="rwkv-load-")) / "server.log"
     server = start_server(port, log, env=env)
@@ -255,7 +260,7 @@ def main(argv=None) -> int:
     finally:
         stop_server(server)
     r = report(args.sessions, args.think, tally, sampler, idle_rss, wall, cpu, args.walks)
-    r["server_env"] = env
+    r = {**cond, "load_after": load_average(), **r, "server_env": env}
     # the clients share the machine: their CPU, and anything else's, is not the server's
     r["client_cpu_cores"], r["other_cpu_cores"] = own / wall, max(0.0, busy - cpu - own) / wall
     print_report(r)

@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import websockets
@@ -84,6 +85,24 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- the conditions a measurement ran under --------------------------------------------------------
+
+def load_average() -> list[float]:
+    """The machine's load average over 1, 5 and 15 minutes (os.getloadavg), rounded."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def conditions(script: str, argv: list[str] | None = None) -> dict:
+    """What a measurement's JSON records about how it was run: the command as typed from the
+    repository root, the CPU (rwkv_core.timing.device_name: the model and this process's torch
+    threads), the cores, the date, and the load average before (the caller adds `load_after`)."""
+    from rwkv_core.timing import device_name  # here: it loads torch, which the clients do not need
+    args = sys.argv[1:] if argv is None else argv
+    return {"command": " ".join(["python", f"scripts/{script}", *args]), "cpu": device_name("cpu"),
+            "cores": os.cpu_count(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "load_before": load_average()}
 
 
 # --- what one script run sent back -----------------------------------------------------------------
