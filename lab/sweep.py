@@ -7,7 +7,9 @@
 
 The budget, the same for every kind (issue "A fair race"):
   stage 1  five peak learning rates spanning a factor of 16 (LRS), each a short run of STEPS steps
-           with WARMUP warm-up steps, cosine to lr_final;
+           with WARMUP warm-up steps, cosine to lr_final; where a kind's best rate is at an edge of
+           the rates tried, the next rate beyond it (× or ÷ 2) is tried too, at most EXTEND more, the
+           same rule for every kind (a best rate at the edge of the grid has not been found);
   stage 2  at the best rate of stage 1, a second warm-up length (WARMUP_2);
   chosen   the run with the lowest held-out bits per character at its last step.
 Every run uses the recipe's data, seed (1234), batch (6 × 512) and tokenizer (the embedded model's,
@@ -34,6 +36,7 @@ BORROWS = {"redline": "lstm"}                        # these take another kind's
 LRS = (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3)               # 4e-3 / 2.5e-4 = 16
 ORDER = (1e-3, 2e-3, 5e-4, 4e-3, 2.5e-4)             # the order they are trained in
 STEPS = 300                                          # a short run: about 5.5 M tokens less than the recipe
+EXTEND = 2                                           # at most this many rates beyond the grid, per kind
 WARMUP = 30
 WARMUP_2 = 100
 EVAL_EVERY = 100
@@ -73,11 +76,17 @@ def best(kind: str, settings) -> Setting | None:
 
 
 def plan(kind: str) -> list[Setting]:
-    """A kind's runs: stage 1, then stage 2 once stage 1 is done (its best rate is known only then)."""
+    """A kind's runs: stage 1 (the grid, then one rate beyond an edge while the best is there, at
+    most EXTEND), then stage 2 once stage 1 is done (its best rate is known only then)."""
     stage1 = [Setting(kind, lr, WARMUP) for lr in LRS]
-    if any(score(read_log(s)) is None for s in stage1):
-        return stage1
-    return stage1 + [Setting(kind, best(kind, stage1).lr, WARMUP_2)]
+    while True:
+        if any(score(read_log(s)) is None for s in stage1):
+            return stage1
+        top, lrs = best(kind, stage1).lr, sorted(s.lr for s in stage1)
+        beyond = top * 2 if top == lrs[-1] else top / 2 if top == lrs[0] else None
+        if beyond is None or len(stage1) >= len(LRS) + EXTEND:
+            return stage1 + [Setting(kind, top, WARMUP_2)]
+        stage1.append(Setting(kind, beyond, WARMUP))
 
 
 def config(s: Setting, threads: int):
@@ -100,7 +109,8 @@ def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
     while time.monotonic() < deadline:
         # the middle rates first, every kind in turn: a session that ends early has covered each kind
         todo = sorted((s for k in kinds for s in plan(k) if score(read_log(s)) is None),
-                      key=lambda s: (s.warmup != WARMUP, ORDER.index(s.lr) if s.lr in ORDER else 0, kinds.index(s.kind)))
+                      key=lambda s: (s.warmup != WARMUP, ORDER.index(s.lr) if s.lr in ORDER else len(ORDER),
+                                     kinds.index(s.kind)))
         if not todo:
             print("every run of the sweep is done")
             return
@@ -180,11 +190,11 @@ def collect(kinds=TUNED) -> dict:
                                                                     "start_step", "stop_step", "why", "beside")}
                                       for x in (log or {}).get("sessions", [])]})
         done = [r for r in rows if r["kind"] == k and r["done"]]
-        if done and len(done) == len(runs) == len(LRS) + 1:
+        if done and len(done) == len(runs) and runs[-1].warmup == WARMUP_2:
             c = min(done, key=lambda r: r["bits_per_char"])
             chosen[k] = {"lr": c["lr"], "warmup": c["warmup"], "bits_per_char": c["bits_per_char"]}
-    return {"command": "python -m lab.sweep json docs/race/sweep.json", "lrs": list(LRS), "steps": STEPS,
-            "warmup": WARMUP, "warmup_2": WARMUP_2, "batch": [6, 512], "seed": 1234, "runs": rows,
+    return {"command": "python -m lab.sweep json docs/race/sweep.json", "lrs": list(LRS), "extend": EXTEND,
+            "steps": STEPS, "warmup": WARMUP, "warmup_2": WARMUP_2, "batch": [6, 512], "seed": 1234, "runs": rows,
             "chosen": chosen, "borrows": BORROWS,
             "complete": all(k in chosen for k in kinds)}
 

@@ -33,23 +33,28 @@ def fairness(sweep: dict | None, logs: dict) -> list[str]:
 
 
 def sweep_section(sweep: dict) -> list[str]:
-    done, planned = race.sweep_done(sweep)
     lrs = sweep["lrs"]
-    out = [f"`{sweep['command']}`: {done} of {planned} runs done. Each run: {sweep['steps']} steps of "
+    out = [f"`{sweep['command']}`: {race.done_text(sweep)}. Each run: {sweep['steps']} steps of "
            f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}, the embedded model's tokenizer "
            f"and data; {sweep['warmup']} warm-up steps, then cosine; each kind's own loss. Held-out bits per "
-           "character at the last step (lower is better); — not run yet.", ""]
+           "character at the last step (lower is better); — not run yet. Where a kind's best rate is at an edge "
+           f"of the rates tried, the next rate beyond it (× or ÷ 2) is tried too, at most {sweep.get('extend', 0)} "
+           "more, the same rule for every kind.", ""]
     rows = []
     for kind in dict.fromkeys(r["kind"] for r in sweep["runs"]):
         runs = {(r["lr"], r["warmup"]): r for r in sweep["runs"] if r["kind"] == kind}
         cells = [f"{runs[(lr, sweep['warmup'])]['bits_per_char']:.3f}"
                  if runs.get((lr, sweep["warmup"]), {}).get("done") else "—" for lr in lrs]
+        more = [r for (lr, wu), r in runs.items() if wu == sweep["warmup"] and lr not in lrs]
+        cells.append(", ".join(f"{r['bits_per_char']:.3f} at {r['lr']:g}" if r["done"] else f"— at {r['lr']:g}"
+                               for r in more) or "none")
         second = [r for (lr, wu), r in runs.items() if wu == sweep["warmup_2"]]
         cells.append(f"{second[0]['bits_per_char']:.3f} at {second[0]['lr']:g}" if second and second[0]["done"] else "—")
         chosen = race.setting(kind, sweep)
         cells.append(f"{chosen['lr']:g}, {chosen['warmup']} warm-up" if chosen else "not yet")
         rows.append([cc.title(kind), next(iter(runs.values()))["loss"], *cells])
-    out += _table(["kind", "loss", *[f"{lr:g}" for lr in lrs], f"{sweep['warmup_2']} warm-up at the best rate",
+    out += _table(["kind", "loss", *[f"{lr:g}" for lr in lrs], "beyond the grid",
+                   f"{sweep['warmup_2']} warm-up at the best rate",
                    "chosen"], rows)
     borrow = ", ".join(f"the {cc.title(k)} takes the {cc.title(v)}'s" for k, v in sweep["borrows"].items())
     return out + ["", f"Borrowed settings: {borrow}."]

@@ -101,7 +101,7 @@ def test_where_each_model_looks(page):
         assert all(abs(sum(row) - 1) < 1e-5 for row in z)               # every row a distribution
         assert all(v == 0 for i, row in enumerate(z) for v in row[i + 1:])   # nothing ahead
     table = table_with(page, "RWKV: mean look-back (tokens)")
-    assert len(table) == 6 and (table["RWKV: mean look-back (tokens)"] > 0).all()
+    assert len(table) == 6 and (table["RWKV: mean look-back (tokens)"].astype(float) > 0).all()
 
 
 def test_the_explorer_draws_the_gpt_attention_beside_the_wkv(kinds):

@@ -14,7 +14,8 @@ def sweep(chosen: dict, complete: bool = True) -> dict:
     runs = [{"kind": k, "lr": lr, "warmup": WARMUP, "done": True, "bits_per_char": 2.0 + lr} for k in TUNED for lr in LRS]
     runs += [{"kind": k, "lr": LRS[2], "warmup": WARMUP_2, "done": complete, "bits_per_char": 2.5 if complete else None}
              for k in TUNED]
-    return {"lrs": list(LRS), "warmup": WARMUP, "runs": runs, "chosen": chosen, "complete": complete}
+    return {"lrs": list(LRS), "warmup": WARMUP, "warmup_2": WARMUP_2, "runs": runs, "chosen": chosen,
+            "complete": complete}
 
 
 def log(lr: float, warmup: int, loss: str, tokens: int) -> dict:
@@ -36,7 +37,8 @@ def test_a_race_of_tuned_full_runs_is_fair():
 def test_every_way_a_race_is_unfair_is_named():
     logs = {"gpt": log(1.5e-3, 100, "ce+l2wrap", FULL), "redline": log(4e-3, 100, "ce", 4_485_120)}
     reasons = race.unfair(sweep({}, complete=False), logs)
-    assert reasons[0] == f"the tuning sweep is not finished: {len(TUNED) * len(LRS)} of {len(TUNED) * (len(LRS) + 1)} runs done"
+    assert reasons[0] == (f"the tuning sweep is not finished: {len(TUNED) * len(LRS)} of at least "
+                          f"{len(TUNED) * (len(LRS) + 1)} runs done")
     assert "the shipped GPT was trained with the ce+l2wrap loss, not its own (ce)" in reasons
     assert "the shipped red-line RNN saw 4.49M of the recipe's 6.14M training tokens" in reasons
     assert len(reasons) == 3                               # no chosen rate yet: the rates are not judged
@@ -51,8 +53,8 @@ def test_the_committed_race_files_agree_with_the_check():
     logs = race.shipped_logs()
     assert set(logs) == set(race.RACE_KINDS)
     reasons = race.unfair(committed, logs)
-    done, planned = race.sweep_done(committed)
-    assert (f"the tuning sweep is not finished: {done} of {planned} runs done" in reasons) == (not committed["complete"])
+    said = f"the tuning sweep is not finished: {race.done_text(committed)}"
+    assert (said in reasons) == (not committed["complete"])
     short = [k for k, lg in logs.items() if race.seen_tokens(lg) < race.full_tokens(lg)]
     assert len([r for r in reasons if "of the recipe's" in r]) == len(short)
 

@@ -77,3 +77,19 @@ def test_the_retraining_is_the_full_recipe_at_the_chosen_setting(runs):
         assert tc.max_minutes >= 10_000                               # no time cap: a session stops and resumes
     with pytest.raises(SystemExit, match="not complete"):
         sweep.retrain(["gpt"], 1, 1, "")                              # nothing chosen yet in an empty sweep
+
+
+def test_a_best_rate_at_the_edge_of_the_grid_is_looked_past_the_same_way_for_every_kind(runs):
+    for lr, bpc in zip(sweep.LRS, (2.5, 2.4, 2.3, 2.2, 2.1)):          # the best at the top: 4e-3
+        fake_log(sweep.Setting("rwkv4", lr, sweep.WARMUP), bpc)
+    assert [s.lr for s in sweep.plan("rwkv4")][-1] == 8e-3              # one more rate, beyond the top
+    fake_log(sweep.Setting("rwkv4", 8e-3, sweep.WARMUP), 2.0)          # still the best: one more
+    assert [s.lr for s in sweep.plan("rwkv4")][-1] == 1.6e-2
+    fake_log(sweep.Setting("rwkv4", 1.6e-2, sweep.WARMUP), 1.9)        # the limit (EXTEND): stage 2 at the best
+    last = sweep.plan("rwkv4")[-1]
+    assert len(sweep.plan("rwkv4")) == len(sweep.LRS) + sweep.EXTEND + 1 and (last.lr, last.warmup) == (1.6e-2, sweep.WARMUP_2)
+    for lr, bpc in zip(sweep.LRS, (2.1, 2.2, 2.3, 2.4, 2.5)):          # the best at the bottom: one below it
+        fake_log(sweep.Setting("gpt", lr, sweep.WARMUP), bpc)
+    assert sweep.plan("gpt")[-1].lr == 1.25e-4 and sweep.plan("gpt")[-1].warmup == sweep.WARMUP
+    fake_log(sweep.Setting("gpt", 1.25e-4, sweep.WARMUP), 2.3)         # worse: the edge was the best after all
+    assert (sweep.plan("gpt")[-1].lr, sweep.plan("gpt")[-1].warmup) == (2.5e-4, sweep.WARMUP_2)

@@ -52,9 +52,9 @@ else:
     chosen = {cc.title(k): (c["lr"], c["bits_per_char"]) for k, c in sweep["chosen"].items()}
     show(vc.sweep_figure({cc.title(k): pts for k, pts in race.sweep_series(sweep).items()}, chosen, sweep["steps"]),
          "wr_sweep")
-    done, planned = race.sweep_done(sweep)
-    st.caption(f"docs/race/sweep.json (`{sweep['command']}`): {done} of {planned} runs done. Peak rates "
-               f"{', '.join(f'{x:g}' for x in sweep['lrs'])} with {sweep['warmup']} warm-up steps, then "
+    st.caption(f"docs/race/sweep.json (`{sweep['command']}`): {race.done_text(sweep)}. Peak rates "
+               f"{', '.join(f'{x:g}' for x in sweep['lrs'])} with {sweep['warmup']} warm-up steps (and the next rate "
+               "beyond the grid where a kind's best is at its edge), then "
                f"{sweep['warmup_2']} warm-up steps at each kind's best rate; {sweep['steps']} steps of "
                f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}. The red-line RNN takes the "
                "LSTM's setting. Each run's machine, threads and load are in the file.")
