@@ -194,7 +194,8 @@ class Rooms:
         if outcome == TAKEN:
             raise RoomError(f"Someone in this room is already called {name}: add a letter or pick another name.")
         if outcome == FULL:
-            raise RoomError(f"This room is full ({room.capacity} students): ask your teacher.")
+            raise RoomError(f"This room is full ({room.capacity} student{'s' if room.capacity != 1 else ''}): "
+                            "ask your teacher.")
         if outcome == MISSING:
             raise RoomError("This room has just closed.")
         assert outcome == JOINED, outcome
