@@ -1,6 +1,6 @@
 """The fair race's report, written from its files only (docs/race/README.md):
 
-    python scripts/race_report.py --out docs/race/README.md     # write it
+    python scripts/race_report.py --out docs/race/README.md     # write it (and sweep.svg beside it)
     python scripts/race_report.py                               # print it
 
 Every number in it is read from docs/race/sweep.json (`python -m lab.sweep json ...`),
@@ -102,6 +102,56 @@ def summary_section(speed: dict[str, float]) -> list[str]:
     return out + [""] + cc.markdown_table(table).splitlines()
 
 
+def sweep_svg(sweep: dict, width: int = 720, height: int = 420) -> str:
+    """The sweep drawn (held-out bits/char against the peak rate, log axis, a line per kind, a ring on
+    the chosen setting) as a plain SVG, from the file alone: docs/race/sweep.svg."""
+    import math
+
+    from lab.kinds import KINDS
+    from visuals.theme import kind_colour
+    series = race.sweep_series(sweep)
+    pts = [p for v in series.values() for p in v]
+    if not pts:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60"><text x="10" y="30">' \
+               "no finished sweep runs yet</text></svg>\n"
+    left, right, top, bottom = 70, 170, 40, 50
+    lx = [math.log2(lr) for lr, _ in pts]
+    x0, x1 = min(lx) - 0.3, max(lx) + 0.3
+    y0, y1 = min(b for _, b in pts) - 0.05, max(b for _, b in pts) + 0.05
+
+    def xy(lr: float, bpc: float) -> tuple[float, float]:
+        return (left + (math.log2(lr) - x0) / (x1 - x0) * (width - left - right),
+                top + (y1 - bpc) / (y1 - y0) * (height - top - bottom))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="13"><rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="22" font-size="15">The tuning sweep: held-out bits/char after {sweep["steps"]} steps '
+           "(lower is better)</text>"]
+    for lr in sorted({lr for lr, _ in pts}):
+        x, _ = xy(lr, y0)
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>'
+                   f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="middle">{lr:g}</text>')
+    for i in range(5):
+        b = y0 + (y1 - y0) * i / 4
+        _, y = xy(2 ** x0, b)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>'
+                   f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{b:.2f}</text>')
+    out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 12}" text-anchor="middle">peak learning rate '
+               "(log)</text>")
+    for j, (kind, line) in enumerate(series.items()):
+        colour = kind_colour(KINDS[kind].colour)
+        xs = " ".join("{:.1f},{:.1f}".format(*xy(lr, b)) for lr, b in line)
+        out.append(f'<polyline points="{xs}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
+        out += [f'<circle cx="{xy(lr, b)[0]:.1f}" cy="{xy(lr, b)[1]:.1f}" r="4" fill="{colour}"/>' for lr, b in line]
+        chosen = sweep["chosen"].get(kind)
+        if chosen and chosen["warmup"] == sweep["warmup"]:
+            cx, cy = xy(chosen["lr"], chosen["bits_per_char"])
+            out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="9" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<line x1="{width - right + 15}" y1="{top + 10 + 22 * j}" x2="{width - right + 40}" '
+                   f'y2="{top + 10 + 22 * j}" stroke="{colour}" stroke-width="3"/><text x="{width - right + 46}" '
+                   f'y="{top + 14 + 22 * j}">{cc.title(kind)}</text>')
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
 def report() -> str:
     sweep, rec = race.read(race.SWEEP_FILE), race.read(race.THROUGHPUT_FILE)
     logs = race.shipped_logs()
@@ -110,7 +160,8 @@ def report() -> str:
              "a test writes it again and fails if this file differs.", "",
              "## Is it fair yet?", "", *fairness(sweep, logs), ""]
     if sweep:
-        lines += ["## The tuning sweep (docs/race/sweep.json)", "", *sweep_section(sweep), ""]
+        lines += ["## The tuning sweep (docs/race/sweep.json)", "", "![The tuning sweep](sweep.svg)", "",
+                  *sweep_section(sweep), ""]
     if rec:
         lines += ["## Training throughput, measured cleanly (docs/race/throughput.json)", "",
                   *throughput_section(rec), "",
@@ -126,6 +177,9 @@ def main(argv=None) -> str:
     text = report()
     if args.out:
         Path(args.out).write_text(text)
+        sweep = race.read(race.SWEEP_FILE)
+        if sweep:
+            (Path(args.out).parent / "sweep.svg").write_text(sweep_svg(sweep))
     else:
         print(text)
     return text

@@ -93,5 +93,9 @@ def test_the_committed_race_report_is_what_its_files_say():
     """docs/race/README.md is written from the race's files only: a rerun of any of them (the sweep, the
     throughput, a retrained model's log) fails here until `python scripts/race_report.py --out
     docs/race/README.md` writes it again."""
-    from scripts.race_report import ROOT, report
+    from scripts.race_report import ROOT, report, sweep_svg
     assert (ROOT / "docs/race/README.md").read_text() == report()
+    svg = (ROOT / "docs/race/sweep.svg").read_text()
+    committed = race.read(race.SWEEP_FILE)
+    assert svg == sweep_svg(committed)
+    assert svg.count("<polyline") == len(race.sweep_series(committed))     # a line per kind with a finished run
