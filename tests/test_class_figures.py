@@ -284,3 +284,14 @@ def test_every_number_in_the_bad_inputs_prose_is_a_json_figure():
                 str(len(modes["models"]["inputs"]) - max(said.values()))}
     said = numbers(prose(benchmarks("Bad checkpoint inputs")))
     assert said <= allowed, f"numbers in the bad-inputs section that no JSON holds: {said - allowed}"
+
+
+def test_the_readmes_other_classroom_figures_are_the_json():
+    """The bad-input and replica lines outside the measured paragraph read the same files."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    bad = json.loads((ROOT / "docs/deploy/bad_inputs.json").read_text())["modes"]["any"]
+    zero = next(i for i in bad["inputs"] if i["input"] == "/dev/zero")
+    assert f"Typing `/dev/zero` with the limit off raised the server's memory by {zero['change_mib']:.1f} MiB" in text
+    peak = json.loads((ROOT / "docs/deploy/load_30.json").read_text())["server_rss_mib"]["peak"]
+    assert "about 0.5 GB" not in text and "holds a class of 30" not in text
+    assert f"{peak:.0f} MiB of memory at the peak with 30 sessions" in text
