@@ -320,8 +320,8 @@ def kv_curves(config, current: int) -> tuple[list[int], dict[str, list[int]]]:
 
 # --- figures, as the page shows them ------------------------------------------------------------
 
-def fig_tokens(s: ExplorerSession) -> go.Figure:
-    return token_visuals.token_strip(s.labels(), s.tokens, s.n_prompt)
+def fig_tokens(s: ExplorerSession, per_row: int = token_visuals.PER_ROW) -> go.Figure:
+    return token_visuals.token_strip(s.labels(), s.tokens, s.n_prompt, per_row=per_row)
 
 
 def fig_next_token(s: ExplorerSession, settings: SamplingSettings, seed: int, k: int = 12,

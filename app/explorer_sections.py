@@ -20,13 +20,17 @@ from typing import Callable
 
 import streamlit as st
 
-from app import compare_view
+from app import compare_view, formats
 from app import explorer_core as ec
 from app.resources import md_escape
 from app.widgets import show, table
 from visuals import attention, probabilities
 
-STATE_WINDOWS = [8, 16, 32, 64, "all"]   # the state heatmaps' tokens: 8 keeps a Step with the section open light
+STATE_WINDOWS = [8, 16, 32, 64, "all"]
+# A section's settings are kept for the session and in the address (?ex_layer=3&ex_channel=17), so a link
+# or a reload opens the section as it was; a bound widget replaces the address instead of adding to
+# the history (as the page's own settings do)
+KEEP = {"persist_state": "session", "bind": "query-params"}   # the state heatmaps' tokens: 8 keeps a Step with the section open light
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,7 @@ def by_label(label: str) -> Section:
          "and the current token's path through the residual stream", chart="Embedding matrix")
 def embeddings(session: ec.ExplorerSession) -> None:
     model = session.model
-    dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims",
-                    persist_state="session")
+    dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims", **KEEP)
     show(ec.fig_embeddings(session, dims), "ex_emb")
     neighbours = ec.neighbours(model, session.tokens, k=5)
     table({"token": [ec.token_label(model, i) for i in neighbours],
@@ -81,17 +84,16 @@ def embeddings(session: ec.ExplorerSession) -> None:
          "and the whole state's memory beside a transformer's KV cache", chart="Layer 0: the state")
 def state_per_layer(session: ec.ExplorerSession) -> None:
     model = session.model
-    layer = st.select_slider("Layer", options=list(range(model.config.n_layer)), key="ex_layer",
-                             persist_state="session")
+    layer = st.select_slider("Layer", options=list(range(model.config.n_layer)), key="ex_layer", **KEEP)
     shown = st.select_slider("Tokens shown: the state after each of the last …", options=STATE_WINDOWS,
-                             value=STATE_WINDOWS[0], key="ex_state_window", persist_state="session")
+                             value=STATE_WINDOWS[0], key="ex_state_window", **KEEP)
     last = None if shown == "all" else int(shown)
     show(ec.fig_state_heatmaps(session, layer, last), "ex_heat")
     if last is not None and len(session.tokens) > last:
         st.caption(f"The last {last} of {len(session.tokens)} tokens: each token shown adds "
                    f"5 × {model.config.n_embd} numbers to every Step's page (choose \"all\" for the whole text).")
     show(ec.fig_state_norms(session), "ex_norms")
-    st.metric("Whole state (all layers)", f"{session.state.nbytes():,} bytes",
+    st.metric("Whole state (all layers)", f"{formats.nbytes(session.state.nbytes())} ({session.state.nbytes():,} bytes)",
               help="5 vectors x layers x channels x 4 bytes, at any length")
     show(ec.fig_state_vs_kv(session), "ex_kv")
 
@@ -109,7 +111,7 @@ def memory_half_life(session: ec.ExplorerSession) -> None:
 def wkv_as_attention(session: ec.ExplorerSession) -> None:
     model = session.model
     choice = st.selectbox("Channel", ["mean over channels"] + list(range(model.config.n_embd)), key="ex_channel",
-                          persist_state="session")
+                          **KEEP)
     channel = None if choice == "mean over channels" else int(choice)
     show(ec.fig_implicit_attention(session, channel), "ex_att")
     compare_view.gpt_beside_wkv(model, session.tokens)   # the GPT's QKV on the same text, beside the WKV

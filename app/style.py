@@ -30,6 +30,9 @@ CLASSROOM_CSS = """<style>
   font-size: 1.7rem !important; line-height: 1.45; }
 [data-testid="stMarkdownContainer"] .katex-display { font-size: 1.7rem; }
 [data-testid="stMarkdownContainer"] .katex { font-size: 1.35em; }
+/* a displayed equation at the text's size (1.35 em more made the longest, lesson 3's overflow
+   sum, 1,488 px wide: past a 1280 px screen) */
+[data-testid="stMarkdownContainer"] .katex-display > .katex { font-size: 1em; }
 [data-testid="stMarkdownContainer"] .katex-display { overflow-x: auto; overflow-y: hidden; }
 h1 { font-size: 3.2rem !important; } h2 { font-size: 2.5rem !important; } h3 { font-size: 2.1rem !important; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.35rem !important; }
@@ -87,14 +90,17 @@ PHONE_CSS = """<style>
     overflow-wrap: anywhere; }
   .js-plotly-plot .gtitle { font-size: 13px !important; }
   .js-plotly-plot .modebar-container { display: none !important; }   /* it covered the titles */
-  /* token chips: twelve to a row leave ~28 px a chip (the chips shrink with the chart; their text
-     is plotly's, in px): smaller text so that neighbours do not run into each other */
-  .st-key-ex_tokens .textpoint text, [class*="_strip"] .textpoint text { font-size: 9px !important; }
+  /* (token chips: a phone gets four to a row, app/explorer_core.fig_tokens, at plotly's own size) */
   .js-plotly-plot .legendtext, .js-plotly-plot .xtick text, .js-plotly-plot .ytick text { font-size: 11px !important; }
   .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text { font-size: 12px !important; }
   /* labels placed in the data (a picture's boxes, panel titles) keep plotly's px size while the
-     chart narrows to a third: smaller, so that they stay in their boxes and off each other */
-  .js-plotly-plot .annotation-text { font-size: 10px !important; }
+     chart narrows to a third: smaller, so that they stay in their boxes and off each other, but
+     never under 11 px, their subtitles (sup and sub tags: plotly's 70 %) included */
+  .js-plotly-plot .annotation-text { font-size: 11px !important; }
+  .js-plotly-plot text tspan[style*="70%"] { font-size: 11px !important; }
+  /* KaTeX draws a script of a script (the t, i of e^{w_{t,i}}) at half its size, 10.3 px here: 11 px at least */
+  [data-testid="stMarkdownContainer"] .katex .sizing.reset-size6.size1 { font-size: max(11px, 0.5em) !important; }
+  [data-testid="stMarkdownContainer"] .katex .sizing.reset-size3.size1 { font-size: max(11px, 0.7143em) !important; }
   [data-testid="stRadio"] > div { flex-wrap: wrap; }
 }
 </style>"""
@@ -199,6 +205,13 @@ def toggle() -> bool:
         del st.query_params[PARAM]
     st.session_state[PARAM_SEEN] = "1" if on else None
     return on
+
+
+def phone() -> bool:
+    """A phone's browser (its user agent says "Mobi", or its client hint says mobile): figures that
+    would be too narrow side by side start one panel per row, token chips four to a row."""
+    headers = st.context.headers
+    return "Mobi" in (headers.get("User-Agent") or "") or headers.get("Sec-Ch-Ua-Mobile") == "?1"
 
 
 def classroom() -> bool:

@@ -6,8 +6,8 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import style
-from visuals.theme import alt_text, caption, display_spec
+from app import formats, style
+from visuals.theme import PHONE_TITLE_CHARS, TITLE_CHARS, alt_text, caption, display_spec
 
 
 class _Ready(go.Figure):
@@ -35,13 +35,24 @@ def show(fig: go.Figure, key: str, *, classroom: bool | None = None) -> None:
     the chart's alt text: its title, axes and what its traces hold (visuals.theme.alt_text)."""
     if classroom is None:
         classroom = style.classroom()
-    spec = display_spec(fig.to_dict(), classroom=classroom)
+    spec = display_spec(fig.to_dict(), classroom=classroom,
+                        title_chars=PHONE_TITLE_CHARS if style.phone() else TITLE_CHARS)
     st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt_text(fig))
     st.caption(caption(fig))
 
 
+def chips_per_row(classroom: bool | None = None) -> int:
+    """Token chips per row for this screen: four on a phone, ten in classroom mode's larger type,
+    else twelve (visuals/tokens.py), so that a chip holds its text (up to 8 characters) and its id."""
+    from visuals.tokens import CLASSROOM_ROW, PER_ROW, PHONE_ROW
+    if style.phone():
+        return PHONE_ROW
+    return CLASSROOM_ROW if (style.classroom() if classroom is None else classroom) else PER_ROW
+
+
 def table(data, *, classroom: bool | None = None, **kwargs) -> None:
-    """A table of plain values ({column: values}, rows [{column: value}] or a DataFrame).
+    """A table of plain values ({column: values}, rows [{column: value}] or a DataFrame), every column
+    as text at its quantity's one precision (app/formats.py), the same in both modes.
 
     st.dataframe draws on a canvas that classroom mode's large type cannot reach (CSS zoom puts its
     cells off their columns), so in classroom mode this is an HTML st.table, which the CSS scales
@@ -49,15 +60,14 @@ def table(data, *, classroom: bool | None = None, **kwargs) -> None:
     token such as `**x**` shows as typed. `kwargs` go to st.dataframe (key, column_config, ...)."""
     if classroom is None:
         classroom = style.classroom()
+    if hasattr(data, "to_dict"):                       # a DataFrame
+        data = data.to_dict(orient="list")
+    data = formats.table(data)                         # each column at its quantity's precision, in both modes
     if not classroom:
         st.dataframe(data, hide_index=True, **kwargs)
         return
     from app.resources import md_escape
-    if hasattr(data, "to_dict"):                       # a DataFrame
-        data = data.to_dict(orient="list")
-    if isinstance(data, list):
-        data = {k: [row.get(k) for row in data] for k in (data[0] if data else {})}
-    shown = {md_escape(k): [md_escape(v) if isinstance(v, str) else v for v in vals] for k, vals in data.items()}
+    shown = {md_escape(k): [md_escape(v) for v in vals] for k, vals in data.items()}
     st.table(shown, hide_index=True)
 
 

@@ -80,7 +80,7 @@ def test_greedy_pick_is_the_argmax(at):
     greedy_id = int(s.logits.argmax())
     greedy = ec.token_label(s.model, greedy_id)
     picks = next(d.value for d in at.dataframe if "p at T = 1, unfiltered" in d.value.columns)
-    assert list(picks["token"]) == [greedy, greedy] and list(picks["id"]) == [greedy_id, greedy_id]
+    assert list(picks["token"]) == [greedy, greedy] and list(picks["id"]) == [str(greedy_id)] * 2
     assert list(picks["p after temperature, top-k, top-p"]) == ["100.0%", "100.0%"]   # greedy: all on one token
     assert picks["p at T = 1, unfiltered"][0] == f"{float(s.logits.softmax(-1)[greedy_id]):.1%}"
     at.button(key="ex_step").click().run()
@@ -145,7 +145,7 @@ def test_state_section_layers(at):
     s = at.session_state["explorer"]
     assert len(heat["data"]) == 5 and len(heat["data"][0]["x"]) == len(s.tokens)
     assert chart(at, "Memory needed") and chart(at, "State size per layer")
-    assert f"{s.state.nbytes():,} bytes" == at.metric[-1].value
+    assert at.metric[-1].value == f"{s.state.nbytes() / 1024:.1f} KiB ({s.state.nbytes():,} bytes)"
 
 
 def test_wkv_as_attention_reproduces_the_recording(at):
@@ -214,6 +214,21 @@ def test_deep_link_sets_prompt_settings_and_section():
     assert at.slider(key="ex_temperature").value == 0.3 and at.number_input(key="ex_seed").value == 9
     assert at.radio(key="ex_section").value == "State per layer"
     assert chart(at, "Layer 0: the state")
+
+
+def test_a_link_carries_the_open_sections_settings():
+    """The state section's layer and window, the WKV section's channel and the embeddings' projection:
+    a link opens each section as it was."""
+    at = started_app("app_pages/explorer.py", query={"ex_section": "State per layer", "ex_layer": "3",
+                                                     "ex_state_window": "all"})
+    assert at.select_slider(key="ex_layer").value == 3 and at.select_slider(key="ex_state_window").value == "all"
+    assert chart(at, "Layer 3: the state")
+    # (the address write of a change is the browser's: tests/browser/test_links_browser.py)
+    at = started_app("app_pages/explorer.py", query={"ex_section": "WKV as attention", "ex_channel": "17"})
+    assert at.selectbox(key="ex_channel").value == 17
+    at = started_app("app_pages/explorer.py", query={"ex_section": "Embeddings", "ex_dims": "3D"})
+    assert at.radio(key="ex_dims").value == 3
+    no_exception(at)
 
 
 def test_a_changed_prompt_box_is_flagged_and_read_on_step(at):

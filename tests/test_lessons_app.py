@@ -9,6 +9,7 @@ import pytest
 from app_helpers import embedded, no_exception, started_app
 from streamlit.testing.v1 import AppTest
 
+from app import formats
 from app.lessons import content as ls
 from app.lessons import core as lc
 from app.lessons.quiz import LIVE
@@ -87,8 +88,10 @@ def test_deep_link_opens_the_recurrent_form(query):
     c = lc.memory_channel(ex, lc.DEFAULT_LAYER, ex.n_tokens - 1)
     df = at.dataframe[0].value
     recorded = float(ex.rec[f"blocks.{lc.DEFAULT_LAYER}.att.wkv"][ex.n_tokens - 1, c])
-    assert float(df["wkv (engine)"].iloc[-1]) == pytest.approx(recorded, rel=1e-5)
-    assert float(df["wkv (formula)"].iloc[-1]) == pytest.approx(recorded, rel=1e-4)
+    # shown at the column's one precision (app/formats.py): equal to the recorded value to its last digit
+    for col in ("wkv (engine)", "wkv (formula)"):
+        cell = df[col].iloc[-1]
+        assert float(cell) == pytest.approx(recorded, abs=0.51 * 10 ** -len(cell.partition(".")[2])), (col, cell)
 
 
 @pytest.mark.parametrize("query, expected, says", [
@@ -175,7 +178,7 @@ def test_classroom_mode_from_the_link():
     t = ex.n_tokens - 1
     view = lc.token_shift_view(ex, lc.DEFAULT_LAYER, t, lc.pick_channels(ex, lc.DEFAULT_LAYER, t))
     shown = at.table[0].value
-    assert [float(v) for v in shown["xk (engine)"]] == pytest.approx(view.table["xk (engine)"], rel=1e-5)
+    assert list(shown["xk (engine)"]) == formats.table({"xk (engine)": view.table["xk (engine)"]})["xk (engine)"]
 
 
 def test_classroom_toggle_off_and_on():
@@ -200,7 +203,7 @@ def test_the_example_layer_changes_the_numbers():
     ex = lc.run_example(embedded())
     t = ex.n_tokens - 1
     view = lc.rkv_view(ex, 4, t, lc.pick_channels(ex, 4, t))
-    assert [float(v) for v in after["k (engine)"]] == pytest.approx(view.table["k (engine)"], rel=1e-5)
+    assert list(after["k (engine)"]) == formats.table({"k (engine)": view.table["k (engine)"]})["k (engine)"]
     assert list(before["k (engine)"]) != list(after["k (engine)"])
 
 
@@ -249,7 +252,7 @@ def test_the_students_prompt_drives_the_numbers():
     no_exception(at)
     after = at.dataframe[0].value
     mine = rkv_table_for(OTHER_PROMPT)
-    assert [float(v) for v in after["k (engine)"]] == pytest.approx(mine["k (engine)"], rel=1e-5)
+    assert list(after["k (engine)"]) == formats.table({"k (engine)": mine["k (engine)"]})["k (engine)"]
     assert list(before["k (engine)"]) != list(after["k (engine)"])
     ex = at.session_state["lsn_example"][1]
     token = next(s for s in at.selectbox if s.label == "Token")

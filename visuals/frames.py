@@ -162,6 +162,15 @@ def step_colour(step: int, n_steps: int) -> str:
     return sample_colorscale(STEP_SCALE, [step / max(n_steps - 1, 1)])[0]
 
 
+BUTTON_FONT = 13              # px: the five speed buttons fit a 390 px phone's plot (about 250 px)
+FRACTIONS = {0.25: "¼", 0.5: "½"}
+
+
+def speed_label(speed: float, *, first: bool = False) -> str:
+    """A speed button's label, short so that the row fits a phone: "speed ¼×", then "½×", "1×", "2×", "4×"."""
+    return ("speed " if first else "") + FRACTIONS.get(speed, f"{speed:g}") + "×"
+
+
 def animation_controls(frames: Frames, *, y: float = -0.3, label=None, row: float | None = None) -> dict:
     """Play / pause, speed buttons and a frame slider (plotly updatemenus + sliders).
     row: for a narrow chart, the speed buttons go on a second line this far (paper units) below
@@ -185,8 +194,8 @@ def animation_controls(frames: Frames, *, y: float = -0.3, label=None, row: floa
                   showactive=False, buttons=[play(1, "▶ play"), pause], pad=dict(r=6, t=0), name="play"),
              dict(type="buttons", direction="left", x=0.25 if row is None else 0,
                   y=y if row is None else y - row, xanchor="left", yanchor="top",
-                  showactive=True, active=2, name="speed", pad=dict(r=6, t=0),
-                  buttons=[play(s, f"speed {s:g}×") for s in SPEEDS])]
+                  showactive=True, active=2, name="speed", pad=dict(r=6, t=0), font=dict(size=BUTTON_FONT),
+                  buttons=[play(s, speed_label(s, first=i == 0)) for i, s in enumerate(SPEEDS)])]
     label = label or (lambda f: names[f])
     slider = dict(active=0, x=0, y=y if row is None else y - row, len=1.0, xanchor="left", yanchor="top",
                   pad=dict(t=50),

@@ -205,6 +205,9 @@ def caption(fig: go.Figure) -> str:
 # --- classroom mode: the same figure in larger type -----------------------------------------------
 
 CLASSROOM_SCALE = 1.45   # chart type grows with the page's text (1.7 rem against 17 px)
+SCREEN_HEIGHT = 640      # px: the most a chart takes in classroom mode, so that a 1280 × 720 projector
+                         # shows it whole (title to play buttons) under the page's 64 px header
+PHONE_TITLE_CHARS = 44   # a phone's chart titles (13 px, app/style.py) wrap here: ~340 px
 
 
 def _scale_fonts(node, scale: float) -> None:
@@ -224,11 +227,13 @@ def _lists_of_dicts(node) -> bool:
     return isinstance(node, (list, tuple)) and bool(node) and isinstance(node[0], (dict, list, tuple))
 
 
-def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROOM_SCALE) -> dict:
+def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROOM_SCALE,
+                 title_chars: int = TITLE_CHARS) -> dict:
     """A figure as plain data (`fig.to_dict()`), made ready to show; changed in place and returned.
-    Its title is wrapped to fit (TITLE_CHARS, fewer in larger type) with the top margin and height
-    grown to hold the extra lines. In classroom mode every font is `scale` times larger, and the
-    margins and height grow with it. Pure: plain data in, plain data out (app/widgets.py shows it)."""
+    Its title is wrapped to fit (`title_chars`, fewer in larger type; PHONE_TITLE_CHARS on a phone) with
+    the top margin and height grown to hold the extra lines. In classroom mode every font is `scale`
+    times larger, and the margins and height grow with it, up to SCREEN_HEIGHT: a chart on a projector
+    fits one screen. Pure: plain data in, plain data out (app/widgets.py shows it)."""
     layout = spec.setdefault("layout", {})
     meta = layout.get("meta") if isinstance(layout.get("meta"), dict) else {}
     if classroom and not meta.get("classroom"):
@@ -247,7 +252,7 @@ def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROO
     title = layout.get("title")
     if isinstance(title, dict) and title.get("text"):
         font = (layout.get("font") or {}).get("size", FONT_SIZE)
-        width = int(TITLE_CHARS * FONT_SIZE / font)
+        width = int(title_chars * FONT_SIZE / font)
         title["text"] = wrap_title(title["text"], width)      # its own line breaks (a subtitle) kept
         # plotly lifts a title of several lines anchored at the top by ~0.7 em (measured in Chromium
         # for 2 and 3 lines): put it back inside the figure, and count that in the margin
@@ -260,6 +265,8 @@ def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROO
         if need > margin.get("t", 100):
             layout["height"] = (layout.get("height") or HEIGHT) + need - margin.get("t", 100)
             margin["t"] = need
+    if classroom and (layout.get("height") or HEIGHT) > SCREEN_HEIGHT:
+        layout["height"] = SCREEN_HEIGHT
     return spec
 
 

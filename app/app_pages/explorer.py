@@ -21,7 +21,7 @@ import streamlit as st
 from app import explorer_core as ec
 from app import explorer_sections as sections
 from app.resources import current_model, current_model_key, md_escape
-from app.widgets import number_box, show, table, whole_number
+from app.widgets import chips_per_row, number_box, show, table, whole_number
 from rwkv_core import RWKV
 from rwkv_core.protocol import Model
 from rwkv_core.sampling import SamplingSettings
@@ -272,9 +272,8 @@ def sampling_panel() -> None:
         table({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
                "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
                "id": [greedy, smp.token],
-               "p at T = 1, unfiltered": [f"{float(smp.raw_probs[i]):.1%}" for i in (greedy, smp.token)],
-               "p after temperature, top-k, top-p": [f"{float(smp.probs[i]):.1%}"
-                                                     for i in (greedy, smp.token)]})
+               "p at T = 1, unfiltered": [float(smp.raw_probs[i]) for i in (greedy, smp.token)],
+               "p after temperature, top-k, top-p": [float(smp.probs[i]) for i in (greedy, smp.token)]})
         st.caption("Two probabilities per token: the model's own (softmax of the logits, temperature 1, "
                    "nothing cut) and the one the draw used (after temperature, top-k and top-p).")
 
@@ -315,7 +314,7 @@ def work() -> None:
     if level:
         getattr(st, level)(md_escape(note))
 
-    show(ec.fig_tokens(session), "ex_tokens")
+    show(ec.fig_tokens(session, per_row=chips_per_row()), "ex_tokens")
     st.caption("Text so far")
     st.code(ec.decode(model, session.tokens), language=None, wrap_lines=True)
     sampling_panel()

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import lab_sections as sections
 from app import scheduling_core as sc
+from app import style
 from app.resources import current_model, current_model_key, rival_model
 from app.widgets import number_box, show
 from lab.kinds import KINDS
@@ -151,13 +152,6 @@ def lazy_expander(label: str, key: str):
     return box, bool(box.open)
 
 
-def phone() -> bool:
-    """A phone's browser (its user agent says "Mobi", or its client hint says mobile): the grid's panels
-    start one per row."""
-    headers = st.context.headers
-    return "Mobi" in (headers.get("User-Agent") or "") or headers.get("Sec-Ch-Ua-Mobile") == "?1"
-
-
 model, key = current_model(), current_model_key()
 L_model = model.config.n_layer
 max_layers = max(24, L_model)
@@ -247,7 +241,7 @@ def grid_section(kind: str, n_layer: int, n_tokens: int, chunk: int, kind_plans)
     st.session_state.setdefault("sl_focus_token", float(n_tokens // 2))
     focus_layer = number_box("Cell: layer", "sl_focus_layer", 0, n_layer - 1, container=f2, disabled=not focus_on)
     focus_token = number_box("Cell: token", "sl_focus_token", 0, n_tokens - 1, container=f3, disabled=not focus_on)
-    stacked = st.toggle("One panel per row (for a narrow screen)", value=phone(), key="sl_stacked")
+    stacked = st.toggle("One panel per row (for a narrow screen)", value=style.phone(), key="sl_stacked")
     messages()
     focus = (focus_layer, focus_token) if focus_on else None
     show(grid_fig(kind, n_layer, n_tokens, chunk, focus, stacked), "sl_grid")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import style, widgets
+from app import formats, style, widgets
 from rwkv_core.protocol import Model
 
 from . import core as lc
@@ -37,18 +37,12 @@ def show(ctx: Context, fig, key: str) -> None:
     widgets.show(fig, f"{ctx.key}_{key}", classroom=ctx.classroom)   # enlarged there in classroom mode
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 def table(ctx: Context, data: dict | list[dict]) -> None:
-    """Columns {name: values} or rows [{name: value}], numbers to 6 significant digits.
-    Classroom mode uses st.table (plain HTML, scaled by the large-type CSS)."""
-    if isinstance(data, list):
-        data = {k: [r[k] for r in data] for k in data[0]}
-    shown = {k: [_fmt(v) for v in vals] for k, vals in data.items()}
+    """Columns {name: values} or rows [{name: value}], each column at its quantity's one precision
+    (app/formats.py: probabilities and shares in percent, reals to three significant digits of the
+    column's largest, scientific where they span orders of magnitude). Classroom mode uses st.table
+    (plain HTML, scaled and wrapped by the large-type CSS)."""
+    shown = formats.table(data)
     if ctx.classroom:
         st.table(shown)
     else:

@@ -15,7 +15,7 @@ import math
 
 import streamlit as st
 
-from app import explorer_core
+from app import explorer_core, widgets
 from rwkv_core import fast
 from rwkv_core.sampling import SamplingSettings
 from rwkv_core.schedule import plan as make_plan
@@ -54,7 +54,8 @@ def black_box(ctx: Context) -> None:
 @view("tokens", "the prompt as token chips, with ids")
 def tokens_view(ctx: Context) -> None:
     ex = ctx.ex
-    show(ctx, tokens.token_strip(list(ex.labels), list(ex.ids), ex.n_tokens), "strip")
+    show(ctx, tokens.token_strip(list(ex.labels), list(ex.ids), ex.n_tokens,
+                                 per_row=widgets.chips_per_row(ctx.classroom)), "strip")
     c1, c2 = st.columns(2)
     c1.metric("tokens in this prompt", ex.n_tokens)
     c2.metric("vocabulary size", f"{ctx.model.config.vocab_size:,}")

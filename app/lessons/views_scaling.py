@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import scheduling_core as sc
+from app import style
 from app.resources import rival_model
 from lab.kinds import KINDS
 from rwkv_core.protocol import Model
@@ -114,7 +115,7 @@ def race_view(ctx: Context) -> None:
     frames = vf.race_frames([r.clock_steps for r in drawn])
     with sc.FIGURE_LOCK:
         fig = vs.grid_figure([r.plan for r in drawn], frames=frames, device=device,
-                             token_labels=list(ctx.ex.labels))
+                             token_labels=list(ctx.ex.labels), stacked=style.phone())   # a phone: one per row
     show(ctx, fig, "race")
     st.caption(S.race_caption(runs))
     show(ctx, vt.totals_figure([{"label": r.label, "seconds": r.timings.total_seconds, "n_tokens": len(ids)}
@@ -155,7 +156,7 @@ def kind_grids_view(ctx: Context) -> None:
         frames = vs.step_frames([p.n_steps for p in plans])
         with sc.FIGURE_LOCK:            # every cell drawn done: the dependencies are the point here
             fig = vs.grid_figure(plans, refused=refused, token_labels=labels, frames=frames,
-                                 at_frame=len(frames.windows) - 1)
+                                 at_frame=len(frames.windows) - 1, stacked=style.phone())
         st.markdown(f"**{KINDS[kind].title}** — {KINDS[kind].why}.")
         show(ctx, fig, f"grid_{kind}")
         st.caption(critical_path_line(plans))

@@ -1,0 +1,51 @@
+"""Figures that fit a phone and a projector (issue 27): token chips that hold a long token and a
+5-digit id, speed buttons short enough for a 390 px phone, chart titles wrapped for a phone, and a
+classroom chart no taller than a 1280 × 720 screen."""
+from __future__ import annotations
+
+from rwkv_core.schedule import plan as make_plan
+from visuals import frames as vf
+from visuals import schedule as vs
+from visuals import theme, tokens
+from visuals.theme import display_spec, figure, visible_text
+
+
+def test_a_long_token_is_cut_on_its_chip_and_whole_on_hover():
+    long = "␣extraordinarily"
+    fig = tokens.token_strip(["To", long], [410, 50256], 1, per_row=tokens.PHONE_ROW)
+    text = fig.data[0]
+    assert text.text[1] == "␣extrao…<br><sub>50256</sub>"              # 8 characters with "…", then the id
+    assert text.hovertext[1] == long                                    # the whole token on hover
+    assert tokens.chip_text("short") == "short" and len(tokens.chip_text(long)) == tokens.MAX_CHARS
+    assert fig.layout.margin.l <= 10 and fig.layout.margin.r <= 10      # no axes: the chips take the width
+    assert fig.layout.xaxis.range == (-0.55, tokens.PHONE_ROW - 0.45)   # four to a row on a phone
+    # the id is plotly's <sub> of the 16 px text: 70 %, at least 11 px
+    assert theme.FONT_SIZE * 0.7 >= 11
+
+
+def test_the_speed_buttons_are_short():
+    plans = [make_plan(m, n_layer=2, n_tokens=6, chunk=2) for m in ("rnn", "cascade", "parallel")]
+    fig = vs.grid_figure(plans, stacked=True)
+    speed = fig.layout.updatemenus[1]
+    labels = [b.label for b in speed.buttons]
+    assert labels == ["speed ¼×", "½×", "1×", "2×", "4×"]
+    assert sum(len(x) for x in labels) <= 20 and speed.font.size >= 11
+    assert vf.speed_label(0.25, first=True) == "speed ¼×" and vf.speed_label(4) == "4×"
+
+
+def test_a_classroom_chart_fits_one_screen():
+    tall = figure([], title="A tall chart", caption="c", height=900)
+    spec = display_spec(tall.to_dict(), classroom=True)
+    assert spec["layout"]["height"] == theme.SCREEN_HEIGHT <= 720 - 64
+    short = display_spec(figure([], title="A short chart", caption="c", height=200).to_dict(), classroom=True)
+    assert short["layout"]["height"] < theme.SCREEN_HEIGHT
+    assert display_spec(tall.to_dict())["layout"]["height"] > theme.SCREEN_HEIGHT    # only in classroom mode
+
+
+def test_a_phone_wraps_titles_shorter():
+    title = "Scaling with sequence length · CPU: AMD EPYC, 2 threads, measured here on this machine today"
+    wide = display_spec(figure([], title=title, caption="c").to_dict())["layout"]["title"]["text"]
+    phone = display_spec(figure([], title=title, caption="c").to_dict(),
+                         title_chars=theme.PHONE_TITLE_CHARS)["layout"]["title"]["text"]
+    assert all(len(visible_text(line)) <= theme.PHONE_TITLE_CHARS for line in phone.split("<br>"))
+    assert phone.count("<br>") > wide.count("<br>")
