@@ -264,8 +264,17 @@ def _pick_path() -> Attempt | None:
         path = typed_path(text)
         attempt.name = file_name(path)     # what the engine's messages start with ("~" is "root")
         return {"kind": "path", "ref": str(path), "label": file_name(path)}, load_path(str(path), _mtime(path))
-    attempt = Attempt(file_name(text), file_name(text), load)
+    attempt = Attempt(_path_label(text), file_name(text), load)
     return attempt
+
+
+SYSTEM_PATH = re.compile(r"^/(dev|proc|sys)(/|$)")
+
+
+def _path_label(text: str) -> str:
+    """How messages name a typed path: its base name (no server folder is ever echoed), except a
+    system path (/dev, /proc, /sys), named as typed: "Could not load /dev/zero", not "… zero"."""
+    return text if SYSTEM_PATH.match(text) and len(text) <= 80 else file_name(text)
 
 
 # --- uploads ---------------------------------------------------------------------------------

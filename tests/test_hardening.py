@@ -218,9 +218,9 @@ def test_a_text_file_renamed_pth_by_upload_is_cleared(at):
 
 
 @pytest.mark.parametrize("path, says", [
-    ("/dev/zero", "Could not load zero: not a regular file (it is a device)"),
-    ("/proc/self/environ", "Could not load environ: a system file (in /proc, /sys or /dev), not a checkpoint"),
-    ("/proc", "Could not load proc: a system folder"),
+    ("/dev/zero", "Could not load /dev/zero: not a regular file (it is a device)"),
+    ("/proc/self/environ", "Could not load /proc/self/environ: a system file (in /proc, /sys or /dev), not a checkpoint"),
+    ("/proc", "Could not load /proc: a system folder"),
     ("/nonexistent/model.pth", "Could not load model.pth: no such file or directory"),
 ])
 def test_system_files_by_path(at, path, says):

@@ -63,7 +63,7 @@ def test_bad_checkpoints_by_path_and_upload_keep_the_session(page, app_url, tmp_
     expect_tokens(page, n)
 
     load_path(page, "/dev/zero")                                        # refused before it is opened
-    sidebar_message(page, "Could not load zero: not a regular file (it is a device)")   # replaces the last
+    sidebar_message(page, "Could not load /dev/zero: not a regular file (it is a device)")   # replaces the last
     assert_no_exception(page)
 
     choose_source(page, "Upload a file")
