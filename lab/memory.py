@@ -2,11 +2,13 @@
 one trainer, and what they recall against the number of pairs, the sequence length and the bytes
 of state they carry (docs/memory-lab.md).
 
-    python -m lab.memory --train rwkv4 --width 64 --pairs 4 --steps 1500   # → runs/memory/models/rwkv4-w64-n4
-    python -m lab.memory --json docs/memory/results.json                   # every model in runs/memory/models
+    python -m lab.memory --train rwkv4 --width 64        # → runs/memory/, published to models/memory/
+    python -m lab.memory --json docs/memory/results.json # measures every model in models/memory/
 
 Each kind's width is chosen so that its parameter count matches RWKV-4's at the nominal width
 (`matched_width`); budgets are in steps, so a loaded machine gives the same model, only later.
+A finished model is published to models/memory/ in float16 (`publish`): the measurement and the
+app read those files, so what the page shows is what was measured.
 """
 from __future__ import annotations
 
@@ -26,11 +28,15 @@ from lab.train import TrainConfig, train
 from lab.train_kinds import N_HEAD
 
 RUNS = Path("runs/memory")
+MODELS = Path(__file__).resolve().parent.parent / "models" / "memory"   # the published (committed) models
 KINDS = ("rwkv4", "gpt", "lstm")          # the memory lab's kinds (the red-line RNN is optional)
-RECIPE = dict(                             # the memory lab's recipe: the trial's (issue 28) where it had one
-    task="mqar", mqar_vocab=256, mqar_gap=-1,   # gaps drawn per sequence: every length up to ctx_len is trained
-    n_layer=2, ctx_len=64, batch_size=64, lr_peak=3e-3, lr_final=3e-4, warmup_steps=100,
+RECIPE = dict(                             # the memory lab's recipe (docs/memory-lab.md: the pilots that chose it)
+    task="mqar", mqar_vocab=64, mqar_gap=-2,    # pairs first, queries last, the gap the rest
+    mqar_pairs=8, mqar_mix="1,2,4,8",           # each sequence draws its N from the mix (Zoology's easy cases first)
+    n_layer=2, ctx_len=24, batch_size=64, lr_peak=3e-3, lr_final=3e-3, warmup_steps=100,
     loss="ce", eval_every=250, ckpt_every=250, threads=1, max_minutes=600.0)
+STEPS = 3000                              # the budget of every model, in steps
+EXAMPLES = 4                               # held-out sequences per N whose answers the JSON keeps
 PAIRS = (1, 2, 4, 8, 16)                  # N of the accuracy-against-pairs table (those that fit the length)
 LENGTHS = (1, 2, 4)                       # the length table: multiples of the training length (GPT: up to 1)
 
@@ -58,7 +64,7 @@ def matched_width(kind: str, target: int, tc: TrainConfig) -> int:
 def recipe(kind: str, width: int, pairs: int, steps: int, **changes) -> TrainConfig:
     """The memory lab's recipe for `kind` at the nominal width: RWKV-4 at `width`, the others at
     the width that matches RWKV-4's parameter count."""
-    base = replace(TrainConfig(), **{**RECIPE, **changes}, n_embd=width, mqar_pairs=pairs, total_steps=steps)
+    base = replace(TrainConfig(), **{**RECIPE, **changes, "n_embd": width, "mqar_pairs": pairs, "total_steps": steps})
     if kind == "rwkv4":
         return base
     return replace(base, n_embd=matched_width(kind, count_params("rwkv4", base), base))
@@ -66,6 +72,22 @@ def recipe(kind: str, width: int, pairs: int, steps: int, **changes) -> TrainCon
 
 def model_name(kind: str, width: int, pairs: int) -> str:
     return f"{kind}-w{width}-n{pairs}"
+
+
+def publish(name: str, runs: Path = RUNS, dest: Path = MODELS) -> Path:
+    """Copy a finished model from <runs>/models to `dest` in float16 (half the bytes; the loader
+    casts back to float32), with its log (the per-step losses thinned to every 10th step)."""
+    from safetensors.torch import load_file, save_file
+    src = runs / "models" / f"{name}.safetensors"
+    log = json.loads(src.with_suffix(".log.json").read_text())
+    tensors = {k: v.half() if v.dtype.is_floating_point else v for k, v in load_file(str(src)).items()}
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dest / src.name), metadata={"format": "pt", "source": "lab.memory.publish",
+                                                        "kind": log["kind"], "dtype": "float16"})
+    log["train"] = [e for e in log["train"] if e["step"] % 10 == 0 or e is log["train"][-1]]
+    log["published"] = {"from": str(src), "dtype": "float16", "train_losses_kept": "every 10th step"}
+    (dest / f"{name}.log.json").write_text(json.dumps(log) + "\n")
+    return dest / src.name
 
 
 def train_one(kind: str, width: int, pairs: int, steps: int, runs: Path = RUNS, beside: str = "",
@@ -104,10 +126,29 @@ def accuracy_at(model, kind: str, spec: mqar.Spec, n: int) -> dict:
                                                                                                          b.ids), b)}
 
 
-def by_pairs(model, kind: str, spec: mqar.Spec, n: int) -> list[dict]:
-    """Accuracy against N at the training length, gaps at random (as in training)."""
+def layout_gap(gap: int, length: int, pairs: int) -> int | None:
+    """The trainer's mqar_gap as a Spec's gap: -1 random, -2 the rest (pairs first, queries last)."""
+    return None if gap == -1 else length - 3 * pairs if gap == -2 else gap
+
+
+def by_pairs(model, kind: str, spec: mqar.Spec, n: int, gap: int = -1) -> list[dict]:
+    """Accuracy against N at the training length, laid out as in training (`gap`: the recipe's mqar_gap)."""
     fits = [p for p in PAIRS if 3 * p <= spec.length and p <= spec.n_keys]
-    return [accuracy_at(model, kind, replace(spec, pairs=p, gap=None), n) for p in fits]
+    return [accuracy_at(model, kind, replace(spec, pairs=p, gap=layout_gap(gap, spec.length, p)), n) for p in fits]
+
+
+def examples(model, kind: str, spec: mqar.Spec, k: int = EXAMPLES) -> list[dict]:
+    """The first k held-out sequences at each N, pairs first and queries last (the app's live probe
+    lays out a student's pairs so): each query's arg-max and the probability of the right value,
+    which the probe must reproduce (tests/test_memory_app.py)."""
+    rows = []
+    for p in (p for p in PAIRS if 3 * p <= spec.length and p <= spec.n_keys):
+        b = mqar.heldout(replace(spec, pairs=p, gap=spec.length - 3 * p), k)
+        probs = torch.softmax(batched_logits(model, kind, b.ids).double(), -1)          # (k, T, V)
+        rows.append({"pairs": p, "answers": probs.argmax(-1)[b.mask].view(k, p).tolist(),
+                     "p_right": [[round(x, 6) for x in r] for r in
+                                 probs[b.mask].gather(1, b.targets[b.mask][:, None])[:, 0].view(k, p).tolist()]})
+    return rows
 
 
 def by_length(model, kind: str, spec: mqar.Spec, n: int) -> list[dict]:
@@ -143,14 +184,17 @@ def measure(path: Path, n: int = 500) -> dict:
     fin, sessions = log.get("final", {}), log["sessions"]
     return {"name": path.stem, "kind": kind, "width": log["model"]["n_embd"], "n_layer": log["model"]["n_layer"],
             "params": log["params"], "train": {
-                "pairs": spec.pairs, "length": spec.length, "steps": fin.get("step"), "batch": log["recipe"]["batch_size"],
-                "lr": log["recipe"]["lr_peak"], "seconds": round(log["seconds"], 1),
+                "pairs": spec.pairs, "mix": log["data"].get("mix"), "gap": log["recipe"].get("mqar_gap"),
+                "length": spec.length, "steps": fin.get("step"), "batch": log["recipe"]["batch_size"],
+                "lr": log["recipe"]["lr_peak"], "lr_final": log["recipe"]["lr_final"], "seconds": round(log["seconds"], 1),
                 "s_per_step": round(log["seconds"] / max(1, fin.get("step") or 1), 4),
                 "heldout_accuracy": fin.get("accuracy"), "threads": sessions[-1]["threads"],
                 "cpu": sessions[-1]["cpu"], "conditions": train_log.conditions(log),
                 "curve": [(v["step"], v["seconds"], v["accuracy"]) for v in log["val"]]},
-            "state_bytes": state_bytes(model, spec.length), "by_pairs": by_pairs(model, kind, spec, n),
-            "by_length": by_length(model, kind, spec, n), "schedules": schedules_agree(model, kind, spec)}
+            "state_bytes": state_bytes(model, spec.length),
+            "by_pairs": by_pairs(model, kind, spec, n, log["recipe"].get("mqar_gap", -1)),
+            "by_length": by_length(model, kind, spec, n), "schedules": schedules_agree(model, kind, spec),
+            "examples": examples(model, kind, spec)}
 
 
 def measure_all(models: Path, n: int = 500) -> dict:
@@ -168,27 +212,32 @@ def measure_all(models: Path, n: int = 500) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--train", choices=KINDS + ("redline",), help="train one model of this kind, then stop")
+    p.add_argument("--train", choices=KINDS + ("redline",), help="train one model of this kind, then publish it")
     p.add_argument("--width", type=int, default=64, help="nominal width: RWKV-4's (the others matched to its count)")
-    p.add_argument("--pairs", type=int, default=8, help="key-value pairs per training sequence")
-    p.add_argument("--steps", type=int, default=3000, help="the training budget in steps")
+    p.add_argument("--pairs", type=int, default=RECIPE["mqar_pairs"], help="key-value pairs (the largest of the mix)")
+    p.add_argument("--mix", default=RECIPE["mqar_mix"], help="pair counts to train on, one drawn per sequence")
+    p.add_argument("--steps", type=int, default=STEPS, help="the training budget in steps")
     p.add_argument("--lr-peak", type=float, default=RECIPE["lr_peak"], help="AdamW's rate after the warm-up")
     p.add_argument("--lr-final", type=float, default=RECIPE["lr_final"], help="the rate at the last step (cosine)")
     p.add_argument("--ctx-len", type=int, default=RECIPE["ctx_len"], help="training sequence length")
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
-    p.add_argument("--runs", type=Path, default=RUNS, help="runs folder (models in <runs>/models)")
-    p.add_argument("--json", type=Path, help="measure every model in <runs>/models and write this file")
+    p.add_argument("--runs", type=Path, default=RUNS, help="runs folder (checkpoints; exports in <runs>/models)")
+    p.add_argument("--models", type=Path, default=MODELS, help="the published models: written by --train, "
+                   "measured by --json")
+    p.add_argument("--json", type=Path, help="measure every model in --models and write this file")
     p.add_argument("--sequences", type=int, default=500, help="held-out sequences per table cell")
     args = p.parse_args(argv)
     if not (args.train or args.json):
         p.error("give --train KIND or --json PATH")
     try:
         if args.train:
-            fin = train_one(args.train, args.width, args.pairs, args.steps, args.runs, args.beside, lr_peak=args.lr_peak,
-                            lr_final=args.lr_final, ctx_len=args.ctx_len).get("final", {})
-            print(json.dumps(fin, indent=1))
+            log = train_one(args.train, args.width, args.pairs, args.steps, args.runs, args.beside,
+                            lr_peak=args.lr_peak, lr_final=args.lr_final, ctx_len=args.ctx_len, mqar_mix=args.mix)
+            if "final" in log:
+                print(f"published {publish(log['name'], args.runs, args.models)}")
+            print(json.dumps(log.get("final", {}), indent=1))
         if args.json:
-            out = measure_all(args.runs / "models", args.sequences)
+            out = measure_all(args.models, args.sequences)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=1) + "\n")
             print(f"wrote {args.json}: {len(out['models'])} models")

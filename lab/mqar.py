@@ -18,6 +18,7 @@ batch's (those come from the trainer's generator, seeded by the recipe's seed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -95,6 +96,34 @@ def generate(spec: Spec, n: int, seed: int | torch.Generator) -> Batch:
     gaps = [spec.gap] * n if spec.gap is not None else torch.randint(0, spec.max_gap + 1, (n,), generator=g).tolist()
     rows = [_row(spec, gap, g) for gap in gaps]
     return Batch(*(torch.stack(t) for t in zip(*rows)))
+
+
+def generate_mix(specs: Sequence[Spec], n: int, seed: int | torch.Generator) -> Batch:
+    """n sequences, each of one of `specs` drawn uniformly (Zoology's mix of pair counts: the easy
+    cases, N = 1 or 2, teach the lookup that the harder ones need). The specs share the length."""
+    if n < 1:
+        raise ValueError(f"MQAR: ask for at least one sequence, got n={n}")
+    if len({s.length for s in specs}) != 1 or len({s.vocab for s in specs}) != 1:
+        raise ValueError("MQAR: a mix of specs must share one length and one vocabulary")
+    g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    which = torch.randint(0, len(specs), (n,), generator=g).tolist()
+    rows = []
+    for i in which:
+        s = specs[i]
+        gap = s.gap if s.gap is not None else int(torch.randint(0, s.max_gap + 1, (1,), generator=g))
+        rows.append(_row(s, gap, g))
+    return Batch(*(torch.stack(t) for t in zip(*rows)))
+
+
+def parse_mix(text: str, pairs: int) -> tuple[int, ...]:
+    """The trainer's --mqar-mix ("1,2,4,8") as pair counts; empty: `pairs` alone."""
+    if not text.strip():
+        return (pairs,)
+    try:
+        mix = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise ValueError(f"MQAR: the mix must be pair counts separated by commas (e.g. 1,2,4,8), got {text!r}")
+    return mix
 
 
 def heldout(spec: Spec, n: int = 1000) -> Batch:

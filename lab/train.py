@@ -27,16 +27,13 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from lab import train_log
 from lab.train_kinds import init_weights  # noqa: F401  (RWKV-4's, imported from here by tests and recall)
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"   # the embedded model's: every kind but RWKV-4 uses it
+from lab.train_tasks import MODELS_DIR, TASKS, TOKENIZER, encode_corpus  # noqa: F401  (the tasks: lab.train_tasks)
 
 
 @dataclass
@@ -63,7 +60,8 @@ class TrainConfig:
     task: str = "text"             # "text": the plays; "mqar": associative recall (lab.mqar), ctx_len tokens a sequence
     mqar_pairs: int = 8            # mqar: key-value pairs (and queries) a sequence
     mqar_vocab: int = 256          # mqar: the pad, keys from the lower half, values from the upper (vocab_size unused)
-    mqar_gap: int = -1             # mqar: pad tokens between pairs and queries; -1: random per sequence
+    mqar_gap: int = -1             # mqar: pad tokens between pairs and queries; -1: random; -2: the rest (pairs first)
+    mqar_mix: str = ""             # mqar: pair counts to train on ("1,2,4,8"), one drawn per sequence; "": mqar_pairs
 
 
 def recipe(kind: str) -> TrainConfig:
@@ -96,95 +94,6 @@ def loss_fn(logits, targets):
 
 
 LOSSES = {"ce+l2wrap": loss_fn, "ce": cross_entropy}   # every shipped model was trained with ce+l2wrap
-
-
-# --- data -------------------------------------------------------------------------------------
-
-def build_tokenizer(texts, vocab_size: int, path: Path):
-    """A byte-level BPE (like the Pile models' 20B tokenizer, but a few thousand tokens)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    return path
-
-
-def encode_corpus(tokenizer, texts) -> torch.Tensor:
-    ids = []
-    for text in texts:
-        ids += tokenizer.encode(text) + tokenizer.encode("\n\n\n")
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def _tokenizer_file(out: Path, hooks, texts, vocab_size: int, given: str | Path | None) -> Path:
-    """<out>/tokenizer.json: kept on resume; else the one given, a new BPE (RWKV-4) or the embedded model's."""
-    path = out / "tokenizer.json"
-    if not path.exists():
-        if given or not hooks.own_tokenizer:
-            shutil.copy(given or TOKENIZER, path)
-        else:
-            build_tokenizer(texts, vocab_size, path)
-    return path
-
-
-# --- the task: what a step trains on and what validation measures --------------------------------
-
-@dataclass
-class Task:
-    vocab_size: int
-    tokenizer: Any                 # None for a task of plain ids
-    draw: Callable                 # generator -> ids (B, T), targets (B, T), mask (B, T) or None (every position)
-    score: Callable                # Run -> a validation result: its numbers and "tokens" (held-out tokens)
-    data: dict                     # what the log records of the data
-    headline: str                  # the validation number printed while training
-
-
-def text_task(tc: TrainConfig, out: Path, hooks, evaluation: str, texts=None, tokenizer=None) -> Task:
-    """The plays: windows of ctx_len + 1 tokens at random; bits/char on the two held-out plays."""
-    from lab import evaluate, gpt_eval
-    from lab.data import load_texts
-    from rwkv_core.tokenizer import Tokenizer
-    train_texts, val_texts = texts or load_texts()
-    tok = Tokenizer(_tokenizer_file(out, hooks, train_texts.values(), tc.vocab_size, tokenizer))
-    data = encode_corpus(tok, train_texts.values())
-    bits = gpt_eval.bits_per_char if evaluation == "windows" else evaluate.bits_per_char
-
-    def draw(g):
-        starts = torch.randint(0, len(data) - tc.ctx_len - 1, (tc.batch_size,), generator=g)
-        batch = torch.stack([data[s:s + tc.ctx_len + 1] for s in starts.tolist()])   # (B, T+1)
-        return batch[:, :-1], batch[:, 1:], None
-
-    return Task(tok.vocab_size, tok, draw, lambda run: bits(run.scorer, list(val_texts.values())),
-                {"task": "text", "train_tokens_per_pass": len(data), "train_texts": len(train_texts),
-                 "heldout_texts": sorted(val_texts)}, "bits_per_char")
-
-
-def mqar_task(tc: TrainConfig, out: Path, hooks, evaluation: str, texts=None, tokenizer=None) -> Task:
-    """Associative recall (lab.mqar): fresh sequences every step, the loss at the answers only;
-    accuracy on the held-out sequences (their own seed), through the training forward."""
-    from lab import mqar
-    spec = mqar.Spec(tc.mqar_vocab, tc.mqar_pairs, tc.ctx_len, None if tc.mqar_gap < 0 else tc.mqar_gap)
-    held = mqar.heldout(spec, mqar.HELDOUT_SIZE)
-
-    def draw(g):
-        b = mqar.generate(spec, tc.batch_size, g)
-        return b.ids, b.targets, b.mask
-
-    def score(run):
-        with torch.no_grad():
-            return mqar.accuracy(run.hooks.forward(run.weights, held.ids), held)
-
-    return Task(spec.vocab, None, draw, score,
-                {"task": "mqar", "spec": asdict(spec), "heldout_sequences": len(held),
-                 "heldout_seed": mqar.HELDOUT_SEED}, "accuracy")
-
-
-TASKS = {"text": text_task, "mqar": mqar_task}
 
 
 # --- one run ----------------------------------------------------------------------------------

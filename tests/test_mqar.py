@@ -101,3 +101,36 @@ def test_the_trainer_runs_the_task_and_logs_it(tmp_path):
     assert (tmp_path / "models" / "gpt-mqar.safetensors").exists() and default_name("gpt", "", "mqar") == "gpt-mqar"
     with pytest.raises(ValueError, match="unknown task"):
         train("gpt", TrainConfig(task="sums"), tmp_path / "x", quiet=True)
+
+
+def test_a_mix_draws_each_sequence_from_one_spec_of_the_mix():
+    specs = [mqar.Spec(vocab=32, pairs=p, length=12, gap=12 - 3 * p) for p in (1, 2, 4)]
+    b = mqar.generate_mix(specs, 300, seed=5)
+    n = b.mask.sum(1)                                                  # the N of each row
+    assert set(n.tolist()) == {1, 2, 4} and all((n == p).sum() > 60 for p in (1, 2, 4))
+    for ids, targets, mask in zip(b.ids, b.targets, b.mask):
+        p = int(mask.sum())
+        kv = dict(zip(ids[0:2 * p:2].tolist(), ids[1:2 * p:2].tolist()))   # pairs first (gap = the rest)
+        assert len(kv) == p and (ids[2 * p:12 - p] == mqar.PAD).all()
+        assert targets[mask].tolist() == [kv[q] for q in ids[mask].tolist()]
+    again = mqar.generate_mix(specs, 300, seed=5)
+    assert torch.equal(again.ids, b.ids)
+    with pytest.raises(ValueError, match="one length"):
+        mqar.generate_mix([specs[0], mqar.Spec(vocab=32, pairs=1, length=13, gap=0)], 2, seed=0)
+
+
+def test_the_mix_is_read_from_its_text():
+    assert mqar.parse_mix("", 8) == (8,) and mqar.parse_mix("1,2, 4,8", 8) == (1, 2, 4, 8)
+    with pytest.raises(ValueError, match="separated by commas"):
+        mqar.parse_mix("1;2", 8)
+
+
+@pytest.mark.parametrize("gap,lead", [(-1, None), (-2, 0)])
+def test_the_trainer_trains_on_a_mix_pairs_first_or_anywhere(tmp_path, gap, lead):
+    tc = TrainConfig(n_layer=1, n_embd=16, ctx_len=12, batch_size=8, warmup_steps=1, total_steps=2, eval_every=2,
+                     ckpt_every=100, threads=1, task="mqar", mqar_pairs=4, mqar_vocab=32, mqar_gap=gap,
+                     mqar_mix="1,2,4")
+    log = train("lstm", tc, tmp_path / "run", export=False, quiet=True)
+    assert log["data"]["mix"] == [1, 2, 4] and log["data"]["spec"]["pairs"] == 4
+    assert log["data"]["spec"]["gap"] == (None if gap == -1 else 0)    # validation at N = 4 (12 − 3·4 = 0)
+    assert log["final"]["heldout_tokens"] == 4 * mqar.HELDOUT_SIZE
