@@ -95,8 +95,8 @@ def test_where_each_model_looks(page):
     page.selectbox(key="wr_look_layer").set_value(3).run()
     page.selectbox(key="wr_look_head").set_value(1).run()
     no_exception(page)
-    fig = chart(page, "Layer 3: what each token reads")
-    rwkv, gpt = fig["data"]
+    rwkv = chart(page, "Layer 3, what each token reads: RWKV-4")["data"][0]
+    gpt = chart(page, "Layer 3, what each token reads: GPT")["data"][0]
     for z in (rwkv["z"], gpt["z"]):
         assert all(abs(sum(row) - 1) < 1e-5 for row in z)               # every row a distribution
         assert all(v == 0 for i, row in enumerate(z) for v in row[i + 1:])   # nothing ahead

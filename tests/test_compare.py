@@ -158,13 +158,14 @@ def test_where_they_look_rows_sum_to_one_and_rwkv_rebuilds_its_wkv(models):
     assert lc.distance(near).tolist() == [0.0, 0.0]
 
 
-def test_looks_figure_holds_both_matrices():
+def test_looks_figures_hold_both_matrices_on_one_scale():
     w = torch.tril(torch.ones(3, 3))
     w = w / w.sum(-1, keepdim=True)
-    fig = vc.looks_figure(w, w.flip(0).tril(), ["a", "<b>", "c"], "RWKV", "GPT", "Layer 0")
-    assert len(fig.data) == 2 and [list(r) for r in fig.data[0].z] == w.double().tolist()
-    assert fig.data[0].x[1] == "1:&lt;b&gt;"                           # token text escaped
-    assert fig.data[0].zmax == fig.data[1].zmax == 1.0                 # one scale, without the first row's 1
+    left, right = vc.looks_figures(w, w.flip(0).tril(), ["a", "<b>", "c"], "RWKV", "GPT", "Layer 0")
+    assert [list(r) for r in left.data[0].z] == w.double().tolist() and len(right.data) == 1
+    assert left.data[0].x[1] == "1:&lt;b&gt;"                          # token text escaped
+    assert left.data[0].zmax == right.data[0].zmax == 1.0               # one scale, without the first row's 1
+    assert left.layout.title.text.startswith("Layer 0: RWKV") and right.layout.title.text.startswith("Layer 0: GPT")
     last = vc.last_token_figure(w, ["a", "b", "c"], "last", "cap")
     assert last.data[0].y == ("layer 0", "layer 1", "layer 2") and caption(last) == "cap"
 

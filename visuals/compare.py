@@ -5,7 +5,7 @@
   speed_figure           one training step's tokens per second per model
   generation_figure      time per new token against the context already read (log axes)
   memory_figure          state or KV-cache bytes against context (log axes), measured and computed lines
-  looks_figure           where each model looks: two weight matrices side by side (tokens × earlier tokens)
+  looks_figures          where each model looks: two weight matrices, one figure each, one colour scale
   last_token_figure      one model's weights for the last token, layer by layer
 """
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
-from .theme import MUTED, SEQUENTIAL, figure, model_colour, safe, style
+from .theme import MUTED, SEQUENTIAL, figure, model_colour, safe
 
 DASH_COMPUTED = "dot"
 ROOM_FOR_LEGEND = dict(l=70, r=30, t=130, b=60)   # a legend of two rows between the title and the plot
@@ -114,24 +113,24 @@ def _heat(z: torch.Tensor, x: list[str], y: list[str], show_scale: bool, zmax: f
                       hovertemplate="%{y} looks at %{x}: %{z:.3f}<extra></extra>")
 
 
-def looks_figure(left: torch.Tensor, right: torch.Tensor, labels: Sequence[str], left_title: str,
-                 right_title: str, title: str) -> go.Figure:
-    """Two (T, T) weight matrices side by side: row t, the weights token t gives tokens 0..t. One
-    colour scale for both, topped at their largest weight after the first row (token 0 can only
-    look at itself: a 1 there would leave every other weight dark)."""
+def looks_figures(left: torch.Tensor, right: torch.Tensor, labels: Sequence[str], left_title: str,
+                  right_title: str, title: str) -> tuple[go.Figure, go.Figure]:
+    """Two (T, T) weight matrices, each its own figure (side by side on a wide screen, one under the
+    other on a phone): row t, the weights token t gives tokens 0..t. One colour scale for both,
+    topped at their largest weight after the first row (token 0 can only look at itself: a 1 there
+    would leave every other weight dark)."""
     names = [f"{i}:{safe(t)}" for i, t in enumerate(labels)]
     zmax = max(float(left[1:].max()), float(right[1:].max())) if len(labels) > 1 else 1.0
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[safe(left_title), safe(right_title)], horizontal_spacing=0.12)
-    fig.add_trace(_heat(left, names, names, False, zmax), 1, 1)
-    fig.add_trace(_heat(right, names, names, True, zmax), 1, 2)
-    for c in (1, 2):
-        fig.update_xaxes(type="category", title_text="earlier token", row=1, col=c)
-        fig.update_yaxes(type="category", autorange="reversed", row=1, col=c)
-    fig.update_yaxes(title_text="token", row=1, col=1)
-    return style(fig, title=title, height=260 + 14 * len(labels),
-                 caption="Each row sums to 1. RWKV's weights fall off smoothly with distance (its decay, per "
-                         "channel, averaged here) with a bonus on the token itself; the GPT's heads pick "
-                         "tokens by content, anywhere in the past.")
+    out = []
+    for z, name, scale in ((left, left_title, False), (right, right_title, True)):
+        fig = figure([_heat(z, names, names, scale, zmax)], title=f"{title}: {name}", x_title="earlier token",
+                     y_title="token", height=260 + 14 * len(labels), xaxis=dict(type="category"),
+                     yaxis=dict(type="category", autorange="reversed"),
+                     caption="Each row sums to 1. RWKV's weights fall off smoothly with distance (its decay, per "
+                             "channel, averaged here) with a bonus on the token itself; the GPT's heads pick "
+                             "tokens by content, anywhere in the past. Both on one colour scale.")
+        out.append(fig)
+    return out[0], out[1]
 
 
 def last_token_figure(weights: torch.Tensor, labels: Sequence[str], title: str, caption: str) -> go.Figure:

@@ -203,9 +203,14 @@ if ids:
         head = head_choice(models["gpt"], "wr_look_head")
     gpt_w = lc.pick_head(looks.gpt, head)
     which = "mean over heads" if head is None else f"head {head}"
-    show(vc.looks_figure(looks.rwkv.weights[layer], gpt_w[layer], looks.labels,
-                         "RWKV-4: WKV as weights (mean over channels)", f"GPT: attention ({which})",
-                         f"Layer {layer}: what each token reads from the earlier ones"), "wr_looks")
+    rwkv_fig, gpt_fig = vc.looks_figures(looks.rwkv.weights[layer], gpt_w[layer], looks.labels,
+                                         "RWKV-4, WKV as weights (mean over channels)", f"GPT, attention ({which})",
+                                         f"Layer {layer}, what each token reads")
+    f1, f2 = st.columns(2)
+    with f1:
+        show(rwkv_fig, "wr_looks_rwkv")
+    with f2:
+        show(gpt_fig, "wr_looks_gpt")
     table({"layer": list(range(len(gpt_w))),
            "RWKV: mean look-back (tokens)": [round(float(d), 2) for d in lc.distance(looks.rwkv.weights)],
            "GPT: mean look-back (tokens)": [round(float(d), 2) for d in lc.distance(gpt_w)]}, key="wr_look_distance")
