@@ -7,7 +7,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import formats, style
-from visuals.theme import PHONE_TITLE_CHARS, TITLE_CHARS, alt_text, caption, display_spec
+from visuals.theme import (
+    LEGEND_WIDTH,
+    PHONE_LEGEND_WIDTH,
+    PHONE_TITLE_CHARS,
+    TITLE_CHARS,
+    alt_text,
+    caption,
+    display_spec,
+)
 
 
 class _Ready(go.Figure):
@@ -35,8 +43,9 @@ def show(fig: go.Figure, key: str, *, classroom: bool | None = None) -> None:
     the chart's alt text: its title, axes and what its traces hold (visuals.theme.alt_text)."""
     if classroom is None:
         classroom = style.classroom()
-    spec = display_spec(fig.to_dict(), classroom=classroom,
-                        title_chars=PHONE_TITLE_CHARS if style.phone() else TITLE_CHARS)
+    phone = style.phone()
+    spec = display_spec(fig.to_dict(), classroom=classroom, title_chars=PHONE_TITLE_CHARS if phone else TITLE_CHARS,
+                        legend_width=PHONE_LEGEND_WIDTH if phone else LEGEND_WIDTH)
     st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt_text(fig))
     st.caption(caption(fig))
 
@@ -62,12 +71,16 @@ def table(data, *, classroom: bool | None = None, **kwargs) -> None:
         classroom = style.classroom()
     if hasattr(data, "to_dict"):                       # a DataFrame
         data = data.to_dict(orient="list")
+    if isinstance(data, list):
+        data = {k: [row.get(k) for row in data] for k in (data[0] if data else {})}
+    text = {k: [isinstance(v, str) for v in vals] for k, vals in data.items()}   # the cells that were text
     data = formats.table(data)                         # each column at its quantity's precision, in both modes
     if not classroom:
         st.dataframe(data, hide_index=True, **kwargs)
         return
     from app.resources import md_escape
-    shown = {md_escape(k): [md_escape(v) for v in vals] for k, vals in data.items()}
+    # text (a token) is escaped; a number formatted here is digits and signs only
+    shown = {md_escape(k): [md_escape(v) if was else v for v, was in zip(vals, text[k])] for k, vals in data.items()}
     st.table(shown, hide_index=True)
 
 

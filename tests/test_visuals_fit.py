@@ -3,10 +3,12 @@
 classroom chart no taller than a 1280 × 720 screen."""
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 from rwkv_core.schedule import plan as make_plan
 from visuals import frames as vf
 from visuals import schedule as vs
-from visuals import theme, tokens
+from visuals import states, theme, timing, tokens
 from visuals.theme import display_spec, figure, visible_text
 
 
@@ -49,3 +51,25 @@ def test_a_phone_wraps_titles_shorter():
                          title_chars=theme.PHONE_TITLE_CHARS)["layout"]["title"]["text"]
     assert all(len(visible_text(line)) <= theme.PHONE_TITLE_CHARS for line in phone.split("<br>"))
     assert phone.count("<br>") > wide.count("<br>")
+
+
+def test_a_phone_legend_gets_the_rows_it_needs():
+    fig = figure([go.Scatter(x=[1], y=[1], name=f"cascade (chunk {c}), 2 workers") for c in (1, 4, 16, 64)],
+                 title="Scaling", caption="c")
+    wide = display_spec(fig.to_dict())["layout"]
+    phone = display_spec(fig.to_dict(), legend_width=theme.PHONE_LEGEND_WIDTH)["layout"]
+    assert phone["margin"]["t"] > wide["margin"]["t"] and phone["height"] > wide["height"]
+
+
+def test_log_axes_label_the_powers_of_ten_only():
+    """The Lab's scaling charts: plotly's in-between labels (2, 5, 3 … 9) ran into each other."""
+    recs = [{"shape": {"n_layer": 2}, "device": "cpu",
+             "rows": []}]
+    for fig in (timing.scaling_figure(recs), timing.chunk_figure(recs)):
+        assert fig.layout.xaxis.dtick == 1 and fig.layout.yaxis.dtick == 1
+
+
+def test_the_memory_chart_s_legend_sits_above_the_plot():
+    """Inside the plot it covered the "now" label, and on a phone squeezed the plot to 60 px."""
+    fig = states.state_vs_kv_cache([1, 10, 100], 30_720, {"GPT-2": [10, 100, 1000]}, 10)
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y >= 1

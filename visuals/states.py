@@ -85,5 +85,6 @@ def state_vs_kv_cache(lengths: list[int], state_bytes: int, kv_curves: dict[str,
                   caption="The vermilion (orange-red) line is flat: RWKV carries the same few kilobytes at token 10 and token "
                           "10,000, while a transformer's key/value cache grows with every token.",
                   x_title="sequence length (tokens)", y_title="memory (MiB, float32, log scale)",
-                  xaxis=dict(type="log"), yaxis=dict(type="log"), shapes=[now], annotations=[label],
-                  legend=dict(x=0.01, y=0.99, xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.85)"))
+                  # the legend above the plot (the theme's): inside it, it sat on the "now" label, and on a
+                  # phone plotly widened the margins to hold it, squeezing the plot to 60 px
+                  xaxis=dict(type="log"), yaxis=dict(type="log"), shapes=[now], annotations=[label])

@@ -148,8 +148,8 @@ def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
     return "<br>".join(lines)
 
 
-def _legend_rows(data, layout: dict, font: float) -> int:
-    """How many rows the horizontal legend needs, estimated from the traces' names."""
+def _legend_rows(data, layout: dict, font: float, width: float = LEGEND_WIDTH) -> int:
+    """How many rows the horizontal legend needs, estimated from the traces' names, in `width` px."""
     legend = layout.get("legend") or {}
     if layout.get("showlegend") is False or (isinstance(legend, dict) and legend.get("y", 1.02) < 1):
         return 0     # no legend, or one placed inside the plot
@@ -159,8 +159,8 @@ def _legend_rows(data, layout: dict, font: float) -> int:
                                                 and t.get("type") not in ("heatmap", "surface", "contour"))]
     if not shown:
         return 0
-    width = sum(len(visible_text(str(n))) * font * 0.6 + 45 for n in shown)
-    return max(1, math.ceil(width / LEGEND_WIDTH))
+    need = sum(len(visible_text(str(n))) * font * 0.6 + 45 for n in shown)
+    return max(1, math.ceil(need / width))
 
 
 def _labels_above(layout: dict, font: float) -> float:
@@ -208,6 +208,7 @@ CLASSROOM_SCALE = 1.45   # chart type grows with the page's text (1.7 rem agains
 SCREEN_HEIGHT = 640      # px: the most a chart takes in classroom mode, so that a 1280 × 720 projector
                          # shows it whole (title to play buttons) under the page's 64 px header
 PHONE_TITLE_CHARS = 44   # a phone's chart titles (13 px, app/style.py) wrap here: ~340 px
+PHONE_LEGEND_WIDTH = 300  # px a phone's legend row has: more rows, so the top margin holds them
 
 
 def _scale_fonts(node, scale: float) -> None:
@@ -228,12 +229,13 @@ def _lists_of_dicts(node) -> bool:
 
 
 def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROOM_SCALE,
-                 title_chars: int = TITLE_CHARS) -> dict:
+                 title_chars: int = TITLE_CHARS, legend_width: float = LEGEND_WIDTH) -> dict:
     """A figure as plain data (`fig.to_dict()`), made ready to show; changed in place and returned.
     Its title is wrapped to fit (`title_chars`, fewer in larger type; PHONE_TITLE_CHARS on a phone) with
-    the top margin and height grown to hold the extra lines. In classroom mode every font is `scale`
-    times larger, and the margins and height grow with it, up to SCREEN_HEIGHT: a chart on a projector
-    fits one screen. Pure: plain data in, plain data out (app/widgets.py shows it)."""
+    the top margin and height grown to hold the extra lines and the legend's rows (`legend_width` px
+    each). In classroom mode every font is `scale` times larger, and the margins and height grow with
+    it, up to SCREEN_HEIGHT: a chart on a projector fits one screen. Pure: plain data in, plain data
+    out (app/widgets.py shows it)."""
     layout = spec.setdefault("layout", {})
     meta = layout.get("meta") if isinstance(layout.get("meta"), dict) else {}
     if classroom and not meta.get("classroom"):
@@ -260,7 +262,7 @@ def display_spec(spec: dict, *, classroom: bool = False, scale: float = CLASSROO
         if lift and title.get("yref") == "container" and title.get("yanchor") == "top":
             title["pad"] = {**(title.get("pad") or {}), "t": int(10 + lift)}
         margin = layout.setdefault("margin", {})
-        need = int(lift) + top_margin(title["text"], _legend_rows(spec.get("data"), layout, font), font,
+        need = int(lift) + top_margin(title["text"], _legend_rows(spec.get("data"), layout, font, legend_width), font,
                                       labels_above=_labels_above(layout, font))
         if need > margin.get("t", 100):
             layout["height"] = (layout.get("height") or HEIGHT) + need - margin.get("t", 100)

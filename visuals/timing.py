@@ -70,8 +70,9 @@ def scaling_figure(records: Sequence[Mapping]) -> go.Figure:
             fig.add_trace(go.Scatter(x=ns, y=list(pts.values()), mode="lines+markers", name=name, legendgroup=name,
                                      line=dict(color=c, dash=dashes[d % 4]),
                                      hovertemplate=f"{name}<br>T=%{{x}}: %{{y:.4g}} s<extra></extra>"), 1, 2)
-    fig.update_xaxes(type="log", title_text="tokens (T)")
-    fig.update_yaxes(type="log")
+    # labels at the powers of ten only: plotly's in-between labels (2, 5, 3 … 9) ran into each other
+    fig.update_xaxes(type="log", dtick=1, title_text="tokens (T)")
+    fig.update_yaxes(type="log", dtick=1)
     devices = ", ".join(dict.fromkeys(safe(r["device"]) for r in records)) or "no measurements"
     return style(fig, title=f"Scaling with sequence length · {devices}", height=480,
                  caption="Ideal steps grow like L·T for the rnn but like T/chunk for the cascade; measured "
@@ -103,8 +104,8 @@ def chunk_figure(records: Sequence[Mapping], n_tokens: int | None = None) -> go.
             pts = series.get((mode, None, None), {})
             if T in pts:
                 fig.add_hline(y=pts[T], line_dash=dash, annotation_text=f"{mode}, T={T}{suffix}")
-    fig.update_xaxes(type="log", title_text="chunk (tokens per cell)")
-    fig.update_yaxes(type="log", title_text="seconds (log)")
+    fig.update_xaxes(type="log", dtick=1, title_text="chunk (tokens per cell)")
+    fig.update_yaxes(type="log", dtick=1, title_text="seconds (log)")
     return style(fig, title="Cascade: chunk size against time", height=440,
                  caption="Small chunks mean many thin steps; huge chunks mean few steps but little overlap "
                          "between layers; the best is in between, and depends on the device.")
