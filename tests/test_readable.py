@@ -4,7 +4,6 @@ readable for a flat distribution over a big vocabulary, and every chart carries 
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import plotly.graph_objects as go
