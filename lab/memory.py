@@ -30,12 +30,12 @@ from lab.train_kinds import N_HEAD
 RUNS = Path("runs/memory")
 MODELS = Path(__file__).resolve().parent.parent / "models" / "memory"   # the published (committed) models
 KINDS = ("rwkv4", "gpt", "lstm")          # the memory lab's kinds (the red-line RNN is optional)
-RECIPE = dict(                             # the memory lab's recipe (docs/memory-lab.md: the pilots that chose it)
-    task="mqar", mqar_vocab=64, mqar_gap=-2,    # pairs first, queries last, the gap the rest
-    mqar_pairs=8, mqar_mix="1,2,4,8",           # each sequence draws its N from the mix (Zoology's easy cases first)
-    n_layer=2, ctx_len=24, batch_size=64, lr_peak=3e-3, lr_final=3e-3, warmup_steps=100,
+RECIPE = dict(                             # the memory lab's recipe: the one setting where a pilot's GPT learned
+    task="mqar", mqar_vocab=256, mqar_gap=0,    # the pairs right before the queries (docs/memory-lab.md: the pilots)
+    mqar_pairs=4, mqar_mix="",                  # N = 4 in every sequence (a mix of N did not help in the pilots)
+    n_layer=2, ctx_len=16, batch_size=64, lr_peak=1e-3, lr_final=1e-3, warmup_steps=100,
     loss="ce", eval_every=250, ckpt_every=250, threads=1, max_minutes=600.0)
-STEPS = 3000                              # the budget of every model, in steps
+STEPS = 5000                              # the budget of every model, in steps
 EXAMPLES = 4                               # held-out sequences per N whose answers the JSON keeps
 PAIRS = (1, 2, 4, 8, 16)                  # N of the accuracy-against-pairs table (those that fit the length)
 LENGTHS = (1, 2, 4)                       # the length table: multiples of the training length (GPT: up to 1)
@@ -137,13 +137,19 @@ def by_pairs(model, kind: str, spec: mqar.Spec, n: int, gap: int = -1) -> list[d
     return [accuracy_at(model, kind, replace(spec, pairs=p, gap=layout_gap(gap, spec.length, p)), n) for p in fits]
 
 
-def examples(model, kind: str, spec: mqar.Spec, k: int = EXAMPLES) -> list[dict]:
-    """The first k held-out sequences at each N, pairs first and queries last (the app's live probe
-    lays out a student's pairs so): each query's arg-max and the probability of the right value,
+def probe_gap(gap: int, length: int, pairs: int) -> int:
+    """The gap of the app's probe and of the kept examples: the recipe's when fixed, else the rest
+    (pairs first, queries last)."""
+    return gap if gap >= 0 else length - 3 * pairs
+
+
+def examples(model, kind: str, spec: mqar.Spec, gap: int = -1, k: int = EXAMPLES) -> list[dict]:
+    """The first k held-out sequences at each N, laid out as the app's live probe lays out a
+    student's pairs (`probe_gap`): each query's arg-max and the probability of the right value,
     which the probe must reproduce (tests/test_memory_app.py)."""
     rows = []
     for p in (p for p in PAIRS if 3 * p <= spec.length and p <= spec.n_keys):
-        b = mqar.heldout(replace(spec, pairs=p, gap=spec.length - 3 * p), k)
+        b = mqar.heldout(replace(spec, pairs=p, gap=probe_gap(gap, spec.length, p)), k)
         probs = torch.softmax(batched_logits(model, kind, b.ids).double(), -1)          # (k, T, V)
         rows.append({"pairs": p, "answers": probs.argmax(-1)[b.mask].view(k, p).tolist(),
                      "p_right": [[round(x, 6) for x in r] for r in
@@ -194,7 +200,7 @@ def measure(path: Path, n: int = 500) -> dict:
             "state_bytes": state_bytes(model, spec.length),
             "by_pairs": by_pairs(model, kind, spec, n, log["recipe"].get("mqar_gap", -1)),
             "by_length": by_length(model, kind, spec, n), "schedules": schedules_agree(model, kind, spec),
-            "examples": examples(model, kind, spec)}
+            "examples": examples(model, kind, spec, log["recipe"].get("mqar_gap", -1))}
 
 
 def measure_all(models: Path, n: int = 500) -> dict:

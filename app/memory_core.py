@@ -1,0 +1,282 @@
+"""The memory lab's page and lesson step, without Streamlit: the committed results
+(docs/memory/results.json, `python -m lab.memory --json`), the committed tiny models
+(models/memory/), and the live probe: key-value pairs and queries laid out as lab.mqar lays them
+out, each model's answer and probability, and for RWKV-4 the WKV's implicit-attention weight, per
+channel, on the queried pair (lab.analysis.implicit_attention of the engine's recorded k).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import lab
+from lab import analysis, memory, mqar
+from rwkv_core.trace import Recorder
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "memory" / "results.json"
+MODELS = ROOT / "models" / "memory"
+COMMAND = "python -m lab.memory --json docs/memory/results.json"
+MISSING_RESULTS = ("No memory-lab results are committed yet: docs/memory/results.json is missing "
+                   f"(`{COMMAND}` writes it from the models in models/memory/).")
+MISSING_MODELS = ("No memory-lab models are committed yet: models/memory/ has no *.safetensors "
+                  "(scripts/memory_runs.sh trains them), so the live probe has nothing to run.")
+TITLES = {"rwkv4": "RWKV-4", "gpt": "GPT", "lstm": "stacked LSTM"}
+
+
+def read_results(path: Path = RESULTS) -> dict | None:
+    """The committed measurement, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def model_paths(folder: Path = MODELS) -> list[Path]:
+    """The committed tiny models, RWKV-4 first, then the GPT, the LSTM; narrow before wide."""
+    order = {k: i for i, k in enumerate(memory.KINDS)}
+
+    def key(p: Path):
+        kind, width = p.stem.split("-")[:2]
+        return order.get(kind, 9), int(width[1:]) if width[1:].isdigit() else 0
+    return sorted(folder.glob("*.safetensors"), key=key) if folder.is_dir() else []
+
+
+def label(name: str, results: dict | None = None) -> str:
+    """'RWKV-4, width 64' for 'rwkv4-w64-mix8' (the matched rivals' own width from the results)."""
+    kind, width = name.split("-")[:2]
+    entry = next((m for m in (results or {}).get("models", []) if m["name"] == name), None)
+    own = f" ({entry['width']} wide)" if entry and str(entry["width"]) != width[1:] else ""
+    return f"{TITLES.get(kind, kind)}, width {width[1:]}{own}"
+
+
+def kind_of(name: str) -> str:
+    return name.split("-")[0]
+
+
+def load(path: Path):
+    """A committed model through the ordinary loader."""
+    return lab.load_model(path)
+
+
+# --- the probe: a sequence the student writes or generates -------------------------------------
+
+@dataclass(frozen=True)
+class Probe:
+    ids: list[int]                  # the sequence: pad, the pairs, the gap, the queries last
+    pairs: list[tuple[int, int]]    # (key, value) in order
+    queries: list[int]              # the keys asked, in order (they end the sequence)
+
+    @property
+    def query_positions(self) -> list[int]:
+        return list(range(len(self.ids) - len(self.queries), len(self.ids)))
+
+    def position_of(self, key: int) -> int:
+        """Where `key` stands among the pairs (its value is the next token)."""
+        first = next(i for i, t in enumerate(self.ids) if t != mqar.PAD)
+        return first + 2 * [k for k, _ in self.pairs].index(key)
+
+    def right(self, key: int) -> int:
+        return dict(self.pairs)[key]
+
+
+def layout(pairs: list[tuple[int, int]], queries: list[int], length: int, vocab: int, gap: int = 0) -> Probe:
+    """lab.mqar's layout: pad, the pairs, `gap` pad tokens, the queries last (the recipe's mqar_gap:
+    the models were trained so; below 0, the pairs first); every refusal says why."""
+    half = vocab // 2
+    if not pairs:
+        raise ValueError("write at least one key:value pair")
+    keys = [k for k, _ in pairs]
+    bad_k = [k for k in keys if not 1 <= k < half]
+    bad_v = [v for _, v in pairs if not half <= v < vocab]
+    if bad_k:
+        raise ValueError(f"keys are 1 … {half - 1}; {', '.join(map(str, bad_k))} is not a key")
+    if bad_v:
+        raise ValueError(f"values are {half} … {vocab - 1}; {', '.join(map(str, bad_v))} is not a value")
+    if len(set(keys)) != len(keys):
+        raise ValueError("each key once: a key written twice has no single answer")
+    if not queries:
+        raise ValueError("ask at least one query (a key from the pairs)")
+    unknown = [q for q in queries if q not in keys]
+    if unknown:
+        raise ValueError(f"a query must be a key of the pairs; {', '.join(map(str, unknown))} is not one")
+    need = 2 * len(pairs) + len(queries)
+    if need > length:
+        raise ValueError(f"{len(pairs)} pairs and {len(queries)} queries take {need} tokens; "
+                         f"the models read {length}: use fewer")
+    gap = length - need if gap < 0 else min(gap, length - need)      # < 0: the rest (pairs first)
+    ids = [mqar.PAD] * (length - need - gap) + [t for kv in pairs for t in kv] + [mqar.PAD] * gap + list(queries)
+    return Probe(ids, list(pairs), list(queries))
+
+
+def parse(pairs_text: str, queries_text: str, length: int, vocab: int, gap: int = 0) -> Probe:
+    """'5:200, 7:131' and '7, 5' → the probe; ValueError with the reason for anything else."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in pairs_text.replace("\n", ",").split(","))):
+        k, sep, v = part.partition(":")
+        if not sep or not k.strip().isdigit() or not v.strip().isdigit():
+            raise ValueError(f"write each pair as key:value (whole numbers), e.g. 5:200; got {part!r}")
+        pairs.append((int(k), int(v)))
+    queries = []
+    for part in filter(None, (p.strip() for p in queries_text.split(","))):
+        if not part.isdigit():
+            raise ValueError(f"a query is a key (a whole number), got {part!r}")
+        queries.append(int(part))
+    return layout(pairs, queries, length, vocab, gap)
+
+
+def spec_for(n_pairs: int, length: int, vocab: int, gap: int) -> mqar.Spec:
+    """The probe's spec: the recipe's gap (`gap`, the trainer's mqar_gap) as lab.memory.probe_gap reads it."""
+    return mqar.Spec(vocab, n_pairs, length, memory.probe_gap(gap, length, n_pairs))
+
+
+def generated(n_pairs: int, seed: int, length: int, vocab: int, gap: int = 0) -> Probe:
+    """Sequence 0 of lab.mqar's generator with this seed."""
+    return from_ids(mqar.generate(spec_for(n_pairs, length, vocab, gap), 1, seed).ids[0].tolist(), n_pairs)
+
+
+def from_ids(ids: list[int], n_pairs: int) -> Probe:
+    first = next(i for i, t in enumerate(ids) if t != mqar.PAD)
+    flat = ids[first:first + 2 * n_pairs]
+    return Probe(list(ids), list(zip(flat[0::2], flat[1::2])), list(ids[-n_pairs:]))
+
+
+def text_of(probe: Probe) -> tuple[str, str]:
+    """The probe written back as the boxes show it: '5:200, 7:131' and '7, 5'."""
+    return ", ".join(f"{k}:{v}" for k, v in probe.pairs), ", ".join(map(str, probe.queries))
+
+
+# --- each model's answers -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    query: int
+    right: int                      # the value paired with the query
+    answer: int                     # the model's arg-max over the whole vocabulary
+    p_answer: float                 # its probability
+    p_right: float                  # the probability of the right value
+
+    @property
+    def correct(self) -> bool:
+        return self.answer == self.right
+
+
+def answers(model, probe: Probe, mode: str = "rnn") -> list[Answer]:
+    """The model reads the probe through one of its schedules (token by token by default: the way
+    it would run); at each query its arg-max and probabilities."""
+    logits, _ = model.forward(probe.ids, mode=mode)                          # (T, V)
+    out = []
+    for q, t in zip(probe.queries, probe.query_positions):
+        p = torch.softmax(logits[t].double(), -1)                             # (V,)
+        a = int(p.argmax())
+        out.append(Answer(q, probe.right(q), a, float(p[a]), float(p[probe.right(q)])))
+    return out
+
+
+def score(rows: list[Answer]) -> float:
+    return sum(a.correct for a in rows) / max(1, len(rows))
+
+
+def over_n(model, ns: list[int], seed: int, length: int, vocab: int, gap: int = 0) -> list[tuple[int, float, float]]:
+    """(N, fraction right, mean probability of the right value) on the generated sequence of each N."""
+    rows = []
+    for n in ns:
+        a = answers(model, generated(n, seed, length, vocab, gap))
+        rows.append((n, score(a), sum(x.p_right for x in a) / len(a)))
+    return rows
+
+
+# --- RWKV-4: the WKV's weight on the queried pair, per channel ----------------------------------
+
+def wkv_on_pair(model, probe: Probe, query: int) -> dict:
+    """For the query `query` (its position t), each layer's implicit-attention weights over tokens
+    0..t, per channel (lab.analysis.implicit_attention of the recorded k, time_decay, time_first):
+    the weight on the queried key's position and on its value's (the token whose token shift also
+    holds the key), per channel, and the largest |WKV rebuilt from the weights − WKV recorded|."""
+    t = probe.query_positions[probe.queries.index(query)]
+    pos = probe.position_of(query)
+    rec = Recorder(["blocks.*.att.k", "blocks.*.att.v", "blocks.*.att.wkv"])
+    model.forward(probe.ids[:t + 1], mode="rnn", recorder=rec)
+    trace = rec                                                              # name -> (t+1, C)
+    layers, worst = [], 0.0
+    for i, bw in enumerate(model.weights.blocks):
+        p = f"blocks.{i}.att."
+        w = analysis.implicit_attention(trace[p + "k"], bw.att.time_decay, bw.att.time_first, t)   # (t+1, C)
+        rebuilt = analysis.wkv_from_attention(w, trace[p + "v"])                                   # (C,)
+        worst = max(worst, float((rebuilt - trace[p + "wkv"][t].double()).abs().max()))
+        layers.append(w)
+    return {"t": t, "key_pos": pos, "value_pos": pos + 1, "weights": layers,
+            "on_key": [w[pos] for w in layers], "on_value": [w[pos + 1] for w in layers], "max_diff": worst}
+
+
+def heldout_probe(n_pairs: int, length: int, vocab: int, gap: int = 0, i: int = 0) -> Probe:
+    """Held-out sequence i at N = n_pairs as the probe lays it out: one of those whose answers
+    docs/memory/results.json keeps (lab.memory.examples)."""
+    spec = spec_for(n_pairs, length, vocab, gap)
+    return from_ids(mqar.heldout(spec, memory.EXAMPLES).ids[i].tolist(), n_pairs)
+
+
+# --- the committed results, read for the page --------------------------------------------------
+
+def cell(entry: dict, pairs: int) -> float | None:
+    return next((r["accuracy"] for r in entry["by_pairs"] if r["pairs"] == pairs), None)
+
+
+def nominal(name: str) -> int:
+    return int(name.split("-")[1][1:])
+
+
+def table_rows(results: dict) -> list[dict]:
+    """One row per model: kind, widths, parameters, budget and time, state bytes, accuracy per N."""
+    rows = []
+    for m in results["models"]:
+        t = m["train"]
+        row = {"model": TITLES.get(m["kind"], m["kind"]), "nominal width": nominal(m["name"]), "width": m["width"],
+               "parameters": m["params"], "steps": t["steps"], "minutes": round(t["seconds"] / 60, 1),
+               "s/step": t["s_per_step"], "state bytes": m["state_bytes"]}
+        row.update({f"N={r['pairs']}": round(r["accuracy"], 3) for r in m["by_pairs"]})
+        rows.append(row)
+    return rows
+
+
+def summary(results: dict | None, pairs: int = 8) -> str:
+    """Issue 28's honest summary, every figure read from the results: RWKV-4 trains in parallel (its
+    schedules agree), runs with a constant state (its bytes at every length), and pays in recall (its
+    accuracy at N = pairs beside the GPT's, at each width)."""
+    if not results or not results.get("models"):
+        return ("The memory lab's runs are not measured yet (docs/memory/results.json is missing), so this "
+                "project cannot yet say what RWKV-4's fixed state costs in recall.")
+    ms = results["models"]
+    rw = [m for m in ms if m["kind"] == "rwkv4"]
+    gp = {nominal(m["name"]): m for m in ms if m["kind"] == "gpt"}
+    if not rw:
+        return "The memory lab's results hold no RWKV-4 model yet, so there is nothing to summarise."
+    diff = max(m["schedules"]["max_diff"] for m in rw)
+    lengths = sorted({r["length"] for m in rw for r in m["by_length"] if r.get("state_bytes")})
+    fixed = ", ".join(f"{m['state_bytes']:,} bytes at width {nominal(m['name'])}" for m in rw)
+    parts = [f"**Trains in parallel like a transformer:** RWKV-4's tiny models here were trained with all "
+             f"tokens of a layer at once, and reading token by token gives the same outputs (largest difference "
+             f"{diff:.1e} over its schedules). **Runs with a constant state like an RNN:** {fixed}, the same after "
+             f"{' or '.join(map(str, lengths))} tokens."]
+    recall, gaps = [], []
+    for m in rw:
+        w, a = nominal(m["name"]), cell(m, pairs)
+        g = gp.get(w)
+        if a is None:
+            continue
+        if g and cell(g, pairs) is not None:
+            recall.append(f"at width {w}, {a:.2f} against the GPT's {cell(g, pairs):.2f} (its cache: "
+                          f"{g['state_bytes']:,} bytes at {g['train']['length']} tokens)")
+            gaps.append(cell(g, pairs) - a)
+        else:
+            recall.append(f"at width {w}, {a:.2f}")
+    if recall:
+        chance = f"(chance for a model that knows the values but not which key: {1 / pairs:.2f})"
+        lead = ("**Pays for that state in recall:**" if gaps and min(gaps) >= 0.1 else
+                "**Whether it pays for that state in recall, these runs do not settle:**")
+        parts.append(f"{lead} with {pairs} key-value pairs to recall, RWKV-4's held-out accuracy is "
+                     + "; ".join(recall) + f" {chance}.")
+    return " ".join(parts)

@@ -1,0 +1,122 @@
+"""The memory lab's app core (app/memory_core.py): the probe lays out a student's pairs as lab.mqar
+does, refuses bad input with a reason, answers as the committed evaluation did on the same held-out
+sequences (on tiny models trained here, and on the committed models when they are there), and
+RWKV-4's WKV weights on the queried pair rebuild the recorded WKV; the summary reads its figures
+from the results."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from app import memory_core as mc
+from lab import memory, mqar
+
+TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, ckpt_every=100, mqar_vocab=32)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Three tiny models (3 steps), published and measured as the real ones are: (folder, results)."""
+    root = tmp_path_factory.mktemp("memory_app")
+    for kind in memory.KINDS:
+        memory.train_one(kind, 16, 2, 3, root, quiet=True, **TINY)
+        memory.publish(memory.model_name(kind, 16, 2), root, root / "published")
+    return root / "published", memory.measure_all(root / "published", 20)
+
+
+def probe_matches_results(folder, results) -> int:
+    """Every kept example of every model: the probe's answers (token by token) equal the evaluation's."""
+    checked = 0
+    for entry in results["models"]:
+        model = mc.load(folder / f"{entry['name']}.safetensors")
+        t = entry["train"]
+        for ex in entry["examples"]:
+            for i, (want, p_want) in enumerate(zip(ex["answers"], ex["p_right"])):
+                probe = mc.heldout_probe(ex["pairs"], t["length"], model.config.vocab_size, t["gap"], i)
+                got = mc.answers(model, probe)
+                assert [a.answer for a in got] == want, (entry["name"], ex["pairs"], i)
+                assert [a.p_right for a in got] == pytest.approx(p_want, abs=1e-4)
+                checked += 1
+    return checked
+
+
+def test_the_probe_answers_as_the_evaluation_did_on_the_same_sequences(tiny):
+    folder, results = tiny
+    assert probe_matches_results(folder, results) == 3 * 3 * memory.EXAMPLES      # 3 models x N = 1, 2, 4
+
+
+@pytest.mark.skipif(not mc.RESULTS.exists(), reason="docs/memory/results.json is not committed yet")
+def test_the_committed_probe_answers_as_the_committed_evaluation():
+    results = mc.read_results()
+    assert all((mc.MODELS / f"{m['name']}.safetensors").exists() for m in results["models"])
+    assert probe_matches_results(mc.MODELS, results) > 0
+
+
+def test_the_probe_lays_out_a_sequence_as_the_generator_does():
+    for gap in (0, -2):
+        spec = mc.spec_for(3, 16, 32, gap)
+        row = mqar.generate(spec, 1, seed=9)
+        probe = mc.generated(3, 9, 16, 32, gap)
+        assert probe.ids == row.ids[0].tolist() and probe.query_positions == row.mask[0].nonzero()[:, 0].tolist()
+        assert [probe.right(q) for q in probe.queries] == row.targets[0][row.mask[0]].tolist()
+        pairs, queries = mc.text_of(probe)
+        assert mc.parse(pairs, queries, 16, 32, gap).ids == probe.ids
+        for k, v in probe.pairs:
+            assert probe.ids[probe.position_of(k)] == k and probe.ids[probe.position_of(k) + 1] == v
+
+
+@pytest.mark.parametrize("pairs,queries,words", [
+    ("40:20", "40", "keys are 1 … 15"),
+    ("3:5", "3", "values are 16 … 31"),
+    ("3:20, 3:21", "3", "each key once"),
+    ("3:20", "4", "is not one"),
+    ("3:20", "", "at least one query"),
+    ("", "3", "at least one"),
+    ("3=20", "3", "key:value"),
+    ("3:20", "x", "whole number"),
+    ("1:16, 2:17, 3:18, 4:19, 5:20", "1, 2, 3", "take 13 tokens"),
+])
+def test_bad_input_is_refused_with_its_reason(pairs, queries, words):
+    with pytest.raises(ValueError, match=words):
+        mc.parse(pairs, queries, 12, 32)
+
+
+def test_rwkv4s_wkv_weights_on_the_queried_pair_rebuild_its_wkv(tiny):
+    folder, results = tiny
+    model = mc.load(folder / f"{memory.model_name('rwkv4', 16, 2)}.safetensors")
+    probe = mc.parse("3:20, 5:21", "5, 3", 12, 32)
+    r = mc.wkv_on_pair(model, probe, 3)
+    assert r["t"] == 11 and probe.ids[r["key_pos"]] == 3 and probe.ids[r["value_pos"]] == 20
+    C = model.config.n_embd
+    for w, on_key in zip(r["weights"], r["on_key"]):
+        assert w.shape == (12, C) and torch.allclose(w.sum(0), torch.ones(C, dtype=w.dtype))
+        assert torch.equal(on_key, w[r["key_pos"]])
+    assert r["max_diff"] < 1e-4
+
+
+def test_the_summary_reads_every_figure_from_the_results(tiny):
+    _, results = tiny
+    text = mc.summary(results, pairs=2)
+    rw = {mc.nominal(m["name"]): m for m in results["models"] if m["kind"] == "rwkv4"}
+    gp = {mc.nominal(m["name"]): m for m in results["models"] if m["kind"] == "gpt"}
+    assert f"{rw[16]['state_bytes']:,} bytes at width 16" in text
+    assert f"{max(m['schedules']['max_diff'] for m in rw.values()):.1e}" in text
+    assert f"at width 16, {mc.cell(rw[16], 2):.2f} against the GPT's {mc.cell(gp[16], 2):.2f}" in text
+    assert "not measured" in mc.summary(None) and "results.json" in mc.summary({})
+
+
+def test_missing_files_are_said(tmp_path):
+    assert mc.read_results(tmp_path / "none.json") is None and mc.model_paths(tmp_path / "none") == []
+    (tmp_path / "bad.json").write_text("{")
+    assert mc.read_results(tmp_path / "bad.json") is None
+    assert "models/memory" in mc.MISSING_MODELS and mc.COMMAND in mc.MISSING_RESULTS
+
+
+def test_the_table_has_a_row_per_model(tiny):
+    _, results = tiny
+    rows = mc.table_rows(results)
+    assert [r["model"] for r in rows] == [mc.TITLES[m["kind"]] for m in results["models"]]
+    assert all(r["N=2"] == round(mc.cell(m, 2), 3) for r, m in zip(rows, results["models"]))
+    json.dumps(rows)

@@ -1,0 +1,42 @@
+"""The memory lab's figures (visuals/memory.py): each draws its data, one trace per model, in the
+kind's colour, with text from models or users escaped."""
+from __future__ import annotations
+
+import torch
+
+from visuals import memory as vm
+from visuals.theme import caption
+
+SERIES = [("RWKV-4, width 64", "rwkv4", 64, [(1, 1.0), (2, 0.5), (4, 0.26)]),
+          ("GPT, width 64", "gpt", 64, [(1, 1.0), (2, 1.0), (4, 0.99)]),
+          ("stacked LSTM, width 128", "lstm", 128, [(1, 0.2), (2, 0.1), (4, 0.05)])]
+
+
+def test_recall_by_pairs_draws_each_model_and_the_1_over_n_line():
+    fig = vm.recall_by_pairs_figure(SERIES, "N = 4")
+    assert [t.name for t in fig.data] == [s[0] for s in SERIES] + ["1/N (knows the values, not which key)"]
+    assert list(fig.data[1].y) == [1.0, 1.0, 0.99] and list(fig.data[-1].y) == [1.0, 0.5, 0.25]
+    assert fig.data[0].line.color != fig.data[1].line.color and fig.data[2].line.dash == "dash"
+    assert "N = 4" in caption(fig)
+
+
+def test_recall_by_length_leaves_a_gap_where_a_model_cannot_read():
+    fig = vm.recall_by_length_figure([("GPT, width 64", "gpt", 64, [(16, 0.99), (32, None), (64, None)]),
+                                      ("RWKV-4, width 64", "rwkv4", 64, [(16, 0.3), (32, 0.28), (64, 0.2)])], 4)
+    assert list(fig.data[0].y) == [0.99, None, None] and fig.data[0].connectgaps is False
+    assert "N = 4" in fig.layout.title.text
+
+
+def test_recall_vs_state_puts_each_model_at_its_bytes():
+    pts = [("RWKV-4, width 64", "rwkv4", 64, 2560, 0.26), ("RWKV-4, width 128", "rwkv4", 128, 5120, 0.3),
+           ("GPT, width 64", "gpt", 64, 16384, 0.99)]
+    fig = vm.recall_vs_state_figure(pts, 4)
+    assert [t.name for t in fig.data] == ["RWKV-4", "GPT"] and list(fig.data[0].x) == [2560, 5120]
+    assert list(fig.data[0].text) == ["w64", "w128"] and fig.layout.xaxis.type == "log"
+
+
+def test_probe_over_n_and_the_wkv_heatmap():
+    fig = vm.probe_over_n_figure([("RWKV-4 <b>", "rwkv4", 64, [(1, 1.0, 0.9), (2, 0.5, 0.4)])], 7)
+    assert fig.data[0].name == "RWKV-4 &lt;b&gt;" and list(fig.data[0].y) == [0.9, 0.4] and "seed 7" in fig.layout.title.text
+    heat = vm.wkv_pair_figure(["layer 0", "layer 1"], [torch.tensor([0.1, 0.5]), torch.tensor([0.0, 0.2])], 3e-7)
+    assert heat.data[0].z.shape == (2, 2) and "3.0e-07" in heat.layout.title.text
