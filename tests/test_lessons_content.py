@@ -256,3 +256,17 @@ def test_lesson_figures_show_their_data_and_escape_text():
     assert list(fig.data[0].y) == ["x_att", "aa", "bb", "x_ffn"] and "&lt;i&gt;" in fig.layout.title.text
     big = vl.presenter(vl.vector_bars([1.0, 2.0], title="t", caption="c"))
     assert big.layout.font.size > 16 and big.layout.height > 340
+
+
+def test_the_lessons_are_read_once_per_version_of_the_files(tmp_path):
+    """Every page run (every student's, every second in a room) asks for the lessons: they are read
+    once and shared, and read again when a file changes."""
+    import shutil
+    root = tmp_path / "lessons"
+    shutil.copytree(ls.LESSONS_DIR, root)
+    first = ls.load_lessons(root)
+    assert ls.load_lessons(root) is first                               # shared, not read again
+    step = sorted((root / "01-how-a-text-model-works").glob("0*.md"))[0]
+    step.write_text(step.read_text(encoding="utf-8").replace("title:", "title: Changed", 1), encoding="utf-8")
+    again = ls.load_lessons(root)
+    assert again is not first and again[0].steps[0].title.startswith("Changed")

@@ -31,6 +31,7 @@ the order the files had when links were positions); they land where they landed 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,15 @@ def read_lesson(folder: Path, number: int) -> Lesson:
 
 
 def load_lessons(root: Path = LESSONS_DIR) -> tuple[Lesson, ...]:
-    """All lessons in the order of index.md."""
+    """All lessons in the order of index.md, read once per version of the files: a page run (every
+    student's, every second in a room) costs a few stat() calls, and an edited file is read again.
+    The lessons are frozen dataclasses, so every session may share them."""
+    stamp = tuple(sorted((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in Path(root).rglob("*.md")))
+    return _load_lessons(Path(root), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_lessons(root: Path, stamp: tuple) -> tuple[Lesson, ...]:
     meta, _ = parse_front_matter((root / "index.md").read_text(encoding="utf-8"), "index.md")
     folders = _as_tuple(meta, "lessons")
     if not folders:
