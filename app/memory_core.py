@@ -27,17 +27,17 @@ MISSING_MODELS = ("No memory-lab models are committed yet: models/memory/ has no
 TITLES = {"rwkv4": "RWKV-4", "gpt": "GPT", "lstm": "stacked LSTM"}
 
 
-def read_results(path: Path = RESULTS) -> dict | None:
+def read_results(path: Path | None = None) -> dict | None:
     """The committed measurement, or None when it is missing or unreadable."""
     try:
-        return json.loads(path.read_text())
+        return json.loads((path or RESULTS).read_text())
     except (OSError, ValueError):
         return None
 
 
-def model_paths(folder: Path = MODELS) -> list[Path]:
+def model_paths(folder: Path | None = None) -> list[Path]:
     """The committed tiny models, RWKV-4 first, then the GPT, the LSTM; narrow before wide."""
-    order = {k: i for i, k in enumerate(memory.KINDS)}
+    order, folder = {k: i for i, k in enumerate(memory.KINDS)}, folder or MODELS
 
     def key(p: Path):
         kind, width = p.stem.split("-")[:2]
@@ -55,6 +55,20 @@ def label(name: str, results: dict | None = None) -> str:
 
 def kind_of(name: str) -> str:
     return name.split("-")[0]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the probe needs of the models' recipe, from a model's log (models/memory/<name>.log.json)."""
+    length: int                     # the training length: the GPT reads no more
+    vocab: int
+    gap: int                        # the trainer's mqar_gap
+    pairs: int                      # the training N (the largest of the mix)
+
+
+def setting_of(path: Path) -> Setting:
+    r = json.loads(path.with_suffix(".log.json").read_text())["recipe"]
+    return Setting(r["ctx_len"], r["mqar_vocab"], r.get("mqar_gap", -1), r["mqar_pairs"])
 
 
 def load(path: Path):

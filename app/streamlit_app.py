@@ -25,6 +25,7 @@ pages = [
     st.Page("app_pages/scheduling_lab.py", title="Scheduling Lab", icon=":material/grid_on:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
     st.Page("app_pages/why_rwkv.py", title="Why RWKV, measured", icon=":material/leaderboard:"),
+    st.Page("app_pages/memory_lab.py", title="Memory lab", icon=":material/memory:"),
 ]
 # a room's teacher console: reached only by the link the room gives (not in the header, nor classroom's row)
 console = st.Page("app_pages/console.py", title="Room console", icon=":material/co_present:", visibility="hidden")

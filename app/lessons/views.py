@@ -27,6 +27,7 @@ from visuals import schedule as vs
 from . import claims as cl
 from . import core as lc
 from . import views_cliffhanger, views_scaling  # noqa: F401  (lessons 2 and 4's views register themselves)
+from . import views_memory  # noqa: F401  (lesson 3's memory-lab step registers itself)
 from .layout import Context, agreement, quiz, show, table
 from .registry import VIEWS, View, view  # noqa: F401  (VIEWS and View read here as views.*)
 from .results import Checked

@@ -1,0 +1,58 @@
+"""The Memory lab page in the real app (AppTest): without results or models it says what is
+missing and how to make it; with tiny models (trained here, published and measured as the real
+ones are) it draws the charts, and the live probe gives one answer line per model, refuses bad
+input with its reason while keeping it, and follows N."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from app_helpers import chart_titles, no_exception, started_app
+
+from app import memory_core as mc
+from lab import memory
+
+TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, ckpt_every=100, mqar_vocab=32)
+PAGE = "app_pages/memory_lab.py"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("memory_page")
+    for kind in memory.KINDS:
+        memory.train_one(kind, 16, 2, 3, root, quiet=True, **TINY)
+        memory.publish(memory.model_name(kind, 16, 2), root, root / "published")
+    (root / "results.json").write_text(json.dumps(memory.measure_all(root / "published", 10)))
+    return root
+
+
+def markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_missing_results_and_models_are_said(monkeypatch, tmp_path):
+    monkeypatch.setattr(mc, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(mc, "MODELS", tmp_path / "models")
+    at = started_app(PAGE)
+    infos = " ".join(i.value for i in at.info)
+    assert mc.MISSING_RESULTS in infos and mc.MISSING_MODELS in infos
+    assert "not measured yet" in markdown(at) and at.title[0].value == "Memory lab"
+
+
+def test_the_page_draws_the_charts_and_the_probe_answers_for_every_model(monkeypatch, tiny):
+    monkeypatch.setattr(mc, "RESULTS", tiny / "results.json")
+    monkeypatch.setattr(mc, "MODELS", tiny / "published")
+    at = started_app(PAGE)
+    titles = chart_titles(at)
+    for start in ("Recall against the bytes of state", "Recall against the number", "Recall against the sequence",
+                  "The probe as N grows", "RWKV-4: how much"):
+        assert any(t.startswith(start) for t in titles), (start, titles)
+    lines = [m for m in markdown(at).splitlines() if " answered " in m]
+    assert len(lines) == 3 and all(f"of {at.slider[0].value} right" in m for m in lines)
+    at.text_input(key="mem_pairs").set_value("3:20, 3:21").run()
+    no_exception(at)
+    assert "each key once" in at.error[0].value and at.text_input(key="mem_pairs").value == "3:20, 3:21"
+    at.slider(key="mem_n").set_value(1).run()
+    no_exception(at)
+    assert not at.error and len(at.text_input(key="mem_queries").value.split(",")) == 1
+    assert all("of 1 right" in m for m in markdown(at).splitlines() if " answered " in m)
