@@ -92,8 +92,9 @@ def column_format(values: Sequence, name: str = ""):
     """The one formatter for a whole column of numbers (its quantity, named by `name`):
     whole numbers with thousands separators; probabilities and shares in percent (`probability`);
     other reals with the same fixed number of decimals all down the column (three significant digits
-    of its largest value, at least one decimal below 1,000: 0.186 / 12.5 / 1,234), or in scientific form when that would need more than
-    four decimals or the column spans more than three orders of magnitude (6.52e-05 beside 0.43)."""
+    of its largest value, at least one decimal below 1,000: 0.186 / 12.5 / 1,234), or in scientific
+    form when that would need more than four decimals or the column spans more than three orders of
+    magnitude (6.52e-05 beside 0.43)."""
     nums = [float(v) for v in values if _is_number(v)]
     if nums and all(_is_whole(v) for v in values if _is_number(v)):
         sep = "" if is_label(name) else ","           # a token id or a seed is a name, not an amount

@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import scheduling_core as sc
+from app.formats import count
 from app.widgets import show, table
 from lab import bench_record
 from lab.kinds import KINDS
@@ -87,7 +88,7 @@ def run_section(timed: Timed, kind: str, n_tokens: int, chunk: int, tokens: list
     kmodel = timed.kind_model(kind)
     ktokens = tokens if kind == "rwkv4" else sc.kind_tokens(kmodel, timed.prompt_text, timed.prompt, n_tokens)
     what = "the loaded model" if kind == "rwkv4" else f"the {deps.title} trained here"
-    st.markdown(f"Runs {what} ({kmodel.config.n_layer} layers) on the grid's {n_tokens} tokens, once per schedule "
+    st.markdown(f"Runs {what} ({count(kmodel.config.n_layer, 'layer')}) on the grid's {count(n_tokens, 'token')}, once per schedule "
                 f"it allows, cascade chunk {chunk}.")
     st.text(f"Device: {sc.device_label(kmodel)}")
     if st.button("Run and time", type="primary", key="sl_run"):
@@ -110,7 +111,7 @@ def run_section(timed: Timed, kind: str, n_tokens: int, chunk: int, tokens: list
         return
     (k_done, t_done, c_done), runs, frames, (totals, step_times, race), wave = saved
     if (k_done, t_done, c_done) != (kind, n_tokens, chunk):
-        st.caption(f"These results are for {KINDS[k_done].title}, {t_done} tokens, chunk {c_done}: press Run and "
+        st.caption(f"These results are for {KINDS[k_done].title}, {count(t_done, 'token')}, chunk {c_done}: press Run and "
                    "time again for the current settings.")
     rows = runs + ([wave] if wave else [])
     table({"schedule": [r.label for r in rows], "steps": [r.plan.n_steps for r in rows],
@@ -154,7 +155,7 @@ def run_section(timed: Timed, kind: str, n_tokens: int, chunk: int, tokens: list
 @st.fragment
 def kinds_section(timed: Timed, n_tokens: int, chunk: int) -> None:
     st.header("Every model kind, the same text")
-    st.markdown(f"The same text ({n_tokens} tokens, cascade chunk {chunk}) through the loaded RWKV and every rival "
+    st.markdown(f"The same text ({count(n_tokens, 'token')}, cascade chunk {chunk}) through the loaded RWKV and every rival "
                 "trained here, each in every schedule its dependencies allow: the times, and each kind's proof that "
                 "its schedules compute the same numbers.")
     if st.button("Time every kind", key="sl_kinds_run"):
@@ -174,7 +175,7 @@ def kinds_section(timed: Timed, n_tokens: int, chunk: int) -> None:
             st.success(f"{kr.title}: same outputs in its {len(kr.runs)} schedule(s) (max |difference| {kr.max_diff:.1e}).")
         else:
             st.error(f"{kr.title}: the schedules disagree by {kr.max_diff:.2e}.")
-    st.caption(f"{t_k} tokens, chunk {c_k}, on {kind_runs[0].runs[0].timings.device}. On a CPU a wide step is not "
+    st.caption(f"{count(t_k, 'token')}, chunk {c_k}, on {kind_runs[0].runs[0].timings.device}. On a CPU a wide step is not "
                "much faster than a narrow one (few cores); the step counts are what a GPU turns into time.")
 
 
@@ -189,7 +190,7 @@ def training_section(device: str) -> None:
             st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
                        f"forward + backward, each kind in its fastest allowed schedule "
                        "(`python -m lab.train_bench`).")
-    if st.button("Measure one training step of each kind here (about a minute on a CPU)", key="sl_speed_run"):
+    if st.button("Measure one training step of each kind here (tens of seconds on a CPU)", key="sl_speed_run"):
         with st.spinner("Timing a training step of each kind…"):
             st.session_state["sl_speed"] = sc.measure_training_steps(device)
     if st.session_state.get("sl_speed"):

@@ -28,6 +28,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from app.explorer_core import token_label
+from app.formats import count
 from lab import analysis, bench_record, kinds
 from lab.kinds import KINDS
 from rwkv_core import Recorder
@@ -287,7 +288,7 @@ def chunk_note(chunk: int, n_tokens: int) -> str | None:
     """What the cascade really runs when the chunk is longer than the text."""
     if chunk <= n_tokens:
         return None
-    return (f"Cascade chunk {chunk}, capped at {n_tokens} by the {n_tokens} tokens: one cell holds the whole "
+    return (f"Cascade chunk {chunk}, capped at {n_tokens} by the {count(n_tokens, 'token')}: one cell holds the whole "
             f"text, so the cascade runs like parallel (L steps).")
 
 

@@ -68,6 +68,14 @@ header [data-testid="stTopNavLink"] span, header [data-testid="stTopNavLink"] p 
 # Always: page links wrap instead of ending in an ellipsis. A phone (390 px wide): columns one under another, titles and links wrapped, charts' titles in
 # smaller type (plotly's SVG text does not wrap; visuals.theme wraps titles at ~60 characters).
 PHONE_CSS = """<style>
+/* a button's label wraps instead of ending in an ellipsis: the Lessons contents lists long step titles */
+[data-testid="stBaseButton-tertiary"], [data-testid="stBaseButton-primary"], [data-testid="stBaseButton-secondary"] {
+  height: auto !important; max-width: 100% !important; }
+[data-testid="stBaseButton-tertiary"] p, [data-testid="stBaseButton-tertiary"] div,
+[data-testid="stBaseButton-primary"] p, [data-testid="stBaseButton-secondary"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: anywhere; }
+[data-testid="stBaseButton-tertiary"] p { text-align: left; }
 [data-testid="stPageLink"] a, [data-testid="stPageLink"] p, [data-testid="stPageLink"] span,
 [data-testid="stPageLink"] div { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; height: auto !important; max-width: 100% !important; }

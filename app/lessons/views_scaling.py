@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import scheduling_core as sc
 from app import style
+from app.formats import count
 from app.resources import rival_model
 from lab.kinds import KINDS
 from rwkv_core.protocol import Model
@@ -83,7 +84,7 @@ def red_line_live(ctx: Context) -> None:
         return
     ran = tp.row("redline", "rnn")
     c1, c2 = st.columns(2)
-    c1.metric(f"red-line RNN ({ran.n_layer} layers) on your {tp.n_tokens} tokens",
+    c1.metric(f"red-line RNN ({count(ran.n_layer, 'layer')}) on your {count(tp.n_tokens, 'token')}",
               f"{ran.product_steps} steps = L·T", help="Plan.product_steps of its only possible plan")
     c2.metric(f"measured on {tp.device}", f"{ran.ms:.1f} ms")
     for mode in ("cascade", "parallel"):
@@ -95,7 +96,7 @@ def wave_view(ctx: Context) -> None:
     show(ctx, architecture.remove_red_line(n_layer=3, n_tokens=4), "cascade")
     L, T = ctx.model.config.n_layer, ctx.ex.n_tokens
     c1, c2 = st.columns(2)
-    c1.metric(f"red-line RNN order, {L} layers × your {T} tokens", f"{expected_steps('rnn', L, T)} steps")
+    c1.metric(f"red-line RNN order, {count(L, 'layer')} × your {count(T, 'token')}", f"{expected_steps('rnn', L, T)} steps")
     c2.metric("cascade (one token per cell)", f"{expected_steps('cascade', L, T, 1)} steps")
 
 
@@ -133,7 +134,7 @@ def two_parts_view(ctx: Context) -> None:
     show(ctx, vls.kind_schedules(_figure_rows(tp), device=tp.device, n_tokens=tp.n_tokens), "kinds")
     table(ctx, S.two_parts_table(tp))
     L = {r.kind: r.n_layer for r in tp.rows}
-    st.caption(f"T = {tp.n_tokens} tokens of your prompt (at most {S.MAX_TOKENS}); L = "
+    st.caption(f"T = {count(tp.n_tokens, 'token')} of your prompt (at most {S.MAX_TOKENS}); L = "
                + ", ".join(f"{KINDS[k].title} {n}" for k, n in L.items()) + ". Cascade with one token per cell.")
     worst = max(r.max_diff for r in tp.rows if r.max_diff is not None)
     (st.success if worst < sc.SAME_TOLERANCE else st.error)(
