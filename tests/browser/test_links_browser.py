@@ -97,3 +97,27 @@ def test_the_explorers_tokens_survive_a_reload_and_steps_add_no_history(page, ap
     page.go_back()                                       # the steps added no entries: Back is Home
     wait_idle(page, TIMEOUT_MS)
     assert path(page) == "", page.url
+
+
+def test_the_explorers_link_carries_the_open_sections_settings(page, app_url):
+    """A section's setting changed in the page is written into the address without a history entry,
+    and the address, reloaded, opens the section as it was."""
+    page.goto(app_url, timeout=TIMEOUT_MS)
+    wait_idle(page, TIMEOUT_MS)
+    nav_to(page, "Explorer")
+    page.get_by_text("State per layer", exact=True).first.click()
+    wait_idle(page, TIMEOUT_MS)
+    before = page.evaluate("history.length")
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Layer").get_by_role("slider").first
+    thumb.focus()
+    for _ in range(2):
+        thumb.press("ArrowRight")
+        wait_idle(page, TIMEOUT_MS)
+    page.locator(".gtitle").filter(has_text="Layer 2: the state").first.wait_for(timeout=TIMEOUT_MS)
+    query = parse_qs(urlparse(page.url).query)
+    assert query.get("ex_layer") == ["2"] and query.get("ex_section") == ["State per layer"], page.url
+    assert page.evaluate("history.length") == before                 # replaced, not pushed
+    page.reload()
+    wait_idle(page, TIMEOUT_MS)
+    assert_no_exception(page)
+    page.locator(".gtitle").filter(has_text="Layer 2: the state").first.wait_for(timeout=TIMEOUT_MS)
