@@ -2,7 +2,7 @@
 one trainer, and what they recall against the number of pairs, the sequence length and the bytes
 of state they carry (docs/memory-lab.md).
 
-    python -m lab.memory --train rwkv4 --width 64        # → runs/memory/, published to models/memory/
+    python -m lab.memory --train rwkv4 --width 64        # → runs/memory-lab/, published to models/memory/
     python -m lab.memory --json docs/memory/results.json # measures every model in models/memory/
 
 Each kind's width is chosen so that its parameter count matches RWKV-4's at the nominal width
@@ -27,7 +27,7 @@ from lab import mqar, train_log
 from lab.train import TrainConfig, train
 from lab.train_kinds import N_HEAD
 
-RUNS = Path("runs/memory")
+RUNS = Path("runs/memory-lab")       # checkpoints of the committed runs (runs/memory: the rehearsal's, earlier recipe)
 MODELS = Path(__file__).resolve().parent.parent / "models" / "memory"   # the published (committed) models
 KINDS = ("rwkv4", "gpt", "lstm")          # the memory lab's kinds (the red-line RNN is optional)
 RECIPE = dict(                             # the memory lab's recipe: the one setting where a pilot's GPT learned

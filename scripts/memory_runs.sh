@@ -8,7 +8,7 @@
 #   BESIDE="a test run" scripts/memory_runs.sh
 #
 # Resumable: a model already published in models/memory/ is skipped; an interrupted one resumes
-# from runs/memory/<name>/ckpt.pt. It refuses to start while a training run of the tuning sweep
+# from runs/memory-lab/<name>/ckpt.pt. It refuses to start while a training run of the tuning sweep
 # (lab.sweep run) holds the CPU, unless FORCE=1: the two would slow each other and the timings
 # would mean less.
 set -euo pipefail
