@@ -294,3 +294,25 @@ def summary(results: dict | None, pairs: int = 8) -> str:
         parts.append(f"{lead} with {pairs} key-value pairs to recall, RWKV-4's held-out accuracy is "
                      + "; ".join(recall) + f" {chance}.")
     return " ".join(parts)
+
+
+def markdown_tables(results: dict) -> str:
+    """docs/memory-lab.md's tables, written from the results (tests/test_memory_docs.py reads them back)."""
+    rows = table_rows(results)
+    ns = [k for k in rows[0] if k.startswith("N=")]
+    out = ["| kind | nominal width | own width | parameters | steps | minutes | s/step | state bytes | "
+           + " | ".join(n.replace("N=", "N = ") for n in ns) + " |",
+           "|---|" + "---|" * (7 + len(ns))]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['nominal width']} | {r['width']} | {r['parameters']:,} | {r['steps']:,} | "
+                   f"{r['minutes']} | {r['s/step']} | {r['state bytes']:,} | "
+                   + " | ".join(f"{r[n]:.3f}" for n in ns) + " |")
+    lengths = sorted({x["length"] for m in results["models"] for x in m["by_length"]})
+    out += ["", "| kind | nominal width | " + " | ".join(f"{t} tokens" for t in lengths) + " |",
+            "|---|---|" + "---|" * len(lengths)]
+    for m in results["models"]:
+        cells = {x["length"]: x for x in m["by_length"]}
+        out.append(f"| {TITLES.get(m['kind'], m['kind'])} | {nominal(m['name'])} | " + " | ".join(
+            "—" if cells[t]["accuracy"] is None else f"{cells[t]['accuracy']:.3f} ({cells[t]['state_bytes']:,} B)"
+            for t in lengths) + " |")
+    return "\n".join(out)
