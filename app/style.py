@@ -75,7 +75,8 @@ PHONE_CSS = """<style>
 [data-testid="stBaseButton-primary"] p, [data-testid="stBaseButton-secondary"] p {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: anywhere; }
-[data-testid="stBaseButton-tertiary"] p { text-align: left; }
+[class*="st-key-toc_"] button { justify-content: flex-start !important; text-align: left !important; }
+[class*="st-key-toc_"] button p, [class*="st-key-toc_"] button div { text-align: left !important; }
 [data-testid="stPageLink"] a, [data-testid="stPageLink"] p, [data-testid="stPageLink"] span,
 [data-testid="stPageLink"] div { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; height: auto !important; max-width: 100% !important; }
@@ -100,7 +101,8 @@ PHONE_CSS = """<style>
   .js-plotly-plot .modebar-container { display: none !important; }   /* it covered the titles */
   /* (token chips: a phone gets four to a row, app/explorer_core.fig_tokens, at plotly's own size) */
   .js-plotly-plot .legendtext, .js-plotly-plot .xtick text, .js-plotly-plot .ytick text { font-size: 11px !important; }
-  .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text { font-size: 12px !important; }
+  .js-plotly-plot .infolayer g[class^="g-x"] text, .js-plotly-plot .infolayer g[class^="g-y"] text {
+    font-size: 12px !important; }   /* every axis title: g-xtitle, g-x2title, ... */
   /* labels placed in the data (a picture's boxes, panel titles) keep plotly's px size while the
      chart narrows to a third: smaller, so that they stay in their boxes and off each other, but
      never under 11 px, their subtitles (sup and sub tags: plotly's 70 %) included */

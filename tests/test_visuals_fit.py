@@ -73,3 +73,18 @@ def test_the_memory_chart_s_legend_sits_above_the_plot():
     """Inside the plot it covered the "now" label, and on a phone squeezed the plot to 60 px."""
     fig = states.state_vs_kv_cache([1, 10, 100], 30_720, {"GPT-2": [10, 100, 1000]}, 10)
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.y >= 1
+
+
+def test_panel_subtitles_are_not_raised_onto_the_title():
+    """A panel title's second line is a 70 % span, not plotly's <sup>, whose raised baseline put it on
+    the line above when a phone shows both at 11 px."""
+    plan = make_plan("cascade", n_layer=2, n_tokens=6, chunk=2)
+    title = vs.plan_title(plan, 16)
+    assert "<sup>" not in title and title.count('<span style="font-size:70%">') == 2
+
+
+def test_the_layer_lens_labels_have_room_above_the_highest_point():
+    from visuals import lessons
+    fig = lessons.layer_lens(["embed", "blocks.0.resid"], [10.0, 40.0], ["a", "doth"], [0.46, 0.00004])
+    assert fig.data[0].cliponaxis is False and fig.layout.yaxis.range[1] >= 1.15 * 40
+    assert fig.data[0].text[1].endswith("0.004%")                     # a small probability is not 0%

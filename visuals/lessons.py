@@ -18,7 +18,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENTIAL, safe, style
+from .theme import HIGHLIGHT, MUTED, PALETTE, RED_LINE, SEQUENTIAL, percent, safe, style
 
 FLOAT32_MAX_EXP = 88.72  # ln of the largest float32: e^x is inf above it
 
@@ -37,12 +37,13 @@ def layer_lens(names: Sequence[str], norms: Sequence[float], top: Sequence[str],
                top_prob: Sequence[float]) -> go.Figure:
     """The size of the residual stream after each stage, labelled with the token the head would
     pick from it (and that token's probability)."""
-    text = [f"“{safe(t)}” {p:.0%}" for t, p in zip(top, top_prob)]
+    text = [f"“{safe(t)}” {percent(p)}" for t, p in zip(top, top_prob)]     # never a bare 0%
     fig = go.Figure(go.Scatter(x=list(names), y=list(norms), mode="lines+markers+text", text=text,
-                               textposition="top center", marker=dict(size=12, color=PALETTE["blue"]),
+                               textposition="top center", cliponaxis=False,     # the top label stays whole
+                               marker=dict(size=12, color=PALETTE["blue"]),
                                line=dict(width=3), name="‖x‖",
                                hovertemplate="%{x}<br>‖x‖ = %{y:.2f}<br>head would pick %{text}<extra></extra>"))
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(range=[0, 1.2 * max(norms, default=1.0)])     # room above the highest point for its label
     return style(fig, title="One token through the layers", x_title="recorder point", y_title="‖x‖ (L2 norm)",
                  caption="Each block adds its output to the residual stream x. Labels: the token the head would "
                          "predict if the model stopped after that block (the last one is the real prediction).")

@@ -58,6 +58,12 @@ def critical_path_xy(plan: Plan, cell: Cell) -> tuple[list[float], list[float]]:
 
 # --- the grid -----------------------------------------------------------------------------
 
+def _small(text: str) -> str:
+    """A panel title's second line at 70 %, as plotly's <sup> draws it but without its raised baseline:
+    a phone shows the panel titles at 11 px (app/style.py), where a raised line sat on the one above."""
+    return f'<span style="font-size:70%">{text}</span>'
+
+
 def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
     """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula;
     under it the critical path in matrix-product steps and how wide the widest one is. A chunk
@@ -65,18 +71,18 @@ def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
     chunk = plan.chunk if takes_chunk(plan.mode) else None
     capped = ""
     if chunk is not None and asked_chunk is not None and asked_chunk > plan.chunk:
-        capped = f"<br><sup>chunk {asked_chunk}, capped at {plan.chunk} by the {plan.n_tokens} tokens</sup>"
+        capped = "<br>" + _small(f"chunk {asked_chunk}, capped at {plan.chunk} by the {plan.n_tokens} tokens")
     formula = f"{step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
     if plan.product_steps == plan.n_steps:         # every step is one (wide) product: RWKV, the GPT
         return (f"{plan.label}: {formula}{capped}"
-                f"<br><sup>{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide</sup>")
+                "<br>" + _small(f"{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide"))
     # an LSTM's cell over n tokens is n products one after another: the critical path is the headline
     return (f"{plan.label}: {plan.product_steps:,} products in a row{capped}"
-            f"<br><sup>critical path; {formula} of cells, each up to {plan.chunk:,} tokens in order</sup>")
+            "<br>" + _small(f"critical path; {formula} of cells, each up to {plan.chunk:,} tokens in order"))
 
 
 def refused_title(r: Refusal) -> str:
-    return f"{r.mode}: not possible<br><sup>{kind_title(r.deps.kind)}'s dependencies forbid it</sup>"
+    return f"{r.mode}: not possible<br>" + _small(f"{kind_title(r.deps.kind)}'s dependencies forbid it")
 
 
 def counter(plan: Plan, a: int, b: int, clock: float | None) -> str:
