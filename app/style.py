@@ -100,7 +100,8 @@ PHONE_CSS = """<style>
   .js-plotly-plot .gtitle { font-size: 13px !important; }
   .js-plotly-plot .modebar-container { display: none !important; }   /* it covered the titles */
   /* (token chips: a phone gets four to a row, app/explorer_core.fig_tokens, at plotly's own size) */
-  .js-plotly-plot .legendtext, .js-plotly-plot .xtick text, .js-plotly-plot .ytick text { font-size: 11px !important; }
+  .js-plotly-plot .legendtext, .js-plotly-plot .xaxislayer-above text, .js-plotly-plot .yaxislayer-above text {
+    font-size: 11px !important; }   /* the ticks of every axis (xtick, x2tick, ...) */
   .js-plotly-plot .infolayer g[class^="g-x"] text, .js-plotly-plot .infolayer g[class^="g-y"] text {
     font-size: 12px !important; }   /* every axis title: g-xtitle, g-x2title, ... */
   /* labels placed in the data (a picture's boxes, panel titles) keep plotly's px size while the
