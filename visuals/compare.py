@@ -43,11 +43,13 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
     if equal_at is not None:
         line, label = _vline(equal_at / scale, "equal " + ("tokens" if axis == "tokens" else "compute"))
         shapes, notes = [line], [label]
-    x_title = "training tokens (millions)" if axis == "tokens" else "compute time (minutes: tokens ÷ throughput)"
+    x_title = "training tokens (millions)" if axis == "tokens" else "compute time (minutes)"
     what = "equal training tokens" if axis == "tokens" else "equal compute time"
     return figure(traces, title=f"Held-out bits per character at {what}",
                   caption="Lower is better. Each point is a validation during training on the held-out plays; "
-                          "the dashed line is where every curve is read.",
+                          "the dashed line is where every curve is read."
+                          + ("" if axis == "tokens" else " Compute time: the run's training tokens ÷ its kind's "
+                             "training throughput measured on a quiet machine."),
                   x_title=x_title, y_title="bits per character", shapes=shapes, annotations=notes,
                   margin=ROOM_FOR_LEGEND, height=480)
 
