@@ -113,17 +113,18 @@ def rwkv_block() -> go.Figure:
     """Inside one RWKV-4 block: time-mix (token shift, R K V, WKV with its state aa bb pp) and
     channel-mix (token shift, R K, squared ReLU), each added to the residual stream."""
     fig = _canvas((-4.6, 5.6), (-0.6, 11.4))
-    spine = [(0, 0, "x (from the layer below)"), (0, 1.2, "LayerNorm ln1"), (0, 5.6, "+"),
-             (0, 6.6, "LayerNorm ln2"), (0, 10.0, "+"), (0, 11.0, "x (to the layer above)")]
-    for x, y, text in spine:
-        _box(fig, x, y, 2.6 if text != "+" else 0.6, 0.6, text, fill="#FFFFFF" if text != "+" else PALETTE["yellow"])
+    spine = [(0, 0, "x from the layer below"), (0, 1.2, "LayerNorm ln1"), (0, 5.6, "+"),
+             (0, 6.6, "LayerNorm ln2"), (0, 10.0, "+"), (0, 11.0, "x to the layer above")]
+    for x, y, text in spine:     # box widths in chart units (about 55 px each at this height): room for the words
+        _box(fig, x, y, 3.4 if text != "+" else 0.6, 0.6, text, fill="#FFFFFF" if text != "+" else PALETTE["yellow"],
+             size=13)
     _arrow(fig, 0, 0.3, 0, 0.9)
     # time-mix
-    _box(fig, 0, 2.3, 3.2, 0.6, "token shift: mix with x<sub>t−1</sub>", fill=BOX)
+    _box(fig, 0, 2.3, 3.4, 0.6, "token shift: mix x<sub>t</sub>, x<sub>t−1</sub>", fill=BOX, size=13)
     for x, name in ((-1.6, "R = σ(W<sub>r</sub>·)"), (0, "K = W<sub>k</sub>·"), (1.6, "V = W<sub>v</sub>·")):
-        _box(fig, x, 3.3, 1.4, 0.6, name, fill=LAYER_FILL, size=12)
+        _box(fig, x, 3.3, 1.5, 0.6, name, fill=LAYER_FILL, size=12)
         _arrow(fig, 0, 2.6, x, 3.0)
-    _box(fig, 0.8, 4.3, 2.6, 0.6, "WKV (decay w, bonus u)", fill=PALETTE["orange"], size=12)
+    _box(fig, 0.6, 4.3, 3.0, 0.6, "WKV: decay w, bonus u", fill=PALETTE["orange"], size=12)
     _box(fig, 3.6, 4.3, 1.8, 0.8, "state<br>aa, bb, pp", fill="#FFFFFF", line=PALETTE["vermillion"], size=12)
     _arrow(fig, 2.7, 4.45, 2.1, 4.45, colour=PALETTE["vermillion"])
     _arrow(fig, 2.1, 4.15, 2.7, 4.15, colour=PALETTE["vermillion"])
@@ -135,12 +136,12 @@ def rwkv_block() -> go.Figure:
     _arrow(fig, -1.0, 5.15, -0.3, 5.5)
     _arrow(fig, 0, 1.5, 0, 2.0)
     # residual
-    fig.add_shape(type="line", x0=-1.3, y0=0, x1=-3.6, y1=0, line=dict(color="#333", width=1.5))
+    fig.add_shape(type="line", x0=-1.7, y0=0, x1=-3.6, y1=0, line=dict(color="#333", width=1.5))
     fig.add_shape(type="line", x0=-3.6, y0=0, x1=-3.6, y1=5.6, line=dict(color="#333", width=1.5))
     _arrow(fig, -3.6, 5.6, -0.3, 5.6)
     # channel-mix
     _arrow(fig, 0, 5.9, 0, 6.3)
-    _box(fig, 0, 7.5, 3.2, 0.6, "token shift: mix with x<sub>t−1</sub>", fill=BOX)
+    _box(fig, 0, 7.5, 3.4, 0.6, "token shift: mix x<sub>t</sub>, x<sub>t−1</sub>", fill=BOX, size=13)
     _arrow(fig, 0, 6.9, 0, 7.2)
     _box(fig, -1.2, 8.5, 1.6, 0.6, "R = σ(W<sub>r</sub>·)", fill=LAYER_FILL, size=12)
     _box(fig, 1.2, 8.5, 2.2, 0.6, "K = relu(W<sub>k</sub>·)²", fill=LAYER_FILL, size=12)
