@@ -38,5 +38,6 @@ if classroom:
     style.nav_row(pages)        # the page links where classroom mode hides the header's (under 768 px)
 if not on_lessons:
     style.toggle()
-resources.model_picker()
+if not (on_lessons and st.query_params.get("room")):   # in a room everyone reads the embedded model: no picker
+    resources.model_picker()
 page.run()

@@ -116,3 +116,16 @@ def test_a_full_room_says_so():
     at.text_input(key="room_nick").input("Bo")
     button(at, "Join").click().run()
     assert "This room is full (1 student)" in at.error[0].value
+
+
+def test_a_room_has_no_model_picker():
+    """Everyone in a room reads the embedded model: the sidebar's picker is not offered there."""
+    code, _ = opened_room()
+    at = started_app()
+    at.switch_page("app_pages/lessons.py").run()
+    assert any(r.key == "picker_source" for r in at.sidebar.radio)      # outside a room, the picker
+    at.query_params["room"] = code
+    at.switch_page("app_pages/lessons.py").run()
+    no_exception(at)
+    assert at.header[0].value.startswith("Join room")
+    assert not any(r.key == "picker_source" for r in at.sidebar.radio)
