@@ -2,8 +2,9 @@
 carried state, cached logits) and the analyses its figures show. The page keeps an
 ExplorerSession in st.session_state; tests and scripts/bench_explorer.py drive the same code.
 
-Every forward pass goes through ExplorerSession.forward, which counts them (`forward_calls`):
-re-sampling from the cached logits must leave that count alone.
+Every forward pass goes through ExplorerSession.forward, which counts them (`forward_calls`), or, for a
+prompt, through read_prompt (one run per model and prompt, shared by every session that reads it;
+counted as one): re-sampling from the cached logits must leave that count alone.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import torch
 
+from app.explorer_prompts import TRACE_POINTS, read_prompt
 from lab import analysis, reference
 from rwkv_core import RWKV, LayerState, Recorder, State, init_state, make_generator, ops, sample
 from rwkv_core.model import head
@@ -26,9 +28,6 @@ from visuals.theme import printable
 
 MAX_PROMPT_CHARS = 2000  # a paragraph or two: the page is for looking inside, not for long texts
 MAX_TOKENS = 256         # prompt + generated; bounds the memory a session keeps per user
-# what a step records: enough to rebuild the state after every token, the residual path and the WKV
-TRACE_POINTS = ["embed", "blocks.*.resid_mid", "blocks.*.resid", "blocks.*.att.k", "blocks.*.att.v",
-                "blocks.*.att.wkv", "blocks.*.att.aa", "blocks.*.att.bb", "blocks.*.att.pp"]
 
 
 class PromptError(ValueError):
@@ -102,12 +101,14 @@ class ExplorerSession:
 
     def start(self, ids: list[int], text: str = "") -> None:
         """Read a prompt (its ids, and the text they came from) in one parallel pass, recording
-        every token's intermediates. Of the (T, V) logits only the last row is kept."""
-        rec = Recorder(TRACE_POINTS)
-        logits, state = self.forward(ids, None, recorder=rec, mode="parallel")   # (T, V)
+        every token's intermediates. Of the (T, V) logits only the last row is kept.
+
+        A prompt this model has read before (the default prompt, which every new student opens on)
+        is not run again: its trace, state and logits are shared, read-only (read_prompt). The
+        session never writes into them: a step or an undo makes new tensors, state_at clones."""
+        self.forward_calls += 1                 # one model run for this prompt, shared or not
+        self.trace, self.state, self.logits = read_prompt(self.model, tuple(ids))
         self.tokens, self.n_prompt, self.prompt_text = list(ids), len(ids), text
-        self.trace = rec.as_dict()
-        self.state, self.logits = state, logits[-1].clone()                      # (V,)
 
     def step(self, token: int) -> None:
         """Feed one token through the carried state (the RNN way), recording it."""
@@ -327,16 +328,24 @@ def fig_tokens(s: ExplorerSession, per_row: int = token_visuals.PER_ROW) -> go.F
 def fig_next_token(s: ExplorerSession, settings: SamplingSettings, seed: int, k: int = 12,
                    title: str = "Next token") -> tuple[go.Figure, Sample]:
     smp = s.next_sample(settings, seed)
+    return fig_sample(s.model, smp, k, title), smp
+
+
+def fig_sample(model: Model, smp: Sample, k: int = 12, title: str = "Next token") -> go.Figure:
+    """The bars of a drawn sample (ExplorerSession.next_sample)."""
     ids = probabilities.top_tokens(smp.probs, k) + probabilities.top_tokens(smp.raw_probs, k) + [smp.token]
-    labels = {i: token_label(s.model, i) for i in ids}
+    labels = {i: token_label(model, i) for i in ids}
     return probabilities.next_token_bars(smp.probs, smp.raw_probs, labels, smp.token, smp.entropy_bits,
-                                         k=k, title=title), smp
+                                         k=k, title=title)
 
 
 def fig_embeddings(s: ExplorerSession, dims: int = 2) -> go.Figure:
+    """The vocabulary's map with the prompt's tokens marked: the same figure on every Step (the text's
+    newest token is the residual path's), so a Step does not redraw the whole vocabulary."""
     p, coords = embedding_pca(s.model)
-    labels = {i: token_label(s.model, i) for i in s.tokens}
-    return embeddings.embedding_projection(coords[:, :dims], p.explained[:dims], s.tokens, labels)
+    prompt = s.tokens[:s.n_prompt]
+    labels = {i: token_label(s.model, i) for i in prompt}
+    return embeddings.embedding_projection(coords[:, :dims], p.explained[:dims], prompt, labels)
 
 
 def fig_residual_path(s: ExplorerSession) -> go.Figure:

@@ -66,18 +66,22 @@ def by_label(label: str) -> Section:
 
 # --- the sections -------------------------------------------------------------------------------
 
-@section("embeddings", "Embeddings", "each token's embedding projected to 2D or 3D, its nearest neighbours, "
-         "and the current token's path through the residual stream", chart="Embedding matrix")
+@section("embeddings", "Embeddings", "the prompt's tokens on a map of the whole vocabulary's embeddings (2D or "
+         "3D) with their nearest neighbours, and the current token's path through the residual stream",
+         chart="Embedding matrix")
 def embeddings(session: ec.ExplorerSession) -> None:
-    model = session.model
+    """The map and its table are the prompt's, the same on every Step (a Step redraws only the
+    current token's path); figures are shared across sessions by what they show (widgets.show)."""
+    model, key = session.model, session.model_key
+    prompt = tuple(session.tokens[:session.n_prompt])
     dims = st.radio("Projection", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="ex_dims", **KEEP)
-    show(ec.fig_embeddings(session, dims), "ex_emb")
-    neighbours = ec.neighbours(model, session.tokens, k=5)
-    table({"token": [ec.token_label(model, i) for i in neighbours],
+    show(lambda: ec.fig_embeddings(session, dims), "ex_emb", cache=("embeddings", key, prompt, dims))
+    neighbours = ec.neighbours(model, list(prompt), k=5)
+    table({"prompt token": [ec.token_label(model, i) for i in neighbours],
            "id": list(neighbours),
            "nearest neighbours (cosine)": [", ".join(f"{ec.token_label(model, j)} {s:.2f}" for j, s in nb)
                                            for nb in neighbours.values()]})
-    show(ec.fig_residual_path(session), "ex_resid")
+    show(lambda: ec.fig_residual_path(session), "ex_resid", cache=("residual", key, tuple(session.tokens)))
 
 
 @section("state", "State per layer", "a layer's five state vectors after each of the last tokens, their sizes, "

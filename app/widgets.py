@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -21,11 +24,12 @@ from visuals.theme import (
 class _Ready(go.Figure):
     """A figure already turned into plain data and made ready to show (visuals.theme.display_spec).
     st.plotly_chart reads a figure through `to_dict()`; this one hands over its data as it is,
-    instead of a second copy of a figure that may be large (the Lab's animated grid: ~0.7 s)."""
+    instead of a second copy of a figure that may be large (the Lab's animated grid: ~0.7 s). It is
+    never a plotly figure itself (go.Figure.__init__ is not run: an empty figure with its template
+    cost ~1 ms per chart); it only passes st.plotly_chart's check for one."""
 
-    def __init__(self, spec: dict):
-        super().__init__()
-        self._spec = spec
+    def __init__(self, spec: dict):           # no super().__init__(), see above
+        object.__setattr__(self, "_spec", spec)
 
     def to_dict(self) -> dict:
         return self._spec
@@ -34,20 +38,53 @@ class _Ready(go.Figure):
         return self._spec
 
 
-def show(fig: go.Figure, key: str, *, classroom: bool | None = None) -> None:
+# Figures made ready once per process: (the caller's key of everything a figure depends on, classroom,
+# phone) → (spec, alt text, caption). A class opening the Explorer on one prompt shares its charts, and a
+# chart whose inputs a Step leaves alone (the vocabulary's map) is not built again.
+READY_CACHE = 256
+_READY: OrderedDict = OrderedDict()
+_READY_LOCK = threading.Lock()
+
+
+def _ready(fig: go.Figure, classroom: bool, phone: bool) -> tuple[dict, str, str]:
+    spec = display_spec(fig.to_dict(), classroom=classroom, title_chars=PHONE_TITLE_CHARS if phone else TITLE_CHARS,
+                        legend_width=PHONE_LEGEND_WIDTH if phone else LEGEND_WIDTH)
+    return spec, alt_text(fig), caption(fig)
+
+
+def show(fig: go.Figure | Callable[[], go.Figure], key: str, *, classroom: bool | None = None,
+         cache: Hashable | None = None) -> None:
     """A figure built in visuals/ with its one-line caption (what to look for) under it.
 
     The title is wrapped to fit; in classroom mode (the site-wide switch, or `classroom`) the
     figure is shown in larger type. Both work on a copy (`fig.to_dict()`, which st.plotly_chart
     would make anyway): the built figure, which may be cached, is not changed. Screen readers get
-    the chart's alt text: its title, axes and what its traces hold (visuals.theme.alt_text)."""
+    the chart's alt text: its title, axes and what its traces hold (visuals.theme.alt_text).
+
+    With `cache`, a hashable key of everything the figure depends on (the model's key, the tokens,
+    the settings), `fig` may be the function that builds it: the figure is built and made ready once
+    per process and key (READY_CACHE keys, the least recently shown dropped first), and shared,
+    read-only, by every session that shows it."""
     if classroom is None:
         classroom = style.classroom()
     phone = style.phone()
-    spec = display_spec(fig.to_dict(), classroom=classroom, title_chars=PHONE_TITLE_CHARS if phone else TITLE_CHARS,
-                        legend_width=PHONE_LEGEND_WIDTH if phone else LEGEND_WIDTH)
-    st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt_text(fig))
-    st.caption(caption(fig))
+    if cache is None:
+        spec, alt, words = _ready(fig() if callable(fig) else fig, classroom, phone)
+    else:
+        k = (cache, classroom, phone)
+        with _READY_LOCK:
+            hit = _READY.get(k)
+            if hit is not None:
+                _READY.move_to_end(k)
+        if hit is None:
+            hit = _ready(fig() if callable(fig) else fig, classroom, phone)
+            with _READY_LOCK:
+                _READY[k] = hit
+                while len(_READY) > READY_CACHE:
+                    _READY.popitem(last=False)
+        spec, alt, words = hit
+    st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
+    st.caption(words)
 
 
 def chips_per_row(classroom: bool | None = None) -> int:

@@ -3,7 +3,7 @@ import base64
 
 import numpy as np
 import pytest
-from app_helpers import chart, no_exception, started_app
+from app_helpers import chart, charts, no_exception, started_app
 
 from app import explorer_core as ec
 from app import explorer_sections
@@ -255,3 +255,28 @@ def test_a_bad_changed_prompt_is_not_stepped_silently(at):
 def test_step_has_a_keyboard_shortcut(at):
     assert at.button(key="ex_step").proto.shortcut.lower() == "s"
     assert "key: S" in at.button(key="ex_step").help
+
+
+def test_a_step_redraws_only_what_it_changed(at):
+    """The vocabulary's map and its table are the prompt's: a Step sends them again unchanged (the
+    browser keeps its drawing); the tokens, the bars and the current token's path change."""
+    def seen():
+        specs = {s["layout"]["title"]["text"].split(",")[0]: el.proto.spec for s, el in
+                 zip(charts(at), at.get("plotly_chart"))}
+        return specs, at.dataframe[-1].value.to_dict() if at.dataframe else None
+    before, table_before = seen()
+    at.button(key="ex_step").click().run()
+    no_exception(at)
+    after, table_after = seen()
+    assert after["Embedding matrix"] == before["Embedding matrix"] and table_after == table_before
+    assert after["The current token's residual stream"] != before["The current token's residual stream"]
+    assert "8 tokens (7 from the prompt" in after and "7 tokens (7 from the prompt" in before
+
+
+def test_two_students_on_one_prompt_share_its_run_and_charts():
+    first, second = started_app("app_pages/explorer.py"), started_app("app_pages/explorer.py")
+    a, b = first.session_state["explorer"], second.session_state["explorer"]
+    assert a is not b and a.trace is b.trace                 # one forward pass over the default prompt
+    assert [el.proto.spec for el in first.get("plotly_chart")] == [el.proto.spec for el in second.get("plotly_chart")]
+    first.button(key="ex_step").click().run()
+    assert len(first.session_state["explorer"].tokens) == len(second.session_state["explorer"].tokens) + 1

@@ -145,3 +145,33 @@ def test_a_session_keeps_its_prompt_text_and_one_row_of_logits():
     assert s.logits.shape == (model.config.vocab_size,)
     tensors = [v for v in vars(s).values() if isinstance(v, torch.Tensor)]
     assert all(v.numel() < len(s.tokens) * model.config.vocab_size for v in tensors)
+
+
+def test_a_prompt_is_run_once_per_model_and_shared_read_only():
+    model = embedded()
+    ids = ec.encode_prompt(model, "A prompt read by two students")
+    a, b = ec.ExplorerSession(model, "a"), ec.ExplorerSession(model, "b")
+    a.start(ids)
+    calls = {"n": 0}
+    real = model.forward
+
+    def counted(*args, **kw):
+        calls["n"] += 1
+        return real(*args, **kw)
+
+    model.forward = counted
+    try:
+        b.start(ids)                                                 # the second reader: no model run
+        assert calls["n"] == 0 and b.forward_calls == 1
+        assert b.trace is a.trace and b.state is a.state
+        kept = {n: v.clone() for n, v in a.trace.items()}, a.state.clone(), a.logits.clone()
+        b.step(7)
+        b.undo()
+        b.step(9)                                                    # b moves on; a's prompt is untouched
+        assert all(torch.equal(kept[0][n], v) for n, v in a.trace.items())
+        assert a.state.allclose(kept[1], rtol=0) and torch.equal(a.logits, kept[2])
+        assert len(a.tokens) == len(ids) and len(b.tokens) == len(ids) + 1
+    finally:
+        del model.forward
+    logits, _ = model.forward(ids)                                   # the shared read is the model's own
+    assert_close(logits[-1], a.logits, OTHER_KERNEL, "shared prompt logits")

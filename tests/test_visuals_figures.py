@@ -72,7 +72,7 @@ def test_embedding_projection_places_prompt_tokens(session, dims):
     fig = ec.fig_embeddings(session, dims)
     bg, hl = fig.data
     _, coords = ec.embedding_pca(embedded())
-    ids = list(dict.fromkeys(session.tokens))
+    ids = list(dict.fromkeys(session.tokens[:session.n_prompt]))       # the prompt's: the same on every Step
     assert list(hl.customdata) == ids
     assert arr(hl.x) == pytest.approx(coords[ids, 0].numpy())
     assert arr(hl.y) == pytest.approx(coords[ids, 1].numpy())
@@ -80,6 +80,13 @@ def test_embedding_projection_places_prompt_tokens(session, dims):
         assert arr(hl.z) == pytest.approx(coords[ids, 2].numpy())
     assert len(bg.x) == embedded().config.vocab_size
     assert "PC1" in (fig.layout.scene.xaxis.title.text if dims == 3 else fig.layout.xaxis.title.text)
+
+
+def test_embedding_projection_is_the_same_figure_on_every_step():
+    s = stepped_session(n_steps=1)
+    before = ec.fig_embeddings(s).to_json()
+    s.step(max(set(range(embedded().config.vocab_size)) - set(s.tokens)))       # a token not in the text yet
+    assert ec.fig_embeddings(s).to_json() == before
 
 
 def test_embedding_projection_thins_a_large_vocabulary():

@@ -265,8 +265,9 @@ def sampling_panel() -> None:
         st.caption(f"Model runs in this session: {session.forward_calls}. Changing these controls does not "
                    "add any: they re-sample the cached logits.")
     with right:
-        fig, smp = ec.fig_next_token(session, settings, seed)
-        show(fig, "ex_next")
+        smp = session.next_sample(settings, seed)
+        show(lambda: ec.fig_sample(model, smp), "ex_next",
+             cache=("next", session.model_key, tuple(session.tokens), settings, seed, smp.token))
         greedy = int(session.logits.argmax())
         # a table shows cells as literal text (st.metric would read the token as Markdown)
         table({"": ["greedy (temperature 0)", f"sampled (seed {seed})"],
@@ -314,7 +315,9 @@ def work() -> None:
     if level:
         getattr(st, level)(md_escape(note))
 
-    show(ec.fig_tokens(session, per_row=chips_per_row()), "ex_tokens")
+    per_row = chips_per_row()
+    show(lambda: ec.fig_tokens(session, per_row=per_row), "ex_tokens",
+         cache=("tokens", session.model_key, tuple(session.tokens), session.n_prompt, per_row))
     st.caption("Text so far")
     st.code(ec.decode(model, session.tokens), language=None, wrap_lines=True)
     sampling_panel()
