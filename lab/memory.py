@@ -205,7 +205,10 @@ def measure(path: Path, n: int = 500) -> dict:
 
 def measure_all(models: Path, n: int = 500) -> dict:
     from rwkv_core.timing import cpu_model
-    paths = sorted(models.glob("*.safetensors"))
+    def order(p: Path):                  # RWKV-4, the GPT, the LSTM; narrow before wide
+        kind, width = p.stem.split("-")[:2]
+        return (KINDS.index(kind) if kind in KINDS else len(KINDS)), int(width[1:]) if width[1:].isdigit() else 0
+    paths = sorted(models.glob("*.safetensors"), key=order)
     if not paths:
         raise FileNotFoundError(f"no trained models in {models} (train them: python -m lab.memory --train KIND)")
     t0 = time.perf_counter()

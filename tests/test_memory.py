@@ -100,3 +100,21 @@ def test_a_published_model_is_float16_and_reads_back_as_trained(runs):
     assert all(torch.allclose(half[k].float(), v.float(), rtol=1e-3, atol=1e-4) for k, v in full.items())
     log = json.loads((runs / "published" / f"{name}.log.json").read_text())
     assert log["published"]["dtype"] == "float16" and log["train"][-1]["step"] == 3
+
+
+COMMITTED = sorted(memory.MODELS.glob("*.safetensors"))
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no memory-lab model is committed in models/memory/ yet")
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_each_committed_model_loads_and_its_schedules_equal_the_batched_forward(path):
+    model = lab.load_model(path)
+    log = json.loads(path.with_suffix(".log.json").read_text())
+    kind, spec = log["kind"], mqar.Spec(**log["data"]["spec"])
+    assert model.tokenizer is None and log["final"]["step"] == log["recipe"]["total_steps"]
+    ids = mqar.heldout(spec, 2).ids                                                    # (2, T)
+    batched = memory.batched_logits(model, kind, ids)                                  # (2, T, V)
+    for mode in model.schedules:
+        for row in range(2):
+            logits, _ = model.forward(ids[row], mode=mode, chunk=4)
+            assert_close(logits, batched[row], CARRIED, f"{path.stem} {mode}")

@@ -46,7 +46,7 @@ def test_the_docs_tables_are_the_json():
 def test_every_figure_of_the_summary_is_in_the_json():
     results = mc.read_results()
     text = mc.summary(results, recipe_pairs(results))
-    numbers = set(re.findall(r"\d[\d,]*\.?\d*(?:e-?\d+)?", text.replace("RWKV-4", "RWKV")))
+    numbers = set(re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?(?:e-?\d+)?", text.replace("RWKV-4", "RWKV")))
     if results is None:
         assert numbers == set()
         return
@@ -56,4 +56,5 @@ def test_every_figure_of_the_summary_is_in_the_json():
     known |= {f"{max(m['schedules']['max_diff'] for m in results['models'] if m['kind'] == 'rwkv4'):.1e}"}
     known |= {str(r["length"]) for m in results["models"] for r in m["by_length"]}
     known |= {str(recipe_pairs(results)), f"{1 / recipe_pairs(results):.2f}"}
+    known |= {f"{m['train']['steps']:,}" for m in results["models"]}
     assert numbers <= known, numbers - known

@@ -54,7 +54,7 @@ def test_the_probe_gives_one_answer_per_model(lab_page, names):
 
 
 def test_a_bad_pair_is_refused_and_kept(lab_page):
-    box = lab_page.get_by_label("Pairs (key:value)")
+    box = lab_page.get_by_role("textbox", name="Pairs (key:value)")
     box.fill("3:200, 3:201")
     box.press("Enter")
     wait_idle(lab_page, TIMEOUT_MS)
