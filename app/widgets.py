@@ -96,14 +96,16 @@ def chips_per_row(classroom: bool | None = None) -> int:
     return CLASSROOM_ROW if (style.classroom() if classroom is None else classroom) else PER_ROW
 
 
-def table(data, *, classroom: bool | None = None, **kwargs) -> None:
+def table(data, *, classroom: bool | None = None, html: bool = False, **kwargs) -> None:
     """A table of plain values ({column: values}, rows [{column: value}] or a DataFrame), every column
     as text at its quantity's one precision (app/formats.py), the same in both modes.
 
     st.dataframe draws on a canvas that classroom mode's large type cannot reach (CSS zoom puts its
     cells off their columns), so in classroom mode this is an HTML st.table, which the CSS scales
     and wraps. st.table reads Markdown in cells: text is escaped (app.resources.md_escape), so a
-    token such as `**x**` shows as typed. `kwargs` go to st.dataframe (key, column_config, ...)."""
+    token such as `**x**` shows as typed. `html`: the HTML table in either mode, for a table of a few
+    rows that changes on every Step (the Explorer's sampled token): far cheaper for a browser to draw
+    again than st.dataframe's canvas. `kwargs` go to st.dataframe (key, column_config, ...)."""
     if classroom is None:
         classroom = style.classroom()
     if hasattr(data, "to_dict"):                       # a DataFrame
@@ -112,7 +114,7 @@ def table(data, *, classroom: bool | None = None, **kwargs) -> None:
         data = {k: [row.get(k) for row in data] for k in (data[0] if data else {})}
     text = {k: [isinstance(v, str) for v in vals] for k, vals in data.items()}   # the cells that were text
     data = formats.table(data)                         # each column at its quantity's precision, in both modes
-    if not classroom:
+    if not (classroom or html):
         st.dataframe(data, hide_index=True, **kwargs)
         return
     from app.resources import md_escape

@@ -7,6 +7,7 @@ from app_helpers import chart, charts, no_exception, started_app
 
 from app import explorer_core as ec
 from app import explorer_sections
+from app.resources import md_escape
 
 SECTIONS = explorer_sections.labels()      # the registry's labels, in the page's order
 
@@ -79,9 +80,10 @@ def test_greedy_pick_is_the_argmax(at):
     s = at.session_state["explorer"]
     greedy_id = int(s.logits.argmax())
     greedy = ec.token_label(s.model, greedy_id)
-    picks = next(d.value for d in at.dataframe if "p at T = 1, unfiltered" in d.value.columns)
-    assert list(picks["token"]) == [greedy, greedy] and list(picks["id"]) == [str(greedy_id)] * 2
-    assert list(picks["p after temperature, top-k, top-p"]) == ["100.0%", "100.0%"]   # greedy: all on one token
+    # an HTML table (cheaper to redraw on every Step than a dataframe's canvas): text cells escaped
+    picks = next(d.value for d in at.table if "p at T = 1, unfiltered" in d.value.columns)
+    assert list(picks["token"]) == [md_escape(greedy)] * 2 and list(picks["id"]) == [str(greedy_id)] * 2
+    assert list(picks[md_escape("p after temperature, top-k, top-p")]) == ["100.0%", "100.0%"]   # greedy: one token
     assert picks["p at T = 1, unfiltered"][0] == f"{float(s.logits.softmax(-1)[greedy_id]):.1%}"
     at.button(key="ex_step").click().run()
     assert at.session_state["explorer"].tokens[-1] == greedy_id

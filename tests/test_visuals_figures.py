@@ -7,7 +7,7 @@ from app_helpers import embedded, stepped_session
 
 from app import explorer_core as ec
 from rwkv_core.sampling import SamplingSettings, sample
-from visuals import attention, embeddings, memory, probabilities, states, tokens
+from visuals import attention, embeddings, memory, probabilities, states, theme, tokens
 from visuals.theme import HIGHLIGHT, caption, safe
 
 
@@ -241,3 +241,14 @@ def test_blocked_wkv_shows_both_forms_and_shades_blocks(lesson_example):
     assert len(fig.layout.shapes) == (v.n_blocks + 1) // 2               # every other block shaded
     assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].x1 == v.block - 0.5
     assert caption(fig) and f"blocks of {v.block}" in fig.layout.title.text
+
+
+def test_next_token_bars_set_the_margin_their_labels_need():
+    """The left margin holds the widest label and the axis title, set ahead (plotly's automargin,
+    which redraws a chart to widen it, then has nothing to do); a wide character counts a full em."""
+    probs = torch.softmax(torch.arange(6.0), -1)
+    labels = {0: "a", 1: "a_much_longer_token", 2: "漢字漢字", 3: "b", 4: "c", 5: "d"}
+    fig = probabilities.next_token_bars(probs, probs, labels, 5, 1.0, k=6)
+    widest = max(theme.text_width(t) for t in fig.data[0].y)
+    assert fig.layout.margin.l >= widest + theme.FONT_SIZE * 2
+    assert theme.text_width("漢字") > theme.text_width("ab") and theme.text_width("&lt;b&gt;") == theme.text_width("<b>")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 
 import numpy as np
 import plotly.graph_objects as go
@@ -112,6 +113,14 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 def visible_text(html_text: str) -> str:
     """What a plotly label shows, as plain text: line breaks as spaces, tags dropped, entities read."""
     return html.unescape(_TAG.sub("", re.sub(r"<br\s*/?>", " ", html_text or "", flags=re.I))).strip()
+
+
+def text_width(label: str, font: float = FONT_SIZE) -> float:
+    """px a plotly label (a little HTML) takes in `font` px type, estimated generously: 0.62 em a
+    character, a full em for a wide one (CJK, most emoji). For margins set ahead of time, so that
+    plotly's automargin, which draws a chart twice when it must widen one, has nothing to do."""
+    text = visible_text(label)
+    return font * sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.62 for ch in text)
 
 
 def _visible_len(word: str) -> int:

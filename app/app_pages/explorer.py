@@ -35,16 +35,17 @@ MAX_SEED = 2 ** 31 - 1
 # Every click counted: Streamlit merges clicks on one button that reach the server while an earlier
 # run is still pending, so a fast second click could add nothing, silently. This page script (fixed
 # text, no user input) greys out Step and Run from a click (or the S key) until the page has
-# answered it: the app is not running, something under the page's main area has changed since the
-# click, and nothing has for 60 ms (plotly's own drawing of a chart, which goes on after the
-# answer has arrived, is not counted). (The app's running flag alone is not enough: a short run can
-# start and end within one browser frame and never show as running.) After 60 s it lets go anyway.
+# answered it: the app was seen to start running after the click and to stop (its
+# data-test-script-state, watched for every change), or, for a run too short to show as running
+# (it can start and end within one browser frame), the app is not running, something under the page's
+# main area has changed since the click, and nothing has for 60 ms (plotly's own drawing of a chart,
+# which goes on after the answer has arrived, is not counted). After 60 s it lets go anyway.
 BUSY_GUARD = """<script>
 (() => {
   if (window.__exBusyGuard) return;
   window.__exBusyGuard = true;
   const BUSY = /^(Step|Run \\d+)$/;
-  let busy = false, since = 0, changed = 0;
+  let busy = false, since = 0, changed = 0, ran = -1, stopped = -1;
   const guarded = () => [...document.querySelectorAll('[data-testid="stButton"] button')]
     .filter(b => BUSY.test(b.innerText.trim().split('\\n')[0].trim()));
   const mark = on => {
@@ -61,13 +62,19 @@ BUSY_GUARD = """<script>
   const poll = () => {
     if (!busy) return;
     const now = performance.now();
-    if ((idle() && changed > since && now - changed > 60) || now - since > 60000) { mark(false); return; }
-    setTimeout(poll, 20);
+    const answered = (ran > since && stopped > ran) || (changed > since && now - changed > 60);
+    if ((idle() && answered) || now - since > 60000) { mark(false); return; }
+    setTimeout(poll, 10);
   };
   const start = () => { since = performance.now(); setTimeout(() => { mark(true); poll(); }, 0); };
   new MutationObserver(records => {
     for (const r of records) {
       const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (r.attributeName === 'data-test-script-state' && el && el.dataset.testid === 'stApp') {
+        if (el.dataset.testScriptState === 'notRunning') stopped = performance.now();
+        else if (el.dataset.testScriptState === 'running') ran = performance.now();
+        continue;
+      }
       if (!el || !el.closest('[data-testid="stMain"]') || el.closest('.js-plotly-plot')) continue;
       if (r.type === 'attributes' && (r.attributeName === 'disabled' || r.attributeName === 'title')) continue;
       changed = performance.now();
@@ -274,7 +281,7 @@ def sampling_panel() -> None:
                "token": [ec.token_label(model, greedy), ec.token_label(model, smp.token)],
                "id": [greedy, smp.token],
                "p at T = 1, unfiltered": [float(smp.raw_probs[i]) for i in (greedy, smp.token)],
-               "p after temperature, top-k, top-p": [float(smp.probs[i]) for i in (greedy, smp.token)]})
+               "p after temperature, top-k, top-p": [float(smp.probs[i]) for i in (greedy, smp.token)]}, html=True)
         st.caption("Two probabilities per token: the model's own (softmax of the logits, temperature 1, "
                    "nothing cut) and the one the draw used (after temperature, top-k and top-p).")
 
