@@ -251,4 +251,5 @@ def test_next_token_bars_set_the_margin_their_labels_need():
     fig = probabilities.next_token_bars(probs, probs, labels, 5, 1.0, k=6)
     widest = max(theme.text_width(t) for t in fig.data[0].y)
     assert fig.layout.margin.l >= widest + theme.FONT_SIZE * 2
-    assert theme.text_width("漢字") > theme.text_width("ab") and theme.text_width("&lt;b&gt;") == theme.text_width("<b>")
+    assert theme.text_width("漢字") > theme.text_width("ab")
+    assert theme.text_width("&lt;b&gt;") == theme.text_width("xyz") and theme.text_width("<b>x</b>") == theme.text_width("x")
