@@ -253,3 +253,15 @@ def test_next_token_bars_set_the_margin_their_labels_need():
     assert fig.layout.margin.l >= widest + theme.FONT_SIZE * 2
     assert theme.text_width("漢字") > theme.text_width("ab")
     assert theme.text_width("&lt;b&gt;") == theme.text_width("xyz") and theme.text_width("<b>x</b>") == theme.text_width("x")
+
+
+def test_the_figures_a_step_rebuilds_pass_plotlys_checks(session):
+    """The chips, the next-token bars and the residual path are built without plotly's checks of
+    the layout (theme.figure(validate=False): half their time on a Step): here with the checks on."""
+    import plotly.graph_objects as go
+    smp = session.next_sample(SamplingSettings(), 0)
+    for fig in (ec.fig_tokens(session), ec.fig_sample(session.model, smp), ec.fig_residual_path(session)):
+        spec = fig.to_dict()
+        checked = go.Figure(spec).to_dict()                    # raises on anything plotly would refuse
+        assert checked["layout"].keys() == spec["layout"].keys() and len(checked["data"]) == len(spec["data"])
+        assert fig.to_json()

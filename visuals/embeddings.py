@@ -57,4 +57,4 @@ def residual_path(coords: torch.Tensor, norms: torch.Tensor, stage_names: list[s
     return figure([path], title="The current token's residual stream, layer by layer",
                   caption="Each block adds to the same vector: long steps are layers that change it most "
                           "(hover for its size and what the head would predict from there).",
-                  x_title="direction 1 of the path (PCA)", y_title="direction 2 of the path (PCA)")
+                  x_title="direction 1 of the path (PCA)", y_title="direction 2 of the path (PCA)", validate=False)

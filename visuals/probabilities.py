@@ -41,7 +41,7 @@ def next_token_bars(probs: torch.Tensor, raw_probs: torch.Tensor, labels: dict[i
                   # room for the labels; ticks with as many decimals as a flat distribution needs
                   xaxis=dict(range=[0, min(1.0, top) * 1.25 + 1e-9], tickformat=percent_format(top)),
                   yaxis=dict(autorange="reversed", type="category"), barmode="group", bargap=0.25,
-                  margin=dict(l=left, b=int(FONT_SIZE * 4.5)))
+                  margin=dict(l=left, b=int(FONT_SIZE * 4.5)), validate=False)
 
 
 def compare_bars(labels: dict[int, str], p_a: torch.Tensor, p_b: torch.Tensor, names: tuple[str, str],

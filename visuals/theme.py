@@ -84,10 +84,12 @@ def style(fig: go.Figure, *, title: str, caption: str, x_title: str | None = Non
 
 
 def figure(data, *, title: str, caption: str, x_title: str | None = None, y_title: str | None = None,
-           height: int = HEIGHT, **layout) -> go.Figure:
+           height: int = HEIGHT, validate: bool = True, **layout) -> go.Figure:
     """A figure with the shared look, built in one go: traces and the whole layout pass through
     plotly's checks once (style() on a finished figure costs ~10 ms more per figure).
-    `layout`: any other layout keys (xaxis=dict(...), shapes=[...], ...)."""
+    `layout`: any other layout keys (xaxis=dict(...), shapes=[...], ...). validate=False skips
+    plotly's checks of the layout (half the time of a small figure): for the figures a Step
+    rebuilds, whose builders' tests check them with the checks on (tests/test_visuals_figures.py)."""
     for axis, text in (("xaxis", x_title), ("yaxis", y_title)):
         if text is not None:
             layout[axis] = {**layout.get(axis, {}), "title": {"text": text}}
@@ -95,7 +97,7 @@ def figure(data, *, title: str, caption: str, x_title: str | None = None, y_titl
     if "margin" in layout:   # a builder's own margins, with at least the room the title and legend need
         margin = {**base["margin"], **layout.pop("margin")}
         layout["margin"] = {**margin, "t": max(margin.get("t", 0), base["margin"]["t"])}
-    return go.Figure(data=data, layout={**base, **layout})
+    return go.Figure(data=data, layout={**base, **layout}, _validate=validate)
 
 
 # --- titles and legends that fit -------------------------------------------------------------------

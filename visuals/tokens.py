@@ -45,4 +45,4 @@ def token_strip(displays: list[str], ids: list[int], n_prompt: int, *, per_row: 
                           "part of a character) and its id in the vocabulary. Grey: the prompt; blue: generated.",
                   height=110 + 75 * rows, margin=dict(l=8, r=8),       # no axes: the chips take the width
                   xaxis=dict(visible=False, range=[-0.55, per_row - 0.45]),
-                  yaxis=dict(visible=False, range=[-rows + 0.45, 0.55]))
+                  yaxis=dict(visible=False, range=[-rows + 0.45, 0.55]), validate=False)
