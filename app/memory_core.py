@@ -283,23 +283,27 @@ def summary(results: dict | None, pairs: int = 8) -> str:
         if a is None:
             continue
         if not g or cell(g, pairs) is None:
-            recall.append(f"at width {w}, RWKV-4 {a:.2f}")
+            recall.append(f"at width {w}, RWKV-4 {a:.3f}")
             continue
         b, cache = cell(g, pairs), f"its cache: {g['state_bytes']:,} bytes at {g['train']['length']} tokens"
         gaps.append(b - a)
         if b - a >= 0.1:
-            recall.append(f"at width {w}, after the same {m['train']['steps']:,} steps, RWKV-4 answers {a:.2f} of "
-                          f"the held-out queries right, the GPT {b:.2f} ({cache})")
+            recall.append(f"at width {w}, after the same {m['train']['steps']:,} steps, RWKV-4 answers {a:.3f} of "
+                          f"the held-out queries right, the GPT {b:.3f} ({cache})")
         elif max(a, b) < 2 / pairs:
-            recall.append(f"at width {w}, neither left the plateau of a model that knows the values but not "
-                          f"which key: RWKV-4 {a:.2f}, the GPT {b:.2f} ({cache}), so this width does not show it")
+            recall.append(f"at width {w}, neither learned the lookup: RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache}), "
+                          "so this width does not show it")
+        elif a - b >= 0.1:
+            recall.append(f"at width {w}, after the same {m['train']['steps']:,} steps, the other way round: "
+                          f"RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})")
         else:
-            recall.append(f"at width {w}, RWKV-4 {a:.2f}, the GPT {b:.2f} ({cache})")
+            recall.append(f"at width {w}, RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})")
     if recall:
         lead = ("**Pays for that state in recall:**" if gaps and max(gaps) >= 0.1 and min(gaps) > -0.1 else
                 "**Whether it pays for that state in recall, these runs do not settle:**")
         parts.append(f"{lead} with {pairs} key-value pairs to recall, " + "; ".join(recall)
-                     + f" (that plateau, chance among the {pairs} values: {1 / pairs:.2f}).")
+                     + f" (a model that knows which values a sequence holds, but not which key each belongs to, "
+                       f"scores {1 / pairs:.2f}).")
     return " ".join(parts)
 
 

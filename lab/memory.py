@@ -35,7 +35,7 @@ RECIPE = dict(                             # the memory lab's recipe: the one se
     mqar_pairs=4, mqar_mix="",                  # N = 4 in every sequence (a mix of N did not help in the pilots)
     n_layer=2, ctx_len=16, batch_size=64, lr_peak=1e-3, lr_final=1e-3, warmup_steps=100,
     loss="ce", eval_every=250, ckpt_every=250, threads=1, max_minutes=600.0)
-STEPS = 5000                              # the budget of every model, in steps
+STEPS = 10_000                            # the budget of every model, in steps (docs/memory-lab.md: why 10,000)
 EXAMPLES = 4                               # held-out sequences per N whose answers the JSON keeps
 PAIRS = (1, 2, 4, 8, 16)                  # N of the accuracy-against-pairs table (those that fit the length)
 LENGTHS = (1, 2, 4)                       # the length table: multiples of the training length (GPT: up to 1)

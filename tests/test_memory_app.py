@@ -104,7 +104,7 @@ def test_the_summary_reads_every_figure_from_the_results(tiny):
     assert f"{rw[16]['state_bytes']:,} bytes at width 16" in text
     assert f"{max(m['schedules']['max_diff'] for m in rw.values()):.1e}" in text
     a, b = mc.cell(rw[16], 2), mc.cell(gp[16], 2)
-    assert f"RWKV-4 {a:.2f}, the GPT {b:.2f}" in text or f"RWKV-4 answers {a:.2f}" in text
+    assert f"RWKV-4 {a:.3f}, the GPT {b:.3f}" in text or f"RWKV-4 answers {a:.3f}" in text
     assert "not measured" in mc.summary(None) and "results.json" in mc.summary({})
 
 

@@ -52,7 +52,7 @@ def test_every_figure_of_the_summary_is_in_the_json():
         return
     known = {f"{m['state_bytes']:,}" for m in results["models"]} | {str(mc.nominal(m["name"])) for m in
                                                                       results["models"]}
-    known |= {f"{r['accuracy']:.2f}" for m in results["models"] for r in m["by_pairs"]}
+    known |= {f"{r['accuracy']:.3f}" for m in results["models"] for r in m["by_pairs"]}
     known |= {f"{max(m['schedules']['max_diff'] for m in results['models'] if m['kind'] == 'rwkv4'):.1e}"}
     known |= {str(r["length"]) for m in results["models"] for r in m["by_length"]}
     known |= {str(recipe_pairs(results)), f"{1 / recipe_pairs(results):.2f}"}

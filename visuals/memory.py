@@ -76,9 +76,9 @@ def recall_by_length_figure(series: list[tuple[str, str, int, list[tuple[int, fl
 
 
 def recall_vs_state_figure(points: list[tuple[str, str, int, int, float]], pairs: int) -> go.Figure:
-    """points: (label, kind, nominal width, state bytes, accuracy at N = pairs) per model and
-    length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed state, the
-    GPT's key-value cache at that length)."""
+    """points: (label, kind, nominal width, state bytes, accuracy at N = pairs) per model, at its
+    training length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed
+    state, the GPT's key-value cache at that length)."""
     data = []
     for kind in dict.fromkeys(k for _, k, *_ in points):
         mine = [p for p in points if p[1] == kind]
@@ -88,9 +88,9 @@ def recall_vs_state_figure(points: list[tuple[str, str, int, int, float]], pairs
                                customdata=[safe(p[0]) for p in mine],
                                hovertemplate="%{customdata}: %{x:,} bytes, accuracy %{y:.3f}<extra></extra>"))
     return figure(data, title=f"Recall against the bytes of state (N = {pairs})",
-                  caption="What each model carries from token to token after reading the sequence: a fixed "
-                          "state (RWKV-4, LSTM) or a cache that grows with every token (GPT). Zoology draws "
-                          "the same trade-off at 355M parameters.",
+                  caption="Held-out accuracy at the trained N and length, against what each model carries from "
+                          "token to token after reading the sequence: a fixed state (RWKV-4, LSTM) or a cache "
+                          "that grows with every token (GPT). Zoology draws the same trade-off at 355M parameters.",
                   x_title="state bytes (log scale)", y_title="accuracy",
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.1]))
 

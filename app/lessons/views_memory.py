@@ -48,8 +48,8 @@ def charts(results: dict | None, key: str, show=widgets.show, full: bool = True)
     pairs = ms[0]["train"]["pairs"]
     trained = f"N = {pairs}" if not ms[0]["train"].get("mix") else "a mix of N = " + ", ".join(
         map(str, ms[0]["train"]["mix"]))
-    points = [(mc.label(m["name"], results), m["kind"], mc.nominal(m["name"]), r["state_bytes"], r["accuracy"])
-              for m in ms for r in m["by_length"] if r.get("accuracy") is not None]
+    points = [(mc.label(m["name"], results), m["kind"], mc.nominal(m["name"]), m["state_bytes"], mc.cell(m, pairs))
+              for m in ms if mc.cell(m, pairs) is not None]     # at the trained N, length and layout
     show(vm.recall_vs_state_figure(points, pairs), f"{key}_fig_state")
     if not full:
         return
