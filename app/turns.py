@@ -7,7 +7,9 @@ per core), in the order they asked: the first students get their page at once, t
 turn comes, and the server spends less time handing the lock round.
 
 A long run must not hold the others back: when every turn has been held for longer than LONG_RUN_S
-(a lesson's training step, ~18 s), a waiting run goes on without one, as all runs did before.
+(a lesson's training step, ~18 s), a waiting run goes on without one, as all runs did before. Except
+on a fresh server, until its first run has finished: that run imports torch and the app (seconds on a
+loaded machine), which every other run needs too and would only slow down by doing at the same time.
 The router (app/streamlit_app.py) runs each page in its turn; the Explorer's Step and other fragment
 reruns do not pass there and take no turn (they are short).
 
@@ -34,6 +36,7 @@ class Turns:
         self.lock = threading.Lock()
         self.held: dict[threading.Event, float] = {}       # turn → when it was taken (monotonic s)
         self.queue: deque[threading.Event] = deque()        # the waiting runs, first come first
+        self.warm = False                                    # a run has finished: the imports are done
 
     def take(self) -> threading.Event | None:
         """A turn, once one is free and every run that asked before has had one; None when every
@@ -49,7 +52,7 @@ class Turns:
                 if ticket.is_set():                          # handed over just now
                     break
                 now = time.monotonic()
-                if all(now - since > self.long_s for since in self.held.values()):
+                if self.warm and all(now - since > self.long_s for since in self.held.values()):
                     self.queue.remove(ticket)
                     return None
         return ticket
@@ -58,6 +61,7 @@ class Turns:
         """The turn goes to the run that has waited longest."""
         with self.lock:
             del self.held[ticket]
+            self.warm = True
             if self.queue:
                 nxt = self.queue.popleft()
                 self.held[nxt] = time.monotonic()
