@@ -104,7 +104,7 @@ def probe_over_n_figure(series: list[tuple[str, str, int, list[tuple[int, float,
                   caption="Each point is one generated sequence with N pairs, read live by each model; "
                           "hover for the share of queries answered right.",
                   x_title="key-value pairs N", y_title="mean probability of the right value",
-                  yaxis=dict(range=[0, 1.05]))
+                  xaxis=dict(dtick=1), yaxis=dict(range=[0, 1.05]))
 
 
 def wkv_pair_figure(rows: list[str], weights: list[torch.Tensor], max_diff: float) -> go.Figure:
