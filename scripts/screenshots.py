@@ -38,7 +38,7 @@ VIEWS = {"classroom": dict(width=1280, height=720, classroom=True, name="classro
          "desktop": dict(width=1280, height=720, classroom=False, name="1280x720")}
 PAGES = {"home": ("", "Home"), "explorer": ("explorer", "Explorer"),
          "scheduling_lab": ("scheduling_lab", "Scheduling Lab"), "lessons": ("lessons", "Lessons"),
-         "why_rwkv": ("why_rwkv", "Why RWKV, measured")}
+         "why_rwkv": ("why_rwkv", "Why RWKV, measured"), "memory_lab": ("memory_lab", "Memory lab")}
 # the Explorer's sections that draw on opening, past the first (open by default, in the page's own shot)
 SECTIONS = [s.label for s in list(explorer_sections.SECTIONS.values())[1:] if s.chart]
 DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]

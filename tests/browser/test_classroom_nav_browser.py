@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 90_000
 PAGES = {"Home": "", "Explorer": "explorer", "Scheduling Lab": "scheduling_lab", "Lessons": "lessons",
-         "Why RWKV, measured": "why_rwkv"}
+         "Why RWKV, measured": "why_rwkv", "Memory lab": "memory_lab"}
 ROW = ".st-key-classroom_nav"
 
 
