@@ -6,10 +6,12 @@ import streamlit as st
 
 from app import turns
 
-# A class opening the app at the same moment: each run of a page takes its turn, two at a time, its
+# A class opening the app at the same moment: a session's first page takes its turn, two at a time, its
 # first imports included (a fresh server's first runs import torch and the app: all at once, they took
-# ~3 times as long). The Explorer's Step and other fragment reruns do not pass here (app/turns.py).
-with turns.page_turn():
+# ~3 times as long). Later runs take none (app/turns.py).
+FIRST = "turns_first_run_done"
+with turns.page_turn(take=FIRST not in st.session_state):
+    st.session_state[FIRST] = True
     # heavy imports once, in ordinary modules (a page script importing them raced under load)
     # (compare_view: Why RWKV, measured; the Explorer's QKV; explorer_sections and lab_sections: the sections
     # of the Explorer and the Lab; lessons.content: the lesson reader)

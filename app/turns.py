@@ -10,8 +10,9 @@ A long run must not hold the others back: when every turn has been held for long
 (a lesson's training step, ~18 s), a waiting run goes on without one, as all runs did before. Except
 on a fresh server, until its first run has finished: that run imports torch and the app (seconds on a
 loaded machine), which every other run needs too and would only slow down by doing at the same time.
-The router (app/streamlit_app.py) runs each page in its turn; the Explorer's Step and other fragment
-reruns do not pass there and take no turn (they are short).
+The router (app/streamlit_app.py) runs a session's first page (the class opening at once) in its turn;
+later runs take none: queued two at a time, 60 students reading their prompts within seconds of each
+other waited up to 6 s (scripts/load_test.py), and fragment reruns (the Explorer's Step) never pass there.
 
 An ordinary module without Streamlit (tests/test_turns.py).
 """
@@ -72,11 +73,11 @@ TURNS = Turns()
 
 
 @contextmanager
-def page_turn(turns: Turns = TURNS) -> Iterator[bool]:
+def page_turn(turns: Turns = TURNS, *, take: bool = True) -> Iterator[bool]:
     """Run the block in its turn; yields whether it got one (False: the turns were held by long runs
-    and it runs without). The turn is given back however the block ends (a rerun or a stop raises
-    through it)."""
-    ticket = turns.take()
+    and it runs without, or `take` was False). The turn is given back however the block ends (a
+    rerun or a stop raises through it)."""
+    ticket = turns.take() if take else None
     try:
         yield ticket is not None
     finally:

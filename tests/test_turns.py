@@ -66,3 +66,12 @@ def test_long_runs_do_not_hold_the_others_back_once_the_server_is_warm():
     t.give_back(next(iter(t.held)))
     with turns.page_turn(t) as got:
         assert got
+
+
+def test_a_run_that_takes_no_turn_never_waits():
+    t = turns.Turns(n=1, long_s=30)
+    held = t.take()
+    t0 = time.monotonic()
+    with turns.page_turn(t, take=False) as got:
+        assert not got and time.monotonic() - t0 < 0.1 and not t.queue
+    t.give_back(held)
