@@ -17,6 +17,8 @@ with turns.page_turn(take=FIRST not in st.session_state):
     # of the Explorer and the Lab; lessons.content: the lesson reader)
     from app import compare_view, explorer_core, explorer_sections, lab_sections, resources, scheduling_core, style  # noqa: F401
     from app.lessons import content, views  # noqa: F401
+    from app.rooms import console as _console  # noqa: F401  (the rooms: the console page)
+    from app.rooms import follow, predictions  # noqa: F401  (the rooms: the Lessons page)
     from visuals import export  # noqa: F401
 
     # The tab's icon an emoji: Streamlit draws it as an inline data: URL. A ":material/..." page icon is
