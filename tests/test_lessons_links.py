@@ -78,14 +78,21 @@ def test_old_position_links_land_where_they_landed(lessons, lesson, step, lesson
 
 
 @pytest.mark.parametrize("lesson, step, says", [
-    ("1", "99", "There is no step 99 in this lesson; showing step {last}, the last."),
-    ("replacing-qkv-with-rwkv", "99", "There is no step 99 in this lesson; showing step {last}, the last."),
+    ("1", "99", "There is no step 99 in this lesson; showing step {frozen_last}{end}."),
+    ("replacing-qkv-with-rwkv", "99", "There is no step 99 in this lesson; showing step {frozen_last}{end}."),
     ("9", "1", "There is no lesson 9; showing lesson {lessons}, the last."),
     ("1", "0", "There is no step 0 in this lesson; showing step 1, the first."),
 ])
 def test_a_number_beyond_the_ends_says_which_step_is_shown(lessons, lesson, step, says):
+    """A step number lands where it landed when links were numbers (the lesson's frozen
+    legacy_steps, clamped to them): past the end, on the frozen order's last step, which is the
+    lesson's last only if no step was added after it (lesson 3 has its step 15 since)."""
     pos, note = ls.find_position(lessons, lesson, step, ls.legacy_lessons())
-    assert note == says.format(last=len(lessons[pos[0] - 1].steps), lessons=len(lessons))
+    chosen = lessons[pos[0] - 1]
+    frozen_last = chosen.step_index(chosen.legacy_steps[-1]) + 1 if chosen.legacy_steps else len(chosen.steps)
+    end = ", the last" if frozen_last == len(chosen.steps) else ""
+    assert note == says.format(frozen_last=frozen_last, end=end, lessons=len(lessons))
+    assert pos[1] == frozen_last or step == "1" or step == "0"
 
 
 @pytest.mark.parametrize("lesson, step, expected, says", [
