@@ -165,7 +165,8 @@ def test_classroom_link_enlarges_the_explorer_and_survives_page_changes():
     run(at.switch_page("app_pages/explorer.py"))                       # and off everywhere
     assert at.toggle(key=style.TOGGLE).value is False and not classroom_css(at)
     assert all(s["layout"]["font"]["size"] == theme.FONT_SIZE for s in chart_specs(at))
-    assert at.dataframe and not any("p at T = 1, unfiltered" in str(t.proto) for t in at.get("table"))
+    # the sampled token's table is an HTML table in both modes (widgets.table(html=True): cheap to redraw on a Step)
+    assert any("p at T = 1, unfiltered" in str(t.proto) for t in at.get("table"))
 
 
 def test_the_toggle_turns_classroom_mode_on_and_writes_the_link():
