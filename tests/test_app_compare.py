@@ -48,7 +48,7 @@ def test_the_fairness_warning_is_computed_from_the_files(page):
     if reasons:
         said = page.warning[0].value
         assert said.startswith("**Not yet a fair race.**")
-        assert all(r[1:] in said for r in reasons)
+        assert all(f"- {r[0].upper()}{r[1:]}." in said for r in reasons)
     else:
         assert page.success[0].value.startswith("A fair race")
     sweep = chart(page, "The tuning sweep")

@@ -84,6 +84,7 @@ def test_the_sweep_figure_draws_each_kind_and_stars_the_chosen():
     stars = [t for t in fig.data if t.showlegend is False]
     assert len(stars) == 1 and stars[0].marker.symbol == "star" and list(stars[0].x) == [2e-3]
     assert fig.layout.xaxis.type == "log" and "300 steps" in fig.layout.title.text
+    assert list(fig.layout.xaxis.tickvals) == [1e-3, 2e-3] and list(fig.layout.xaxis.ticktext) == ["0.001", "0.002"]
     committed = race.read(race.SWEEP_FILE)
     series = race.sweep_series(committed)
     assert all(r["done"] for r in committed["runs"] if (r["lr"], r["bits_per_char"]) in series.get(r["kind"], []))

@@ -147,6 +147,7 @@ def sweep_figure(series: Mapping[str, Sequence[tuple[float, float]]], chosen: Ma
                  steps: int) -> go.Figure:
     """series: model → [(peak learning rate, held-out bits/char)] of the sweep's first stage;
     chosen: model → (rate, bits/char) of the setting the sweep chose (a star), where it chose one."""
+    rates = sorted({p[0] for pts in series.values() for p in pts})
     traces = []
     for j, (name, pts) in enumerate(series.items()):
         colour = model_colour(name, j)
@@ -163,4 +164,5 @@ def sweep_figure(series: Mapping[str, Sequence[tuple[float, float]]], chosen: Ma
                           "its own loss. A star marks the setting chosen (the lowest held-out bits/char, a second "
                           "warm-up length included).",
                   x_title="peak learning rate (log)", y_title="held-out bits per character",
-                  xaxis=dict(type="log"), margin=ROOM_FOR_LEGEND, height=440)
+                  xaxis=dict(type="log", tickvals=rates, ticktext=[f"{r:g}" for r in rates]),  # the rates tried, no minor ticks
+                  margin=ROOM_FOR_LEGEND, height=440)

@@ -32,10 +32,10 @@ st.markdown(
 sweep = race.read(race.SWEEP_FILE)
 reasons = race.unfair(sweep, race.shipped_logs())
 if reasons:
-    st.warning("**Not yet a fair race.** " + "; ".join(r[0].upper() + r[1:] for r in reasons) + ". Until each "
-               "kind is retrained with its own tuned setting on the same tokens, read the quality figures below as "
-               "these runs' results, not as which architecture is better. At this size (about 6M parameters) the "
-               "paper's claims (169M–14B) cannot be settled either way.")
+    st.warning("**Not yet a fair race.** Until each kind is retrained with its own tuned setting on the same "
+               "tokens, read the quality figures below as these runs' results, not as which architecture is better. "
+               "At this size (about 6M parameters) the paper's claims (169M–14B) cannot be settled either way. "
+               "What is left, from the files:\n" + "\n".join(f"- {r[0].upper()}{r[1:]}." for r in reasons))
 else:
     st.success("A fair race: every kind was tuned with the same budget (below) and trained with its chosen setting "
                "on the same training tokens. At this size (about 6M parameters) the paper's claims (169M–14B) "
