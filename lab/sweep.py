@@ -118,8 +118,11 @@ def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
         left = int((deadline - time.monotonic()) / 60)
         print(f"{s.name}: training ({left} min left in this session)", flush=True)
         # one run at a time, to its end; a session stopped in the middle resumes from the last checkpoint
-        log = train(s.kind, config(s, threads), s.out, name=s.name, export=False, tokenizer=TOKENIZER,
-                    beside=beside, quiet=True)
+        try:
+            log = train(s.kind, config(s, threads), s.out, name=s.name, export=False, tokenizer=TOKENIZER,
+                        beside=beside, quiet=True)
+        except KeyboardInterrupt:                    # stopped while a run was being set up: nothing to save yet
+            log = {}
         if "final" not in log:
             print("stopped: run it again to go on")
             return
