@@ -34,11 +34,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from scripts.st_client import ACTION_TIMEOUT_S, LOOPBACK, Run, Tab, _read, _widget_state, conditions, load_average
+from scripts.st_client import LOOPBACK, Run, Tab, conditions, load_average
 
 MAX_STUDENTS = 60
 START = ("how-a-text-model-works", "layers")           # lesson 1, step 4
@@ -57,51 +55,18 @@ class Student(Tab):
         self.auto: tuple[str, float] | None = None       # (fragment id, interval s)
         self.options: dict[str, list[str]] = {}           # a radio's widget id -> its options as shown
 
-    async def rerun(self, trigger: str | None = None, fragment: str = "", auto: bool = False) -> Run:
-        back = BackMsg()
-        state = back.rerun_script
-        state.page_name, state.query_string, state.is_auto_rerun = self.page, self.query, auto
-        if self.page in self.last.pages:
-            state.page_script_hash = self.last.pages[self.page]
-        for key, (kind, value) in self.values.items():
-            if key in self.widgets:
-                state.widget_states.widgets.append(_widget_state(self.widgets[key], kind, value))
-        if trigger is not None:
-            state.widget_states.widgets.append(WidgetState(id=self.widgets[trigger], trigger_value=True))
-        state.cached_message_hashes.extend(self.cache)
-        if fragment:
-            state.fragment_id = fragment
-        run = Run(pages=self.last.pages, fragment=fragment)
-        start = time.perf_counter()
-        await self.ws.send(back.SerializeToString())
-        await asyncio.wait_for(self._until_finished(run), ACTION_TIMEOUT_S)
-        run.seconds = time.perf_counter() - start
-        self.last = run
-        self.widgets.update(run.widgets)
-        self.fragments.update(run.fragments)
-        return run
+    def seen(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
+        elif kind == "auto_rerun":
+            self.auto = (msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "delta" and msg.delta.new_element.WhichOneof("type") == "radio":
+            radio = msg.delta.new_element.radio
+            self.options[radio.id] = list(radio.options)
 
-    async def _until_finished(self, run: Run) -> None:
-        while run.status is None:
-            raw = await self.ws.recv()
-            run.bytes += len(raw)
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            if msg.WhichOneof("type") == "ref_hash":
-                msg = self.cache[msg.ref_hash]
-            elif msg.metadata.cacheable:
-                self.cache[msg.hash] = msg
-            kind = msg.WhichOneof("type")
-            if kind == "page_info_changed":
-                self.query = msg.page_info_changed.query_string
-            elif kind == "auto_rerun":
-                self.auto = (msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
-            elif kind == "delta" and msg.delta.new_element.WhichOneof("type") == "radio":
-                radio = msg.delta.new_element.radio
-                self.options[radio.id] = list(radio.options)
-            _read(run, msg)
-            if run.status == EARLY:              # the fragment asked for the page: read that run too
-                run.status = None
+    def finished(self, run: Run) -> bool:
+        return run.status != EARLY           # the fragment asked for the page: read that run too
 
 
 def sticky_cookie(port: int) -> str:

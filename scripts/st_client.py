@@ -185,6 +185,7 @@ class Tab:
         self.widgets: dict[str, str] = {}                 # user key -> widget id, on this page so far
         self.fragments: dict[str, str] = {}               # user key -> fragment id ("" outside any)
         self.cache: dict[str, ForwardMsg] = {}            # hash -> a cacheable message received
+        self.query = ""                      # the address's query string, sent with every run
 
     async def __aenter__(self) -> Tab:
         # the first entry names the subprotocol; Streamlit reads the others as tokens: the second an
@@ -222,10 +223,11 @@ class Tab:
         self.set(key, **value)
         return await self.rerun(fragment=self.fragments.get(key, ""))
 
-    async def rerun(self, trigger: str | None = None, fragment: str = "") -> Run:
+    async def rerun(self, trigger: str | None = None, fragment: str = "", auto: bool = False) -> Run:
+        """Run the page (or one fragment) with every value set; auto: a fragment's timer asked for it."""
         back = BackMsg()
         state = back.rerun_script
-        state.page_name = self.page
+        state.page_name, state.query_string, state.is_auto_rerun = self.page, self.query, auto
         if self.page in self.last.pages:
             state.page_script_hash = self.last.pages[self.page]
         for key, (kind, value) in self.values.items():
@@ -264,7 +266,17 @@ class Tab:
                 self.cache[msg.hash] = msg
             if msg.WhichOneof("type") == "new_session":
                 self.session_id = msg.new_session.initialize.session_id
+            self.seen(msg)
             _read(run, msg)
+            if run.status is not None and not self.finished(run):
+                run.status = None            # a subclass reads on (e.g. past a fragment's early finish)
+
+    def seen(self, msg: ForwardMsg) -> None:
+        """Every message of a run, before it is read into the run: a subclass watches for its own."""
+
+    def finished(self, run: Run) -> bool:
+        """Whether the run's status ends it (always, here)."""
+        return True
 
 
 def _widget_state(widget_id: str, kind: str, value) -> WidgetState:
