@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -15,6 +16,14 @@ from rwkv_core.sampling import SamplingSettings
 PROMPT = "To be, or not to be, that is the question"
 ENTRY = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")   # the app as README starts it
 APP_TIMEOUT = 180      # seconds a run of the app may take in a test (the Lab's timed runs are the longest)
+
+
+def missing(what: str, reason: str):
+    """A tool a test needs is not here: a failure in CI (CI=true, or RWKV_REQUIRE_BROWSER=1), a skip elsewhere."""
+    import pytest
+    if os.environ.get("CI") == "true" or os.environ.get("RWKV_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"the {what} tests are required here (CI) but {reason}")
+    pytest.skip(reason)
 
 
 def no_exception(at: AppTest) -> None:

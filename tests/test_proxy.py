@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gzip
-import os
 import re
 import shutil
 import urllib.request
 from pathlib import Path
 
 import pytest
+from app_helpers import missing
 
 from scripts.first_visit_bytes import start_class, stop_class
 from scripts.st_client import LOOPBACK, Tab, healthy
@@ -28,18 +28,13 @@ BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
 FRESH_CLIENTS = 16             # all on one of two replicas by chance: 2 * 2**-16
 
 
-def _missing(reason: str):
-    if os.environ.get("CI") == "true" or os.environ.get("RWKV_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the proxy tests are required here (CI) but {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
     """scripts/serve_class.sh with two replicas, its nginx config and logs in a temporary folder;
     stopped (TERM, as Ctrl-C) at the end, and every port it served checked silent."""
     if not Path(NGINX).exists():
-        _missing(f"nginx is not installed ({NGINX}; apt-get install nginx)")
+        missing("proxy", f"nginx is not installed ({NGINX}; apt-get install nginx)")
     run_dir = tmp_path_factory.mktemp("class")
     proc, port, first = start_class(run_dir, replicas=2)
     try:

@@ -5,7 +5,6 @@ in a temporary folder). Without redis-server the Redis half is skipped, except i
 from __future__ import annotations
 
 import multiprocessing
-import os
 import shutil
 import subprocess
 import threading
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from app_helpers import missing
 
 from app.rooms.store import FULL, JOINED, MISSING, TAKEN, RedisStore, SQLiteStore
 from scripts.st_client import LOOPBACK, free_port
@@ -20,21 +20,16 @@ from scripts.st_client import LOOPBACK, free_port
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def _missing(reason: str):
-    if os.environ.get("CI") == "true" or os.environ.get("RWKV_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the Redis store tests are required here (CI) but {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A real redis-server on 127.0.0.1 and a free port, its files in a temporary folder, nothing saved."""
     if not Path(REDIS_SERVER).exists():
-        _missing(f"redis-server is not installed ({REDIS_SERVER}; apt-get install redis-server)")
+        missing("Redis store", f"redis-server is not installed ({REDIS_SERVER}; apt-get install redis-server)")
     try:
         import redis
     except ImportError:
-        _missing("the redis package is not installed (pip install -r requirements.txt)")
+        missing("Redis store", "the redis package is not installed (pip install -r requirements.txt)")
     folder, port = tmp_path_factory.mktemp("redis"), free_port()
     proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", LOOPBACK, "--dir", str(folder),
                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
