@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from memory_helpers import tiny_models
 from tolerances import CARRIED, assert_close
 
 import lab
@@ -21,9 +22,7 @@ TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, c
 def runs(tmp_path_factory):
     """Three tiny models trained 3 steps each, published (float16) into <root>/published."""
     root = tmp_path_factory.mktemp("memory")
-    for kind in memory.KINDS:
-        memory.train_one(kind, 16, 2, 3, root, quiet=True, **TINY)
-        memory.publish(memory.model_name(kind, 16, 2), root, root / "published")
+    tiny_models(root, **TINY)
     return root
 
 

@@ -9,20 +9,17 @@ import json
 
 import pytest
 import torch
+from memory_helpers import tiny_models
 
 from app import memory_core as mc
 from lab import memory, mqar
-
-TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, ckpt_every=100, mqar_vocab=32)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Three tiny models (3 steps), published and measured as the real ones are: (folder, results)."""
     root = tmp_path_factory.mktemp("memory_app")
-    for kind in memory.KINDS:
-        memory.train_one(kind, 16, 2, 3, root, quiet=True, **TINY)
-        memory.publish(memory.model_name(kind, 16, 2), root, root / "published")
+    tiny_models(root)
     return root / "published", memory.measure_all(root / "published", 20)
 
 

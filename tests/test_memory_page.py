@@ -8,20 +8,18 @@ import json
 
 import pytest
 from app_helpers import chart_titles, no_exception, started_app
+from memory_helpers import tiny_models
 
 from app import memory_core as mc
 from lab import memory
 
-TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, ckpt_every=100, mqar_vocab=32)
 PAGE = "app_pages/memory_lab.py"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("memory_page")
-    for kind in memory.KINDS:
-        memory.train_one(kind, 16, 2, 3, root, quiet=True, **TINY)
-        memory.publish(memory.model_name(kind, 16, 2), root, root / "published")
+    tiny_models(root)
     (root / "results.json").write_text(json.dumps(memory.measure_all(root / "published", 10)))
     return root
 
