@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lab import train_log
+from lab import inits, train_log
 from lab.train_kinds import init_weights  # noqa: F401  (RWKV-4's, imported from here by tests and recall)
 from lab.train_tasks import MODELS_DIR, TASKS, TOKENIZER, encode_corpus  # noqa: F401  (the tasks: lab.train_tasks)
 
@@ -62,6 +62,7 @@ class TrainConfig:
     mqar_vocab: int = 256          # mqar: the pad, keys from the lower half, values from the upper (vocab_size unused)
     mqar_gap: int = -1             # mqar: pad tokens between pairs and queries; -1: random; -2: the rest (pairs first)
     mqar_mix: str = ""             # mqar: pair counts to train on ("1,2,4,8"), one drawn per sequence; "": mqar_pairs
+    init: str = "kind"             # "kind": each kind's own initialisation; "torch": PyTorch's layer defaults (lab.inits)
 
 
 def recipe(kind: str) -> TrainConfig:
@@ -105,7 +106,7 @@ class Run:
     def __init__(self, hooks, tc: TrainConfig, config, tokenizer, log: dict, out: Path):
         self.hooks, self.tc, self.config, self.out, self.log = hooks, tc, config, out, log
         self.g = torch.Generator().manual_seed(tc.seed)
-        sd = hooks.init_weights(config, self.g)
+        sd = inits.initial(hooks.init_weights(config, self.g), tc.init, self.g)
         if hooks.prepare:
             hooks.prepare(sd)
         self.fixed = {k: v for k, v in sd.items() if not v.dtype.is_floating_point}   # e.g. the GPT's head count
@@ -207,7 +208,7 @@ def train(kind: str, tc: TrainConfig, out: Path, *, variant: str = "", name: str
     run.log = train_log.new_log(kind, variant, name, asdict(tc), config, n_params, task.data)
     if run.resume():
         say(f"resumed from {run.ckpt} at step {run.step}")
-    train_log.begin_session(run.log, run.step, torch.get_num_threads(), asdict(tc), beside)
+    train_log.begin_session(run.log, run.step, torch.get_num_threads(), asdict(tc), beside, asdict(TrainConfig()))
     tps = tc.batch_size * tc.ctx_len
     say(f"{name}: {n_params:,} parameters, {task.data}, {tc.threads} threads")
     t_start, t_session = time.perf_counter() - run.log["seconds"], time.perf_counter()

@@ -46,11 +46,14 @@ def new_log(kind: str, variant: str, name: str, recipe: dict, model, params: int
             "sessions": [], "train": [], "val": [], "seconds": 0.0, "notes": []}
 
 
-def begin_session(log: dict, step: int, threads: int, recipe: dict, beside: str = "") -> dict:
+def begin_session(log: dict, step: int, threads: int, recipe: dict, beside: str = "",
+                  defaults: dict | None = None) -> dict:
     """A new process trains from `step`: record when, on what, with how many threads, and any
-    change of the recipe since the last session (a resume with other settings)."""
+    change of the recipe since the last session (a resume with other settings). A field the log
+    lacks (its code predates the field) counts as its value in `defaults`, what that code did."""
     from rwkv_core.timing import cpu_model
-    changes = {k: [log["recipe"].get(k), v] for k, v in recipe.items() if log["recipe"].get(k) != v}
+    before = {**(defaults or {}), **log["recipe"]}
+    changes = {k: [before.get(k), v] for k, v in recipe.items() if before.get(k) != v}
     log["recipe"] = recipe
     session = {"start_step": step, "started": now(), "threads": threads, "cpu": cpu_model(),
                "cores": os.cpu_count(), "beside": beside or None, "load": load_average()}
