@@ -331,3 +331,26 @@ def test_critical_path_titles_tell_the_two_parts():
     assert product("redline", "rnn") == L * T
     assert product("lstm", "cascade", 1) == L + T - 1 and product("lstm", "parallel") == L * T
     assert product("rwkv4", "parallel") == L
+
+
+@pytest.mark.parametrize("kind", ["rwkv4", "redline"])
+def test_the_token_axis_is_named_once_beside_the_buttons_and_details_can_go(kind):
+    """Side by side, only the last panel names the token axis (the play and speed buttons sit under
+    the first two); stacked, each does. details=False drops the product steps' line (the Lab prints
+    it above the chart); the LSTM's critical-path line is never dropped."""
+    from rwkv_core.schedule import Refusal, panels
+    out = panels(KINDS[kind].deps, n_layer=3, n_tokens=8, chunk=2)
+    plans = [p for p in out if not isinstance(p, Refusal)]
+    refused = [p for p in out if isinstance(p, Refusal)]
+    wide = vs.grid_figure(plans, refused=refused)
+    axes = [wide.layout[f"xaxis{i + 1 if i else ''}"].title.text for i in range(len(out))]
+    assert axes == [None] * (len(out) - 1) + ["token"]
+    stacked = vs.grid_figure(plans, refused=refused, stacked=True)
+    assert [stacked.layout[f"xaxis{i + 1 if i else ''}"].title.text for i in range(len(out))] == ["token"] * len(out)
+    bare = vs.grid_figure(plans, refused=refused, details=False)
+    panel_titles = [a.text for a in bare.layout.annotations if a.xref == "paper"][:len(plans)]
+    assert not any("product steps" in t for t in panel_titles)
+    assert any("product steps" in a.text for a in wide.layout.annotations if a.xref == "paper")
+    lstm = [p for p in panels(KINDS["lstm"].deps, n_layer=3, n_tokens=8, chunk=2) if not isinstance(p, Refusal)]
+    assert all("critical path" in a.text for a in vs.grid_figure(lstm, details=False).layout.annotations
+               if a.xref == "paper" and "products in a row" in a.text)

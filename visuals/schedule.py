@@ -64,9 +64,10 @@ def _small(text: str) -> str:
     return f'<span style="font-size:70%">{text}</span>'
 
 
-def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
+def plan_title(plan: Plan, asked_chunk: int | None = None, details: bool = True) -> str:
     """"cascade (chunk 4): L + ⌈T/4⌉ − 1 = 15 steps": the plan's label and its step count's formula;
-    under it the critical path in matrix-product steps and how wide the widest one is. A chunk
+    under it the critical path in matrix-product steps and how wide the widest one is (not with
+    `details` off, where the page prints them above the chart: the Lab). A chunk
     asked for but longer than the text is said: "chunk 16, capped at 15 by the 15 tokens"."""
     chunk = plan.chunk if takes_chunk(plan.mode) else None
     capped = ""
@@ -74,8 +75,8 @@ def plan_title(plan: Plan, asked_chunk: int | None = None) -> str:
         capped = "<br>" + _small(f"chunk {asked_chunk}, capped at {plan.chunk} by the {plan.n_tokens} tokens")
     formula = f"{step_formula(plan.mode, chunk=chunk)} = {plan.n_steps} steps"
     if plan.product_steps == plan.n_steps:         # every step is one (wide) product: RWKV, the GPT
-        return (f"{plan.label}: {formula}{capped}"
-                "<br>" + _small(f"{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide"))
+        width = f"{plan.product_steps:,} product steps, each ≤ {plan.step_width:,} cell-tokens wide"
+        return f"{plan.label}: {formula}{capped}" + ("<br>" + _small(width) if details else "")
     # an LSTM's cell over n tokens is n products one after another: the critical path is the headline
     return (f"{plan.label}: {plan.product_steps:,} products in a row{capped}"
             "<br>" + _small(f"critical path; {formula} of cells, each up to {plan.chunk:,} tokens in order"))
@@ -202,7 +203,8 @@ def _place(i: int, stacked: bool) -> dict:
     return dict(row=i + 1, col=1) if stacked else dict(row=1, col=i + 1)
 
 
-def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: int, stacked: bool = False) -> None:
+def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: int, stacked: bool = False,
+                   last: bool = True) -> None:
     """A schedule the kind cannot run: the grid greyed out, and the reason written on it."""
     xref, yref = _axis_refs(i)
     fig.add_shape(type="rect", x0=-0.5, x1=n_tokens - 0.5, y0=-0.5, y1=n_layer - 0.5, xref=xref, yref=yref,
@@ -211,8 +213,8 @@ def _refused_panel(fig: go.Figure, r: Refusal, i: int, n_layer: int, n_tokens: i
     reason = "<br>".join(textwrap.wrap(r.reason.split(": ", 1)[-1], 34))
     fig.add_annotation(x=(n_tokens - 1) / 2, y=(n_layer - 1) / 2, xref=xref, yref=yref, showarrow=False,
                        text=safe_lines(reason), font=dict(size=12), name="refused reason")
-    fig.update_xaxes(range=[-0.5, n_tokens - 0.5], showgrid=False, zeroline=False, title_text="token",
-                     **_place(i, stacked))
+    fig.update_xaxes(range=[-0.5, n_tokens - 0.5], showgrid=False, zeroline=False,
+                     title_text="token" if stacked or last else None, **_place(i, stacked))
     fig.update_yaxes(range=[-0.5, n_layer + 0.2], showgrid=False, zeroline=False, tickvals=list(range(n_layer)),
                      **_place(i, stacked))
 
@@ -225,7 +227,8 @@ def safe_lines(text: str) -> str:
 def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frames: Frames | None = None,
                 focus: tuple[int, int] | None = None, at_frame: int = 0,
                 token_labels: Sequence[str] | None = None, device: str | None = None,
-                max_frames: int = MAX_FRAMES, chunk: int | None = None, stacked: bool = False) -> go.Figure:
+                max_frames: int = MAX_FRAMES, chunk: int | None = None, stacked: bool = False,
+                details: bool = True) -> go.Figure:
     """Layers (y) x tokens (x), one panel per plan side by side (one per row with `stacked`, for a
     narrow screen), animated: frame f lights the
     cells of the steps in frames.windows[f] (default: step f of every panel), cells that ran before
@@ -233,13 +236,15 @@ def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frame
     cell's inputs and critical path in every panel. `frames` from measured_frames / race_frames
     replays at measured speed. `refused`: schedules the kind cannot run, drawn after the plans as
     greyed panels with the reason. `chunk`: the chunk asked for, named in the title when the text
-    is shorter than it."""
+    is shorter than it. `details` off: the panel titles leave out the product steps' count and width
+    (a page that prints them above the chart). The token axis is named under the last panel only (and
+    under each when stacked): under the others the play and speed buttons would cover it."""
     frames = frames or step_frames([p.n_steps for p in plans], max_frames=max_frames)
     progress = [Progress(p) for p in plans]
     n_panels = len(plans) + len(refused)
     L = plans[0].n_layer
     panel_px = 150 + 28 * L                              # one stacked panel's plot height
-    titles = [plan_title(p, chunk) for p in plans] + [refused_title(r) for r in refused]
+    titles = [plan_title(p, chunk, details) for p in plans] + [refused_title(r) for r in refused]
     if stacked:
         fig = make_subplots(rows=n_panels, cols=1, subplot_titles=titles,
                             vertical_spacing=min(0.3, 90 / (n_panels * panel_px)))
@@ -260,12 +265,13 @@ def grid_figure(plans: Sequence[Plan], *, refused: Sequence[Refusal] = (), frame
         if focus is not None:
             _focus_overlay(fig, plan, focus, i)
         fig.update_xaxes(range=[-0.5, plan.n_tokens - 0.5], showgrid=False, zeroline=False,
-                         title_text="token", **_place(i, stacked))
+                         title_text="token" if stacked or i == n_panels - 1 else None, **_place(i, stacked))
         fig.update_yaxes(range=[-0.5, plan.n_layer + 0.2], showgrid=False, zeroline=False,
                          tickvals=list(range(plan.n_layer)), title_text="layer" if i == 0 or stacked else None,
                          **_place(i, stacked))
     for j, r in enumerate(refused):
-        _refused_panel(fig, r, len(plans) + j, plans[0].n_layer, plans[0].n_tokens, stacked)
+        _refused_panel(fig, r, len(plans) + j, plans[0].n_layer, plans[0].n_tokens, stacked,
+                       last=len(plans) + j == n_panels - 1)
     set_frames(fig, [dict(name=str(f), traces=animated, data=[
         d for i, plan in enumerate(plans)
         for d in _animated(plan, progress[i], *frames.windows[f][i], frames.clock[f] if frames.clock else None)])

@@ -43,7 +43,7 @@ def grid_fig(kind: str, n_layer: int, n_tokens: int, chunk: int, focus: tuple[in
              stacked: bool = False):
     plans, refused = sc.kind_panels(kind, n_layer, n_tokens, chunk)
     with sc.FIGURE_LOCK:
-        return vs.grid_figure(plans, refused=refused, focus=focus, chunk=chunk, stacked=stacked)
+        return vs.grid_figure(plans, refused=refused, focus=focus, chunk=chunk, stacked=stacked, details=False)
 
 
 def models_by_kind(model) -> dict:
