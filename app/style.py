@@ -15,6 +15,7 @@ LESSONS_KEY = "lsn_classroom"    # the Lessons page's own toggle (app/app_pages/
 PARAM = "classroom"
 PARAM_SEEN = "site_classroom_param_seen"
 NAV_ROW = "classroom_nav"        # the container of classroom mode's page links (class st-key-classroom_nav)
+WIDE = "wide_"                   # the key prefix of a box holding a chart wider than the screen (it scrolls)
 
 # Large type and no sidebar for a projector (1280 × 720). Charts are enlarged by
 # visuals.theme.presenter (app/widgets.py show), at the same ratio as the text here.
@@ -77,6 +78,10 @@ PHONE_CSS = """<style>
   overflow-wrap: anywhere; }
 [class*="st-key-toc_"] button { justify-content: flex-start !important; text-align: left !important; }
 [class*="st-key-toc_"] button p, [class*="st-key-toc_"] button div { text-align: left !important; }
+/* a diagram no narrower than its words need (visuals.architecture.DIAGRAM_WIDTH, 680 px; app/widgets.show):
+   on a narrower screen (a phone) its box scrolls sideways, the page does not */
+[class*="st-key-wide_"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+[class*="st-key-wide_"] [data-testid="stElementContainer"] { min-width: 680px; }
 [data-testid="stPageLink"] a, [data-testid="stPageLink"] p, [data-testid="stPageLink"] span,
 [data-testid="stPageLink"] div { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; height: auto !important; max-width: 100% !important; }

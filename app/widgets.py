@@ -49,7 +49,16 @@ _READY_LOCK = threading.Lock()
 def _ready(fig: go.Figure, classroom: bool, phone: bool) -> tuple[dict, str, str]:
     spec = display_spec(fig.to_dict(), classroom=classroom, title_chars=PHONE_TITLE_CHARS if phone else TITLE_CHARS,
                         legend_width=PHONE_LEGEND_WIDTH if phone else LEGEND_WIDTH)
+    if phone and min_width(spec):        # a diagram (drawn no narrower than its words need: app/style.py)
+        layout = spec["layout"]          # its axes are hidden: the side margins hold nothing
+        layout["margin"] = {**layout.get("margin", {}), "l": 20, "r": 20}
     return spec, alt_text(fig), caption(fig)
+
+
+def min_width(spec: dict) -> int | None:
+    """The narrowest a figure may be drawn (px), where it says (visuals.architecture's diagrams)."""
+    meta = spec.get("layout", {}).get("meta")
+    return meta.get("min_width") if isinstance(meta, dict) else None
 
 
 def show(fig: go.Figure | Callable[[], go.Figure], key: str, *, classroom: bool | None = None,
@@ -83,7 +92,11 @@ def show(fig: go.Figure | Callable[[], go.Figure], key: str, *, classroom: bool 
                 while len(_READY) > READY_CACHE:
                     _READY.popitem(last=False)
         spec, alt, words = hit
-    st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
+    if min_width(spec):                  # a diagram: in a box that scrolls sideways where the screen is narrower
+        with st.container(key=f"{style.WIDE}{key}"):
+            st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
+    else:
+        st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
     st.caption(words)
 
 

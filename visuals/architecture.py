@@ -11,6 +11,15 @@ from .theme import MUTED, PALETTE, RED_LINE, safe, style
 
 BOX = "#F4F6FA"
 LAYER_FILL = PALETTE["sky"]
+DIAGRAM_WIDTH = 680     # px (app/style.py: the same): the narrowest a diagram is drawn at, where its labels fit (a phone
+                        # scrolls it sideways: at 390 px the equal-aspect boxes shrink under 12 px words)
+
+
+def _diagram(fig: go.Figure, width: int = DIAGRAM_WIDTH) -> go.Figure:
+    """Mark a finished picture as a diagram no narrower than `width` px (app/widgets.show reads it)."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    fig.layout.meta = {**meta, "min_width": width}
+    return fig
 
 
 def _canvas(x_range, y_range) -> go.Figure:
@@ -58,9 +67,9 @@ def generic_model(tokens: Sequence[str] = ("To", "␣be", ",", "␣or"), n_layer
     _box(fig, x + 3.0, top + 0.6, 2.4, 0.6, f"pick: {safe(next_token)}", fill="#FFFFFF", line=PALETTE["vermillion"])
     _arrow(fig, x + 1.05, top + 0.6, x + 1.8, top + 0.6)
     fig.add_annotation(x=-1.0, y=0, text="tokens", showarrow=False, xanchor="right", font=dict(color=MUTED))
-    return style(fig, title="A language model, in general", height=500,
+    return _diagram(style(fig, title="A language model, in general", height=500,
                  caption="Text becomes tokens, tokens become vectors, layers transform them, and the last "
-                         "layer's output becomes a probability for every possible next token.")
+                         "layer's output becomes a probability for every possible next token."))
 
 
 def _grid(fig: go.Figure, n_layer: int, n_tokens: int) -> None:
@@ -84,9 +93,9 @@ def classic_rnn(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:
                name="red line")
     fig.add_annotation(x=n_tokens - 1, y=-0.85, showarrow=False, font=dict(color=RED_LINE),
                        text="the red line: token t+1 starts only after token t has left the top layer")
-    return style(fig, title="The article's red-line RNN", height=440,
+    return _diagram(style(fig, title="The article's red-line RNN", height=440,
                  caption=f"Follow the arrows: all {n_layer * n_tokens} cells lie on one chain, so they run "
-                         "one after another. A standard stacked RNN has no red line.")
+                         "one after another. A standard stacked RNN has no red line."))
 
 
 def remove_red_line(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:
@@ -105,8 +114,8 @@ def remove_red_line(n_layer: int = 3, n_tokens: int = 4) -> go.Figure:
     fig.add_annotation(x=n_tokens - 1, y=-0.85, showarrow=False,
                        text=f"without it: {n_layer + n_tokens - 1} diagonal waves instead of "
                             f"{n_layer * n_tokens} steps")
-    return style(fig, title="Remove the red line", height=440,
-                 caption="Each orange diagonal is one step: its cells depend only on cells of earlier diagonals.")
+    return _diagram(style(fig, title="Remove the red line", height=440,
+                 caption="Each orange diagonal is one step: its cells depend only on cells of earlier diagonals."))
 
 
 def rwkv_block() -> go.Figure:
@@ -161,6 +170,6 @@ def rwkv_block() -> go.Figure:
     _arrow(fig, 0, 10.3, 0, 10.7)
     fig.add_annotation(x=-4.4, y=3.4, text="time-mix", textangle=-90, showarrow=False, font=dict(size=16))
     fig.add_annotation(x=-4.4, y=8.4, text="channel-mix", textangle=-90, showarrow=False, font=dict(size=16))
-    return style(fig, title="Inside an RWKV-4 block", height=720,
+    return _diagram(style(fig, title="Inside an RWKV-4 block", height=720,
                  caption="The boxes outlined in vermilion (orange-red) are what the block carries to the next token: the whole memory is these "
-                         "five vectors per layer, the same size for any length of text.")
+                         "five vectors per layer, the same size for any length of text."))

@@ -58,7 +58,7 @@ def charts(results: dict | None, key: str, show=widgets.show, full: bool = True)
         show(vm.recall_by_pairs_figure(series(results, "by_pairs", "pairs"), trained), f"{key}_fig_pairs")
     with c2:
         show(vm.recall_by_length_figure(series(results, "by_length", "length"), pairs), f"{key}_fig_length")
-    st.dataframe(mc.table_rows(results), hide_index=True)
+    widgets.table(mc.table_rows(results))
     st.caption(f"`{results['command']}` on {results['cpu']}, {results['sequences']} held-out sequences a cell "
                f"(seed {results['heldout_seed']}). Each model's training (steps, minutes, who shared the CPU) "
                "is in the file.")
@@ -107,7 +107,7 @@ def probe(results: dict | None, key: str, show=widgets.show) -> None:
                                 for a in got))
         for row, a in zip(rows, got):
             row[f"{mc.label(name, results)}: p(right)"] = round(a.p_right, 3)
-    st.dataframe(rows, hide_index=True)
+    widgets.table(rows)
     ns = list(range(1, most + 1))
     over = [(mc.label(n, results), mc.kind_of(n), mc.nominal(n), mc.over_n(m, ns, seed, setting.length,
                                                                                setting.vocab, setting.gap))

@@ -7,7 +7,9 @@ mode, and the test FAILS on
 - a control (button, input, slider, select, plotly's play buttons and sliders) that reaches past the
   viewport's left or right edge;
 - at 1280 px, a horizontal scrollbar: the page's, or any visible box that scrolls sideways
-  (a table or an equation wider than the screen).
+  (a table or an equation wider than the screen); on a phone a diagram drawn wider than the screen
+  scrolls in its own box (app/widgets.show), and its text is checked against its own edges;
+- chart text cut at the chart's edge, and (classroom) a chart taller than the screen.
 
 Each page's screenshot (the whole page) goes to the temporary shots folder (streamlit_page.SHOTS,
 RWKV_SHOTS_DIR to aim it elsewhere), named fit-<mode>-<page>.png."""
@@ -35,10 +37,13 @@ PAGES = {
     "scheduling_lab": "scheduling_lab",
     "lesson1-step4": "lessons?lesson=1&step=4",
     "lesson1-step9": "lessons?lesson=1&step=9",
+    "lesson2-red-line": "lessons?lesson=2&step=the-red-line",     # a diagram (the red-line RNN): a phone scrolls it
     "lesson2-step3": "lessons?lesson=2&step=3",
     "lesson2-step5": "lessons?lesson=2&step=5",
     "lesson3-step5": "lessons?lesson=3&step=5",
+    "lesson3-block": "lessons?lesson=3&step=whole-block",        # the RWKV block's diagram
     "why_rwkv": "why_rwkv",
+    "memory_lab": "memory_lab",
 }
 
 # One pass over the page: what is too small, what sticks out, what scrolls sideways.
@@ -116,7 +121,9 @@ MEASURE = """(minPx) => {
     const box = chart.getBoundingClientRect(), svg = chart.querySelector('svg.main-svg');
     if (!svg) continue;
     const s = svg.getBoundingClientRect();
-    const left = Math.max(box.left, s.left, 0), right = Math.min(box.right, s.right, W);
+    // a diagram in a box that scrolls sideways (a phone: app/widgets.show) is read by scrolling: its own edges
+    const scrolled = chart.closest('[class*="st-key-wide_"]');
+    const left = Math.max(box.left, s.left, scrolled ? -Infinity : 0), right = Math.min(box.right, s.right, scrolled ? Infinity : W);
     const top = Math.max(box.top, s.top), bottom = Math.min(box.bottom, s.bottom);
     const title = chart.querySelector('.gtitle');
     const name = title ? title.textContent.slice(0, 50) : (chart.closest('[class*="st-key-"]') || chart).className;
