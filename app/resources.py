@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,30 @@ share_the_cores()  # once, when the router first imports this module (before any
 
 # --- loading (cached per process, shared by all users, never mutated) -----------------------------
 
+def _calibrate(model) -> None:
+    """Run the model once per rows bucket of the engine's route calibration (rwkv_core.calibrate:
+    1, 8, 32 and 128 tokens a product), so that every shape class is measured once the model is
+    loaded. Met first in a student's run instead, each took its measuring lock for up to BUDGET_S,
+    while 60 students' first Steps queued behind it and shared the interpreter with it: their steps
+    took up to 8 s (scripts/load_test.py --sessions 60)."""
+    from rwkv_core.calibrate import ROW_BUCKETS
+    from rwkv_core.schedule import takes_chunk
+    mode = "parallel" if "parallel" in model.schedules else model.schedules[-1]
+    most = getattr(model.config, "n_ctx", None) or max(rows for _, rows in ROW_BUCKETS)
+    with torch.no_grad():
+        for _, rows in ROW_BUCKETS:
+            n = min(rows, most)
+            model.forward([0] * n, mode=mode, chunk=n if takes_chunk(mode) else None)   # every head row too
+
+
+def _calibrate_soon(model) -> None:
+    """_calibrate in a thread of its own, started as the model is loaded: the page that loaded it
+    does not wait (0.7 s for the embedded model on the 2-core AMD EPYC, longer when loaded), and the
+    students' first Steps, which come seconds after their first page, find the routes chosen. A run
+    that meets a class still being measured waits for it on the route table's lock, as before."""
+    threading.Thread(target=_calibrate, args=(model,), name="calibrate-routes", daemon=True).start()
+
+
 def _freeze() -> None:
     """Move everything alive now (the model's objects) out of the garbage collector's sight:
     Streamlit collects after every rerun, and scanning a loaded torch model cost ~250 ms."""
@@ -109,6 +134,7 @@ def load_path(path: str, mtime_ns: int) -> rwkv_core.RWKV:
     """A checkpoint file or Hugging Face folder ("" = the embedded model). mtime_ns is part of the
     cache key so a replaced file is read again."""
     model = lab.load_model(path or None)
+    _calibrate_soon(model)
     _freeze()
     return model
 
@@ -118,6 +144,7 @@ def rival_model(path: str, mtime_ns: int):
     """One of the rivals trained here (models/lstm-shakespeare.safetensors, …), for the Scheduling
     Lab's model-kind control: loaded once per server, shared read-only, apart from the picker's cache."""
     model = lab.load_model(path)
+    _calibrate_soon(model)
     _freeze()
     return model
 
@@ -135,6 +162,7 @@ def load_upload(digest: str, suffix: str, _data: bytes | None, _name: str = "") 
         file = Path(folder) / name
         file.write_bytes(_data)
         model = lab.load_model(file)
+    _calibrate_soon(model)
     _freeze()
     return model
 

@@ -20,6 +20,10 @@ with turns.page_turn(take=FIRST not in st.session_state):
     from app.rooms import console as _console  # noqa: F401  (the rooms: the console page)
     from app.rooms import follow, predictions  # noqa: F401  (the rooms: the Lessons page)
     from visuals import export  # noqa: F401
+    # st.table and st.dataframe import pandas on their first call (half a second alone): on a fresh server
+    # that was the Explorer's first Step, with 60 students' first Steps queued behind the import's lock
+    # (steps p95 5.8 s in scripts/load_test.py --sessions 60). Here it is part of the first page's turn.
+    import pandas  # noqa: F401
 
     # The tab's icon an emoji: Streamlit draws it as an inline data: URL. A ":material/..." page icon is
     # fetched from fonts.gstatic.com on every page view (an offline school network fails, and Google hears
