@@ -1,9 +1,11 @@
 """Classroom load: N students open the app at once and walk the Explorer, each in their own session.
 
     python scripts/load_test.py --sessions 30 --think 5 [--json docs/deploy/load_30.json]
+    python scripts/load_test.py --sessions 60 --replicas 2 --json docs/deploy/load_60.json
 
 starts the app as the README does (`streamlit run app/streamlit_app.py`), bound to 127.0.0.1 on a
-free port, and drives N light clients (scripts/st_client.py: the server's own websocket protocol,
+free port, or with --replicas N the classroom deployment (scripts/serve_class.sh: nginx in front of N
+app processes, each student pinned to one by the cookie nginx gives it), and drives N light clients (scripts/st_client.py: the server's own websocket protocol,
 no browser, but asking what a browser asks: compressed frames, cached messages sent back as
 references, a click inside an st.fragment rerunning only that fragment) through the Explorer flow,
 all starting together:
@@ -18,7 +20,8 @@ all starting together:
 with a pause between actions (a student reading: uniform in [0.5, 1.5] x --think seconds). Each
 action is timed from sending its message to the server's `script_finished`. It prints per action
 the median and 95th percentile, the errors (exceptions, failed runs, wrong token counts,
-timeouts, dropped connections), and the server's resident memory and CPU, read from /proc.
+timeouts, dropped connections), and the server's resident memory and CPU, read from /proc (with
+replicas: of all the app processes together, and how the students spread over them).
 With --json it also writes them, with the command, the CPU, the date and the machine's load
 average before and after (the machine may be shared: the load says with how much).
 
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,20 +77,38 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-class Sampler(threading.Thread):
-    """Samples the server's RSS and CPU every `every` seconds while the load runs."""
+def app_pids(ports: list[int]) -> list[int]:
+    """The app processes listening on these ports (the replicas serve_class.sh started), from /proc."""
+    want = {str(p) for p in ports}
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            args = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in args]
+        if "run" in words and any(w.endswith("streamlit_app.py") for w in words) and "--server.port" in words \
+                and words[words.index("--server.port") + 1] in want:
+            pids.append(int(d.name))
+    return sorted(pids)
 
-    def __init__(self, pid: int, every: float = 0.25):
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS and CPU (all its app processes together) every `every` seconds."""
+
+    def __init__(self, pids: list[int], every: float = 0.25):
         super().__init__(daemon=True)
-        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.pids, self.every, self.stop = pids, every, threading.Event()
         self.rss: list[float] = []
         self.cpu: list[tuple[float, float]] = []                # (wall, cpu seconds)
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                self.rss.append(rss_mib(self.pid))
-                self.cpu.append((time.monotonic(), cpu_seconds(self.pid)))
+                self.rss.append(sum(rss_mib(p) for p in self.pids))
+                self.cpu.append((time.monotonic(), sum(cpu_seconds(p) for p in self.pids)))
             except (OSError, ValueError):
                 return
             self.stop.wait(self.every)
@@ -126,7 +148,8 @@ def n_tokens(run) -> int | None:
     return int(title.split()[0]) if title and title.split()[0].isdigit() else None
 
 
-async def student(who: int, port: int, think: float, start: asyncio.Event, tally: Tally, walks: int = 1) -> None:
+async def student(who: int, port: int, think: float, start: asyncio.Event, tally: Tally, walks: int = 1,
+                  proxied: bool = False) -> None:
     rng = random.Random(who)
     prompt = f"{PROMPTS[who % len(PROMPTS)]} ({who})"
 
@@ -141,7 +164,8 @@ async def student(who: int, port: int, think: float, start: asyncio.Event, tally
         return run
 
     try:
-        async with Tab(port) as tab:
+        cookie = await asyncio.to_thread(sticky_cookie, port) if proxied else ""   # the replica nginx pins it to
+        async with Tab(port, cookie=cookie) as tab:
             await start.wait()
             await act("open", tab.open("explorer"))
             for walk in range(walks):
@@ -163,10 +187,16 @@ async def student(who: int, port: int, think: float, start: asyncio.Event, tally
         tally.errors.append(f"session {who}: {type(e).__name__}: {e}")
 
 
-async def classroom(n: int, port: int, think: float, walks: int = 1) -> Tally:
+def sticky_cookie(port: int) -> str:
+    """The cookie nginx pins a new browser with (deploy/nginx.conf.template), from the first page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+        return r.headers["set-cookie"].split(";")[0]
+
+
+async def classroom(n: int, port: int, think: float, walks: int = 1, proxied: bool = False) -> Tally:
     tally, start = Tally(), asyncio.Event()
-    tasks = [asyncio.create_task(student(i, port, think, start, tally, walks)) for i in range(n)]
-    await asyncio.sleep(0.5)                                    # every tab connected, then all at once
+    tasks = [asyncio.create_task(student(i, port, think, start, tally, walks, proxied)) for i in range(n)]
+    await asyncio.sleep(2.0 if proxied else 0.5)                # every tab connected, then all at once
     start.set()
     await asyncio.gather(*tasks)
     return tally
@@ -201,7 +231,7 @@ def report(n: int, think: float, tally: Tally, sampler: Sampler, idle_rss: float
 def print_report(r: dict) -> None:
     print(f"\n{r['date']}, {r['cpu']}; load average before {r['load_before']}, after {r['load_after']}")
     print(f"{r['sessions']} sessions, think {r['think_s']} s, {r['walks']} walk(s) each, {r['cores']} cores, "
-          f"{r['wall_s']:.1f} s wall"
+          f"{r['wall_s']:.1f} s wall; {r['deployment']}"
           + (f", server env {r['server_env']}" if r.get("server_env") else ""))
     print(f"{'action':<12} {'count':>6} {'median s':>9} {'p95 s':>7} {'max s':>7} {'KiB sent':>9}")
     for a, row in r["actions"].items():
@@ -227,6 +257,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=600, help="the whole run gives up after this, s")
     ap.add_argument("--json", type=Path, help="also write the figures here, with the command, the CPU, the date "
                                               "and the load average before and after")
+    ap.add_argument("--replicas", type=int, default=0,
+                    help="0: one app process, direct; N (1..8): the classroom deployment, nginx and N replicas "
+                         "(scripts/serve_class.sh; each replica one torch thread)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment variable for the server, to compare settings "
                          "(e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true, OMP_NUM_THREADS=2); repeatable")
@@ -237,30 +270,48 @@ def main(argv=None) -> int:
         ap.error("--think must be 0..30 s, --timeout 0..1800 s and --walks 1..20")
     if any("=" not in kv for kv in args.server_env):
         ap.error("--server-env takes NAME=VALUE")
+    if not 0 <= args.replicas <= 8:
+        ap.error("--replicas must be 0..8")
+    if args.replicas and args.server_env:
+        ap.error("--server-env is for one app process (--replicas 0)")
 
     env = dict(kv.split("=", 1) for kv in args.server_env)
     cond = conditions("load_test.py", argv)                     # the command, the CPU, the load before
-    port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="rwkv-load-")) / "server.log"
-    server = start_server(port, log, env=env)
+    folder = Path(tempfile.mkdtemp(prefix="rwkv-load-"))
+    log = folder / ("serve.log" if args.replicas else "server.log")
+    if args.replicas:
+        from scripts.first_visit_bytes import start_class, stop_class
+        server, port, first = start_class(folder, replicas=args.replicas)
+        pids = app_pids([first + i for i in range(args.replicas)])
+        stop = lambda: stop_class(server)                       # noqa: E731
+    else:
+        port = free_port()
+        server = start_server(port, log, env=env)
+        pids, stop = [server.pid], lambda: stop_server(server)  # noqa: E731
     try:
+        if len(pids) != max(1, args.replicas):
+            raise RuntimeError(f"found {len(pids)} app processes, expected {max(1, args.replicas)}")
         time.sleep(2)                                           # let the server settle after start
-        idle_rss, sampler = rss_mib(server.pid), Sampler(server.pid)
+        idle_rss, sampler = sum(map(rss_mib, pids)), Sampler(pids)
         sampler.start()
-        cpu0, busy0, own0, t0 = cpu_seconds(server.pid), machine_busy_seconds(), sum(os.times()[:2]), time.monotonic()
+        cpu0, busy0, own0, t0 = (sum(map(cpu_seconds, pids)), machine_busy_seconds(), sum(os.times()[:2]),
+                                 time.monotonic())
         try:
-            tally = asyncio.run(asyncio.wait_for(classroom(args.sessions, port, args.think, args.walks), args.timeout))
+            tally = asyncio.run(asyncio.wait_for(classroom(args.sessions, port, args.think, args.walks,
+                                                           proxied=args.replicas > 0), args.timeout))
         except asyncio.TimeoutError:
             print(f"the run passed --timeout {args.timeout} s and was stopped", file=sys.stderr)
             return 2
-        wall, cpu = time.monotonic() - t0, cpu_seconds(server.pid) - cpu0
+        wall, cpu = time.monotonic() - t0, sum(map(cpu_seconds, pids)) - cpu0
         own, busy = sum(os.times()[:2]) - own0, machine_busy_seconds() - busy0
         sampler.stop.set()
         sampler.join()
     finally:
-        stop_server(server)
+        stop()
     r = report(args.sessions, args.think, tally, sampler, idle_rss, wall, cpu, args.walks)
-    r = {**cond, "load_after": load_average(), **r, "server_env": env}
+    r = {**cond, "load_after": load_average(), **r, "server_env": env, "replicas": args.replicas,
+         "deployment": (f"scripts/serve_class.sh: nginx and {args.replicas} replica(s), sticky cookies"
+                        if args.replicas else "one app process (streamlit run app/streamlit_app.py), direct")}
     # the clients share the machine: their CPU, and anything else's, is not the server's
     r["client_cpu_cores"], r["other_cpu_cores"] = own / wall, max(0.0, busy - cpu - own) / wall
     print_report(r)
