@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The app for a class on one machine: N Streamlit replicas behind nginx, started and stopped together.
 #   scripts/serve_class.sh [--replicas N] [--port 8080] [--host 127.0.0.1] [--first-replica-port 8501]
-#                          [--run-dir DIR]
+#                          [--run-dir DIR] [--no-warm]
 # nginx (Debian's package) listens on HOST:PORT, compresses Streamlit's static files (gzip, and brotli
 # where libnginx-mod-http-brotli-filter is installed), upgrades the websocket and pins every browser
 # to one replica (a cookie, see deploy/nginx.conf.template). The replicas listen on 127.0.0.1 only,
 # on FIRST-REPLICA-PORT and the ports after it. Everything runs as the current user, with nginx's
 # config, pid, logs and temporary files in RUN-DIR (a new temporary folder unless given); Ctrl-C or
 # TERM stops nginx and every replica. --host 0.0.0.0 serves the school's LAN. See deploy/README.md.
+# Before it says "serving", each replica opens the Explorer once (scripts/warm.py: imports, the model's
+# load and route calibration done before the class opens the app at the same moment); --no-warm skips it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-replicas="$(nproc)" port=8080 host=127.0.0.1 first=8501 run_dir=""
+replicas="$(nproc)" port=8080 host=127.0.0.1 first=8501 run_dir="" warm=1
 usage() { sed -n '2,4p' "$0" | sed 's/^# //' >&2; exit 2; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -22,6 +24,7 @@ while [ "$#" -gt 0 ]; do
     --host) host="${2:-}"; shift 2 ;;
     --first-replica-port) first="${2:-}"; shift 2 ;;
     --run-dir) run_dir="${2:-}"; shift 2 ;;
+    --no-warm) warm=0; shift ;;
     -h|--help) usage ;;
     *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -103,6 +106,9 @@ until healthy "$probe:$port"; do
   fi
   sleep 0.2
 done
+if [ "$warm" = 1 ]; then
+  "$python" -m scripts.warm "${upstreams[@]}" || echo "the replicas serve anyway, cold: the class's first pages wait longer" >&2
+fi
 echo "serving http://${host}:${port} (nginx -> ${upstreams[*]}); Ctrl-C stops everything; files in ${run_dir}"
 
 # one process ends (a replica crashed, nginx could not bind): stop the rest rather than limp on
