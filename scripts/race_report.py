@@ -37,7 +37,8 @@ def sweep_section(sweep: dict) -> list[str]:
     out = [f"`{sweep['command']}`: {race.done_text(sweep)}. Each run: {sweep['steps']} steps of "
            f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}, the embedded model's tokenizer "
            f"and data; {sweep['warmup']} warm-up steps, then cosine; each kind's own loss. Held-out bits per "
-           "character at the last step (lower is better); — not run yet. Where a kind's best rate is at an edge "
+           "character at the last step (lower is better)" + ("; — not run yet" if not sweep["complete"] else "")
+           + ". Where a kind's best rate is at an edge "
            f"of the rates tried, the next rate beyond it (× or ÷ 2) is tried too, at most {sweep.get('extend', 0)} "
            "more, the same rule for every kind.", ""]
     rows = []
