@@ -4,6 +4,7 @@
     python -m lab.sweep status                                            # what is done, what is next
     python -m lab.sweep json docs/race/sweep.json                         # collect the results
     python -m lab.sweep retrain [--max-minutes 120]     # then the full recipe at each kind's chosen setting
+    python -m lab.sweep adopt [--kinds gpt,lstm]        # then its finished runs into models/ (RWKV-4: if as good)
 
 The budget, the same for every kind (issue "A fair race"):
   stage 1  five peak learning rates spanning a factor of 16 (LRS), each a short run of STEPS steps
@@ -178,6 +179,37 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
         signal.alarm(0)
 
 
+def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> str:
+    """Export `kind`'s finished retraining (runs/race/<kind>) into models_dir under its shipped stem, with
+    its tokenizer and log (what every page, card and table reads). RWKV-4's file is the embedded model:
+    it is replaced only if its held-out bits per character are at most the shipped one's (force: anyway).
+    Returns what was done, in a line."""
+    from lab.kinds import KINDS
+    from lab.train import Run, TrainConfig, default_name, export_model
+    from lab.train_kinds import hooks_for
+    from rwkv_core.tokenizer import Tokenizer
+    out = RETRAINED / kind
+    log = json.loads((out / "log.json").read_text()) if (out / "log.json").is_file() else {}
+    if "final" not in log:
+        raise SystemExit(f"{kind}: its retraining has not finished ({out}): `python -m lab.sweep retrain` first")
+    stem = default_name(kind)
+    shipped = models_dir / f"{stem}.log.json"
+    old = json.loads(shipped.read_text()).get("final", {}).get("bits_per_char") if shipped.is_file() else None
+    new = log["final"]["bits_per_char"]
+    if kind == "rwkv4" and old is not None and new > old and not force:
+        return (f"{kind}: kept the shipped model, the embedded one ({old:.4f} held-out bits/char; "
+                f"the retrained {new:.4f})")
+    tc = TrainConfig(**log["recipe"])
+    hooks = hooks_for(KINDS[kind].trainer, kind, "")
+    tok = Tokenizer(out / "tokenizer.json")                 # the one it trained with (a race run reads the plays)
+    run = Run(hooks, tc, hooks.make_config(tc, tok.vocab_size), tok, {}, out)
+    if not run.resume():
+        raise SystemExit(f"{kind}: no checkpoint in {out}")
+    path = export_model(run.params, run.fixed, out / "tokenizer.json", run.log, models_dir, stem, hooks.half)
+    was = f"{old:.4f}" if old is not None else "none"
+    return f"{kind}: wrote {path} ({new:.4f} held-out bits/char; the shipped model's was {was})"
+
+
 def collect(kinds=TUNED) -> dict:
     """Every run's setting, curve and conditions, each kind's chosen setting, and the borrowers."""
     rows, chosen = [], {}
@@ -215,6 +247,9 @@ def main(argv=None) -> None:
     t.add_argument("--max-minutes", type=float, default=60.0)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--beside", default="", help="what else runs on the machine (recorded in each log)")
+    a = sub.add_parser("adopt", help="export finished retrainings into models/ (RWKV-4's only if at least as good)")
+    a.add_argument("--kinds", default=",".join(RACE))
+    a.add_argument("--force", action="store_true", help="replace RWKV-4's embedded model even if worse")
     sub.add_parser("status", help="print what is done and what is next")
     j = sub.add_parser("json", help="write the results")
     j.add_argument("path")
@@ -230,6 +265,12 @@ def main(argv=None) -> None:
         if [k for k in kinds if k not in RACE]:
             p.error(f"unknown kind(s); the race's: {', '.join(RACE)}")
         retrain(kinds, args.max_minutes, args.threads, args.beside)
+    elif args.cmd == "adopt":
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        if [k for k in kinds if k not in RACE]:
+            p.error(f"unknown kind(s); the race's: {', '.join(RACE)}")
+        for kind in kinds:
+            print(adopt(kind, force=args.force))
     elif args.cmd == "status":
         for row in collect()["runs"]:
             print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} "

@@ -93,3 +93,38 @@ def test_a_best_rate_at_the_edge_of_the_grid_is_looked_past_the_same_way_for_eve
     assert sweep.plan("gpt")[-1].lr == 1.25e-4 and sweep.plan("gpt")[-1].warmup == sweep.WARMUP
     fake_log(sweep.Setting("gpt", 1.25e-4, sweep.WARMUP), 2.3)         # worse: the edge was the best after all
     assert (sweep.plan("gpt")[-1].lr, sweep.plan("gpt")[-1].warmup) == (2.5e-4, sweep.WARMUP_2)
+
+
+@pytest.mark.parametrize("kind", ["gpt", "rwkv4"])
+def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(kind, tmp_path, monkeypatch):
+    """A tiny real run stands in for runs/race/<kind>: adopt writes it under the shipped stem, loadable and
+    equal to the checkpoint; RWKV-4 (the embedded model) is replaced only if it is at least as good."""
+    import torch
+
+    import lab
+    from lab.train import TrainConfig, default_name, train
+    monkeypatch.setattr(sweep, "RETRAINED", tmp_path / "race")
+    models = tmp_path / "models"
+    with pytest.raises(SystemExit, match="has not finished"):
+        sweep.adopt(kind, models)
+    text = "Full fathom five thy father lies; of his bones are coral made. Those are pearls that were his eyes. "
+    texts = {"a": text * 30}, {"tempest_gut": text[:400], "timon_of_athens_gut": text[100:400]}
+    tc = TrainConfig(n_layer=1, n_embd=16, vocab_size=300, ctx_len=16, batch_size=2, warmup_steps=1, total_steps=2,
+                     eval_every=2, ckpt_every=100, threads=1)
+    log = train(kind, tc, tmp_path / "race" / kind, export=False, texts=texts, quiet=True, tokenizer=sweep.TOKENIZER)
+    new = log["final"]["bits_per_char"]
+    stem = default_name(kind)
+    models.mkdir()
+    (models / f"{stem}.log.json").write_text(json.dumps({"final": {"bits_per_char": new - 0.5}}))   # a better one
+    said = sweep.adopt(kind, models)
+    if kind == "rwkv4":
+        assert said.startswith("rwkv4: kept the shipped model") and not (models / f"{stem}.safetensors").exists()
+        said = sweep.adopt(kind, models, force=True)
+    assert said.startswith(f"{kind}: wrote ") and f"{new:.4f}" in said
+    from safetensors.torch import load_file
+    lab.load_model(models / f"{stem}.safetensors")                  # the ordinary loader reads it
+    ckpt = torch.load(tmp_path / "race" / kind / "ckpt.pt", weights_only=True)["params"]
+    exported = load_file(str(models / f"{stem}.safetensors"))
+    assert all(torch.equal(exported[k], v) for k, v in ckpt.items())
+    assert (models / f"{stem}.tokenizer.json").read_text() == sweep.TOKENIZER.read_text()
+    assert json.loads((models / f"{stem}.log.json").read_text())["final"]["bits_per_char"] == new
