@@ -36,13 +36,34 @@ def read_results(path: Path | None = None) -> dict | None:
 
 
 def model_paths(folder: Path | None = None) -> list[Path]:
-    """The committed tiny models, RWKV-4 first, then the GPT, the LSTM; narrow before wide."""
+    """The committed tiny models by trained N, then RWKV-4, the GPT, the LSTM; narrow before wide."""
     order, folder = {k: i for i, k in enumerate(memory.KINDS)}, folder or MODELS
 
     def key(p: Path):
         kind, width = p.stem.split("-")[:2]
-        return order.get(kind, 9), int(width[1:]) if width[1:].isdigit() else 0
+        return trained_n(p.stem), order.get(kind, 9), int(width[1:]) if width[1:].isdigit() else 0
     return sorted(folder.glob("*.safetensors"), key=key) if folder.is_dir() else []
+
+
+def trained_n(name: str) -> int:
+    """The N a model was trained at, from its name (<kind>-w<W>-n<N>); 0 for a name without one."""
+    last = name.split("-")[-1]
+    return int(last[1:]) if last.startswith("n") and last[1:].isdigit() else 0
+
+
+def by_trained_n(paths: list[Path]) -> dict[int, list[Path]]:
+    """{N: the models trained at N}, N ascending, each list in model_paths' order."""
+    return {n: [p for p in paths if trained_n(p.stem) == n] for n in sorted({trained_n(p.stem) for p in paths})}
+
+
+def pick_n(trained: list[int], n: int) -> int:
+    """The trained N whose models read a student's N: N, else the smallest above it (pad before the pairs)."""
+    above = [t for t in sorted(trained) if t >= n]
+    return above[0] if above else max(trained)
+
+
+def kind_of(name: str) -> str:
+    return name.split("-")[0]
 
 
 def label(name: str, results: dict | None = None) -> str:
@@ -52,9 +73,6 @@ def label(name: str, results: dict | None = None) -> str:
     own = f" ({entry['width']} wide)" if entry and str(entry["width"]) != width[1:] else ""
     return f"{TITLES.get(kind, kind)}, width {width[1:]}{own}"
 
-
-def kind_of(name: str) -> str:
-    return name.split("-")[0]
 
 
 @dataclass(frozen=True)
@@ -227,8 +245,7 @@ def wkv_on_pair(model, probe: Probe, query: int) -> dict:
 
 
 def heldout_probe(n_pairs: int, length: int, vocab: int, gap: int = 0, i: int = 0) -> Probe:
-    """Held-out sequence i at N = n_pairs as the probe lays it out: one of those whose answers
-    docs/memory/results.json keeps (lab.memory.examples)."""
+    """Held-out sequence i at N = n_pairs as the probe lays it out (results.json keeps its answers)."""
     spec = spec_for(n_pairs, length, vocab, gap)
     return from_ids(mqar.heldout(spec, memory.EXAMPLES).ids[i].tolist(), n_pairs)
 
@@ -239,91 +256,143 @@ def cell(entry: dict, pairs: int) -> float | None:
     return next((r["accuracy"] for r in entry["by_pairs"] if r["pairs"] == pairs), None)
 
 
-def nominal(name: str) -> int:
-    return int(name.split("-")[1][1:])
+nominal = memory.nominal_width               # the nominal width in a model's name
+
+
+def at_trained(entry: dict) -> tuple[int, int, float | None, int]:
+    """A model's point on the charts: (trained N, trained length, accuracy, state bytes there), from
+    `at_trained` or, in results older than the recipe per N, from `train`, `by_pairs`, `state_bytes`."""
+    if t := entry.get("at_trained"):
+        return t["pairs"], t["length"], t["accuracy"], t["state_bytes"]
+    n = entry["train"]["pairs"]
+    return n, entry["train"]["length"], cell(entry, n), entry["state_bytes"]
+
+
+def pairs_trained(results: dict) -> list[int]:
+    return sorted({m["train"]["pairs"] for m in results["models"]})
+
+
+def n_series(results: dict) -> list[tuple[str, str, int, list[tuple[int, float]]]]:
+    """Accuracy against the trained N: one line per kind and nominal width, each point the model
+    trained at that N (at its trained length): (label, kind, width, [(N, accuracy)])."""
+    lines: dict[tuple[str, int], list] = {}
+    for m in results["models"]:
+        n, _, acc, _ = at_trained(m)
+        if acc is not None:
+            lines.setdefault((m["kind"], nominal(m["name"])), []).append((n, acc))
+    order = {k: i for i, k in enumerate(memory.KINDS)}
+    return [(f"{TITLES.get(k, k)}, width {w}", k, w, sorted(pts))
+            for (k, w), pts in sorted(lines.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
+
+
+def state_points(results: dict) -> list[tuple[str, str, int, int, float, int]]:
+    """A point per model: (label, kind, nominal width, state bytes, accuracy, trained N) at its trained
+    N and length: RWKV-4's and the LSTM's fixed state, the GPT's cache after 3N tokens."""
+    out = []
+    for m in results["models"]:
+        n, _, acc, nbytes = at_trained(m)
+        if acc is not None:
+            out.append((label(m["name"], results), m["kind"], nominal(m["name"]), nbytes, acc, n))
+    return out
+
+
+def length_series(results: dict, n: int) -> list[tuple[str, str, int, list[tuple[int, float | None]]]]:
+    """Accuracy against the length for the models trained at N = n."""
+    return [(label(m["name"], results), m["kind"], nominal(m["name"]), [(r["length"], r["accuracy"])
+                                                                        for r in m["by_length"]])
+            for m in results["models"] if m["train"]["pairs"] == n]
 
 
 def table_rows(results: dict) -> list[dict]:
-    """One row per model: kind, widths, parameters, budget and time, state bytes, accuracy per N."""
+    """One row per model: kind, widths, trained N, parameters, budget and time, state bytes, accuracy per N."""
     rows = []
     for m in results["models"]:
         t = m["train"]
         row = {"model": TITLES.get(m["kind"], m["kind"]), "nominal width": nominal(m["name"]), "width": m["width"],
-               "parameters": m["params"], "steps": t["steps"], "minutes": round(t["seconds"] / 60, 1),
-               "s/step": t["s_per_step"], "state bytes": m["state_bytes"]}
+               "trained N": t["pairs"], "parameters": m["params"], "steps": t["steps"],
+               "minutes": round(t["seconds"] / 60, 1), "s/step": t["s_per_step"], "state bytes": m["state_bytes"]}
         row.update({f"N={r['pairs']}": round(r["accuracy"], 3) for r in m["by_pairs"]})
         rows.append(row)
     return rows
 
 
-def summary(results: dict | None, pairs: int = 8) -> str:
+def _versus(w: int, a: float, g: dict, n: int, steps: int) -> tuple[str, float | None]:
+    """One width's clause at N = n (RWKV-4's accuracy a, the GPT's entry g) and the GPT's lead b - a."""
+    b = cell(g, n) if g else None
+    if b is None:
+        return f"at width {w}, RWKV-4 {a:.3f}", None
+    _, length, _, nbytes = at_trained(g)
+    cache = f"its cache: {nbytes:,} bytes at {length} tokens"
+    if b - a >= 0.1:
+        return (f"at width {w}, after the same {steps:,} steps, RWKV-4 answers {a:.3f} of the held-out queries "
+                f"right, the GPT {b:.3f} ({cache})"), b - a
+    if max(a, b) < 2 / n:
+        return (f"at width {w}, neither learned the lookup: RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache}), "
+                "so this width does not show it"), None
+    if a - b >= 0.1:
+        return (f"at width {w}, after the same {steps:,} steps, the other way round: RWKV-4 {a:.3f}, "
+                f"the GPT {b:.3f} ({cache})"), b - a
+    return f"at width {w}, inconclusive (within 0.1): RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})", b - a
+
+
+def summary(results: dict | None, pairs: int | None = None) -> str:
     """Issue 28's honest summary, every figure read from the results: RWKV-4 trains in parallel (its
-    schedules agree), runs with a constant state (its bytes at every length), and pays in recall (its
-    accuracy at N = pairs beside the GPT's, at each width)."""
+    schedules agree), runs with a constant state (its bytes at every length), and pays in recall or
+    not (its accuracy beside the GPT's, at each trained N and width; `pairs`: that N alone),
+    whatever the numbers say: a gap under 0.1 is called inconclusive."""
     if not results or not results.get("models"):
         return ("The memory lab's runs are not measured yet (docs/memory/results.json is missing), so this "
                 "project cannot yet say what RWKV-4's fixed state costs in recall.")
     ms = results["models"]
     rw = [m for m in ms if m["kind"] == "rwkv4"]
-    gp = {nominal(m["name"]): m for m in ms if m["kind"] == "gpt"}
     if not rw:
         return "The memory lab's results hold no RWKV-4 model yet, so there is nothing to summarise."
     diff = max(m["schedules"]["max_diff"] for m in rw)
     lengths = sorted({r["length"] for m in rw for r in m["by_length"] if r.get("state_bytes")})
-    fixed = ", ".join(f"{m['state_bytes']:,} bytes at width {nominal(m['name'])}"
-                      for m in sorted(rw, key=lambda m: nominal(m["name"])))
+    fixed = ", ".join(f"{b:,} bytes at width {w}" for w, b in sorted({nominal(m["name"]): m["state_bytes"]
+                                                                      for m in rw}.items()))
     parts = [f"**Trains in parallel like a transformer:** RWKV-4's tiny models here were trained with all "
              f"tokens of a layer at once, and reading token by token gives the same outputs (largest difference "
              f"{diff:.1e} over its schedules). **Runs with a constant state like an RNN:** {fixed}, the same after "
              f"{' or '.join(map(str, lengths))} tokens."]
-    recall, gaps = [], []
-    for m in sorted(rw, key=lambda m: nominal(m["name"])):
-        w, a = nominal(m["name"]), cell(m, pairs)
-        g = gp.get(w)
-        if a is None:
-            continue
-        if not g or cell(g, pairs) is None:
-            recall.append(f"at width {w}, RWKV-4 {a:.3f}")
-            continue
-        b, cache = cell(g, pairs), f"its cache: {g['state_bytes']:,} bytes at {g['train']['length']} tokens"
-        gaps.append(b - a)
-        if b - a >= 0.1:
-            recall.append(f"at width {w}, after the same {m['train']['steps']:,} steps, RWKV-4 answers {a:.3f} of "
-                          f"the held-out queries right, the GPT {b:.3f} ({cache})")
-        elif max(a, b) < 2 / pairs:
-            recall.append(f"at width {w}, neither learned the lookup: RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache}), "
-                          "so this width does not show it")
-        elif a - b >= 0.1:
-            recall.append(f"at width {w}, after the same {m['train']['steps']:,} steps, the other way round: "
-                          f"RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})")
-        else:
-            recall.append(f"at width {w}, RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})")
-    if recall:
+    ns = [pairs] if pairs is not None else sorted({m["train"]["pairs"] for m in rw})
+    by_n, gaps = [], []
+    for n in ns:
+        gp = {nominal(m["name"]): m for m in ms if m["kind"] == "gpt" and m["train"]["pairs"] == n}
+        recall = []
+        for m in sorted((m for m in rw if m["train"]["pairs"] == n), key=lambda m: nominal(m["name"])):
+            a = cell(m, n)
+            if a is not None:
+                clause, gap = _versus(nominal(m["name"]), a, gp.get(nominal(m["name"])), n, m["train"]["steps"])
+                recall.append(clause)
+                gaps += [] if gap is None else [gap]
+        if recall:
+            by_n.append(f"with {n} key-value pairs to recall, " + "; ".join(recall))
+    if by_n:
         lead = ("**Pays for that state in recall:**" if gaps and max(gaps) >= 0.1 and min(gaps) > -0.1 else
+                "**In these runs it does not pay for that state in recall:**" if gaps and max(gaps) <= -0.1 else
                 "**Whether it pays for that state in recall, these runs do not settle:**")
-        parts.append(f"{lead} with {pairs} key-value pairs to recall, " + "; ".join(recall)
-                     + f" (a model that knows which values a sequence holds, but not which key each belongs to, "
-                       f"scores {1 / pairs:.2f}).")
+        chance = (f"scores {1 / ns[0]:.2f}" if len(ns) == 1 else
+                  "scores 1/N: " + ", ".join(f"{1 / n:.2f} at N = {n}" for n in ns))
+        parts.append(f"{lead} " + ". And ".join(by_n) + " (a model that knows which values a sequence holds, but "
+                     f"not which key each belongs to, {chance}).")
     return " ".join(parts)
 
 
 def markdown_tables(results: dict) -> str:
     """docs/memory-lab.md's tables, written from the results (tests/test_memory_docs.py reads them back)."""
     rows = table_rows(results)
-    ns = [k for k in rows[0] if k.startswith("N=")]
-    out = ["| kind | nominal width | own width | parameters | steps | minutes | s/step | state bytes | "
-           + " | ".join(n.replace("N=", "N = ") for n in ns) + " |",
-           "|---|" + "---|" * (7 + len(ns))]
+    ns = sorted({int(k[2:]) for r in rows for k in r if k.startswith("N=")})
+    out = ["| kind | nominal width | own width | trained N | parameters | steps | minutes | s/step | state bytes | "
+           + " | ".join(f"N = {n}" for n in ns) + " |", "|---|" + "---|" * (8 + len(ns))]
     for r in rows:
-        out.append(f"| {r['model']} | {r['nominal width']} | {r['width']} | {r['parameters']:,} | {r['steps']:,} | "
-                   f"{r['minutes']} | {r['s/step']} | {r['state bytes']:,} | "
-                   + " | ".join(f"{r[n]:.3f}" for n in ns) + " |")
-    lengths = sorted({x["length"] for m in results["models"] for x in m["by_length"]})
-    out += ["", "| kind | nominal width | " + " | ".join(f"{t} tokens" for t in lengths) + " |",
-            "|---|---|" + "---|" * len(lengths)]
+        out.append(f"| {r['model']} | {r['nominal width']} | {r['width']} | {r['trained N']} | {r['parameters']:,} | "
+                   f"{r['steps']:,} | {r['minutes']} | {r['s/step']} | {r['state bytes']:,} | "
+                   + " | ".join("—" if f"N={n}" not in r else f"{r[f'N={n}']:.3f}" for n in ns) + " |")
+    out += ["", "| kind | nominal width | trained N | 1 × the trained length | 2 × | 4 × |", "|" + "---|" * 6]
     for m in results["models"]:
-        cells = {x["length"]: x for x in m["by_length"]}
-        out.append(f"| {TITLES.get(m['kind'], m['kind'])} | {nominal(m['name'])} | " + " | ".join(
-            "—" if cells[t]["accuracy"] is None else f"{cells[t]['accuracy']:.3f} ({cells[t]['state_bytes']:,} B)"
-            for t in lengths) + " |")
+        cells = [f"— ({x['length']} tokens)" if x["accuracy"] is None else
+                 f"{x['accuracy']:.3f} ({x['length']} tokens, {x['state_bytes']:,} B)" for x in m["by_length"]]
+        out.append(f"| {TITLES.get(m['kind'], m['kind'])} | {nominal(m['name'])} | {m['train']['pairs']} | "
+                   + " | ".join(cells) + " |")
     return "\n".join(out)

@@ -2,9 +2,11 @@
 one trainer, and what they recall against the number of pairs, the sequence length and the bytes
 of state they carry (docs/memory-lab.md).
 
-    python -m lab.memory --train rwkv4 --width 64        # → runs/memory-lab/, published to models/memory/
-    python -m lab.memory --json docs/memory/results.json # measures every model in models/memory/
+    python -m lab.memory --train rwkv4 --width 64 --pairs 8   # → runs/memory-lab/, published to models/memory/
+    python -m lab.memory --json docs/memory/results.json      # measures every model in models/memory/
 
+The recipe is one per N (PAIRS_TRAINED), the same for every kind: length 3N, the pairs right
+before the queries (gap 0, no pad), PyTorch's layer initialisation (lab.inits, "torch").
 Each kind's width is chosen so that its parameter count matches RWKV-4's at the nominal width
 (`matched_width`); budgets are in steps, so a loaded machine gives the same model, only later.
 A finished model is published to models/memory/ in float16 (`publish`): the measurement and the
@@ -30,12 +32,14 @@ from lab.train_kinds import N_HEAD
 RUNS = Path("runs/memory-lab")       # checkpoints of the committed runs (runs/memory: the rehearsal's, earlier recipe)
 MODELS = Path(__file__).resolve().parent.parent / "models" / "memory"   # the published (committed) models
 KINDS = ("rwkv4", "gpt", "lstm")          # the memory lab's kinds (the red-line RNN is optional)
-RECIPE = dict(                             # the memory lab's recipe: the one setting where a pilot's GPT learned
-    task="mqar", mqar_vocab=256, mqar_gap=0,    # the pairs right before the queries (docs/memory-lab.md: the pilots)
-    mqar_pairs=4, mqar_mix="",                  # N = 4 in every sequence (a mix of N did not help in the pilots)
-    n_layer=2, ctx_len=16, batch_size=64, lr_peak=1e-3, lr_final=1e-3, warmup_steps=100,
+PAIRS_TRAINED = (4, 8, 16)               # one model of each kind and width per N, trained at that N alone
+RECIPE = dict(                             # the recipe per N (docs/memory-lab.md: "The recipe, per N"); ctx_len = 3N
+    task="mqar", mqar_vocab=256, mqar_gap=0,    # the pairs, then the queries: no pad at the trained N
+    mqar_mix="", init="torch",                  # one N a model; PyTorch's layer defaults (lab.inits): the pilots'
+    n_layer=2, batch_size=64, lr_peak=3e-3, lr_final=3e-3, warmup_steps=100,   # GPT learned N = 8 by step 500
     loss="ce", eval_every=250, ckpt_every=250, threads=1, max_minutes=600.0)
-STEPS = 10_000                            # the budget of every model, in steps (docs/memory-lab.md: why 10,000)
+STEPS = 2_500    # every model's budget in steps: the pilots' GPT left the plateau by step 500 at N = 8 (0.997), and
+#                  N = 16 (a longer lookup, a longer plateau) needs more; 5x that, a few CPU minutes a model
 EXAMPLES = 4                               # held-out sequences per N whose answers the JSON keeps
 PAIRS = (1, 2, 4, 8, 16)                  # N of the accuracy-against-pairs table (those that fit the length)
 LENGTHS = (1, 2, 4)                       # the length table: multiples of the training length (GPT: up to 1)
@@ -62,9 +66,12 @@ def matched_width(kind: str, target: int, tc: TrainConfig) -> int:
 
 
 def recipe(kind: str, width: int, pairs: int, steps: int, **changes) -> TrainConfig:
-    """The memory lab's recipe for `kind` at the nominal width: RWKV-4 at `width`, the others at
-    the width that matches RWKV-4's parameter count."""
-    base = replace(TrainConfig(), **{**RECIPE, **changes, "n_embd": width, "mqar_pairs": pairs, "total_steps": steps})
+    """The memory lab's recipe for `kind` at the nominal width and N = `pairs` (length 3N unless
+    `changes` says otherwise; a change of None keeps the recipe's): RWKV-4 at `width`, the others
+    at the width that matches RWKV-4's parameter count."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    base = replace(TrainConfig(), **{**RECIPE, "ctx_len": 3 * pairs, **changes, "n_embd": width, "mqar_pairs": pairs,
+                                     "total_steps": steps})
     if kind == "rwkv4":
         return base
     return replace(base, n_embd=matched_width(kind, count_params("rwkv4", base), base))
@@ -181,33 +188,48 @@ def schedules_agree(model, kind: str, spec: mqar.Spec) -> dict:
     return {"modes": list(model.schedules), "max_diff": max(diffs.values())}
 
 
+def nominal_width(name: str) -> int:
+    """The nominal width in a model's name (<kind>-w<W>-n<N>): RWKV-4's, to which the others are matched."""
+    return int(name.split("-")[1][1:])
+
+
 def measure(path: Path, n: int = 500) -> dict:
-    """One trained model: its training (from its log) and its recall."""
+    """One trained model: its training (from its log) and its recall; `at_trained` is the point the
+    charts draw per model: the accuracy at the trained N and length, and the state bytes there."""
     import lab
     log = json.loads(path.with_suffix(".log.json").read_text())
     model = lab.load_model(path)
     kind, spec = log["kind"], mqar.Spec(**log["data"]["spec"])
     fin, sessions = log.get("final", {}), log["sessions"]
-    return {"name": path.stem, "kind": kind, "width": log["model"]["n_embd"], "n_layer": log["model"]["n_layer"],
-            "params": log["params"], "train": {
+    pairs = by_pairs(model, kind, spec, n, log["recipe"].get("mqar_gap", -1))
+    at = next((r for r in pairs if r["pairs"] == spec.pairs), None)
+    return {"name": path.stem, "kind": kind, "width": log["model"]["n_embd"],
+            "nominal_width": nominal_width(path.stem), "n_layer": log["model"]["n_layer"], "params": log["params"],
+            "train": {
                 "pairs": spec.pairs, "mix": log["data"].get("mix"), "gap": log["recipe"].get("mqar_gap"),
+                "init": log["recipe"].get("init", "kind"),
                 "length": spec.length, "steps": fin.get("step"), "batch": log["recipe"]["batch_size"],
-                "lr": log["recipe"]["lr_peak"], "lr_final": log["recipe"]["lr_final"], "seconds": round(log["seconds"], 1),
+                "lr": log["recipe"]["lr_peak"], "lr_final": log["recipe"]["lr_final"],
+                "seconds": round(log["seconds"], 1),
                 "s_per_step": round(log["seconds"] / max(1, fin.get("step") or 1), 4),
                 "heldout_accuracy": fin.get("accuracy"), "threads": sessions[-1]["threads"],
                 "cpu": sessions[-1]["cpu"], "conditions": train_log.conditions(log),
                 "curve": [(v["step"], v["seconds"], v["accuracy"]) for v in log["val"]]},
             "state_bytes": state_bytes(model, spec.length),
-            "by_pairs": by_pairs(model, kind, spec, n, log["recipe"].get("mqar_gap", -1)),
+            "at_trained": {"pairs": spec.pairs, "length": spec.length, "accuracy": at and at["accuracy"],
+                           "state_bytes": state_bytes(model, spec.length)},
+            "by_pairs": pairs,
             "by_length": by_length(model, kind, spec, n), "schedules": schedules_agree(model, kind, spec),
             "examples": examples(model, kind, spec, log["recipe"].get("mqar_gap", -1))}
 
 
 def measure_all(models: Path, n: int = 500) -> dict:
     from rwkv_core.timing import cpu_model
-    def order(p: Path):                  # RWKV-4, the GPT, the LSTM; narrow before wide
-        kind, width = p.stem.split("-")[:2]
-        return (KINDS.index(kind) if kind in KINDS else len(KINDS)), int(width[1:]) if width[1:].isdigit() else 0
+    def order(p: Path):                  # by N, then RWKV-4, the GPT, the LSTM; narrow before wide
+        kind, width, pn = (p.stem.split("-") + ["", ""])[:3]
+        pn = pn[1:] if pn.startswith("n") else ""
+        return (int(pn) if pn.isdigit() else 0, KINDS.index(kind) if kind in KINDS else len(KINDS),
+                int(width[1:]) if width[1:].isdigit() else 0)
     paths = sorted(models.glob("*.safetensors"), key=order)
     if not paths:
         raise FileNotFoundError(f"no trained models in {models} (train them: python -m lab.memory --train KIND)")
@@ -215,7 +237,9 @@ def measure_all(models: Path, n: int = 500) -> dict:
     results = [measure(p, n) for p in paths]
     return {"command": "python -m " + " ".join(["lab.memory", *sys.argv[1:]]), "cpu": cpu_model(),
             "created": train_log.now(), "heldout_seed": mqar.HELDOUT_SEED, "sequences": n,
-            "recipe": RECIPE, "recipe_note": "the defaults of python -m lab.memory --train; each model's own in train",
+            "recipe": RECIPE, "steps": STEPS, "recipe_note": "the defaults of python -m lab.memory --train (ctx_len "
+            "= 3N); each model's own in train", "pairs_trained": sorted({m["train"]["pairs"] for m in results}),
+            "widths": sorted({m["nominal_width"] for m in results}),
             "seconds": round(time.perf_counter() - t0, 1), "models": results}
 
 
@@ -223,12 +247,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train", choices=KINDS + ("redline",), help="train one model of this kind, then publish it")
     p.add_argument("--width", type=int, default=64, help="nominal width: RWKV-4's (the others matched to its count)")
-    p.add_argument("--pairs", type=int, default=RECIPE["mqar_pairs"], help="key-value pairs (the largest of the mix)")
+    p.add_argument("--pairs", type=int, default=PAIRS_TRAINED[0], help="key-value pairs N (the largest of a mix); "
+                   f"the queue trains N = {', '.join(map(str, PAIRS_TRAINED))}")
     p.add_argument("--mix", default=RECIPE["mqar_mix"], help="pair counts to train on, one drawn per sequence")
     p.add_argument("--steps", type=int, default=STEPS, help="the training budget in steps")
     p.add_argument("--lr-peak", type=float, default=RECIPE["lr_peak"], help="AdamW's rate after the warm-up")
     p.add_argument("--lr-final", type=float, default=RECIPE["lr_final"], help="the rate at the last step (cosine)")
-    p.add_argument("--ctx-len", type=int, default=RECIPE["ctx_len"], help="training sequence length")
+    p.add_argument("--ctx-len", type=int, default=None, help="training sequence length (default 3N: no pad)")
+    p.add_argument("--init", default=RECIPE["init"], help="the initialisation (lab.inits: kind or torch)")
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
     p.add_argument("--runs", type=Path, default=RUNS, help="runs folder (checkpoints; exports in <runs>/models)")
     p.add_argument("--models", type=Path, default=MODELS, help="the published models: written by --train, "
@@ -241,7 +267,8 @@ def main(argv=None):
     try:
         if args.train:
             log = train_one(args.train, args.width, args.pairs, args.steps, args.runs, args.beside,
-                            lr_peak=args.lr_peak, lr_final=args.lr_final, ctx_len=args.ctx_len, mqar_mix=args.mix)
+                            lr_peak=args.lr_peak, lr_final=args.lr_final, ctx_len=args.ctx_len, mqar_mix=args.mix,
+                            init=args.init)
             if "final" in log:
                 print(f"published {publish(log['name'], args.runs, args.models)}")
             print(json.dumps(log.get("final", {}), indent=1))

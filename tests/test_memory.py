@@ -1,6 +1,7 @@
-"""The memory lab's measurement (lab.memory) on tiny models trained a few steps here: each loads
-through lab.load_model and runs every schedule it allows with the batched forward's outputs; the
-JSON has its tables; the widths match parameter counts across kinds."""
+"""The memory lab's measurement (lab.memory) on tiny models trained a few steps here at two N: each
+loads through lab.load_model and runs every schedule it allows with the batched forward's outputs;
+the JSON has its tables and the point per model the charts draw; the recipe is one per N (length
+3N, gap 0, init torch); the widths match parameter counts across kinds."""
 from __future__ import annotations
 
 import json
@@ -8,22 +9,31 @@ from dataclasses import replace
 
 import pytest
 import torch
-from memory_helpers import tiny_models
+from memory_helpers import PAIRS, TINY, tiny_models
 from tolerances import CARRIED, assert_close
 
 import lab
 from lab import memory, mqar
 
-TINY = dict(n_layer=2, ctx_len=12, batch_size=4, warmup_steps=1, eval_every=3, ckpt_every=100, mqar_vocab=32,
-            mqar_mix="1,2")
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three tiny models trained 3 steps each, published (float16) into <root>/published."""
+    """Six tiny models (3 kinds x N = 2, 4) trained 3 steps each, published (float16) into <root>/published."""
     root = tmp_path_factory.mktemp("memory")
-    tiny_models(root, **TINY)
+    tiny_models(root)
     return root
+
+
+def test_the_recipe_is_one_per_n():
+    assert memory.PAIRS_TRAINED == (4, 8, 16) and memory.STEPS == 2_500
+    for n in memory.PAIRS_TRAINED:
+        tc = memory.recipe("rwkv4", 64, n, memory.STEPS)
+        assert (tc.mqar_pairs, tc.ctx_len, tc.mqar_gap, tc.mqar_mix, tc.init) == (n, 3 * n, 0, "", "torch")
+        assert (tc.lr_peak, tc.lr_final, tc.warmup_steps, tc.batch_size, tc.loss) == (3e-3, 3e-3, 100, 64, "ce")
+        assert (tc.n_layer, tc.mqar_vocab, tc.threads, tc.total_steps) == (2, 256, 1, memory.STEPS)
+    assert memory.recipe("gpt", 64, 8, 10, ctx_len=None).ctx_len == 24               # None keeps the recipe's
+    assert memory.recipe("gpt", 64, 8, 10, ctx_len=40).ctx_len == 40
+    assert memory.model_name("lstm", 128, 16) == "lstm-w128-n16" and memory.nominal_width("lstm-w128-n16") == 128
 
 
 def test_widths_match_rwkv4s_parameter_count():
@@ -37,12 +47,13 @@ def test_widths_match_rwkv4s_parameter_count():
                        for w in (tc.n_embd - 4, tc.n_embd + 4))
 
 
+@pytest.mark.parametrize("n", PAIRS)
 @pytest.mark.parametrize("kind", memory.KINDS)
-def test_each_tiny_model_loads_and_its_schedules_equal_the_batched_forward(runs, kind):
-    model = lab.load_model(runs / "published" / f"{memory.model_name(kind, 16, 2)}.safetensors")
+def test_each_tiny_model_loads_and_its_schedules_equal_the_batched_forward(runs, kind, n):
+    model = lab.load_model(runs / "published" / f"{memory.model_name(kind, 16, n)}.safetensors")
     assert model.tokenizer is None and model.config.vocab_size == 32
-    ids = mqar.heldout(mqar.Spec(vocab=32, pairs=2, length=12, gap=None), 2).ids     # (2, 12)
-    batched = memory.batched_logits(model, kind, ids)                                  # (2, 12, 32)
+    ids = mqar.heldout(mqar.Spec(vocab=32, pairs=n, length=3 * n, gap=0), 2).ids     # (2, 3N)
+    batched = memory.batched_logits(model, kind, ids)                                  # (2, 3N, 32)
     assert len(model.schedules) >= 1
     for mode in model.schedules:
         for row in range(2):
@@ -55,22 +66,27 @@ def test_the_json_has_every_table(runs, tmp_path):
     memory.main(["--models", str(runs / "published"), "--json", str(out), "--sequences", "20"])
     r = json.loads(out.read_text())
     assert r["cpu"] and r["command"].startswith("python -m lab.memory") and r["heldout_seed"] == mqar.HELDOUT_SEED
-    assert sorted(m["kind"] for m in r["models"]) == sorted(memory.KINDS)
+    assert [m["name"] for m in r["models"]] == [memory.model_name(k, 16, n) for n in PAIRS for k in memory.KINDS]
+    assert r["pairs_trained"] == list(PAIRS) and r["widths"] == [16] and r["steps"] == memory.STEPS
     for m in r["models"]:
-        assert m["params"] > 0 and m["train"]["steps"] == 3 and m["train"]["s_per_step"] > 0
-        assert m["train"]["pairs"] == 2 and m["train"]["cpu"] and 0 <= m["train"]["heldout_accuracy"] <= 1
-        assert m["train"]["mix"] == [1, 2] and m["train"]["gap"] == memory.RECIPE["mqar_gap"]
-        assert [e["pairs"] for e in m["examples"]] == [1, 2, 4]
+        n, t = m["train"]["pairs"], m["train"]
+        assert m["params"] > 0 and t["steps"] == 3 and t["s_per_step"] > 0 and m["nominal_width"] == 16
+        assert t["length"] == 3 * n and t["cpu"] and 0 <= t["heldout_accuracy"] <= 1 and t["init"] == "torch"
+        assert t["mix"] is None and t["gap"] == memory.RECIPE["mqar_gap"] == 0
+        fits = [p for p in memory.PAIRS if p <= n]                                      # 3p ≤ 3N
+        assert [e["pairs"] for e in m["examples"]] == fits == [row["pairs"] for row in m["by_pairs"]]
         assert all(len(e["answers"]) == memory.EXAMPLES and len(e["answers"][0]) == e["pairs"] for e in m["examples"])
-        assert [row["pairs"] for row in m["by_pairs"]] == [1, 2, 4]               # 3N ≤ 12
         assert all(0 <= row["accuracy"] <= 1 and row["tokens"] == 20 * row["pairs"] for row in m["by_pairs"])
+        at = m["at_trained"]                # the charts' point: the trained N and length
+        assert at == {"pairs": n, "length": 3 * n, "state_bytes": m["state_bytes"],
+                      "accuracy": next(row["accuracy"] for row in m["by_pairs"] if row["pairs"] == n)}
         lengths = {row["length"]: row for row in m["by_length"]}
-        assert sorted(lengths) == [12, 24, 48] and lengths[12]["state_bytes"] == m["state_bytes"]
+        assert sorted(lengths) == [3 * n, 6 * n, 12 * n] and lengths[3 * n]["state_bytes"] == m["state_bytes"]
         assert m["schedules"]["max_diff"] < 1e-3
         if m["kind"] == "gpt":       # the cache grows with the length; it cannot read past its positions
-            assert lengths[24]["accuracy"] is None and "positions" in lengths[24]["why"]
+            assert lengths[6 * n]["accuracy"] is None and "positions" in lengths[6 * n]["why"]
         else:                        # a fixed state
-            assert lengths[48]["state_bytes"] == lengths[12]["state_bytes"] and lengths[48]["accuracy"] is not None
+            assert lengths[12 * n]["state_bytes"] == m["state_bytes"] and lengths[12 * n]["accuracy"] is not None
 
 
 def test_no_models_is_refused_clearly(tmp_path, capsys):
@@ -84,10 +100,10 @@ def test_no_models_is_refused_clearly(tmp_path, capsys):
 def test_state_bytes_grow_only_for_the_gpt(runs):
     sizes = {}
     for kind in memory.KINDS:
-        model = lab.load_model(runs / "published" / f"{memory.model_name(kind, 16, 2)}.safetensors")
+        model = lab.load_model(runs / "published" / f"{memory.model_name(kind, 16, 4)}.safetensors")   # 12 tokens
         sizes[kind] = [memory.state_bytes(model, t) for t in (4, 8)]
     assert sizes["gpt"][1] == 2 * sizes["gpt"][0] and sizes["rwkv4"][0] == sizes["rwkv4"][1] > 0
-    width = memory.recipe("lstm", 16, 2, 3, **TINY).n_embd
+    width = memory.recipe("lstm", 16, 4, 3, **TINY).n_embd
     assert sizes["lstm"][0] == sizes["lstm"][1] == 2 * 2 * width * 4        # h and c, 2 layers, float32
 
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 import torch
-from memory_helpers import tiny_models
+from memory_helpers import PAIRS, tiny_models
 
 from app import memory_core as mc
 from lab import memory, mqar
@@ -17,7 +17,7 @@ from lab import memory, mqar
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """Three tiny models (3 steps), published and measured as the real ones are: (folder, results)."""
+    """Six tiny models (3 kinds x N = 2, 4; 3 steps), published and measured as the real ones are."""
     root = tmp_path_factory.mktemp("memory_app")
     tiny_models(root)
     return root / "published", memory.measure_all(root / "published", 20)
@@ -41,7 +41,7 @@ def probe_matches_results(folder, results) -> int:
 
 def test_the_probe_answers_as_the_evaluation_did_on_the_same_sequences(tiny):
     folder, results = tiny
-    assert probe_matches_results(folder, results) == 3 * 3 * memory.EXAMPLES      # 3 models x N = 1, 2, 4
+    assert probe_matches_results(folder, results) == 3 * (2 + 3) * memory.EXAMPLES   # N = 1, 2 | 1, 2, 4 a kind
 
 
 @pytest.mark.skipif(not mc.RESULTS.exists(), reason="docs/memory/results.json is not committed yet")
@@ -82,7 +82,7 @@ def test_bad_input_is_refused_with_its_reason(pairs, queries, words):
 
 def test_rwkv4s_wkv_weights_on_the_queried_pair_rebuild_its_wkv(tiny):
     folder, results = tiny
-    model = mc.load(folder / f"{memory.model_name('rwkv4', 16, 2)}.safetensors")
+    model = mc.load(folder / f"{memory.model_name('rwkv4', 16, 4)}.safetensors")           # 12 tokens
     probe = mc.parse("3:20, 5:21", "5, 3", 12, 32)
     r = mc.wkv_on_pair(model, probe, 3)
     assert r["t"] == 11 and probe.ids[r["key_pos"]] == 3 and probe.ids[r["value_pos"]] == 20
@@ -95,14 +95,42 @@ def test_rwkv4s_wkv_weights_on_the_queried_pair_rebuild_its_wkv(tiny):
 
 def test_the_summary_reads_every_figure_from_the_results(tiny):
     _, results = tiny
-    text = mc.summary(results, pairs=2)
-    rw = {mc.nominal(m["name"]): m for m in results["models"] if m["kind"] == "rwkv4"}
-    gp = {mc.nominal(m["name"]): m for m in results["models"] if m["kind"] == "gpt"}
-    assert f"{rw[16]['state_bytes']:,} bytes at width 16" in text
+    text = mc.summary(results)
+    rw = {m["train"]["pairs"]: m for m in results["models"] if m["kind"] == "rwkv4"}
+    gp = {m["train"]["pairs"]: m for m in results["models"] if m["kind"] == "gpt"}
+    assert text.count(f"{rw[2]['state_bytes']:,} bytes at width 16") == 1          # one fixed state per width
     assert f"{max(m['schedules']['max_diff'] for m in rw.values()):.1e}" in text
-    a, b = mc.cell(rw[16], 2), mc.cell(gp[16], 2)
-    assert f"RWKV-4 {a:.3f}, the GPT {b:.3f}" in text or f"RWKV-4 answers {a:.3f}" in text
+    for n in PAIRS:                          # each trained N, RWKV-4 beside the GPT trained at that N
+        a, b = mc.cell(rw[n], n), mc.cell(gp[n], n)
+        clause = f"with {n} key-value pairs to recall, at width 16"
+        assert clause in text and (f"RWKV-4 {a:.3f}, the GPT {b:.3f}" in text or f"RWKV-4 answers {a:.3f}" in text)
+        assert f"its cache: {gp[n]['state_bytes']:,} bytes at {3 * n} tokens" in text
+    assert "0.50 at N = 2, 0.25 at N = 4" in text
+    only = mc.summary(results, 4)
+    assert "with 4 key-value pairs" in only and "with 2 key-value" not in only and "scores 0.25)" in only
     assert "not measured" in mc.summary(None) and "results.json" in mc.summary({})
+
+
+def summarised(ns_ab: dict) -> str:
+    """The summary of made-up results: {N: (RWKV-4's accuracy, the GPT's)} at width 64."""
+    ms = []
+    for n, (a, b) in ns_ab.items():
+        for kind, acc in (("rwkv4", a), ("gpt", b)):
+            ms.append({"name": f"{kind}-w64-n{n}", "kind": kind, "width": 64, "state_bytes": 100 * n,
+                       "schedules": {"max_diff": 1e-6}, "by_length": [], "by_pairs": [{"pairs": n, "accuracy": acc}],
+                       "train": {"pairs": n, "length": 3 * n, "steps": 2500}})
+    return mc.summary({"models": ms})
+
+
+def test_the_summary_says_what_the_numbers_say_at_every_n():
+    assert "**Pays for that state in recall:**" in summarised({4: (0.3, 0.99), 8: (0.2, 0.9)})
+    assert "does not pay" in summarised({4: (0.99, 0.3), 8: (0.9, 0.2)})
+    mixed = summarised({4: (0.99, 0.3), 8: (0.2, 0.9)})
+    assert "do not settle" in mixed and "the other way round: RWKV-4 0.990, the GPT 0.300" in mixed
+    assert "RWKV-4 answers 0.200" in mixed
+    close = summarised({4: (0.5, 0.55), 16: (0.01, 0.02)})
+    assert "inconclusive (within 0.1): RWKV-4 0.500, the GPT 0.550" in close and "neither learned" in close
+    assert "do not settle" in close
 
 
 def test_missing_files_are_said(tmp_path):
@@ -117,4 +145,36 @@ def test_the_table_has_a_row_per_model(tiny):
     rows = mc.table_rows(results)
     assert [r["model"] for r in rows] == [mc.TITLES[m["kind"]] for m in results["models"]]
     assert all(r["N=2"] == round(mc.cell(m, 2), 3) for r, m in zip(rows, results["models"]))
+    assert [r["trained N"] for r in rows] == [n for n in PAIRS for _ in range(3)]
+    table = mc.markdown_tables(results)
+    assert "| — |" in table          # N = 4 is not measured on the models trained at 2 (3N > 6)
     json.dumps(rows)
+
+
+def test_the_charts_data_is_a_point_per_model_at_its_trained_n(tiny):
+    _, results = tiny
+    lines = mc.n_series(results)
+    assert [(k, w) for _, k, w, _ in lines] == [(k, 16) for k in memory.KINDS]
+    for _, kind, _, pts in lines:
+        assert [n for n, _ in pts] == list(PAIRS)
+        for n, acc in pts:
+            m = next(m for m in results["models"] if m["name"] == memory.model_name(kind, 16, n))
+            assert acc == mc.cell(m, n) == m["at_trained"]["accuracy"]
+    pts = mc.state_points(results)
+    assert len(pts) == 6 and all(p[3] == next(m["state_bytes"] for m in results["models"]
+                                             if mc.label(m["name"], results) == p[0] and m["train"]["pairs"] == p[5])
+                                 for p in pts)
+    assert [s[0] for s in mc.length_series(results, 4)] == [mc.label(memory.model_name(k, 16, 4), results)
+                                                            for k in memory.KINDS]
+    old = {**results["models"][0]}
+    del old["at_trained"]                # results written before the recipe per N: the same point
+    assert mc.at_trained(old) == mc.at_trained(results["models"][0])
+
+
+def test_the_students_n_picks_the_models_trained_at_it_or_the_nearest_above(tiny):
+    folder, _ = tiny
+    groups = mc.by_trained_n(mc.model_paths(folder))
+    assert list(groups) == list(PAIRS) and [p.stem for p in groups[2]] == [memory.model_name(k, 16, 2)
+                                                                           for k in memory.KINDS]
+    assert [mc.pick_n([4, 8, 16], n) for n in (1, 4, 5, 8, 9, 16, 20)] == [4, 4, 8, 8, 16, 16, 16]
+    assert mc.trained_n("gpt-w64-n16") == 16 and mc.trained_n("odd") == 0

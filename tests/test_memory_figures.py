@@ -7,17 +7,19 @@ import torch
 from visuals import memory as vm
 from visuals.theme import caption
 
-SERIES = [("RWKV-4, width 64", "rwkv4", 64, [(1, 1.0), (2, 0.5), (4, 0.26)]),
-          ("GPT, width 64", "gpt", 64, [(1, 1.0), (2, 1.0), (4, 0.99)]),
-          ("stacked LSTM, width 128", "lstm", 128, [(1, 0.2), (2, 0.1), (4, 0.05)])]
+SERIES = [("RWKV-4, width 64", "rwkv4", 64, [(4, 1.0), (8, 0.5), (16, 0.26)]),
+          ("GPT, width 64", "gpt", 64, [(4, 1.0), (8, 1.0), (16, 0.99)]),
+          ("stacked LSTM, width 128", "lstm", 128, [(4, 0.2)])]
 
 
-def test_recall_by_pairs_draws_each_model_and_the_1_over_n_line():
-    fig = vm.recall_by_pairs_figure(SERIES, "N = 4")
+def test_recall_by_n_draws_a_line_per_kind_and_width_and_the_1_over_n_line():
+    fig = vm.recall_by_n_figure(SERIES)
     assert [t.name for t in fig.data] == [s[0] for s in SERIES] + ["1/N (knows the values, not which key)"]
-    assert list(fig.data[1].y) == [1.0, 1.0, 0.99] and list(fig.data[-1].y) == [1.0, 0.5, 0.25]
+    assert list(fig.data[1].x) == [4, 8, 16] and list(fig.data[1].y) == [1.0, 1.0, 0.99]
+    assert list(fig.data[2].x) == [4] and list(fig.data[-1].y) == [0.25, 0.125, 0.0625]   # one trained N: a point
     assert fig.data[0].line.color != fig.data[1].line.color and fig.data[2].line.dash == "dash"
-    assert "N = 4" in caption(fig)
+    assert list(fig.layout.xaxis.tickvals) == [4, 8, 16] and "trained at its N" in fig.layout.title.text
+    assert "3N" in caption(fig)
 
 
 def test_recall_by_length_leaves_a_gap_where_a_model_cannot_read():
@@ -28,11 +30,13 @@ def test_recall_by_length_leaves_a_gap_where_a_model_cannot_read():
 
 
 def test_recall_vs_state_puts_each_model_at_its_bytes():
-    pts = [("RWKV-4, width 64", "rwkv4", 64, 2560, 0.26), ("RWKV-4, width 128", "rwkv4", 128, 5120, 0.3),
-           ("GPT, width 64", "gpt", 64, 16384, 0.99)]
-    fig = vm.recall_vs_state_figure(pts, 4)
-    assert [t.name for t in fig.data] == ["RWKV-4", "GPT"] and list(fig.data[0].x) == [2560, 5120]
-    assert list(fig.data[0].text) == ["w64", "w128"] and fig.layout.xaxis.type == "log"
+    pts = [("RWKV-4, width 64", "rwkv4", 64, 2560, 0.26, 4), ("RWKV-4, width 64", "rwkv4", 64, 2560, 0.1, 16),
+           ("GPT <i>, width 64", "gpt", 64, 49152, 0.99, 16)]
+    fig = vm.recall_vs_state_figure(pts)
+    assert [t.name for t in fig.data] == ["RWKV-4", "GPT &lt;i&gt;"] and list(fig.data[0].x) == [2560, 2560]
+    assert list(fig.data[0].y) == [0.26, 0.1] and list(fig.data[1].x) == [49152]
+    assert list(fig.data[0].text) == ["w64 N4", "w64 N16"] and fig.layout.xaxis.type == "log"
+    assert list(fig.data[1].customdata) == ["GPT &lt;i&gt;, width 64, N = 16"] and "(4, 16)" in caption(fig)
 
 
 def test_probe_over_n_and_the_wkv_heatmap():

@@ -1,7 +1,8 @@
 """The Memory lab page in the real app (AppTest): without results or models it says what is
 missing and how to make it; with tiny models (trained here, published and measured as the real
-ones are) it draws the charts, and the live probe gives one answer line per model, refuses bad
-input with its reason while keeping it, and follows N."""
+ones are, at N = 2 and 4) it draws the charts, the length chart for the models of the N chosen, and
+the live probe gives one answer line per model trained at the student's N (or the nearest trained N
+above it, said on the page), refuses bad input with its reason while keeping it, and follows N."""
 from __future__ import annotations
 
 import json
@@ -45,8 +46,17 @@ def test_the_page_draws_the_charts_and_the_probe_answers_for_every_model(monkeyp
     for start in ("Recall against the bytes of state", "Recall against the number", "Recall against the sequence",
                   "The probe as N grows", "RWKV-4: how much"):
         assert any(t.startswith(start) for t in titles), (start, titles)
+    assert any(t.startswith("Recall against the sequence length (N = 2") for t in titles)
+    at.selectbox(key="mem_len_n").set_value(4).run()
+    assert any(t.startswith("Recall against the sequence length (N = 4") for t in chart_titles(at))
     lines = [m for m in markdown(at).splitlines() if " answered " in m]
-    assert len(lines) == 3 and all(f"of {at.slider[0].value} right" in m for m in lines)
+    assert at.slider[0].value == 2 and len(lines) == 3 and all("of 2 right" in m for m in lines)
+    assert any("The models trained at N = 2 read this probe (6 tokens)" in c.value for c in at.caption)
+    at.slider(key="mem_n").set_value(3).run()
+    no_exception(at)
+    assert any("No model was trained at N = 3: the models trained at N = 4" in c.value for c in at.caption)
+    lines = [m for m in markdown(at).splitlines() if " answered " in m]
+    assert len(lines) == 3 and all("of 3 right" in m for m in lines)
     at.text_input(key="mem_pairs").set_value("3:20, 3:21").run()
     no_exception(at)
     assert "each key once" in at.error[0].value and at.text_input(key="mem_pairs").value == "3:20, 3:21"

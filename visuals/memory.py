@@ -1,6 +1,6 @@
 """How long each channel remembers (half-lives from time_decay, the bonus time_first), and the
-memory lab's figures (docs/memory/results.json, app/memory_core.py): recall against the number of
-pairs, the length and the bytes of state, a live probe's answers as N grows, and RWKV-4's WKV weight
+memory lab's figures (docs/memory/results.json, app/memory_core.py): recall against the trained number
+of pairs, the length and the bytes of state, a live probe's answers as N grows, and RWKV-4's WKV weight
 on a queried pair per channel."""
 from __future__ import annotations
 
@@ -50,17 +50,19 @@ def _line(name: str, kind: str, width: int, xs, ys, text=None) -> go.Scatter:
                       hovertemplate="%{x}: %{y:.3f}<extra>" + safe(name) + "</extra>")
 
 
-def recall_by_pairs_figure(series: list[tuple[str, str, int, list[tuple[int, float]]]], trained: str) -> go.Figure:
-    """series: (label, kind, nominal width, [(N, held-out accuracy)]) per model; trained: the
-    training mix in words. Chance for a model that knows only which N values are present: 1/N."""
+def recall_by_n_figure(series: list[tuple[str, str, int, list[tuple[int, float]]]]) -> go.Figure:
+    """series: (label, kind, nominal width, [(trained N, held-out accuracy at that N)]) per kind and
+    width, each point the model trained at that N (length 3N). Chance for a model that knows only
+    which N values are present: 1/N."""
     data = [_line(lab, kind, w, [n for n, _ in pts], [a for _, a in pts]) for lab, kind, w, pts in series]
     ns = sorted({n for *_, pts in series for n, _ in pts})
     data.append(go.Scatter(x=ns, y=[1 / n for n in ns], name="1/N (knows the values, not which key)",
-                           mode="lines", line=dict(color=MUTED, dash="dot"), hoverinfo="skip"))
-    return figure(data, title="Recall against the number of key-value pairs",
-                  caption=f"Held-out accuracy at each N, trained on {trained}. Width: solid 64, dashed 128, "
-                          "dotted 256 (each kind's parameters matched to RWKV-4's at that width).",
-                  x_title="key-value pairs N (log scale)", y_title="accuracy",
+                           mode="lines+markers", line=dict(color=MUTED, dash="dot"), hoverinfo="skip"))
+    return figure(data, title="Recall against the number of key-value pairs, each model trained at its N",
+                  caption="Held-out accuracy of the model trained at each N, measured at that N and its length "
+                          "3N (the pairs, then the queries). Width: solid 64, dashed 128, dotted 256 (each kind's "
+                          "parameters matched to RWKV-4's at that width).",
+                  x_title="key-value pairs N, trained and measured (log scale)", y_title="accuracy",
                   xaxis=dict(type="log", tickvals=ns), yaxis=dict(range=[0, 1.05]))
 
 
@@ -75,22 +77,24 @@ def recall_by_length_figure(series: list[tuple[str, str, int, list[tuple[int, fl
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.05]))
 
 
-def recall_vs_state_figure(points: list[tuple[str, str, int, int, float]], pairs: int) -> go.Figure:
-    """points: (label, kind, nominal width, state bytes, accuracy at N = pairs) per model, at its
-    training length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed
-    state, the GPT's key-value cache at that length)."""
+def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) -> go.Figure:
+    """points: (label, kind, nominal width, state bytes, accuracy, trained N) per model, at its trained
+    N and length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed state,
+    the GPT's key-value cache after 3N tokens)."""
     data = []
     for kind in dict.fromkeys(k for _, k, *_ in points):
         mine = [p for p in points if p[1] == kind]
         data.append(go.Scatter(x=[p[3] for p in mine], y=[p[4] for p in mine], mode="markers+text",
-                               name=safe(mine[0][0].split(",")[0]), text=[f"w{p[2]}" for p in mine],
+                               name=safe(mine[0][0].split(",")[0]), text=[f"w{p[2]} N{p[5]}" for p in mine],
                                textposition="top center", marker=dict(size=11, color=_colour(kind)),
-                               customdata=[safe(p[0]) for p in mine],
+                               customdata=[f"{safe(p[0])}, N = {p[5]}" for p in mine],
                                hovertemplate="%{customdata}: %{x:,} bytes, accuracy %{y:.3f}<extra></extra>"))
-    return figure(data, title=f"Recall against the bytes of state (N = {pairs})",
-                  caption="Held-out accuracy at the trained N and length, against what each model carries from "
-                          "token to token after reading the sequence: a fixed state (RWKV-4, LSTM) or a cache "
-                          "that grows with every token (GPT). Zoology draws the same trade-off at 355M parameters.",
+    ns = sorted({p[5] for p in points})
+    return figure(data, title="Recall against the bytes of state, each model at its trained N",
+                  caption=f"Held-out accuracy of each model at the N it was trained at ({', '.join(map(str, ns))}) "
+                          "and its length, against what it carries from token to token after reading the sequence: "
+                          "a fixed state (RWKV-4, LSTM) or a cache that grows with every token (GPT). Zoology draws "
+                          "the same trade-off at 355M parameters.",
                   x_title="state bytes (log scale)", y_title="accuracy",
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.1]))
 

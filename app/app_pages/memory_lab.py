@@ -16,15 +16,15 @@ st.markdown(
     "RWKV-4 carries a **fixed-size state** from token to token; a GPT keeps every token's keys and values. "
     "What does the fixed state cost? The field's standard test is **associative recall** (Zoology, Arora et "
     "al., 2023): the model reads N key-value pairs, then the keys again, and must say each key's value. "
-    "Tiny models of each kind were trained here on it, with the same recipe, steps and data "
-    "(docs/memory-lab.md), and measured on held-out sequences.")
+    "Tiny models of each kind were trained here on it, one per number of pairs N, with the same recipe, "
+    "steps and data (docs/memory-lab.md), and measured on held-out sequences.")
 st.subheader("What the runs show")
-st.markdown(mc.summary(results, results["models"][0]["train"]["pairs"] if results else 4))
+st.markdown(mc.summary(results))
 
 st.header("Recall, measured")
 vmem.charts(results, "mem")
 
 st.header("Probe the models yourself")
-st.markdown("Every committed model reads the pairs and the queries below, token by token, and answers each "
-            "query with its most likely next token. Raise N to see where each one stops keeping up.")
+st.markdown("The models trained at your N read the pairs and the queries below, token by token, and answer "
+            "each query with their most likely next token. Raise N to see where each kind stops keeping up.")
 vmem.probe(results, "mem")
