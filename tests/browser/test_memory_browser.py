@@ -1,6 +1,7 @@
 """The Memory lab in a real browser: the page opens on the committed results and tiny models
-(docs/memory/results.json, models/memory/), the live probe answers once per model, "New pairs"
-draws another sequence and every model answers it, and a bad pair is refused with its reason."""
+(docs/memory/results.json, models/memory/), the live probe answers once per model trained at the
+first N (the smallest trained), "New pairs" draws another sequence and every one of them answers
+it, and a bad pair is refused with its reason."""
 from __future__ import annotations
 
 import re
@@ -17,8 +18,9 @@ TIMEOUT_MS = 120_000
 
 @pytest.fixture(scope="module")
 def names():
-    found = [p.stem for p in mc.model_paths()]
-    assert found, mc.MISSING_MODELS
+    groups = mc.by_trained_n(mc.model_paths())
+    assert groups, mc.MISSING_MODELS
+    found = [p.stem for p in groups[min(groups)]]            # the probe opens at the smallest trained N
     assert mc.read_results() is not None, mc.MISSING_RESULTS
     return found
 
