@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from lab import mqar, train_log
+from lab import inits, mqar, train_log
 from lab.train import TrainConfig, train
 from lab.train_kinds import N_HEAD
 
@@ -243,7 +243,8 @@ def measure_all(models: Path, n: int = 500) -> dict:
             "seconds": round(time.perf_counter() - t0, 1), "models": results}
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
+    """The command line; its training defaults are the recipe's (tests/test_memory.py checks them)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train", choices=KINDS + ("redline",), help="train one model of this kind, then publish it")
     p.add_argument("--width", type=int, default=64, help="nominal width: RWKV-4's (the others matched to its count)")
@@ -254,13 +255,18 @@ def main(argv=None):
     p.add_argument("--lr-peak", type=float, default=RECIPE["lr_peak"], help="AdamW's rate after the warm-up")
     p.add_argument("--lr-final", type=float, default=RECIPE["lr_final"], help="the rate at the last step (cosine)")
     p.add_argument("--ctx-len", type=int, default=None, help="training sequence length (default 3N: no pad)")
-    p.add_argument("--init", default=RECIPE["init"], help="the initialisation (lab.inits: kind or torch)")
+    p.add_argument("--init", default=RECIPE["init"], choices=inits.INITS, help="the initialisation (lab.inits)")
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the log)")
     p.add_argument("--runs", type=Path, default=RUNS, help="runs folder (checkpoints; exports in <runs>/models)")
     p.add_argument("--models", type=Path, default=MODELS, help="the published models: written by --train, "
                    "measured by --json")
     p.add_argument("--json", type=Path, help="measure every model in --models and write this file")
     p.add_argument("--sequences", type=int, default=500, help="held-out sequences per table cell")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     args = p.parse_args(argv)
     if not (args.train or args.json):
         p.error("give --train KIND or --json PATH")

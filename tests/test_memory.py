@@ -36,6 +36,17 @@ def test_the_recipe_is_one_per_n():
     assert memory.model_name("lstm", 128, 16) == "lstm-w128-n16" and memory.nominal_width("lstm-w128-n16") == 128
 
 
+def test_the_command_lines_defaults_are_the_recipes():
+    a = memory.parser().parse_args(["--train", "gpt"])
+    assert (a.pairs, a.ctx_len, a.steps, a.init, a.mix) == (memory.PAIRS_TRAINED[0], None, memory.STEPS, "torch", "")
+    assert (a.lr_peak, a.lr_final, a.width) == (memory.RECIPE["lr_peak"], memory.RECIPE["lr_final"], 64)
+    tc = memory.recipe("gpt", a.width, a.pairs, a.steps, ctx_len=a.ctx_len, init=a.init, mqar_mix=a.mix,
+                       lr_peak=a.lr_peak, lr_final=a.lr_final)
+    assert tc == memory.recipe("gpt", 64, 4, memory.STEPS) and tc.ctx_len == 12
+    with pytest.raises(SystemExit):
+        memory.parser().parse_args(["--train", "gpt", "--init", "xavier"])
+
+
 def test_widths_match_rwkv4s_parameter_count():
     for width in (64, 128):
         target = memory.count_params("rwkv4", memory.recipe("rwkv4", width, 8, 10))
