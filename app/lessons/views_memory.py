@@ -92,8 +92,9 @@ def probe(results: dict | None, key: str, show=widgets.show) -> None:
     queries_text = st.text_input("Queries (keys)", key=f"{key}_queries", help=help_)
     seed = st.session_state.get(f"{key}_seed", mqar.HELDOUT_SEED)
     st.caption(f"The models trained at N = {picked} read this probe ({setting.length} tokens)." if picked == n else
-               f"No model was trained at N = {n}: the models trained at N = {picked}, the nearest above, read this "
-               f"probe ({setting.length} tokens, so your pairs get pad before them).")
+               f"No model was trained at N = {n}: the models trained at N = {picked}, "
+               + (f"the nearest above, read this probe ({setting.length} tokens, so your pairs get pad before them)."
+                  if picked > n else f"the largest trained N, read this probe ({setting.length} tokens)."))
     try:
         p = mc.parse(pairs_text, queries_text, setting.length, setting.vocab, setting.gap)
     except ValueError as e:
