@@ -171,6 +171,9 @@ HISTORY_GUARD = """<script>
     else push(state, title, url);
   };
   arm();
+  // plotly rejects an animation's promise, with no reason, when a newer one interrupts it (pause, another
+  // speed, the frame slider): nothing went wrong, and the console said "Uncaught (in promise) undefined"
+  window.addEventListener('unhandledrejection', e => { if (e.reason === undefined) e.preventDefault(); });
 })();
 </script>"""
 
