@@ -20,7 +20,7 @@ import functools
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,8 @@ from lab import inits, mqar, train_log
 from lab.train import TrainConfig, train
 from lab.train_kinds import N_HEAD
 
-RUNS = Path("runs/memory-lab")       # checkpoints of the committed runs (runs/memory: the rehearsal's, earlier recipe)
+RUNS = Path("runs/memory-lab-pern")  # checkpoints of the per-N recipe's runs (runs/memory-lab: the N = 4 recipe's,
+                                     # runs/memory: the rehearsal's; a new folder, so that none of those is resumed)
 MODELS = Path(__file__).resolve().parent.parent / "models" / "memory"   # the published (committed) models
 KINDS = ("rwkv4", "gpt", "lstm")          # the memory lab's kinds (the red-line RNN is optional)
 PAIRS_TRAINED = (4, 8, 16)               # one model of each kind and width per N, trained at that N alone
@@ -79,6 +80,19 @@ def recipe(kind: str, width: int, pairs: int, steps: int, **changes) -> TrainCon
 
 def model_name(kind: str, width: int, pairs: int) -> str:
     return f"{kind}-w{width}-n{pairs}"
+
+
+def current(name: str, models: Path = MODELS) -> bool:
+    """Whether models/<name> was trained with today's recipe: its log's recipe equals `recipe()` for its
+    kind, width and N on every field of RECIPE, the length, the width and the steps. A model of an
+    earlier recipe (the N = 4 runs before lab.inits) is trained again by the queue, not skipped."""
+    path = models / f"{name}.log.json"
+    if not path.is_file():
+        return False
+    kind, width, pairs = name.split("-")
+    want = asdict(recipe(kind, int(width[1:]), int(pairs[1:]), STEPS))
+    got = {**asdict(TrainConfig()), **json.loads(path.read_text())["recipe"]}   # a field it predates: the default
+    return all(got[k] == want[k] for k in (*RECIPE, "ctx_len", "n_embd", "mqar_pairs", "total_steps"))
 
 
 def publish(name: str, runs: Path = RUNS, dest: Path = MODELS) -> Path:
@@ -262,12 +276,16 @@ def parser() -> argparse.ArgumentParser:
                    "measured by --json")
     p.add_argument("--json", type=Path, help="measure every model in --models and write this file")
     p.add_argument("--sequences", type=int, default=500, help="held-out sequences per table cell")
+    p.add_argument("--is-current", metavar="NAME", help="exit 0 if models/NAME was trained with today's recipe, "
+                   "1 if not (scripts/memory_runs.sh)")
     return p
 
 
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
+    if args.is_current:
+        sys.exit(0 if current(args.is_current, args.models) else 1)
     if not (args.train or args.json):
         p.error("give --train KIND or --json PATH")
     try:

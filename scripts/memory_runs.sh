@@ -8,8 +8,9 @@
 #   BESIDE="a test run" scripts/memory_runs.sh
 #   DRY_RUN=1 scripts/memory_runs.sh          # say what would be trained or skipped, train nothing
 #
-# Resumable: a model already published in models/memory/<kind>-w<W>-n<N>.safetensors is skipped; an
-# interrupted one resumes from runs/memory-lab/<name>/ckpt.pt. It refuses to start while lab.sweep
+# Resumable: a model already published in models/memory/<kind>-w<W>-n<N>.safetensors with today's recipe
+# (python -m lab.memory --is-current NAME) is skipped, one of an earlier recipe is trained again; an
+# interrupted one resumes from runs/memory-lab-pern/<name>/ckpt.pt. It refuses to start while lab.sweep
 # (its run or its retraining) trains, unless FORCE=1: one training at a time on this machine, or the
 # two would slow each other and the timings would mean less.
 set -euo pipefail
@@ -29,7 +30,7 @@ for pairs in $PAIRS; do
     for width in $WIDTHS; do
         for kind in $KINDS; do
             name="$kind-w$width-n$pairs"
-            if [ -f "$MODELS/$name.safetensors" ]; then
+            if [ -f "$MODELS/$name.safetensors" ] && "$PYTHON" -m lab.memory --is-current "$name" --models "$MODELS"; then
                 echo "$name: published already, skipped"
                 continue
             fi

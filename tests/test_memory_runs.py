@@ -4,9 +4,11 @@ skipped, and no start while lab.sweep trains unless FORCE=1 (pgrep stubbed: the 
 lead's run)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from lab import memory
@@ -25,9 +27,19 @@ def run(tmp_path: Path, sweep_running: bool, **env) -> subprocess.CompletedProce
     return subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_the_queue_is_every_n_width_and_kind_and_skips_a_published_model(tmp_path):
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "gpt-w128-n8.safetensors").write_bytes(b"")
+def publish_fake(models: Path, name: str, **recipe_changes) -> None:
+    """A published model's files, its log's recipe today's (or changed: an earlier recipe)."""
+    kind, width, pairs = name.split("-")
+    r = {**asdict(memory.recipe(kind, int(width[1:]), int(pairs[1:]), memory.STEPS)), **recipe_changes}
+    (models / f"{name}.safetensors").write_bytes(b"")
+    (models / f"{name}.log.json").write_text(json.dumps({"recipe": r}))
+
+
+def test_the_queue_is_every_n_width_and_kind_and_skips_a_model_of_todays_recipe(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    publish_fake(models, "gpt-w128-n8")
+    publish_fake(models, "rwkv4-w64-n4", init="kind", lr_peak=1e-3)      # the N = 4 runs before lab.inits
     out = run(tmp_path, sweep_running=False)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -35,6 +47,8 @@ def test_the_queue_is_every_n_width_and_kind_and_skips_a_published_model(tmp_pat
     assert [line.split(":")[0] for line in lines] == want and len(want) == 18
     assert [line for line in lines if "skipped" in line] == ["gpt-w128-n8: published already, skipped"]
     assert sum(": training (" in line for line in lines) == 17
+    assert memory.current("gpt-w128-n8", models) and not memory.current("rwkv4-w64-n4", models)
+    assert not memory.current("lstm-w64-n16", models)                    # not published at all
 
 
 def test_it_refuses_while_lab_sweep_trains_unless_forced(tmp_path):
