@@ -62,7 +62,7 @@ def recall_by_n_figure(series: list[tuple[str, str, int, list[tuple[int, float]]
                   caption="Held-out accuracy of the model trained at each N, measured at that N and its length "
                           "3N (the pairs, then the queries). Width: solid 64, dashed 128, dotted 256 (each kind's "
                           "parameters matched to RWKV-4's at that width).",
-                  x_title="key-value pairs N, trained and measured (log scale)", y_title="accuracy",
+                  x_title="key-value pairs N (log scale)", y_title="accuracy",
                   xaxis=dict(type="log", tickvals=ns), yaxis=dict(range=[0, 1.05]))
 
 

@@ -50,7 +50,9 @@ def charts(results: dict | None, key: str, show=widgets.show, full: bool = True)
     with c2:
         n = ns[0] if len(ns) == 1 else st.selectbox("The models trained at N", ns, key=f"{key}_len_n")
         show(vm.recall_by_length_figure(mc.length_series(results, n), n), f"{key}_fig_length")
-    widgets.table(mc.table_rows(results))
+    # on screen without the nominal width (the model's label has it) and s/step (minutes say it): a
+    # projector's 1280 px hold the rest; docs/memory-lab.md's tables keep every column
+    widgets.table([{k: v for k, v in r.items() if k not in ("nominal width", "s/step")} for r in mc.table_rows(results)])
     st.caption(f"`{results['command']}` on {results['cpu']}, {results['sequences']} held-out sequences a cell "
                f"(seed {results['heldout_seed']}). Each model's training (steps, minutes, who shared the CPU) "
                "is in the file.")
