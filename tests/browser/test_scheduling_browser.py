@@ -242,10 +242,9 @@ def test_a_phone_gets_one_panel_per_row(browser, app_url):
         ctx.close()
 
 
-def test_quick_arrow_presses_all_count_and_pause_raises_nothing(page, app_url):
-    """Three arrow presses on the Layers slider, quicker than a rerun, move it by three (none lost to a
-    rerun), and pausing the grid's animation mid-play leaves no uncaught error in the page (plotly
-    rejects the interrupted animation's promise without a reason: app/style.py's page guard)."""
+def test_pausing_the_animation_raises_nothing(page, app_url):
+    """Pausing the grid's animation mid-play leaves no uncaught error in the page (plotly rejects the
+    interrupted animation's promise without a reason: app/style.py's page guard marks it handled)."""
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app_url + "/scheduling_lab?kind=rwkv4&L=2&T=12&chunk=4", timeout=TIMEOUT_MS)
@@ -259,13 +258,4 @@ def test_quick_arrow_presses_all_count_and_pause_raises_nothing(page, app_url):
         pause.click()
         page.wait_for_timeout(300)
     assert errors == []
-    slider = page.locator('[data-testid="stSlider"]', has_text="Layers (L)").get_by_role("slider")
-    slider.focus()
-    for _ in range(3):
-        page.keyboard.press("ArrowRight")
-        page.wait_for_timeout(60)
-    page.wait_for_function("() => location.search.includes('L=5')", timeout=TIMEOUT_MS)
-    wait_idle(page, TIMEOUT_MS)
-    assert grid_size(page) == (5, 12)
-    assert errors == [] and "L=5" in page.url
     assert_no_exception(page)
