@@ -1,6 +1,7 @@
 """Streamlit pieces the pages share."""
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
@@ -92,10 +93,8 @@ def show(fig: go.Figure | Callable[[], go.Figure], key: str, *, classroom: bool 
                 while len(_READY) > READY_CACHE:
                     _READY.popitem(last=False)
         spec, alt, words = hit
-    if min_width(spec):                  # a diagram: in a box that scrolls sideways where the screen is narrower
-        with st.container(key=f"{style.WIDE}{key}"):
-            st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
-    else:
+    # a diagram: in a box that scrolls sideways where the screen is narrower (app/style.py)
+    with st.container(key=f"{style.WIDE}{key}") if min_width(spec) else contextlib.nullcontext():
         st.plotly_chart(_Ready(spec), theme=None, key=key, alt=alt)
     st.caption(words)
 

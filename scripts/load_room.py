@@ -31,12 +31,11 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from scripts.st_client import LOOPBACK, Run, Tab, conditions, load_average
+from scripts.st_client import Run, Tab, conditions, load_average, sticky_cookie
 
 MAX_STUDENTS = 60
 START = ("how-a-text-model-works", "layers")           # lesson 1, step 4
@@ -67,11 +66,6 @@ class Student(Tab):
 
     def finished(self, run: Run) -> bool:
         return run.status != EARLY           # the fragment asked for the page: read that run too
-
-
-def sticky_cookie(port: int) -> str:
-    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/", timeout=30) as r:
-        return r.headers["set-cookie"].split(";")[0]
 
 
 def percentile(xs: list[float], q: float) -> float:

@@ -40,12 +40,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.st_client import Tab, conditions, free_port, load_average, start_server, stop_server
+from scripts.st_client import Tab, conditions, free_port, load_average, start_server, sticky_cookie, stop_server
 
 MAX_SESSIONS = 60
 N_STEPS = 10
@@ -185,12 +184,6 @@ async def student(who: int, port: int, think: float, start: asyncio.Event, tally
                 await act("open lab", tab.open("scheduling_lab"))
     except Exception as e:             # a dropped connection or a stuck run: counted, and the others go on
         tally.errors.append(f"session {who}: {type(e).__name__}: {e}")
-
-
-def sticky_cookie(port: int) -> str:
-    """The cookie nginx pins a new browser with (deploy/nginx.conf.template), from the first page."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
-        return r.headers["set-cookie"].split(";")[0]
 
 
 async def classroom(n: int, port: int, think: float, walks: int = 1, proxied: bool = False) -> Tally:

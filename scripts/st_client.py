@@ -169,6 +169,12 @@ def _read(run: Run, msg: ForwardMsg) -> None:
 
 # --- one browser tab ---------------------------------------------------------------------------------
 
+def sticky_cookie(port: int) -> str:
+    """The cookie nginx pins a new browser with (deploy/nginx.conf.template), from the proxy's first page."""
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/", timeout=30) as r:
+        return r.headers["set-cookie"].split(";")[0]
+
+
 class Tab:
     """One user's session: `await tab.open("explorer")`, `tab.set("ex_prompt", string_value=...)`,
     `await tab.click("ex_read")`. Values set stay set and are sent with every run, as a browser does."""
