@@ -31,7 +31,7 @@ import rwkv_core
 from app import hub
 from app.paths import models_on_offer, paths_restricted, typed_path
 from lab.kinds import KINDS
-from rwkv_core import CheckpointError
+from rwkv_core import CheckpointError, calibrate
 from rwkv_core.checkpoint import DEFAULT_MODEL, file_name
 from rwkv_core.timing import device_name
 
@@ -98,28 +98,19 @@ share_the_cores()  # once, when the router first imports this module (before any
 
 # --- loading (cached per process, shared by all users, never mutated) -----------------------------
 
-def _calibrate(model) -> None:
-    """Run the model once per rows bucket of the engine's route calibration (rwkv_core.calibrate:
-    1, 8, 32 and 128 tokens a product), so that every shape class is measured once the model is
-    loaded. Met first in a student's run instead, each took its measuring lock for up to BUDGET_S,
-    while 60 students' first Steps queued behind it and shared the interpreter with it: their steps
-    took up to 8 s (scripts/load_test.py --sessions 60)."""
-    from rwkv_core.calibrate import ROW_BUCKETS
-    from rwkv_core.schedule import takes_chunk
-    mode = "parallel" if "parallel" in model.schedules else model.schedules[-1]
-    most = getattr(model.config, "n_ctx", None) or max(rows for _, rows in ROW_BUCKETS)
-    with torch.no_grad():
-        for _, rows in ROW_BUCKETS:
-            n = min(rows, most)
-            model.forward([0] * n, mode=mode, chunk=n if takes_chunk(mode) else None)   # every head row too
-
-
 def _calibrate_soon(model) -> None:
-    """_calibrate in a thread of its own, started as the model is loaded: the page that loaded it
-    does not wait (0.7 s for the embedded model on the 2-core AMD EPYC, longer when loaded), and the
-    students' first Steps, which come seconds after their first page, find the routes chosen. A run
-    that meets a class still being measured waits for it on the route table's lock, as before."""
-    threading.Thread(target=_calibrate, args=(model,), name="calibrate-routes", daemon=True).start()
+    """rwkv_core.calibrate.warm_up in a thread of its own, started as the model is loaded: the page
+    that loaded it does not wait (0.7 s for the embedded model on the 2-core AMD EPYC, longer when
+    loaded), and the students' first Steps, which come seconds after their first page, find the
+    routes chosen. Met first in a student's run instead, each shape class took its measuring lock
+    while 60 students' first Steps queued behind it: their steps took up to 8 s
+    (scripts/load_test.py --sessions 60). A run that meets a class still being measured waits for it
+    on the route table's lock, as before.
+
+    Not a daemon: the interpreter waits for it at exit (a second or so). A daemon thread still in a
+    torch call when the process ends aborts it ("terminate called without an active exception",
+    SIGABRT, tests/test_resources_calibrate.py)."""
+    threading.Thread(target=calibrate.warm_up, args=(model,), name="calibrate-routes").start()
 
 
 def _freeze() -> None:

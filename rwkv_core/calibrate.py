@@ -35,6 +35,8 @@ from typing import Callable, Mapping, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from rwkv_core.schedule import takes_chunk
+
 # The routes in order of preference when two are equally fast (the plain product first).
 ROUTE_ORDER = ("linear", "split", "onednn", "mv")
 MARGIN = 0.03          # a route must be at least 3% faster than F.linear to replace it
@@ -187,6 +189,20 @@ class RouteTable:
         with self._lock:
             self.chosen.clear()
             self._measured.clear()
+
+
+def warm_up(model) -> None:
+    """Run a model once per rows bucket (ROW_BUCKETS: 1, 8, 32 and 128 tokens a product), in its
+    parallel schedule where it has one, so that every shape class its products meet is measured now,
+    not in a later run that would wait on the measuring lock. Any model kind with the engine's
+    forward(tokens, mode=, chunk=) and schedules will do; a model of fixed positions (n_ctx) reads
+    at most n_ctx tokens."""
+    mode = "parallel" if "parallel" in model.schedules else model.schedules[-1]
+    most = getattr(model.config, "n_ctx", None) or max(rows for _, rows in ROW_BUCKETS)
+    with torch.no_grad():
+        for _, rows in ROW_BUCKETS:
+            n = min(rows, most)
+            model.forward([0] * n, mode=mode, chunk=n if takes_chunk(mode) else None)   # every head row too
 
 
 def format_report(rows) -> str:
