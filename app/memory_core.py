@@ -396,3 +396,72 @@ def markdown_tables(results: dict) -> str:
         out.append(f"| {TITLES.get(m['kind'], m['kind'])} | {nominal(m['name'])} | {m['train']['pairs']} | "
                    + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def first_step_at(entry: dict, level: float = 0.5) -> int | None:
+    """The first validation step at which a model's held-out accuracy (at its trained N) reached
+    `level`: where it left the 1/N plateau; None if it never did within its budget."""
+    return next((step for step, _, acc in entry["train"]["curve"] if acc >= level), None)
+
+
+def _clock(stamp: str | None) -> str:
+    return stamp[11:16] if stamp else "?"
+
+
+def results_section(results: dict) -> str:
+    """docs/memory-lab.md's "## Results", every figure and every verdict from the results
+    (scripts/memory_report.py writes it; tests/test_memory_docs.py compares)."""
+    ms, ts = results["models"], [m["train"] for m in results["models"]]
+    steps = sorted({t["steps"] for t in ts})
+    cpus = sorted({t["cpu"] for t in ts})
+    starts, stops = sorted(t["started"] for t in ts if t.get("started")), sorted(t["stopped"] for t in ts
+                                                                                   if t.get("stopped"))
+    when = (f" between {_clock(starts[0])} and {_clock(stops[-1])} UTC on {starts[0][:10]}" if starts and stops
+            else "")
+    out = ["## Results", "",
+           f"`scripts/memory_runs.sh` trained the {len(ms)} models one at a time (`nice`, one thread) on the "
+           f"**{' / '.join(cpus)}**{when}, each for {' / '.join(f'{s:,}' for s in steps)} steps at its own N (the "
+           f"recipe per N above). Then `{results['command']}` measured the published files ({results['seconds']} s "
+           f"for the {len(ms)}, {results['sequences']} held-out sequences a cell). Minutes and s/step are each "
+           "model's own training time on the shared CPU; who shared it, from each log:", ""]
+    out += [f"- {label(m['name'], results)}, N = {m['train']['pairs']}: {m['train']['conditions']}." for m in ms]
+    out += ["", "Accuracy against N (each model at its trained length and layout; N above the trained N does not "
+            "fit its length) and the bytes of state after the trained length:", "", markdown_tables(results), "",
+            "(Second table: accuracy at the trained N against 1, 2 and 4 times the trained length, the pairs first "
+            "and the queries last, with the state's bytes; — where the GPT cannot read that far.)", "",
+            "The recall–memory trade-off, a point per model (the page's chart): accuracy at the N it was trained "
+            "at, the state it carries there, and the first validation step (every 250) at which its held-out "
+            "accuracy reached 0.5 — where it left the 1/N plateau:", "",
+            "| trained N | kind | nominal width | state bytes | accuracy | reached 0.5 at step |", "|" + "---|" * 6]
+    for m in sorted(ms, key=lambda m: (m["train"]["pairs"], memory.KINDS.index(m["kind"]) if m["kind"] in
+                                        memory.KINDS else 9, nominal(m["name"]))):
+        n, _, acc, nbytes = at_trained(m)
+        step = first_step_at(m)
+        out.append(f"| {n} | {TITLES.get(m['kind'], m['kind'])} | {nominal(m['name'])} | {nbytes:,} | "
+                   f"{'—' if acc is None else f'{acc:.3f}'} | {'never' if step is None else f'{step:,}'} |")
+    out += ["", "**What the runs show** (worded from the numbers above by `app.memory_core.summary`, so it stays true "
+            "after a rerun):", "", summary(results), "", cannot_show(results)]
+    return "\n".join(out)
+
+
+# Zoology's Figure 2 (Arora et al., 2023), as its configuration file sets it up: HazyResearch/zoology,
+# zoology/experiments/paper_configs/iclr24_zoology_figure2/configs.py (N = 4, 8, 16 at lengths 64, 128, 256).
+ZOOLOGY_FIGURE2 = dict(widths=(64, 128, 256, 512), n_layers=2, rates=4, rate_range=("1e-4", "1e-2"),
+                       train_sequences=100_000, epochs=64, vocab=8_192)
+
+
+def cannot_show(results: dict) -> str:
+    """What one seed and this budget cannot settle, beside what Zoology's figure did (ZOOLOGY_FIGURE2)."""
+    ms, z = results["models"], ZOOLOGY_FIGURE2
+    params = sorted(m["params"] for m in ms)
+    seen = sorted({m["train"]["steps"] * m["train"]["batch"] for m in ms})
+    rates = sorted({m["train"]["lr"] for m in ms})
+    return (f"**What they cannot show.** Each cell is one run, one seed, one rate ({', '.join(f'{r:g}' for r in rates)}"
+            f"), {params[0]:,}–{params[-1]:,} parameters, {' / '.join(f'{s:,}' for s in seen)} training sequences. "
+            f"Zoology's Figure 2 (its configuration: `zoology/experiments/paper_configs/iclr24_zoology_figure2/"
+            f"configs.py` in HazyResearch/zoology) trains each point {z['epochs']} epochs over "
+            f"{z['train_sequences']:,} sequences, {z['n_layers']} layers at widths "
+            f"{', '.join(map(str, z['widths']))}, and keeps the best of {z['rates']} learning rates "
+            f"({z['rate_range'][0]} to {z['rate_range'][1]}). A model here that has not left the plateau may yet "
+            "learn the lookup with more steps or another rate: a low cell bounds what this budget bought, not what "
+            "the state can hold.")

@@ -39,9 +39,20 @@ def test_the_docs_tables_are_the_json():
     if results is None:
         assert "## Results" not in doc          # no tables without their JSON
         return
+    # the whole section is written from the JSON (python scripts/memory_report.py): tables, conditions, verdicts
+    assert section(doc, "\n## Results\n").strip() == mc.results_section(results).strip(), \
+        "docs/memory-lab.md's Results differ from the JSON: run python scripts/memory_report.py"
     assert mc.markdown_tables(results) in doc and results["command"] in doc
     for m in results["models"]:              # each model's budget and time in the note, with the CPU
         assert f"{m['train']['steps']:,}" in doc and m["train"]["cpu"] in doc
+
+
+def test_the_report_replaces_only_the_results_section():
+    from scripts.memory_report import replaced
+    doc = "# T\n\nintro\n\n## Results\n\nold\n\n## After\n\nkept\n"
+    assert replaced(doc, "## Results\n\nnew") == "# T\n\nintro\n\n## Results\n\nnew\n\n## After\n\nkept\n"
+    assert replaced("# T\n", "## Results\n\nnew") == "# T\n\n## Results\n\nnew\n"
+    assert replaced("# T\n\n## Results\n\nold\n", "## Results\n\nnew") == "# T\n\n## Results\n\nnew\n"
 
 
 def test_every_figure_of_the_summary_is_in_the_json():
