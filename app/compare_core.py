@@ -67,7 +67,7 @@ def fastest(model) -> str:
 class Curve:
     kind: str
     points: list[tuple[int, float, float]]    # (training tokens, training seconds, held-out bits/char)
-    final_bpc: float                           # the shipped file's held-out bits/char (.eval.json, else the log)
+    final_bpc: float                           # the model file's held-out bits/char (.eval.json, else the log)
     final_from: str                            # where final_bpc was read
     threads: str                               # torch threads of the run, and where a resumed run changed them
     shared_cpu: str                            # the machine and who else had it (lab.train_log.conditions)
@@ -82,11 +82,12 @@ class Curve:
 
 
 def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
-    """A model's validation points from its .log.json (None when it is not there), in the one log
-    schema (lab.train_log); the conditions it trained in (threads, CPU, who shared it) from the log."""
+    """The race's model of a kind (lab.race.race_folder: the shipped one, or models/race/ where the
+    shipped one was kept): its validation points from its .log.json (None when it is not there), in
+    the one log schema (lab.train_log); the conditions it trained in (threads, CPU, who shared it)."""
     if kinds.main_model(kind) is None:
         return None
-    folder = Path(models_dir or kinds.MODELS_DIR)
+    folder = race.race_folder(kind, models_dir)      # the race's run of the kind (lab.race: where it is not shipped)
     log_file, eval_file = folder / f"{stem(kind)}.log.json", folder / f"{stem(kind)}.eval.json"
     if not log_file.is_file():
         return None

@@ -3,7 +3,8 @@
     sweep       docs/race/sweep.json       `python -m lab.sweep json docs/race/sweep.json`
     throughput  docs/race/throughput.json  `python -m lab.train_bench --repeats 9 --json docs/race/throughput.json`
 
-A race is fair when (issue "A fair race") the tuning sweep is complete, every shipped model was
+A race is fair when (issue "A fair race") the tuning sweep is complete, every race model (race_folder:
+the shipped one, or the kind's run at the sweep's setting where the shipped one was kept) was
 trained with its kind's chosen setting (peak rate, warm-up and the kind's own loss; the red-line RNN
 borrows the LSTM's, lab.sweep.BORROWS) and every one saw the recipe's full training tokens.
 `unfair()` lists what is not yet so, worded from the files, so the pages say it whatever a rerun finds.
@@ -23,6 +24,7 @@ from lab.sweep import BORROWS, LOSS, TUNED
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
 THROUGHPUT_FILE = ROOT / "docs" / "race" / "throughput.json"
+BIGRAM_FILE = ROOT / "docs" / "race" / "bigram.json"      # `python -m lab.bigram --json docs/race/bigram.json`
 RACE_KINDS = ("rwkv4", "gpt", "lstm", "redline")   # the four models of the race (each kind's main shipped model)
 
 
@@ -40,17 +42,18 @@ def sweep_series(sweep: dict) -> dict[str, list[tuple[float, float]]]:
     """Per tuned kind, stage 1's finished runs as (peak rate, held-out bits/char), by rate."""
     out: dict[str, list[tuple[float, float]]] = {}
     for r in sweep["runs"]:
-        if r["done"] and r["warmup"] == sweep["warmup"]:
+        if r["done"] and r["warmup"] == sweep["warmup"] and r.get("init", "kind") == sweep.get("init", "kind"):
             out.setdefault(r["kind"], []).append((r["lr"], r["bits_per_char"]))
     return {k: sorted(v) for k, v in out.items()}
 
 
 def sweep_done(sweep: dict) -> tuple[int, int]:
-    """(finished runs, planned runs): every run listed so far, and a stage-2 run for each tuned kind
-    that has none listed yet (a lower bound until stage 1 ends: lab.sweep may add a rate beyond
+    """(finished runs, planned runs): every run listed so far, and a stage-2 and a stage-3 run for each
+    tuned kind that has none listed yet (a lower bound until stage 1 ends: lab.sweep may add a rate beyond
     the grid where a kind's best is at its edge)."""
-    runs = sweep["runs"]
+    runs, init_2 = sweep["runs"], sweep.get("init_2")
     missing = [k for k in TUNED if not any(r["kind"] == k and r["warmup"] == sweep["warmup_2"] for r in runs)]
+    missing += [k for k in TUNED if init_2 and not any(r["kind"] == k and r.get("init") == init_2 for r in runs)]
     return sum(r["done"] for r in runs), len(runs) + len(missing)
 
 
@@ -70,8 +73,8 @@ def seen_tokens(log: dict) -> int:
 
 
 def unfair(sweep: dict | None, logs: dict[str, dict]) -> list[str]:
-    """Why the race is not fair yet, one sentence each; empty when it is. logs: kind → the shipped
-    model's training log (lab.train_log's schema)."""
+    """Why the race is not fair yet, one sentence each; empty when it is. logs: kind → the race model's
+    training log (race_logs; lab.train_log's schema)."""
     if sweep is None:
         return ["no tuning sweep is committed (docs/race/sweep.json)"]
     reasons = []
@@ -81,24 +84,76 @@ def unfair(sweep: dict | None, logs: dict[str, dict]) -> list[str]:
         name, r = kinds.title(kind), log["recipe"]
         want, loss = setting(kind, sweep), LOSS.get(BORROWS.get(kind, kind), "ce")
         if want is not None and (r["lr_peak"], r["warmup_steps"]) != (want["lr"], want["warmup"]):
-            reasons.append(f"the shipped {name} was trained at a peak rate of {r['lr_peak']:g} with "
+            reasons.append(f"the race's {name} was trained at a peak rate of {r['lr_peak']:g} with "
                            f"{r['warmup_steps']} warm-up steps; the sweep chose {want['lr']:g} and {want['warmup']}")
+        if want is not None and r.get("init", "kind") != want.get("init", "kind"):
+            reasons.append(f"the race's {name} was trained with the {r.get('init', 'kind')} initialisation; "
+                           f"the sweep chose {want['init']}")
         if r.get("loss", "ce+l2wrap") != loss:
-            reasons.append(f"the shipped {name} was trained with the {r.get('loss')} loss, not its own ({loss})")
+            reasons.append(f"the race's {name} was trained with the {r.get('loss')} loss, not its own ({loss})")
         if seen_tokens(log) < full_tokens(log):
-            reasons.append(f"the shipped {name} saw {seen_tokens(log) / 1e6:.2f}M of the recipe's "
+            reasons.append(f"the race's {name} saw {seen_tokens(log) / 1e6:.2f}M of the recipe's "
                            f"{full_tokens(log) / 1e6:.2f}M training tokens")
     return reasons
 
 
-def shipped_logs(models_dir: Path | None = None) -> dict[str, dict]:
-    """kind → its main shipped model's training log, for the race's kinds that have one."""
-    folder, out = Path(models_dir or kinds.MODELS_DIR), {}
+def race_folder(kind: str, models_dir: Path | None = None) -> Path:
+    """Where the race reads a kind's model: <models>/race/ when it holds the kind's run at the sweep's
+    setting because the shipped model was kept (RWKV-4's is the embedded model, replaced only by one at
+    least as good on held-out text: lab.sweep.adopt), else the models folder itself."""
+    folder = Path(models_dir or kinds.MODELS_DIR)
+    main = kinds.main_model(kind)
+    return folder / "race" if main and (folder / "race" / f"{main.stem}.log.json").is_file() else folder
+
+
+def race_logs(models_dir: Path | None = None) -> dict[str, dict]:
+    """kind → the training log of the race's model of that kind (race_folder), for the kinds that have one."""
+    out = {}
     for kind in RACE_KINDS:
         main = kinds.main_model(kind)
-        path = folder / f"{main.stem}.log.json" if main else None
+        path = race_folder(kind, models_dir) / f"{main.stem}.log.json" if main else None
         if path is not None and path.is_file():
             out[kind] = json.loads(path.read_text())
+    return out
+
+
+def final_bpc(folder: Path, stem: str) -> tuple[float, str] | None:
+    """A model's held-out bits/char and the file it was read from: its .eval.json (the whole held-out
+    text, lab.evaluate), else its log's last validation; None when neither is there."""
+    def named(path: Path) -> str:
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    ev, log = folder / f"{stem}.eval.json", folder / f"{stem}.log.json"
+    if ev.is_file():
+        return json.loads(ev.read_text())["total"]["bits_per_char"], named(ev)
+    final = json.loads(log.read_text()).get("final", {}) if log.is_file() else {}
+    return (final["bits_per_char"], named(log)) if "bits_per_char" in final else None
+
+
+def kept(models_dir: Path | None = None) -> list[str]:
+    """A sentence for each kind whose shipped model is not its race model (kept because the race's run
+    at the sweep's setting did worse on held-out text), worded from both files."""
+    folder, out = Path(models_dir or kinds.MODELS_DIR), []
+    for kind in RACE_KINDS:
+        main = kinds.main_model(kind)
+        if main is None or race_folder(kind, folder) == folder:
+            continue
+        ship, run = final_bpc(folder, main.stem), final_bpc(folder / "race", main.stem)
+        if ship is None or run is None:
+            continue
+        la = json.loads((folder / f"{main.stem}.log.json").read_text())
+        lb = json.loads((folder / "race" / f"{main.stem}.log.json").read_text())
+        a, b, name = la["recipe"], lb["recipe"], kinds.title(kind)
+        ta, tb = seen_tokens(la), seen_tokens(lb)
+        tokens = (f"on the same {tb / 1e6:.2f}M training tokens" if ta == tb else
+                  f"on {tb / 1e6:.2f}M training tokens (the shipped one: {ta / 1e6:.2f}M)")
+        better = "better" if ship[0] < run[0] else "no worse"
+        out.append(f"the shipped {name} (trained at a peak rate of {a['lr_peak']:g} with {a['warmup_steps']} warm-up "
+                   f"steps) reads the held-out text at {ship[0]:.4f} bits/char ({ship[1]}); the race's {name}, "
+                   f"trained {tokens} at the sweep's choice ({b['lr_peak']:g}, {b['warmup_steps']} warm-up steps), "
+                   f"at {run[0]:.4f} ({run[1]}): the shipped one is {abs(run[0] - ship[0]):.4f} bits/char {better}, "
+                   f"so the app keeps it and the race shows the race's run (the sweep's choice for the {name}, made "
+                   f"at {'its short budget' if ship[0] < run[0] else 'a short budget'}, "
+                   f"{'did not carry over to the full run' if ship[0] < run[0] else 'matched it'})")
     return out
 
 

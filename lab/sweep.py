@@ -12,6 +12,10 @@ The budget, the same for every kind (issue "A fair race"):
            the rates tried, the next rate beyond it (× or ÷ 2) is tried too, at most EXTEND more, the
            same rule for every kind (a best rate at the edge of the grid has not been found);
   stage 2  at the best rate of stage 1, a second warm-up length (WARMUP_2);
+  stage 3  at the best rate and warm-up so far, a second initialisation (INIT_2: PyTorch's layer
+           defaults for every matrix, lab.inits; the kind's own init is the first): the memory lab
+           found GPT-2's initialisation kept its GPT on a plateau (docs/memory-lab.md), so every
+           kind gets the same one more run;
   chosen   the run with the lowest held-out bits per character at its last step.
 Every run uses the recipe's data, seed (1234), batch (6 × 512) and tokenizer (the embedded model's,
 for every kind), and each kind's own loss (LOSS: L2Wrap is RWKV's; the others plain cross-entropy).
@@ -40,6 +44,8 @@ STEPS = 300                                          # a short run: about 5.5 M 
 EXTEND = 2                                           # at most this many rates beyond the grid, per kind
 WARMUP = 30
 WARMUP_2 = 100
+INIT = "kind"                                        # each kind's own initialisation (lab.inits.INITS)
+INIT_2 = "torch"                                     # stage 3's
 EVAL_EVERY = 100
 LOSS = {"rwkv4": "ce+l2wrap"}                        # every other kind: plain cross-entropy ("ce")
 TOKENIZER = MODELS_DIR / "rwkv4-shakespeare.tokenizer.json"
@@ -50,10 +56,11 @@ class Setting:
     kind: str
     lr: float
     warmup: int
+    init: str = INIT
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-lr{self.lr:g}-wu{self.warmup}"
+        return f"{self.kind}-lr{self.lr:g}-wu{self.warmup}" + ("" if self.init == INIT else f"-init{self.init}")
 
     @property
     def out(self) -> Path:
@@ -78,7 +85,8 @@ def best(kind: str, settings) -> Setting | None:
 
 def plan(kind: str) -> list[Setting]:
     """A kind's runs: stage 1 (the grid, then one rate beyond an edge while the best is there, at
-    most EXTEND), then stage 2 once stage 1 is done (its best rate is known only then)."""
+    most EXTEND), then stage 2 once stage 1 is done (its best rate is known only then), then stage 3
+    once stage 2 is done (at the best rate and warm-up of the two)."""
     stage1 = [Setting(kind, lr, WARMUP) for lr in LRS]
     while True:
         if any(score(read_log(s)) is None for s in stage1):
@@ -86,14 +94,20 @@ def plan(kind: str) -> list[Setting]:
         top, lrs = best(kind, stage1).lr, sorted(s.lr for s in stage1)
         beyond = top * 2 if top == lrs[-1] else top / 2 if top == lrs[0] else None
         if beyond is None or len(stage1) >= len(LRS) + EXTEND:
-            return stage1 + [Setting(kind, top, WARMUP_2)]
+            break
         stage1.append(Setting(kind, beyond, WARMUP))
+    stage2 = stage1 + [Setting(kind, top, WARMUP_2)]
+    if score(read_log(stage2[-1])) is None:
+        return stage2
+    b = best(kind, stage2)
+    return stage2 + [Setting(kind, b.lr, b.warmup, INIT_2)]
 
 
 def config(s: Setting, threads: int):
     from lab.train import recipe
-    return replace(recipe(s.kind), lr_peak=s.lr, warmup_steps=s.warmup, total_steps=STEPS, eval_every=EVAL_EVERY,
-                   ckpt_every=25, loss=LOSS.get(s.kind, "ce"), threads=threads, max_minutes=10_000.0)
+    return replace(recipe(s.kind), lr_peak=s.lr, warmup_steps=s.warmup, init=s.init, total_steps=STEPS,
+                   eval_every=EVAL_EVERY, ckpt_every=25, loss=LOSS.get(s.kind, "ce"), threads=threads,
+                   max_minutes=10_000.0)
 
 
 def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
@@ -110,7 +124,7 @@ def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
     while time.monotonic() < deadline:
         # the middle rates first, every kind in turn: a session that ends early has covered each kind
         todo = sorted((s for k in kinds for s in plan(k) if score(read_log(s)) is None),
-                      key=lambda s: (s.warmup != WARMUP, ORDER.index(s.lr) if s.lr in ORDER else len(ORDER),
+                      key=lambda s: (s.init != INIT, s.warmup != WARMUP, ORDER.index(s.lr) if s.lr in ORDER else len(ORDER),
                                      kinds.index(s.kind)))
         if not todo:
             print("every run of the sweep is done")
@@ -136,11 +150,11 @@ RACE = ("rwkv4", "gpt", "lstm", "redline")
 
 def retrain_config(kind: str, chosen: dict, threads: int):
     """The recipe (lab.train.recipe: 2,000 steps of 6 × 512 tokens) at the kind's chosen (or borrowed)
-    rate and warm-up and its own loss; no time cap: a session stops and resumes it instead."""
+    rate, warm-up and initialisation and its own loss; no time cap: a session stops and resumes it instead."""
     from lab.train import recipe
     c = chosen[BORROWS.get(kind, kind)]
-    return replace(recipe(kind), lr_peak=c["lr"], warmup_steps=c["warmup"], loss=LOSS.get(BORROWS.get(kind, kind), "ce"),
-                   threads=threads, ckpt_every=25, max_minutes=100_000.0)
+    return replace(recipe(kind), lr_peak=c["lr"], warmup_steps=c["warmup"], init=c.get("init", INIT),
+                   loss=LOSS.get(BORROWS.get(kind, kind), "ce"), threads=threads, ckpt_every=25, max_minutes=100_000.0)
 
 
 def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
@@ -182,7 +196,8 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
 def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> str:
     """Export `kind`'s finished retraining (runs/race/<kind>) into models_dir under its shipped stem, with
     its tokenizer and log (what every page, card and table reads). RWKV-4's file is the embedded model:
-    it is replaced only if its held-out bits per character are at most the shipped one's (force: anyway).
+    it is replaced only if its held-out bits per character are at most the shipped one's (force: anyway);
+    else the retrained one goes to models_dir/race/, where the race reads it (lab.race.race_folder).
     Returns what was done, in a line."""
     from lab.kinds import KINDS
     from lab.train import Run, TrainConfig, default_name, export_model
@@ -196,18 +211,24 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> s
     shipped = models_dir / f"{stem}.log.json"
     old = json.loads(shipped.read_text()).get("final", {}).get("bits_per_char") if shipped.is_file() else None
     new = log["final"]["bits_per_char"]
-    if kind == "rwkv4" and old is not None and new > old and not force:
-        return (f"{kind}: kept the shipped model, the embedded one ({old:.4f} held-out bits/char; "
-                f"the retrained {new:.4f})")
+    keep = kind == "rwkv4" and old is not None and new > old and not force
+    target = models_dir / "race" if keep else models_dir    # the race reads it there (lab.race.race_folder)
     tc = TrainConfig(**log["recipe"])
     hooks = hooks_for(KINDS[kind].trainer, kind, "")
     tok = Tokenizer(out / "tokenizer.json")                 # the one it trained with (a race run reads the plays)
     run = Run(hooks, tc, hooks.make_config(tc, tok.vocab_size), tok, {}, out)
     if not run.resume():
         raise SystemExit(f"{kind}: no checkpoint in {out}")
-    path = export_model(run.params, run.fixed, out / "tokenizer.json", run.log, models_dir, stem, hooks.half)
+    path = export_model(run.params, run.fixed, out / "tokenizer.json", run.log, target, stem, hooks.half)
+    stale = target / f"{stem}.eval.json"           # it described the file just replaced
+    stale.unlink(missing_ok=True)
     was = f"{old:.4f}" if old is not None else "none"
-    return f"{kind}: wrote {path} ({new:.4f} held-out bits/char; the shipped model's was {was})"
+    if keep:
+        return (f"{kind}: kept the shipped model, the embedded one ({old:.4f} held-out bits/char); wrote the "
+                f"retrained one ({new:.4f}) to {path} for the race: evaluate it there (python -m lab.evaluate "
+                f"--model {path} --json {path.with_suffix('').with_suffix('.eval.json')})")
+    return (f"{kind}: wrote {path} ({new:.4f} held-out bits/char; the shipped model's was {was}); its evaluation "
+            f"and card: python -m lab.card --model {stem}")
 
 
 def collect(kinds=TUNED) -> dict:
@@ -217,7 +238,8 @@ def collect(kinds=TUNED) -> dict:
         runs = plan(k)
         for s in runs:
             log = read_log(s)
-            rows.append({"kind": k, "lr": s.lr, "warmup": s.warmup, "steps": STEPS, "loss": LOSS.get(k, "ce"),
+            rows.append({"kind": k, "lr": s.lr, "warmup": s.warmup, "init": s.init, "steps": STEPS,
+                         "loss": LOSS.get(k, "ce"),
                          "bits_per_char": score(log), "done": score(log) is not None,
                          "val": [{"step": v["step"], "bits_per_char": v["bits_per_char"]} for v in (log or {}).get("val", [])],
                          "train_loss_last": (log or {}).get("final", {}).get("train_loss_last100"),
@@ -225,11 +247,11 @@ def collect(kinds=TUNED) -> dict:
                                                                     "start_step", "stop_step", "why", "beside")}
                                       for x in (log or {}).get("sessions", [])]})
         done = [r for r in rows if r["kind"] == k and r["done"]]
-        if done and len(done) == len(runs) and runs[-1].warmup == WARMUP_2:
+        if done and len(done) == len(runs) and runs[-1].init == INIT_2:
             c = min(done, key=lambda r: r["bits_per_char"])
-            chosen[k] = {"lr": c["lr"], "warmup": c["warmup"], "bits_per_char": c["bits_per_char"]}
+            chosen[k] = {"lr": c["lr"], "warmup": c["warmup"], "init": c["init"], "bits_per_char": c["bits_per_char"]}
     return {"command": "python -m lab.sweep json docs/race/sweep.json", "lrs": list(LRS), "extend": EXTEND,
-            "steps": STEPS, "warmup": WARMUP, "warmup_2": WARMUP_2, "batch": [6, 512], "seed": 1234, "runs": rows,
+            "steps": STEPS, "warmup": WARMUP, "warmup_2": WARMUP_2, "init": INIT, "init_2": INIT_2, "batch": [6, 512], "seed": 1234, "runs": rows,
             "chosen": chosen, "borrows": BORROWS,
             "complete": all(k in chosen for k in kinds)}
 
@@ -273,7 +295,7 @@ def main(argv=None) -> None:
             print(adopt(kind, force=args.force))
     elif args.cmd == "status":
         for row in collect()["runs"]:
-            print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} "
+            print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} init {row['init']:<5} "
                   + (f"{row['bits_per_char']:.4f} bits/char" if row["done"] else "not done"))
     else:
         out = Path(args.path)

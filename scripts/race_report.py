@@ -4,7 +4,7 @@
     python scripts/race_report.py                               # print it
 
 Every number in it is read from docs/race/sweep.json (`python -m lab.sweep json ...`),
-docs/race/throughput.json (`python -m lab.train_bench --repeats 9 --json ...`) and the shipped
+docs/race/throughput.json (`python -m lab.train_bench --repeats 9 --json ...`) and the race's
 models' logs; every conclusion is computed from them (lab.race, app.compare_core). tests/test_race.py
 writes it again and fails when the committed file differs: rerun this after any of them changes.
 """
@@ -26,8 +26,8 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def fairness(sweep: dict | None, logs: dict) -> list[str]:
     reasons = race.unfair(sweep, logs)
     if not reasons:
-        return ["**Fair**: every kind was tuned with the same budget, and every shipped model was trained with its "
-                "kind's chosen setting on the recipe's full training tokens."]
+        return ["**Fair**: every kind was tuned with the same budget, and every model in the race was trained with "
+                "its kind's chosen setting on the recipe's full training tokens."]
     return ["**Not yet fair.** What is left (computed by `lab.race.unfair`):", ""] + [f"- {r[0].upper()}{r[1:]}."
                                                                                      for r in reasons]
 
@@ -40,10 +40,14 @@ def sweep_section(sweep: dict) -> list[str]:
            "character at the last step (lower is better)" + ("; — not run yet" if not sweep["complete"] else "")
            + ". Where a kind's best rate is at an edge "
            f"of the rates tried, the next rate beyond it (× or ÷ 2) is tried too, at most {sweep.get('extend', 0)} "
-           "more, the same rule for every kind.", ""]
-    rows = []
+           "more, the same rule for every kind. Then a second warm-up length at each kind's best rate"
+           + (f", and at the best of those a second initialisation ({sweep['init_2']}: PyTorch's layer defaults for "
+              "every matrix, `lab.inits`; the first is the kind's own: GPT-2's for the GPT, RWKV-LM's for RWKV-4, "
+              "nn.LSTM's for the LSTMs)" if sweep.get("init_2") else "") + ".", ""]
+    rows, init, init_2 = [], sweep.get("init", "kind"), sweep.get("init_2")
     for kind in dict.fromkeys(r["kind"] for r in sweep["runs"]):
-        runs = {(r["lr"], r["warmup"]): r for r in sweep["runs"] if r["kind"] == kind}
+        own = [r for r in sweep["runs"] if r["kind"] == kind]
+        runs = {(r["lr"], r["warmup"]): r for r in own if r.get("init", "kind") == init}
         cells = [f"{runs[(lr, sweep['warmup'])]['bits_per_char']:.3f}"
                  if runs.get((lr, sweep["warmup"]), {}).get("done") else "—" for lr in lrs]
         more = [r for (lr, wu), r in runs.items() if wu == sweep["warmup"] and lr not in lrs]
@@ -51,12 +55,17 @@ def sweep_section(sweep: dict) -> list[str]:
                                for r in more) or "none")
         second = [r for (lr, wu), r in runs.items() if wu == sweep["warmup_2"]]
         cells.append(f"{second[0]['bits_per_char']:.3f} at {second[0]['lr']:g}" if second and second[0]["done"] else "—")
+        if init_2:
+            third = [r for r in own if r.get("init") == init_2]
+            cells.append(f"{third[0]['bits_per_char']:.3f} at {third[0]['lr']:g}, {third[0]['warmup']} warm-up"
+                         if third and third[0]["done"] else "—")
         chosen = race.setting(kind, sweep)
-        cells.append(f"{chosen['lr']:g}, {chosen['warmup']} warm-up" if chosen else "not yet")
-        rows.append([cc.title(kind), next(iter(runs.values()))["loss"], *cells])
+        cells.append(f"{chosen['lr']:g}, {chosen['warmup']} warm-up" + (f", {chosen['init']} init" if "init" in chosen
+                                                                       else "") if chosen else "not yet")
+        rows.append([cc.title(kind), own[0]["loss"], *cells])
     out += _table(["kind", "loss", *[f"{lr:g}" for lr in lrs], "beyond the grid",
                    f"{sweep['warmup_2']} warm-up at the best rate",
-                   "chosen"], rows)
+                   *([f"{init_2} init at the best so far"] if init_2 else []), "chosen"], rows)
     borrow = ", ".join(f"the {cc.title(k)} takes the {cc.title(v)}'s" for k, v in sweep["borrows"].items())
     return out + ["", f"Borrowed settings: {borrow}."]
 
@@ -77,10 +86,10 @@ def quality_section(speed: dict[str, float]) -> list[str]:
     curves = cc.read_curves()
     eq = cc.equal_race(curves, speed)
     if eq is None:
-        return ["Needs two shipped models' logs and every kind's throughput."]
+        return ["Needs two race models' logs and every kind's throughput."]
     rows = [[cc.title(k), f"{c.final_bpc:.3f}", f"{c.tokens / 1e6:.2f}M", f"{eq.at_tokens[k]:.3f}",
              f"{c.tokens / speed[k] / 60:.1f}", f"{eq.at_seconds[k]:.3f}"] for k, c in curves.items()]
-    return ["The shipped models, from their logs: each validation curve read at the most training tokens every run "
+    return ["The race's models (lab.race.race_folder), from their logs: each validation curve read at the most training tokens every run "
             "reached, and at the most compute time every run had (a run's tokens ÷ its kind's throughput above; "
             "linear between validation points).", ""] + _table(
         ["model", "held-out bits/char", "trained on", f"at {eq.tokens / 1e6:.2f}M tokens",
@@ -153,13 +162,36 @@ def sweep_svg(sweep: dict, width: int = 720, height: int = 420) -> str:
     return "\n".join(out + ["</svg>"]) + "\n"
 
 
+def plateau_section(bigram: dict) -> list[str]:
+    """When each run's training loss went below the bigram level (lab.bigram), worded from the file."""
+    runs, level = bigram["runs"], bigram["bigram_nats_per_token"]
+    rows = [[cc.title(r["kind"]) + (" (before the race)" if "/before/" in r["log"] else ""), f"{r['lr_peak']:g}",
+             str(r["warmup_steps"]), r["loss"] or "ce+l2wrap",
+             f"{r['leaves_at_step']:,}" if r["leaves_at_step"] is not None else "never", f"`{r['log']}`"]
+            for r in runs]
+    out = [f"`{bigram['command']}`: the training loss of the best model that reads one token back, counted over "
+           f"the {bigram['train_tokens']:,} training tokens, is {level:.3f} nats/token. A run leaves that plateau at "
+           f"the first step whose mean training loss over the {bigram['window']} steps before it is below it.", ""]
+    out += _table(["model", "peak rate", "warm-up", "loss", "below the bigram level from step", "log"], rows)
+    now = next((r for r in runs if r["kind"] == "gpt" and "/before/" not in r["log"]), None)
+    was = next((r for r in runs if r["kind"] == "gpt" and "/before/" in r["log"]), None)
+    if now and was and now["leaves_at_step"] is not None and was["leaves_at_step"] is not None:
+        d = was["leaves_at_step"] - now["leaves_at_step"]
+        out += ["", f"The GPT in the race leaves the plateau at step {now['leaves_at_step']:,}; before the race, at "
+                f"RWKV-4's recipe, at step {was['leaves_at_step']:,}: "
+                + (f"{d:,} steps earlier." if d > 0 else f"not earlier ({-d:,} steps later)." if d < 0 else
+                   "the same step.")]
+    return out
+
+
 def report() -> str:
     sweep, rec = race.read(race.SWEEP_FILE), race.read(race.THROUGHPUT_FILE)
-    logs = race.shipped_logs()
+    logs = race.race_logs()
     lines = ["# The fair race", "",
              "Written by `python scripts/race_report.py --out docs/race/README.md` from the files named below; "
              "a test writes it again and fails if this file differs.", "",
-             "## Is it fair yet?", "", *fairness(sweep, logs), ""]
+             "## Is it fair yet?", "", *fairness(sweep, logs), "",
+             *[f"{line[0].upper()}{line[1:]}." for line in race.kept()], *([""] if race.kept() else [])]
     if sweep:
         lines += ["## The tuning sweep (docs/race/sweep.json)", "", "![The tuning sweep](sweep.svg)", "",
                   *sweep_section(sweep), ""]
@@ -168,6 +200,9 @@ def report() -> str:
                   *throughput_section(rec), "",
                   "## Quality at equal tokens and equal compute", "", *quality_section(race.throughput(rec)), "",
                   "## Every model side by side", "", *summary_section(race.throughput(rec)), ""]
+    bigram = race.read(race.BIGRAM_FILE)
+    if bigram:
+        lines += ["## The early plateau (docs/race/bigram.json)", "", *plateau_section(bigram), ""]
     return "\n".join(lines)
 
 

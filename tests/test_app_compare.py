@@ -4,6 +4,7 @@ import pytest
 from app_helpers import chart, charts, no_exception, started_app
 
 from app import compare_core as cc
+from app.resources import md_escape
 from lab import race
 
 PAGE = "app_pages/why_rwkv.py"
@@ -44,13 +45,16 @@ def test_the_page_compares_quality_of_every_landed_model(page, kinds):
 
 
 def test_the_fairness_warning_is_computed_from_the_files(page):
-    reasons = race.unfair(race.read(race.SWEEP_FILE), race.shipped_logs())
+    reasons = race.unfair(race.read(race.SWEEP_FILE), race.race_logs())
     if reasons:
         said = page.warning[0].value
         assert said.startswith("**Not yet a fair race.**")
         assert all(f"- {r[0].upper()}{r[1:]}." in said for r in reasons)
     else:
         assert page.success[0].value.startswith("A fair race")
+    infos = " ".join(i.value for i in page.info)
+    for line in race.kept():                  # a shipped model kept beside its kind's race run, said from both files
+        assert md_escape(line[0].upper() + line[1:] + ".") in infos
     sweep = chart(page, "The tuning sweep")
     series = race.sweep_series(race.read(race.SWEEP_FILE))
     lines = [t for t in sweep["data"] if t.get("showlegend") is not False]

@@ -2,6 +2,8 @@
 the compute time (tokens ÷ clean throughput) and the sweep's figure."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app import compare_core as cc
@@ -39,18 +41,41 @@ def test_every_way_a_race_is_unfair_is_named():
     reasons = race.unfair(sweep({}, complete=False), logs)
     assert reasons[0] == (f"the tuning sweep is not finished: {len(TUNED) * len(LRS)} of at least "
                           f"{len(TUNED) * (len(LRS) + 1)} runs done")
-    assert "the shipped GPT was trained with the ce+l2wrap loss, not its own (ce)" in reasons
-    assert "the shipped red-line RNN saw 4.49M of the recipe's 6.14M training tokens" in reasons
+    assert "the race's GPT was trained with the ce+l2wrap loss, not its own (ce)" in reasons
+    assert "the race's red-line RNN saw 4.49M of the recipe's 6.14M training tokens" in reasons
     assert len(reasons) == 3                               # no chosen rate yet: the rates are not judged
     reasons = race.unfair(sweep(CHOSEN), {"gpt": log(1.5e-3, 100, "ce", FULL)})
-    assert reasons == ["the shipped GPT was trained at a peak rate of 0.0015 with 100 warm-up steps; "
+    assert reasons == ["the race's GPT was trained at a peak rate of 0.0015 with 100 warm-up steps; "
                        "the sweep chose 0.004 and 30"]
     assert race.unfair(None, {}) == ["no tuning sweep is committed (docs/race/sweep.json)"]
 
 
+def test_a_shipped_model_kept_beside_its_race_run_is_read_from_models_race(tmp_path):
+    """RWKV-4's race run at the sweep's setting did worse than the embedded model: lab.sweep.adopt keeps
+    the embedded one and writes the run to models/race/, where the race reads it; the pages say both."""
+    import json
+
+    def put(folder: Path, lr: float, bpc: float) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "rwkv4-shakespeare.log.json").write_text(json.dumps(log(lr, 100, "ce+l2wrap", FULL)))
+        (folder / "rwkv4-shakespeare.eval.json").write_text(json.dumps({"total": {"bits_per_char": bpc}}))
+    put(tmp_path, 1.5e-3, 1.99)
+    (tmp_path / "gpt-shakespeare.log.json").write_text(json.dumps(log(2e-3, 100, "ce", FULL)))
+    assert race.race_folder("rwkv4", tmp_path) == tmp_path and race.kept(tmp_path) == []
+    put(tmp_path / "race", 4e-3, 2.04)
+    assert race.race_folder("rwkv4", tmp_path) == tmp_path / "race"
+    assert race.race_folder("gpt", tmp_path) == tmp_path                       # no race run of its own: the shipped
+    logs = race.race_logs(tmp_path)
+    assert logs["rwkv4"]["recipe"]["lr_peak"] == 4e-3 and logs["gpt"]["recipe"]["lr_peak"] == 2e-3
+    [line] = race.kept(tmp_path)
+    assert "at a peak rate of 0.0015 with 100 warm-up steps" in line and "1.9900 bits/char" in line
+    assert "on the same 6.14M training tokens" in line
+    assert "(0.004, 100 warm-up steps), at 2.0400" in line and "0.0500 bits/char better" in line
+
+
 def test_the_committed_race_files_agree_with_the_check():
     committed = race.read(race.SWEEP_FILE)
-    logs = race.shipped_logs()
+    logs = race.race_logs()
     assert set(logs) == set(race.RACE_KINDS)
     reasons = race.unfair(committed, logs)
     said = f"the tuning sweep is not finished: {race.done_text(committed)}"

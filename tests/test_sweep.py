@@ -37,12 +37,19 @@ def test_stage_two_runs_at_the_best_rate_and_the_choice_is_the_lowest_heldout_sc
     for lr, bpc in scores.items():
         fake_log(sweep.Setting("gpt", lr, sweep.WARMUP), bpc)
     stage2 = sweep.plan("gpt")[-1]
-    assert (stage2.lr, stage2.warmup) == (1e-3, sweep.WARMUP_2)
+    assert (stage2.lr, stage2.warmup, stage2.init) == (1e-3, sweep.WARMUP_2, sweep.INIT)
     assert sweep.collect(("gpt",))["chosen"] == {}                  # not chosen before stage 2 is done
-    fake_log(stage2, 2.05)
+    fake_log(stage2, 2.15)                                          # worse than stage 1's best: stage 3 there
+    stage3 = sweep.plan("gpt")[-1]
+    assert (stage3.lr, stage3.warmup, stage3.init) == (1e-3, sweep.WARMUP, sweep.INIT_2)
+    assert stage3.name == "gpt-lr0.001-wu30-inittorch" and stage2.name == "gpt-lr0.001-wu100"
+    assert sweep.collect(("gpt",))["chosen"] == {}                  # nor before stage 3 is done
+    fake_log(stage3, 2.05)
     out = sweep.collect(("gpt",))
-    assert out["chosen"]["gpt"] == {"lr": 1e-3, "warmup": sweep.WARMUP_2, "bits_per_char": 2.05}
+    assert out["chosen"]["gpt"] == {"lr": 1e-3, "warmup": sweep.WARMUP, "init": sweep.INIT_2, "bits_per_char": 2.05}
     assert out["complete"] and out["borrows"] == {"redline": "lstm"}
+    assert sweep.config(stage3, threads=1).init == sweep.INIT_2 == sweep.retrain_config(
+        "redline", out["chosen"] | {"lstm": out["chosen"]["gpt"]}, threads=1).init
     assert all(r["sessions"][0]["cpu"] == "x" for r in out["runs"])   # the conditions come from the logs
 
 
@@ -119,6 +126,9 @@ def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(k
     said = sweep.adopt(kind, models)
     if kind == "rwkv4":
         assert said.startswith("rwkv4: kept the shipped model") and not (models / f"{stem}.safetensors").exists()
+        assert (models / "race" / f"{stem}.safetensors").is_file()    # the race's run, where lab.race reads it
+        from lab import race
+        assert race.race_folder("rwkv4", models) == models / "race"
         said = sweep.adopt(kind, models, force=True)
     assert said.startswith(f"{kind}: wrote ") and f"{new:.4f}" in said
     from safetensors.torch import load_file

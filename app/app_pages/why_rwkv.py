@@ -30,7 +30,7 @@ st.markdown(
     "**red-line RNN**. The article's claims, measured: how well each learns, how fast it trains, and what a "
     "new token costs as the context grows.")
 sweep = race.read(race.SWEEP_FILE)
-reasons = race.unfair(sweep, race.shipped_logs())
+reasons = race.unfair(sweep, race.race_logs())
 if reasons:
     st.warning("**Not yet a fair race.** Until each kind is retrained with its own tuned setting on the same "
                "tokens, read the quality figures below as these runs' results, not as which architecture is better. "
@@ -40,6 +40,8 @@ else:
     st.success("A fair race: every kind was tuned with the same budget (below) and trained with its chosen setting "
                "on the same training tokens. At this size (about 6M parameters) the paper's claims (169M–14B) "
                "cannot be settled either way.")
+for line in race.kept():                        # a shipped model better than its kind's race run
+    st.info(md_escape(line[0].upper() + line[1:] + "."))
 missing = [cc.title(k) for k in cc.order() if k not in models]
 st.caption("Models in the models folder: " + ", ".join(cc.title(k) for k in models) +
            (f". Not trained yet: {', '.join(missing)}." if missing else "."))
@@ -55,7 +57,9 @@ else:
     st.caption(f"docs/race/sweep.json (`{sweep['command']}`): {race.done_text(sweep)}. Peak rates "
                f"{', '.join(f'{x:g}' for x in sweep['lrs'])} with {sweep['warmup']} warm-up steps (and the next rate "
                "beyond the grid where a kind's best is at its edge), then "
-               f"{sweep['warmup_2']} warm-up steps at each kind's best rate; {sweep['steps']} steps of "
+               f"{sweep['warmup_2']} warm-up steps at each kind's best rate"
+               + (f", then PyTorch's layer initialisation ({sweep['init_2']}, `lab.inits`) at the best of those"
+                  if sweep.get("init_2") else "") + f"; {sweep['steps']} steps of "
                f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}. The red-line RNN takes the "
                "LSTM's setting. Each run's machine, threads and load are in the file.")
 
