@@ -100,9 +100,9 @@ def evaluation(stem: str, model, ev: dict, models_dir: Path, *, again: bool = Fa
         else:
             ev.update(held_out(model, val))
         ev["to_be"] = top_next(model, TO_BE)
-    if "samples" not in ev:
+    if again or "samples" not in ev:       # again: the file may have changed (lab.sweep.adopt), so all of it
         ev["samples"] = samples(model)
-    if "question" not in ev:
+    if again or "question" not in ev:
         ev["question"] = question(model)
     if again or "load_seconds" in ev:      # measured with the evaluation, on the machine as it is then
         ev["load_seconds"] = ev["load_seconds"] if not again else load_seconds(path)

@@ -92,6 +92,15 @@ def gap_sentence(models: list[Trained]) -> str:
             "That gap is what the WKV memory buys.")
 
 
+def tokens_note(models: list[Trained]) -> str:
+    """Which models saw fewer training tokens than the most any saw, read from their logs."""
+    most = max((m.train_tokens for m in models), default=0)
+    short = [f"the {m.label} {m.train_tokens / 1e6:.2f}M" for m in models if m.train_tokens < most]
+    if not short:
+        return f"Every model saw the same {most / 1e6:.2f}M training tokens."
+    return f"Not every model saw the same tokens: {most / 1e6:.2f}M each, except " + ", ".join(short) + "."
+
+
 @view("cliffhanger", "the models trained here side by side, with RWKV-4 without its WKV memory")
 def cliffhanger(ctx: Context) -> None:
     models = trained_models()
@@ -102,8 +111,8 @@ def cliffhanger(ctx: Context) -> None:
                  "training tokens": f"{m.train_tokens / 1e6:.2f}M", "training minutes": round(m.minutes)}
                 for m in models])
     st.caption("Held-out: The Tempest and Timon of Athens, never trained on. RWKV and the LSTMs carry their "
-               "state through each play; the GPT reads it in 512-token windows moving by 256. The red-line RNN "
-               "stopped at its 88-minute cap, with fewer tokens. Training ran on the same 2-core CPU.")
+               "state through each play; the GPT reads it in 512-token windows moving by 256. "
+               + tokens_note(models) + " Training ran on the same 2-core CPU.")
     curves, machine = context_curves()
     if curves:
         show(ctx, vc.context_curve_figure(curves), "context")
