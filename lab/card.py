@@ -185,11 +185,18 @@ def steps_text(log: dict, lr_at_stop: float) -> str:
             f"schedule (the learning rate was still at {lr_at_stop:.1e} of its cosine decay)")
 
 
+def recipe_text(log: dict) -> str:
+    """What the race tunes, from a log's recipe: "0.002, 100, ce, kind" (a field the log predates: the default)."""
+    r = log["recipe"]
+    return f"{r['lr_peak']:g}, {r['warmup_steps']}, {r.get('loss', 'ce+l2wrap')}, {r.get('init', 'kind')}"
+
+
 def beside_rwkv(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: dict) -> str:
     """The comparison with the embedded RWKV-4, read from the two logs (and, for the ablation, the two evaluations)."""
     cmp, title = comparison(log, rwkv_log), SHIPPED[stem].title
     head = f"| | {title} | RWKV-4 |\n|---|---|---|\n"
     rows = [("parameters", f"{log['params']:,}", f"{rwkv_log['params']:,}"),
+            ("peak learning rate, warm-up steps, loss, initialisation", recipe_text(log), recipe_text(rwkv_log)),
             ("training tokens seen", f"{cmp['tokens']:,}", f"{cmp['rwkv_tokens']:,}"),
             ("torch threads in training", train_log.threads_text(log), train_log.threads_text(rwkv_log)),
             ("wall-clock (on a shared CPU: see below)", f"{cmp['seconds'] / 60:.1f} min",
@@ -292,7 +299,7 @@ def card_text(stem: str, model, log: dict, ev: dict, rwkv_log: dict, rwkv_ev: di
            + (f", a {log['params'] / 1e6:.1f}M-parameter model that saw its training text about {passes:.1f} times."
               if passes else ".")]
     if stem != RWKV:
-        out += ["", "## Beside RWKV-4 (same data, tokenizer, context, batch, schedule; read from the two logs)",
+        out += ["", "## Beside RWKV-4 (same data, tokenizer, context and batch; read from the two logs)",
                 beside_rwkv(stem, model, log, ev, rwkv_log, rwkv_ev)]
     if kind == "gpt":
         plateau = ", ".join(f"{mean_loss(log, k - 50, k):.2f}" for k in (250, 500, 750, r["total_steps"]))

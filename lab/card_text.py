@@ -28,16 +28,16 @@ INTRO = {
     "lstm-shakespeare": (
         "A standard stacked LSTM: no red line, so its (layer, token) cells can run as a cascade; but inside a layer, "
         "token t's gates need W_hh·h[t−1] inside a nonlinearity, so a layer's T tokens are T sequential matrix "
-        "products (best critical path L + T − 1 products). Trained here on the embedded RWKV model's recipe, to run, "
+        "products (best critical path L + T − 1 products). Trained here on the same text (its recipe, from its log, below), to run, "
         "time and compare beside it in the Scheduling Lab. Model code: `rivals/lstm.py`."),
     "redline-shakespeare": (
         "The article's red-line RNN (its own variant: a standard stacked LSTM has no such link): the same LSTM "
         "layers, plus the red line: the top layer's output at token t is "
         "added into layer 0's gates at token t+1 (`red_line.weight`, zero input for the first token). Every cell "
         "waits for the one before it: only the rnn order, L·T sequential steps, in training too. Trained here on the "
-        "embedded RWKV model's recipe. Model code: `rivals/lstm.py`."),
+        "same text (its recipe, from its log, below). Model code: `rivals/lstm.py`."),
     "gpt-shakespeare": (
-        "QKV against WKV, measured: a transformer of RWKV's size, trained on the same text with the same recipe. Its "
+        "QKV against WKV, measured: a transformer of RWKV's size, trained here on the same text (its recipe, from its log, below). Its "
         "state is the KV cache: every layer keeps the key and value of every token read, so the state grows with "
         "the text and each new token attends over all of it. Every schedule is valid: a layer at token t reads the "
         "layer below at tokens ≤ t and its own cache, never a layer above (no red line). Model code: `rivals/gpt.py`, "
