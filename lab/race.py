@@ -26,6 +26,12 @@ SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
 THROUGHPUT_FILE = ROOT / "docs" / "race" / "throughput.json"
 BIGRAM_FILE = ROOT / "docs" / "race" / "bigram.json"      # `python -m lab.bigram --json docs/race/bigram.json`
 RACE_KINDS = ("rwkv4", "gpt", "lstm", "redline")   # the four models of the race (each kind's main shipped model)
+# What this race's scale cannot show, and what would (the paper's abstract: Peng et al., 2023, arXiv:2305.13048).
+SCALE_NOTE = ("At this size (about 6M parameters, 6M training tokens, one seed) the paper's claim cannot be settled "
+              "either way: Peng et al. (2023) report RWKV-4 on par with similarly sized transformers at 169M to 14B "
+              "parameters trained on the Pile. What would settle it is this same procedure (every kind tuned with "
+              "the same budget, then trained on the same tokens, several seeds) at those sizes: GPU clusters, not "
+              "a 2-core CPU.")
 
 
 def read(path: Path) -> dict | None:

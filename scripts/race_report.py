@@ -190,7 +190,7 @@ def report() -> str:
     lines = ["# The fair race", "",
              "Written by `python scripts/race_report.py --out docs/race/README.md` from the files named below; "
              "a test writes it again and fails if this file differs.", "",
-             "## Is it fair yet?", "", *fairness(sweep, logs), "",
+             "## Is it fair yet?", "", *fairness(sweep, logs), "", race.SCALE_NOTE, "",
              *[f"{line[0].upper()}{line[1:]}." for line in race.kept()], *([""] if race.kept() else [])]
     if sweep:
         lines += ["## The tuning sweep (docs/race/sweep.json)", "", "![The tuning sweep](sweep.svg)", "",

@@ -34,12 +34,11 @@ reasons = race.unfair(sweep, race.race_logs())
 if reasons:
     st.warning("**Not yet a fair race.** Until each kind is retrained with its own tuned setting on the same "
                "tokens, read the quality figures below as these runs' results, not as which architecture is better. "
-               "At this size (about 6M parameters) the paper's claims (169M–14B) cannot be settled either way. "
-               "What is left, from the files:\n" + "\n".join(f"- {r[0].upper()}{r[1:]}." for r in reasons))
+               + race.SCALE_NOTE + " What is left, from the files:\n"
+               + "\n".join(f"- {r[0].upper()}{r[1:]}." for r in reasons))
 else:
     st.success("A fair race: every kind was tuned with the same budget (below) and trained with its chosen setting "
-               "on the same training tokens. At this size (about 6M parameters) the paper's claims (169M–14B) "
-               "cannot be settled either way.")
+               "on the same training tokens. " + race.SCALE_NOTE)
 for line in race.kept():                        # a shipped model better than its kind's race run
     st.info(md_escape(line[0].upper() + line[1:] + "."))
 missing = [cc.title(k) for k in cc.order() if k not in models]
