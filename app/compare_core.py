@@ -71,6 +71,7 @@ class Curve:
     final_from: str                            # where final_bpc was read
     threads: str                               # torch threads of the run, and where a resumed run changed them
     shared_cpu: str                            # the machine and who else had it (lab.train_log.conditions)
+    train_loss: float | None = None            # the mean training loss of its last 100 steps, nats/token (the log)
 
     @property
     def tokens(self) -> int:
@@ -99,7 +100,7 @@ def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
     if eval_file.is_file():
         final, source = json.loads(eval_file.read_text())["total"]["bits_per_char"], eval_file.name
     return Curve(kind, points, float(final), source, train_log.threads_text(log),
-                 train_log.conditions(log))
+                 train_log.conditions(log), log.get("final", {}).get("train_loss_last100"))
 
 
 def read_curves(models_dir: Path | None = None) -> dict[str, Curve]:
@@ -166,6 +167,8 @@ def quality_table(curves: dict[str, Curve], eq: Equal, unit: str = "of compute")
             f"at {eq.tokens / 1e6:.2f}M tokens": [f"{eq.at_tokens[k]:.3f}" for k in curves],
             f"at {eq.seconds / 60:.0f} min {unit}": [f"{eq.at_seconds[k]:.3f}" for k in curves],
             "trained on": [f"{c.tokens / 1e6:.2f}M tokens" for c in curves.values()],
+            "final train loss (nats/token)": ["—" if c.train_loss is None else f"{c.train_loss:.3f}"
+                                              for c in curves.values()],
             "threads": [c.threads for c in curves.values()]}
 
 

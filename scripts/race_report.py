@@ -88,12 +88,14 @@ def quality_section(speed: dict[str, float]) -> list[str]:
     if eq is None:
         return ["Needs two race models' logs and every kind's throughput."]
     rows = [[cc.title(k), f"{c.final_bpc:.3f}", f"{c.tokens / 1e6:.2f}M", f"{eq.at_tokens[k]:.3f}",
-             f"{c.tokens / speed[k] / 60:.1f}", f"{eq.at_seconds[k]:.3f}"] for k, c in curves.items()]
+             f"{c.tokens / speed[k] / 60:.1f}", f"{eq.at_seconds[k]:.3f}",
+             "—" if c.train_loss is None else f"{c.train_loss:.3f}"] for k, c in curves.items()]
     return ["The race's models (lab.race.race_folder), from their logs: each validation curve read at the most training tokens every run "
             "reached, and at the most compute time every run had (a run's tokens ÷ its kind's throughput above; "
             "linear between validation points).", ""] + _table(
         ["model", "held-out bits/char", "trained on", f"at {eq.tokens / 1e6:.2f}M tokens",
-         "compute (min)", f"at {eq.seconds / 60:.1f} min of compute"], rows) + [
+         "compute (min)", f"at {eq.seconds / 60:.1f} min of compute",
+         "final train loss (nats/token, last 100 steps)"], rows) + [
         "", cc.verdict(curves, eq) + " " + cc.verdict_compute(curves, eq)]
 
 
