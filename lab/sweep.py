@@ -157,6 +157,13 @@ def retrain_config(kind: str, chosen: dict, threads: int):
                    loss=LOSS.get(BORROWS.get(kind, kind), "ce"), threads=threads, ckpt_every=25, max_minutes=100_000.0)
 
 
+def matches(log: dict, tc) -> bool:
+    """Whether a run's log was trained at this config's tuned setting (rate, warm-up, loss, initialisation)."""
+    r = log.get("recipe", {})
+    return (r.get("lr_peak"), r.get("warmup_steps"), r.get("loss", "ce+l2wrap"), r.get("init", INIT)) == \
+        (tc.lr_peak, tc.warmup_steps, tc.loss, tc.init)
+
+
 def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
     """Train the full recipe of each kind at its chosen setting, one at a time, into
     runs/race/<kind>/ (not models/: `lab.race` judges and the shipped files change only by hand,
@@ -178,6 +185,12 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
         for kind in kinds:
             out = RETRAINED / kind
             log = json.loads((out / "log.json").read_text()) if (out / "log.json").is_file() else {}
+            want = retrain_config(kind, sweep["chosen"], threads)
+            if log and not matches(log, want):     # a run of an earlier choice (the sweep gained a stage): set aside
+                aside = out.with_name(f"{kind}.superseded-{time.strftime('%Y%m%d-%H%M%S')}")
+                out.rename(aside)
+                print(f"{kind}: {out} was trained at another setting; moved to {aside}", flush=True)
+                log = {}
             if "final" in log:
                 continue
             print(f"{kind}: the full recipe at {sweep['chosen'][BORROWS.get(kind, kind)]}", flush=True)
@@ -207,12 +220,19 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> s
     log = json.loads((out / "log.json").read_text()) if (out / "log.json").is_file() else {}
     if "final" not in log:
         raise SystemExit(f"{kind}: its retraining has not finished ({out}): `python -m lab.sweep retrain` first")
+    sweep = collect()
+    if sweep["complete"] and not matches(log, retrain_config(kind, sweep["chosen"], 1)):
+        raise SystemExit(f"{kind}: {out} was trained at another setting than the sweep's choice "
+                         f"({sweep['chosen'][BORROWS.get(kind, kind)]}): `python -m lab.sweep retrain` again")
     stem = default_name(kind)
     shipped = models_dir / f"{stem}.log.json"
     old = json.loads(shipped.read_text()).get("final", {}).get("bits_per_char") if shipped.is_file() else None
     new = log["final"]["bits_per_char"]
     keep = kind == "rwkv4" and old is not None and new > old and not force
     target = models_dir / "race" if keep else models_dir    # the race reads it there (lab.race.race_folder)
+    there = target / f"{stem}.log.json"
+    if there.is_file() and (target / f"{stem}.safetensors").is_file() and json.loads(there.read_text()) == log:
+        return f"{kind}: already adopted ({target / stem}.safetensors is this run)"
     tc = TrainConfig(**log["recipe"])
     hooks = hooks_for(KINDS[kind].trainer, kind, "")
     tok = Tokenizer(out / "tokenizer.json")                 # the one it trained with (a race run reads the plays)

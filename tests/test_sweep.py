@@ -138,3 +138,23 @@ def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(k
     assert all(torch.equal(exported[k], v) for k, v in ckpt.items())
     assert (models / f"{stem}.tokenizer.json").read_text() == sweep.TOKENIZER.read_text()
     assert json.loads((models / f"{stem}.log.json").read_text())["final"]["bits_per_char"] == new
+
+
+def test_a_retraining_of_an_earlier_choice_is_told_apart():
+    chosen = {"gpt": {"lr": 2e-3, "warmup": 100, "init": "torch"}}
+    tc = sweep.retrain_config("gpt", chosen, threads=1)
+    log = {"recipe": {"lr_peak": 2e-3, "warmup_steps": 100, "loss": "ce"}}          # before stage 3: the kind's init
+    assert not sweep.matches(log, tc)
+    assert sweep.matches({"recipe": {**log["recipe"], "init": "torch"}}, tc)
+    assert not sweep.matches({"recipe": {**log["recipe"], "init": "torch", "lr_peak": 1e-3}}, tc)
+
+
+def test_the_race_queue_says_what_is_done_and_trains_nothing_in_a_dry_run():
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(["bash", "scripts/race_runs.sh"], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "DRY_RUN": "1"})
+    assert done.returncode == 0, done.stderr
+    for kind in sweep.RACE:
+        assert any(line.startswith(kind) for line in done.stdout.splitlines()), kind
