@@ -335,6 +335,27 @@ def _versus(w: int, a: float, g: dict, n: int, steps: int) -> tuple[str, float |
     return f"at width {w}, inconclusive (within 0.1): RWKV-4 {a:.3f}, the GPT {b:.3f} ({cache})", b - a
 
 
+def trend(ms: list[dict], ns: list[int]) -> str:
+    """Accuracy against N in a sentence per kind and width (RWKV-4's fixed state, the GPT's growing cache),
+    each at its trained N; "" for one N."""
+    if len(ns) < 2:
+        return ""
+    out = []
+    for kind, what in (("rwkv4", "RWKV-4's fixed state"), ("gpt", "the GPT's cache")):
+        for w in sorted({nominal(m["name"]) for m in ms if m["kind"] == kind}):
+            own = sorted((m for m in ms if m["kind"] == kind and nominal(m["name"]) == w
+                          and m["train"]["pairs"] in ns), key=lambda m: m["train"]["pairs"])
+            pts = [(m["train"]["pairs"], cell(m, m["train"]["pairs"]), m["state_bytes"]) for m in own]
+            pts = [(n, a, b) for n, a, b in pts if a is not None]
+            if len(pts) < 2:
+                continue
+            size = (f"{pts[0][2]:,} bytes" if pts[0][2] == pts[-1][2] else
+                    f"{pts[0][2]:,} → {pts[-1][2]:,} bytes, growing with the text")
+            out.append(f"{what} at width {w} ({size}) answers " + ", ".join(f"{a:.3f}" for _, a, _ in pts)
+                       + " at N = " + ", ".join(str(n) for n, _, _ in pts))
+    return ("Against N: " + "; ".join(out) + ". In detail: ") if out else ""
+
+
 def summary(results: dict | None, pairs: int | None = None) -> str:
     """Issue 28's honest summary, every figure read from the results: RWKV-4 trains in parallel (its
     schedules agree), runs with a constant state (its bytes at every length), and pays in recall or
@@ -374,8 +395,8 @@ def summary(results: dict | None, pairs: int | None = None) -> str:
                 "**Whether it pays for that state in recall, these runs do not settle:**")
         chance = (f"scores {1 / ns[0]:.2f}" if len(ns) == 1 else
                   "scores 1/N: " + ", ".join(f"{1 / n:.2f} at N = {n}" for n in ns))
-        parts.append(f"{lead} " + ". And ".join(by_n) + " (a model that knows which values a sequence holds, but "
-                     f"not which key each belongs to, {chance}).")
+        parts.append(f"{lead} " + trend(ms, ns) + ". And ".join(by_n) + " (a model that knows which values a "
+                     f"sequence holds, but not which key each belongs to, {chance}).")
     return " ".join(parts)
 
 

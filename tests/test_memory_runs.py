@@ -24,7 +24,7 @@ def run(tmp_path: Path, sweep_running: bool, **env) -> subprocess.CompletedProce
     (stubs / "pgrep").chmod(0o755)
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "PYTHON": sys.executable, "DRY_RUN": "1",
            "MODELS": str(tmp_path / "models"), **env}
-    return subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
 def publish_fake(models: Path, name: str, **recipe_changes) -> None:
