@@ -353,14 +353,14 @@ def trend(ms: list[dict], ns: list[int]) -> str:
                     f"{pts[0][2]:,} → {pts[-1][2]:,} bytes, growing with the text")
             out.append(f"{what} at width {w} ({size}) answers " + ", ".join(f"{a:.3f}" for _, a, _ in pts)
                        + " at N = " + ", ".join(str(n) for n, _, _ in pts))
-    return ("Against N: " + "; ".join(out) + ". In detail: ") if out else ""
+    return ("Against N: " + "; ".join(out) + ".") if out else ""
 
 
 def summary(results: dict | None, pairs: int | None = None) -> str:
     """Issue 28's honest summary, every figure read from the results: RWKV-4 trains in parallel (its
     schedules agree), runs with a constant state (its bytes at every length), and pays in recall or
     not (its accuracy beside the GPT's, at each trained N and width; `pairs`: that N alone),
-    whatever the numbers say: a gap under 0.1 is called inconclusive."""
+    whatever the numbers say: a gap under 0.1 is called inconclusive. Paragraphs, "\n\n" apart."""
     if not results or not results.get("models"):
         return ("The memory lab's runs are not measured yet (docs/memory/results.json is missing), so this "
                 "project cannot yet say what RWKV-4's fixed state costs in recall.")
@@ -374,8 +374,8 @@ def summary(results: dict | None, pairs: int | None = None) -> str:
                                                                       for m in rw}.items()))
     parts = [f"**Trains in parallel like a transformer:** RWKV-4's tiny models here were trained with all "
              f"tokens of a layer at once, and reading token by token gives the same outputs (largest difference "
-             f"{diff:.1e} over its schedules). **Runs with a constant state like an RNN:** {fixed}, the same after "
-             f"{' or '.join(map(str, lengths))} tokens."]
+             f"{diff:.1e} over its schedules).", f"**Runs with a constant state like an RNN:** {fixed}, the same "
+             f"after {' or '.join(map(str, lengths))} tokens."]
     ns = [pairs] if pairs is not None else sorted({m["train"]["pairs"] for m in rw})
     by_n, gaps = [], []
     for n in ns:
@@ -395,9 +395,11 @@ def summary(results: dict | None, pairs: int | None = None) -> str:
                 "**Whether it pays for that state in recall, these runs do not settle:**")
         chance = (f"scores {1 / ns[0]:.2f}" if len(ns) == 1 else
                   "scores 1/N: " + ", ".join(f"{1 / n:.2f} at N = {n}" for n in ns))
-        parts.append(f"{lead} " + trend(ms, ns) + ". And ".join(by_n) + " (a model that knows which values a "
-                     f"sequence holds, but not which key each belongs to, {chance}).")
-    return " ".join(parts)
+        detail = (". And ".join(by_n) + " (a model that knows which values a sequence holds, but not which key "
+                  f"each belongs to, {chance}).")
+        against = trend(ms, ns)
+        parts += [f"{lead} {against}", f"In detail: {detail}"] if against else [f"{lead} {detail}"]
+    return "\n\n".join(parts)
 
 
 def markdown_tables(results: dict) -> str:

@@ -107,10 +107,11 @@ def _calibrate_soon(model) -> None:
     (scripts/load_test.py --sessions 60). A run that meets a class still being measured waits for it
     on the route table's lock, as before.
 
-    Not a daemon: the interpreter waits for it at exit (a second or so). A daemon thread still in a
-    torch call when the process ends aborts it ("terminate called without an active exception",
-    SIGABRT, tests/test_resources_calibrate.py)."""
-    threading.Thread(target=calibrate.warm_up, args=(model,), name="calibrate-routes").start()
+    Not a daemon, said explicitly (a thread started from a daemon thread, as Streamlit's script threads
+    are, is a daemon unless told otherwise): the interpreter waits for it at exit (a second or so). A
+    daemon thread still in a torch call when the process ends aborts it ("terminate called without an
+    active exception", SIGABRT, tests/test_resources_calibrate.py)."""
+    threading.Thread(target=calibrate.warm_up, args=(model,), name="calibrate-routes", daemon=False).start()
 
 
 def _freeze() -> None:

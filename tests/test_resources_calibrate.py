@@ -43,7 +43,9 @@ def test_a_model_of_fixed_positions_is_calibrated_within_them(fresh_routes):
 def test_loading_calibrates_in_a_thread_of_its_own(fresh_routes):
     import threading
     model = lab.load_model(None)
-    resources._calibrate_soon(model)
+    started = threading.Thread(target=resources._calibrate_soon, args=(model,), daemon=True)   # as from a script
+    started.start()                                                                  # thread of Streamlit's
+    started.join()
     workers = [t for t in threading.enumerate() if t.name == "calibrate-routes"]
     assert workers and not any(t.daemon for t in workers)      # the interpreter waits for it at exit
     for t in workers:

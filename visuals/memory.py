@@ -77,24 +77,37 @@ def recall_by_length_figure(series: list[tuple[str, str, int, list[tuple[int, fl
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.05]))
 
 
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "star", "hexagon")   # one marker per trained N
+
+
 def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) -> go.Figure:
     """points: (label, kind, nominal width, state bytes, accuracy, trained N) per model, at its trained
     N and length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed state,
-    the GPT's key-value cache after 3N tokens)."""
-    data = []
-    for kind in dict.fromkeys(k for _, k, *_ in points):
-        mine = [p for p in points if p[1] == kind]
-        data.append(go.Scatter(x=[p[3] for p in mine], y=[p[4] for p in mine], mode="markers+text",
-                               name=safe(mine[0][0].split(",")[0]), text=[f"w{p[2]} N{p[5]}" for p in mine],
-                               textposition="top center", marker=dict(size=11, color=_colour(kind)),
-                               customdata=[f"{safe(p[0])}, N = {p[5]}" for p in mine],
-                               hovertemplate="%{customdata}: %{x:,} bytes, accuracy %{y:.3f}<extra></extra>"))
+    the GPT's key-value cache after 3N tokens). Colour: the kind; marker: the trained N; open markers:
+    the narrowest width. No text on the points (models of one kind and width share their bytes and
+    their labels would pile up): the legend and the hover say which is which."""
     ns = sorted({p[5] for p in points})
+    widths = sorted({p[2] for p in points})
+    symbol = {n: SYMBOLS[i % len(SYMBOLS)] for i, n in enumerate(ns)}
+    data = []
+    for kind, width in dict.fromkeys((p[1], p[2]) for p in points):
+        mine = sorted((p for p in points if p[1] == kind and p[2] == width), key=lambda p: p[5])
+        hollow = len(widths) > 1 and width == widths[0]
+        data.append(go.Scatter(
+            x=[p[3] for p in mine], y=[p[4] for p in mine], mode="lines+markers", name=safe(mine[0][0]),
+            line=dict(color=_colour(kind), dash=DASH.get(width, "solid"), width=1),
+            marker=dict(size=13, color=_colour(kind), line=dict(width=2, color=_colour(kind)),
+                        symbol=[symbol[p[5]] + ("-open" if hollow else "") for p in mine]),
+            customdata=[f"{safe(p[0])}, N = {p[5]}" for p in mine],
+            hovertemplate="%{customdata}: %{x:,} bytes, accuracy %{y:.3f}<extra></extra>"))
+    data += [go.Scatter(x=[None], y=[None], mode="markers", name=f"trained at N = {n}", hoverinfo="skip",
+                        marker=dict(size=13, color=MUTED, symbol=symbol[n])) for n in ns]
     return figure(data, title="Recall against the bytes of state, each model at its trained N",
-                  caption=f"Held-out accuracy of each model at the N it was trained at ({', '.join(map(str, ns))}) "
-                          "and its length, against what it carries from token to token after reading the sequence: "
-                          "a fixed state (RWKV-4, LSTM) or a cache that grows with every token (GPT). Zoology draws "
-                          "the same trade-off at 355M parameters.",
+                  caption=f"Held-out accuracy of each model at the N it was trained at ({', '.join(map(str, ns))}; the "
+                          "marker) and its length, against what it carries from token to token after reading the "
+                          "sequence: a fixed state (RWKV-4, LSTM: a vertical line per width) or a cache that grows "
+                          "with every token (GPT). Open markers: the narrowest width. Zoology's follow-up (Arora et al., "
+                          "2024, Based) draws recall against state size this way.",
                   x_title="state bytes (log scale)", y_title="accuracy",
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.1]))
 
