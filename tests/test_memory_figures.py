@@ -33,15 +33,18 @@ def test_recall_vs_state_puts_each_model_at_its_bytes():
     pts = [("RWKV-4, width 64", "rwkv4", 64, 2560, 0.26, 4), ("RWKV-4, width 64", "rwkv4", 64, 2560, 0.1, 16),
            ("GPT <i>, width 64", "gpt", 64, 49152, 0.99, 16)]
     fig = vm.recall_vs_state_figure(pts)
-    assert [t.name for t in fig.data] == ["RWKV-4, width 64", "GPT &lt;i&gt;, width 64", "trained at N = 4",
-                                          "trained at N = 16"]
-    assert list(fig.data[0].x) == [2560, 2560] and list(fig.data[0].y) == [0.26, 0.1] and list(fig.data[1].x) == [49152]
-    assert list(fig.data[0].marker.symbol) == ["circle", "square"] and list(fig.data[1].marker.symbol) == ["square"]
-    assert fig.data[2].marker.symbol == "circle" and fig.layout.xaxis.type == "log"          # the legend of N
-    assert list(fig.data[1].customdata) == ["GPT &lt;i&gt;, width 64, N = 16"] and "(4, 16;" in caption(fig)
+    models = [t for t in fig.data if t.showlegend is False]
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert [t.name for t in models] == ["RWKV-4, width 64", "GPT &lt;i&gt;, width 64"]
+    assert legend == ["RWKV-4", "GPT &lt;i&gt;", "N = 4", "N = 16"]                     # kinds, then the markers of N
+    assert list(models[0].x) == [2560, 2560] and list(models[0].y) == [0.26, 0.1] and list(models[1].x) == [49152]
+    assert list(models[0].marker.symbol) == ["circle", "square"] and list(models[1].marker.symbol) == ["square"]
+    assert list(models[1].customdata) == ["GPT &lt;i&gt;, width 64, N = 16"] and "(4, 16;" in caption(fig)
+    assert fig.layout.xaxis.type == "log" and "solid line: width 64" in caption(fig)
     wide = vm.recall_vs_state_figure(pts + [("RWKV-4, width 128", "rwkv4", 128, 5120, 0.9, 4)])
-    assert list(wide.data[0].marker.symbol) == ["circle-open", "square-open"]       # the narrow width: open
-    assert list(wide.data[2].marker.symbol) == ["circle"]                               # the wide one: filled
+    wm = [t for t in wide.data if t.showlegend is False]
+    assert list(wm[0].marker.symbol) == ["circle-open", "square-open"]                 # the narrow width: open
+    assert list(wm[2].marker.symbol) == ["circle"] and "filled, dash line: width 128" in caption(wide)
 
 
 def test_probe_over_n_and_the_wkv_heatmap():

@@ -84,6 +84,13 @@ def test_a_legend_gets_its_own_rows_under_the_title():
     many = theme.figure([go.Scatter(x=[0], y=[0], name=f"a long model name {i}") for i in range(8)],
                         title="T", caption="c")
     assert many.layout.margin.t > fig.layout.margin.t                 # more names, more rows, more room
+    # past one row plotly gives every entry the widest one's width: one long name makes a row per entry
+    names = ["RWKV-4", "GPT", "stacked LSTM", "N = 4", "N = 8", "N = 16"]
+    traces = [go.Scatter(x=[0], y=[0], name=n) for n in names]
+    widest = len("stacked LSTM") * theme.FONT_SIZE * 0.6 + 45
+    assert theme._legend_rows(traces, {}, theme.FONT_SIZE, width=widest * 1.5) == len(names)
+    assert theme._legend_rows(traces, {}, theme.FONT_SIZE, width=widest * 3) == 2
+    assert theme._legend_rows(traces, {}, theme.FONT_SIZE, width=10_000) == 1
 
 
 # --- probability axes for a flat distribution -------------------------------------------------------

@@ -83,9 +83,10 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "star", "hexagon")   # 
 def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) -> go.Figure:
     """points: (label, kind, nominal width, state bytes, accuracy, trained N) per model, at its trained
     N and length: recall against the memory the model carries (RWKV-4's and the LSTM's fixed state,
-    the GPT's key-value cache after 3N tokens). Colour: the kind; marker: the trained N; open markers:
-    the narrowest width. No text on the points (models of one kind and width share their bytes and
-    their labels would pile up): the legend and the hover say which is which."""
+    the GPT's key-value cache after 3N tokens). Colour: the kind; marker: the trained N; open markers
+    and solid lines: the narrowest width. No text on the points (models of one kind and width share
+    their bytes, and labels would pile up), and a short legend (kinds, then N) that leaves a projector's
+    screen to the plot: the hover names each model."""
     ns = sorted({p[5] for p in points})
     widths = sorted({p[2] for p in points})
     symbol = {n: SYMBOLS[i % len(SYMBOLS)] for i, n in enumerate(ns)}
@@ -95,18 +96,23 @@ def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) 
         hollow = len(widths) > 1 and width == widths[0]
         data.append(go.Scatter(
             x=[p[3] for p in mine], y=[p[4] for p in mine], mode="lines+markers", name=safe(mine[0][0]),
-            line=dict(color=_colour(kind), dash=DASH.get(width, "solid"), width=1),
+            showlegend=False, line=dict(color=_colour(kind), dash=DASH.get(width, "solid"), width=1),
             marker=dict(size=13, color=_colour(kind), line=dict(width=2, color=_colour(kind)),
                         symbol=[symbol[p[5]] + ("-open" if hollow else "") for p in mine]),
             customdata=[f"{safe(p[0])}, N = {p[5]}" for p in mine],
             hovertemplate="%{customdata}: %{x:,} bytes, accuracy %{y:.3f}<extra></extra>"))
-    data += [go.Scatter(x=[None], y=[None], mode="markers", name=f"trained at N = {n}", hoverinfo="skip",
+    kinds = {p[1]: p[0].split(",")[0] for p in points}
+    data += [go.Scatter(x=[None], y=[None], mode="markers", name=safe(title), hoverinfo="skip", showlegend=True,
+                        marker=dict(size=13, color=_colour(kind), symbol="square")) for kind, title in kinds.items()]
+    data += [go.Scatter(x=[None], y=[None], mode="markers", name=f"N = {n}", hoverinfo="skip", showlegend=True,
                         marker=dict(size=13, color=MUTED, symbol=symbol[n])) for n in ns]
+    style = ("; ".join(f"{'open markers, ' if i == 0 and len(widths) > 1 else 'filled, '}{DASH.get(w, 'solid')} "
+                       f"line: width {w}" for i, w in enumerate(widths)))
     return figure(data, title="Recall against the bytes of state, each model at its trained N",
                   caption=f"Held-out accuracy of each model at the N it was trained at ({', '.join(map(str, ns))}; the "
                           "marker) and its length, against what it carries from token to token after reading the "
                           "sequence: a fixed state (RWKV-4, LSTM: a vertical line per width) or a cache that grows "
-                          "with every token (GPT). Open markers: the narrowest width. Zoology's follow-up (Arora et al., "
+                          f"with every token (GPT). {style[0].upper()}{style[1:]}. Zoology's follow-up (Arora et al., "
                           "2024, Based) draws recall against state size this way.",
                   x_title="state bytes (log scale)", y_title="accuracy",
                   xaxis=dict(type="log"), yaxis=dict(range=[0, 1.1]))

@@ -170,8 +170,11 @@ def _legend_rows(data, layout: dict, font: float, width: float = LEGEND_WIDTH) -
                                                 and t.get("type") not in ("heatmap", "surface", "contour"))]
     if not shown:
         return 0
-    need = sum(len(visible_text(str(n))) * font * 0.6 + 45 for n in shown)
-    return max(1, math.ceil(need / width))
+    items = [len(visible_text(str(n))) * font * 0.6 + 45 for n in shown]
+    if sum(items) <= width:
+        return 1
+    # more than one row: plotly gives every entry the widest entry's width, in columns
+    return math.ceil(len(items) / max(1, int(width // max(items))))
 
 
 def _labels_above(layout: dict, font: float) -> float:
