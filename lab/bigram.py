@@ -79,6 +79,7 @@ def main(argv=None) -> dict:
         name = str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
         out["runs"].append({"log": name, "kind": log["kind"], "lr_peak": log["recipe"]["lr_peak"],
                             "warmup_steps": log["recipe"]["warmup_steps"], "loss": log["recipe"].get("loss"),
+                            "init": log["recipe"].get("init", "kind"),
                             "leaves_at_step": step})
         print(f"{path}: below it from step {step}")
     if args.json:

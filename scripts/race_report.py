@@ -168,13 +168,13 @@ def plateau_section(bigram: dict) -> list[str]:
     """When each run's training loss went below the bigram level (lab.bigram), worded from the file."""
     runs, level = bigram["runs"], bigram["bigram_nats_per_token"]
     rows = [[cc.title(r["kind"]) + (" (before the race)" if "/before/" in r["log"] else ""), f"{r['lr_peak']:g}",
-             str(r["warmup_steps"]), r["loss"] or "ce+l2wrap",
+             str(r["warmup_steps"]), r["loss"] or "ce+l2wrap", r.get("init", "kind"),
              f"{r['leaves_at_step']:,}" if r["leaves_at_step"] is not None else "never", f"`{r['log']}`"]
             for r in runs]
     out = [f"`{bigram['command']}`: the training loss of the best model that reads one token back, counted over "
            f"the {bigram['train_tokens']:,} training tokens, is {level:.3f} nats/token. A run leaves that plateau at "
            f"the first step whose mean training loss over the {bigram['window']} steps before it is below it.", ""]
-    out += _table(["model", "peak rate", "warm-up", "loss", "below the bigram level from step", "log"], rows)
+    out += _table(["model", "peak rate", "warm-up", "loss", "init", "below the bigram level from step", "log"], rows)
     now = next((r for r in runs if r["kind"] == "gpt" and "/before/" not in r["log"]), None)
     was = next((r for r in runs if r["kind"] == "gpt" and "/before/" in r["log"]), None)
     if now and was and now["leaves_at_step"] is not None and was["leaves_at_step"] is not None:

@@ -111,6 +111,7 @@ def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(k
     import lab
     from lab.train import TrainConfig, default_name, train
     monkeypatch.setattr(sweep, "RETRAINED", tmp_path / "race")
+    monkeypatch.setattr(sweep, "RUNS", tmp_path / "sweep")       # no sweep here: whatever this machine's runs/ holds
     models = tmp_path / "models"
     with pytest.raises(SystemExit, match="has not finished"):
         sweep.adopt(kind, models)
