@@ -206,6 +206,15 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
         signal.alarm(0)
 
 
+def adoption_notes(log: dict) -> list[str]:
+    """A race run's log, as adopted: its own notes, then where it came from (read from its recipe)."""
+    r = log["recipe"]
+    said = (f"The fair race's run: `python -m lab.sweep retrain` trained it at the tuning sweep's choice (peak rate "
+            f"{r['lr_peak']:g}, {r['warmup_steps']} warm-up steps, {r.get('loss', 'ce+l2wrap')}, "
+            f"{r.get('init', 'kind')} initialisation; docs/race/sweep.json), and `python -m lab.sweep adopt` exported it.")
+    return [n for n in log.get("notes", []) if n != said] + [said]
+
+
 def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> str:
     """Export `kind`'s finished retraining (runs/race/<kind>) into models_dir under its shipped stem, with
     its tokenizer and log (what every page, card and table reads). RWKV-4's file is the embedded model:
@@ -231,7 +240,8 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> s
     keep = kind == "rwkv4" and old is not None and new > old and not force
     target = models_dir / "race" if keep else models_dir    # the race reads it there (lab.race.race_folder)
     there = target / f"{stem}.log.json"
-    if there.is_file() and (target / f"{stem}.safetensors").is_file() and json.loads(there.read_text()) == log:
+    if there.is_file() and (target / f"{stem}.safetensors").is_file() and \
+            json.loads(there.read_text()) == {**log, "notes": adoption_notes(log)}:
         return f"{kind}: already adopted ({target / stem}.safetensors is this run)"
     tc = TrainConfig(**log["recipe"])
     hooks = hooks_for(KINDS[kind].trainer, kind, "")
@@ -239,6 +249,7 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> s
     run = Run(hooks, tc, hooks.make_config(tc, tok.vocab_size), tok, {}, out)
     if not run.resume():
         raise SystemExit(f"{kind}: no checkpoint in {out}")
+    run.log["notes"] = adoption_notes(run.log)
     path = export_model(run.params, run.fixed, out / "tokenizer.json", run.log, target, stem, hooks.half)
     stale = target / f"{stem}.eval.json"           # it described the file just replaced
     stale.unlink(missing_ok=True)

@@ -14,16 +14,19 @@ os.environ.setdefault("RWKV_LOCAL_PATHS", "any")
 from factory import SMALL, TEST_DEVICE, TEST_DTYPE, random_state_dict, write_pth  # noqa: E402  (after the environment is set)
 
 
+ORIGINAL_MAIN = sys.modules["__main__"]      # pytest's own, before any app has run in this process
+
+
 @pytest.fixture(autouse=True)
 def restore_main():
     """Streamlit's script runner (AppTest runs the app in this process) puts the app's page in
     sys.modules["__main__"] and leaves it there. A child that multiprocessing later spawns re-runs the
     parent's __main__ from its file: it ran the app, loaded the model and ended aborted by the
-    app's calibration thread (tests/test_rooms_store.py, in the whole suite only). Each test gets back
-    the __main__ it started with."""
-    main = sys.modules["__main__"]
+    app's calibration thread (tests/test_rooms_store.py, in the whole suite only). Every test starts and
+    ends with pytest's own __main__, whatever a module- or session-scoped fixture ran before it."""
+    sys.modules["__main__"] = ORIGINAL_MAIN
     yield
-    sys.modules["__main__"] = main
+    sys.modules["__main__"] = ORIGINAL_MAIN
 
 
 @pytest.fixture(scope="session")

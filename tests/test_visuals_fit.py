@@ -54,7 +54,7 @@ def test_a_phone_wraps_titles_shorter():
 
 
 def test_a_phone_legend_gets_the_rows_it_needs():
-    fig = figure([go.Scatter(x=[1], y=[1], name=f"cascade (chunk {c}), 2 workers") for c in (1, 4, 16, 64)],
+    fig = figure([go.Scatter(x=[1], y=[1], name=f"chunk {c}, 2 workers") for c in (1, 4, 16, 64)],
                  title="Scaling", caption="c")
     wide = display_spec(fig.to_dict())["layout"]
     phone = display_spec(fig.to_dict(), legend_width=theme.PHONE_LEGEND_WIDTH)["layout"]

@@ -126,7 +126,7 @@ def probe_over_n_figure(series: list[tuple[str, str, int, list[tuple[int, float,
     return figure(data, title=f"The probe as N grows: probability of the right value (seed {seed})",
                   caption="Each point is one generated sequence with N pairs, read live by each model; "
                           "hover for the share of queries answered right.",
-                  x_title="key-value pairs N", y_title="mean probability of the right value",
+                  x_title="key-value pairs N", y_title="p(right value), mean",   # short: a projector's chart is low
                   xaxis=dict(dtick=1), yaxis=dict(range=[0, 1.05]))
 
 
