@@ -89,16 +89,15 @@ def read_curve(kind: str, models_dir: Path | None = None) -> Curve | None:
     if kinds.main_model(kind) is None:
         return None
     folder = race.race_folder(kind, models_dir)      # the race's run of the kind (lab.race: where it is not shipped)
-    log_file, eval_file = folder / f"{stem(kind)}.log.json", folder / f"{stem(kind)}.eval.json"
+    log_file = folder / f"{stem(kind)}.log.json"
     if not log_file.is_file():
         return None
     log = json.loads(log_file.read_text())
     points = card.val_curve(log)
     if not points:
         return None
-    final, source = log.get("final", {}).get("bits_per_char", points[-1][2]), log_file.name
-    if eval_file.is_file():
-        final, source = json.loads(eval_file.read_text())["total"]["bits_per_char"], eval_file.name
+    got = race.final_bpc(folder, stem(kind))           # its .eval.json, else its log's last validation
+    final, source = (got[0], Path(got[1]).name) if got else (points[-1][2], log_file.name)
     return Curve(kind, points, float(final), source, train_log.threads_text(log),
                  train_log.conditions(log), log.get("final", {}).get("train_loss_last100"))
 

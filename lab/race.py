@@ -152,14 +152,14 @@ def kept(models_dir: Path | None = None) -> list[str]:
         ta, tb = seen_tokens(la), seen_tokens(lb)
         tokens = (f"on the same {tb / 1e6:.2f}M training tokens" if ta == tb else
                   f"on {tb / 1e6:.2f}M training tokens (the shipped one: {ta / 1e6:.2f}M)")
-        better = "better" if ship[0] < run[0] else "no worse"
+        worse = ship[0] < run[0]                  # the race's run did worse than the shipped one
         out.append(f"the shipped {name} (trained at a peak rate of {a['lr_peak']:g} with {a['warmup_steps']} warm-up "
                    f"steps) reads the held-out text at {ship[0]:.4f} bits/char ({ship[1]}); the race's {name}, "
                    f"trained {tokens} at the sweep's choice ({b['lr_peak']:g}, {b['warmup_steps']} warm-up steps), "
-                   f"at {run[0]:.4f} ({run[1]}): the shipped one is {abs(run[0] - ship[0]):.4f} bits/char {better}, "
-                   f"so the app keeps it and the race shows the race's run (the sweep's choice for the {name}, made "
-                   f"at {'its short budget' if ship[0] < run[0] else 'a short budget'}, "
-                   f"{'did not carry over to the full run' if ship[0] < run[0] else 'matched it'})")
+                   f"at {run[0]:.4f} ({run[1]}): the shipped one is {abs(run[0] - ship[0]):.4f} bits/char "
+                   f"{'better' if worse else 'no worse'}, so the app keeps it and the race shows the race's run (the "
+                   f"sweep's choice for the {name}, made at {'its' if worse else 'a'} short budget, "
+                   f"{'did not carry over to the full run' if worse else 'matched it'})")
     return out
 
 

@@ -194,7 +194,7 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
             if "final" in log:
                 continue
             print(f"{kind}: the full recipe at {sweep['chosen'][BORROWS.get(kind, kind)]}", flush=True)
-            log = train(kind, retrain_config(kind, sweep["chosen"], threads), out, name=f"{kind}-race", export=False,
+            log = train(kind, want, out, name=f"{kind}-race", export=False,
                         tokenizer=TOKENIZER, beside=beside, quiet=True)
             if "final" not in log:
                 print("stopped: run it again to go on")

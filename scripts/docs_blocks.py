@@ -18,14 +18,11 @@ from pathlib import Path
 
 from app.lessons import views_cliffhanger as vcl
 from lab import kinds, train_log
+from scripts.race_report import md_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RACE = ("rwkv4", "lstm", "gpt", "redline")          # the order of "The rivals trained here"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def _read(path: Path) -> dict | None:
@@ -51,7 +48,7 @@ def rivals(models_dir: Path = kinds.MODELS_DIR) -> str:
                      f"{r['warmup_steps']} warm-up steps, {r.get('loss', 'ce+l2wrap')}; "
                      + train_log.conditions(log)])
         gpt_ev = ev if kind == "gpt" else gpt_ev
-    out = _table(["model", "parameters", "held-out bits/char", "training tokens seen", "wall-clock",
+    out = md_table(["model", "parameters", "held-out bits/char", "training tokens seen", "wall-clock",
                   "tokens/s (run average)", "recipe, machine, threads, who shared the CPU (its log)"], rows)
     if gpt_ev and "rwkv_same_windows" in gpt_ev:
         rw = _read(models_dir / f"{kinds.main_model('rwkv4').stem}.eval.json")
@@ -65,7 +62,7 @@ def cliffhanger(models_dir: Path = kinds.MODELS_DIR) -> str:
     """Lesson 2's cliffhanger table (app.lessons.views_cliffhanger) and its sentence."""
     models = vcl.trained_models(models_dir)
     rows = [[m.label, m.keeps, f"**{m.bits_per_char:.3f}**", f"{m.train_tokens / 1e6:.2f}M"] for m in models]
-    return "\n".join(_table(["model", "keeps of the past", "held-out bits/char", "training tokens"], rows)
+    return "\n".join(md_table(["model", "keeps of the past", "held-out bits/char", "training tokens"], rows)
                      + ["", vcl.gap_sentence(models), vcl.tokens_note(models)])
 
 
@@ -102,12 +99,12 @@ def recall(path: Path = vcl.RECALL) -> str:
                       f"{machine.get('threads', '?')} thread(s): bits per character of the same {data['target']} "
                       f"held-out tokens at {data['places']} evenly spaced places, each read from an empty state "
                       "after c tokens of context.", ""]
-                     + _table(["context c (tokens)"] + [str(c) for c in ctxs], rows)
+                     + md_table(["context c (tokens)"] + [str(c) for c in ctxs], rows)
                      + ["", "; ".join(reads) + ".", "",
                         f"A held-out passage of n tokens read twice in a row ({data['passages']} passages): bits per "
                         "character of the first reading → the second. A model that looked the first copy up would "
                         "read the second almost free.", ""]
-                     + _table(["n (tokens)"] + lengths, twice)
+                     + md_table(["n (tokens)"] + lengths, twice)
                      + ["", ("The second reading was more than 0.05 bits/char better for: " + ", ".join(better) + ".")
                         if better else "No model read the second copy more than 0.05 bits/char better than the "
                         "first: none learned to copy at this size and budget."])

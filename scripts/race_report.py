@@ -19,7 +19,8 @@ from lab import race
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines (scripts/docs_blocks.py uses it too)."""
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -63,7 +64,7 @@ def sweep_section(sweep: dict) -> list[str]:
         cells.append(f"{chosen['lr']:g}, {chosen['warmup']} warm-up" + (f", {chosen['init']} init" if "init" in chosen
                                                                        else "") if chosen else "not yet")
         rows.append([cc.title(kind), own[0]["loss"], *cells])
-    out += _table(["kind", "loss", *[f"{lr:g}" for lr in lrs], "beyond the grid",
+    out += md_table(["kind", "loss", *[f"{lr:g}" for lr in lrs], "beyond the grid",
                    f"{sweep['warmup_2']} warm-up at the best rate",
                    *([f"{init_2} init at the best so far"] if init_2 else []), "chosen"], rows)
     borrow = ", ".join(f"the {cc.title(k)} takes the {cc.title(v)}'s" for k, v in sweep["borrows"].items())
@@ -79,7 +80,7 @@ def throughput_section(rec: dict) -> list[str]:
            f"{rec['load_after'][0]:.2f} after (1 minute).", ""]
     rows = [[cc.title(x["kind"]), x["schedule"], f"{x['params']:,}", f"{x['seconds']:.3f}",
              f"{x['seconds_min']:.3f}–{x['seconds_max']:.3f}", f"{x['tokens_per_s']:,.0f}"] for x in r["rows"]]
-    return out + _table(["kind", "schedule", "parameters", "s/step (median)", "range", "tokens/s"], rows)
+    return out + md_table(["kind", "schedule", "parameters", "s/step (median)", "range", "tokens/s"], rows)
 
 
 def quality_section(speed: dict[str, float]) -> list[str]:
@@ -92,7 +93,7 @@ def quality_section(speed: dict[str, float]) -> list[str]:
              "—" if c.train_loss is None else f"{c.train_loss:.3f}"] for k, c in curves.items()]
     return ["The race's models (lab.race.race_folder), from their logs: each validation curve read at the most training tokens every run "
             "reached, and at the most compute time every run had (a run's tokens ÷ its kind's throughput above; "
-            "linear between validation points).", ""] + _table(
+            "linear between validation points).", ""] + md_table(
         ["model", "held-out bits/char", "trained on", f"at {eq.tokens / 1e6:.2f}M tokens",
          "compute (min)", f"at {eq.seconds / 60:.1f} min of compute",
          "final train loss (nats/token, last 100 steps)"], rows) + [
@@ -174,7 +175,7 @@ def plateau_section(bigram: dict) -> list[str]:
     out = [f"`{bigram['command']}`: the training loss of the best model that reads one token back, counted over "
            f"the {bigram['train_tokens']:,} training tokens, is {level:.3f} nats/token. A run leaves that plateau at "
            f"the first step whose mean training loss over the {bigram['window']} steps before it is below it.", ""]
-    out += _table(["model", "peak rate", "warm-up", "loss", "init", "below the bigram level from step", "log"], rows)
+    out += md_table(["model", "peak rate", "warm-up", "loss", "init", "below the bigram level from step", "log"], rows)
     now = next((r for r in runs if r["kind"] == "gpt" and "/before/" not in r["log"]), None)
     was = next((r for r in runs if r["kind"] == "gpt" and "/before/" in r["log"]), None)
     if now and was and now["leaves_at_step"] is not None and was["leaves_at_step"] is not None:

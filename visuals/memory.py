@@ -89,11 +89,12 @@ def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) 
     screen to the plot: the hover names each model."""
     ns = sorted({p[5] for p in points})
     widths = sorted({p[2] for p in points})
+    narrow = widths[0] if len(widths) > 1 else None           # drawn with open markers
     symbol = {n: SYMBOLS[i % len(SYMBOLS)] for i, n in enumerate(ns)}
     data = []
     for kind, width in dict.fromkeys((p[1], p[2]) for p in points):
         mine = sorted((p for p in points if p[1] == kind and p[2] == width), key=lambda p: p[5])
-        hollow = len(widths) > 1 and width == widths[0]
+        hollow = width == narrow
         data.append(go.Scatter(
             x=[p[3] for p in mine], y=[p[4] for p in mine], mode="lines+markers", name=safe(mine[0][0]),
             showlegend=False, line=dict(color=_colour(kind), dash=DASH.get(width, "solid"), width=1),
@@ -106,8 +107,8 @@ def recall_vs_state_figure(points: list[tuple[str, str, int, int, float, int]]) 
                         marker=dict(size=13, color=_colour(kind), symbol="square")) for kind, title in kinds.items()]
     data += [go.Scatter(x=[None], y=[None], mode="markers", name=f"N = {n}", hoverinfo="skip", showlegend=True,
                         marker=dict(size=13, color=MUTED, symbol=symbol[n])) for n in ns]
-    style = ("; ".join(f"{'open markers, ' if i == 0 and len(widths) > 1 else 'filled, '}{DASH.get(w, 'solid')} "
-                       f"line: width {w}" for i, w in enumerate(widths)))
+    style = "; ".join(f"{'open markers' if w == narrow else 'filled'}, {DASH.get(w, 'solid')} line: width {w}"
+                      for w in widths)
     return figure(data, title="Recall against the bytes of state, each model at its trained N",
                   caption=f"Held-out accuracy of each model at the N it was trained at ({', '.join(map(str, ns))}; the "
                           "marker) and its length, against what it carries from token to token after reading the "
