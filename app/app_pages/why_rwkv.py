@@ -25,7 +25,7 @@ models = trained_models()
 device = sc.timing_device()
 st.title("Why RWKV, measured")
 st.markdown(
-    "Four models trained **here**, on the same plays, tokenizer and recipe (6 layers, about 6M parameters, "
+    "Four models trained **here**, on the same plays, tokenizer and batches (6 layers, about 6M parameters, "
     "batches of 6 × 512 tokens): **RWKV-4**, a **GPT** (GPT-2's layout), a **stacked LSTM** and the article's "
     "**red-line RNN**. The article's claims, measured: how well each learns, how fast it trains, and what a "
     "new token costs as the context grows.")
