@@ -163,6 +163,78 @@ def kept(models_dir: Path | None = None) -> list[str]:
     return out
 
 
+BEFORE_DIR = ROOT / "docs" / "race" / "before"     # the shipped logs the race replaced (copied when adopted)
+
+
+def carried(models_dir: Path | None = None, before_dir: Path | None = None) -> list[dict]:
+    """Did the sweep's choice, made after its short budget, carry over to the full recipe? For each race
+    kind with a run from before the race (before_dir's copy of the replaced log, or the shipped model kept
+    beside its race run): both runs' settings, steps, training tokens and held-out bits/char (final_bpc)."""
+    folder = Path(models_dir or kinds.MODELS_DIR)
+    before_dir = Path(before_dir or BEFORE_DIR)
+
+    def run(where: Path, stem: str) -> dict | None:
+        log, bpc = where / f"{stem}.log.json", final_bpc(where, stem)
+        if not log.is_file() or bpc is None:
+            return None
+        d = json.loads(log.read_text())
+        r = d["recipe"]
+        return {"lr": r["lr_peak"], "warmup": r["warmup_steps"], "loss": r.get("loss", "ce+l2wrap"),
+                "init": r.get("init", "kind"), "steps": r["total_steps"], "tokens": seen_tokens(d),
+                "full": seen_tokens(d) >= full_tokens(d), "bits_per_char": bpc[0], "file": bpc[1]}
+    rows = []
+    for kind in RACE_KINDS:
+        main = kinds.main_model(kind)
+        if main is None:
+            continue
+        now_folder = race_folder(kind, folder)
+        was_folder = (before_dir if (before_dir / f"{main.stem}.log.json").is_file()
+                      else folder if now_folder != folder else None)   # else: no run from before the race
+        now, was = run(now_folder, main.stem), was_folder and run(was_folder, main.stem)
+        if now and was:
+            rows.append({"kind": kind, "before": was, "race": now})
+    return rows
+
+
+def named(kind: str) -> str:
+    """A kind's title as a sentence names it: "the GPT", "RWKV-4"."""
+    title = kinds.title(kind)
+    return title if title.startswith("RWKV") else f"the {title}"
+
+
+def carried_text(rows: list[dict], sweep: dict | None) -> str:
+    """The verdict on `carried`'s rows, worded from them: for which kinds the sweep's choice read the
+    held-out text better or worse over the full recipe than the setting shipped before the race."""
+    same = [r for r in rows if r["before"]["full"] and r["race"]["full"] and r["before"]["tokens"] == r["race"]["tokens"]]
+    if not same:
+        return ""
+
+    def said(rs: list[dict]) -> str:
+        parts = [f"{named(r['kind'])} ({r['race']['bits_per_char'] - r['before']['bits_per_char']:+.3f})"
+                 for r in rs]
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    worse = [r for r in same if r["race"]["bits_per_char"] > r["before"]["bits_per_char"]]
+    better = [r for r in same if r not in worse]
+    full = same[0]["race"]
+    out = (f"Over the full recipe ({full['tokens'] / 1e6:.2f}M training tokens), the sweep's choice read the held-out "
+           "text " + "; ".join(([f"worse than the setting shipped before the race for {said(worse)}"] if worse else [])
+                               + ([f"at least as well for {said(better)}"] if better else []))
+           + " (held-out bits/char, the race's run minus the earlier one).")
+    if worse and sweep and all(r["race"]["lr"] > r["before"]["lr"] for r in worse):
+        out += (" Wherever it did worse, the sweep had chosen a higher peak rate than the one shipped ("
+                + ", ".join(f"{r['race']['lr']:g} against {r['before']['lr']:g}" for r in worse)
+                + f"): the sweep ranks settings after {sweep['steps']} steps, and what gains most in {sweep['steps']} "
+                f"steps need not be best over {full['steps']:,}. The race stays fair (every kind had the same "
+                "procedure), but a short budget can favour fast starts; a sweep at the full length would take about "
+                f"{full['steps'] / sweep['steps']:.0f} times the CPU.")
+    others = [r for r in rows if r not in same]
+    if others:
+        out += " Not compared: " + "; ".join(
+            f"{named(r['kind'])}'s run from before the race saw {r['before']['tokens'] / 1e6:.2f}M training "
+            f"tokens, the race's {r['race']['tokens'] / 1e6:.2f}M" for r in others) + "."
+    return out
+
+
 def throughput(race: dict | None, batch: int = 6, shape: str = "shipped") -> dict[str, float]:
     """kind → clean training tokens per second at the recipe's batch, from a train_bench race."""
     for rec in (race or {}).get("records", []):

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from app.lessons import views_cliffhanger as vcl
-from lab import kinds, train_log
+from lab import kinds, race, train_log
 from scripts.race_report import md_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,8 @@ def cliffhanger(models_dir: Path = kinds.MODELS_DIR) -> str:
     models = vcl.trained_models(models_dir)
     rows = [[m.label, m.keeps, f"**{m.bits_per_char:.3f}**", f"{m.train_tokens / 1e6:.2f}M"] for m in models]
     return "\n".join(md_table(["model", "keeps of the past", "held-out bits/char", "training tokens"], rows)
-                     + ["", vcl.gap_sentence(models), vcl.tokens_note(models)])
+                     + ["", vcl.gap_sentence(models), vcl.tokens_note(models),
+                        vcl.red_line_sentence(race.race_logs(models_dir))])
 
 
 def recall(path: Path = vcl.RECALL) -> str:

@@ -187,6 +187,23 @@ def plateau_section(bigram: dict) -> list[str]:
     return out
 
 
+def carried_section(sweep: dict | None) -> list[str]:
+    rows = race.carried()
+    if not rows:
+        return []
+
+    def setting(r: dict) -> str:
+        return f"{r['lr']:g}, {r['warmup']} warm-up, {r['loss']}, {r['init']} init"
+    table = [[cc.title(r["kind"]), setting(r["before"]), f"{r['before']['tokens'] / 1e6:.2f}M",
+              f"{r['before']['bits_per_char']:.4f}", setting(r["race"]), f"{r['race']['tokens'] / 1e6:.2f}M",
+              f"{r['race']['bits_per_char']:.4f}", f"{r['race']['bits_per_char'] - r['before']['bits_per_char']:+.4f}",
+              f"`{r['before']['file']}`, `{r['race']['file']}`"] for r in rows]
+    return ["Each kind's run from before the race (its setting then) against the race's run at the sweep's choice "
+            "(`lab.race.carried`; held-out bits/char from each model's evaluation, else its log).", "",
+            *md_table(["model", "before: setting", "tokens", "bits/char", "race: setting", "tokens", "bits/char",
+                       "race − before", "files"], table), "", race.carried_text(rows, sweep)]
+
+
 def report() -> str:
     sweep, rec = race.read(race.SWEEP_FILE), race.read(race.THROUGHPUT_FILE)
     logs = race.race_logs()
@@ -198,6 +215,9 @@ def report() -> str:
     if sweep:
         lines += ["## The tuning sweep (docs/race/sweep.json)", "", "![The tuning sweep](sweep.svg)", "",
                   *sweep_section(sweep), ""]
+    carried = carried_section(sweep)
+    if carried:
+        lines += ["## Did the sweep's choice carry over to the full recipe?", "", *carried, ""]
     if rec:
         lines += ["## Training throughput, measured cleanly (docs/race/throughput.json)", "",
                   *throughput_section(rec), "",

@@ -55,6 +55,8 @@ def test_the_fairness_warning_is_computed_from_the_files(page):
     infos = " ".join(i.value for i in page.info)
     for line in race.kept():                  # a shipped model kept beside its kind's race run, said from both files
         assert md_escape(line[0].upper() + line[1:] + ".") in infos
+    carried = race.carried_text(race.carried(), race.read(race.SWEEP_FILE))   # the sweep's choice vs the runs before
+    assert carried and md_escape(carried) in [m.value for m in page.markdown]
     sweep = chart(page, "The tuning sweep")
     series = race.sweep_series(race.read(race.SWEEP_FILE))
     lines = [t for t in sweep["data"] if t.get("showlegend") is not False]

@@ -73,6 +73,42 @@ def test_a_shipped_model_kept_beside_its_race_run_is_read_from_models_race(tmp_p
     assert "(0.004, 100 warm-up steps), at 2.0400" in line and "0.0500 bits/char better" in line
 
 
+def test_whether_the_sweeps_choice_carried_over_is_read_from_both_runs(tmp_path):
+    """lab.race.carried: a kind's run from before the race (docs/race/before/, or the shipped model kept
+    beside its race run) against its race run; the verdict is worded from the numbers, either way."""
+    import json
+
+    def put(folder: Path, stem: str, lr: float, bpc: float, tokens: int = FULL, evaluated: bool = True) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lg = log(lr, 100, "ce", tokens) | {"final": {"bits_per_char": bpc}}
+        (folder / f"{stem}.log.json").write_text(json.dumps(lg))
+        if evaluated:
+            (folder / f"{stem}.eval.json").write_text(json.dumps({"total": {"bits_per_char": bpc}}))
+    models, before = tmp_path / "models", tmp_path / "before"
+    put(models, "rwkv4-shakespeare", 1.5e-3, 1.99)
+    put(models, "gpt-shakespeare", 2e-3, 2.20)
+    assert race.carried(models, before) == []                     # nothing from before the race: nothing to say
+    assert race.carried_text([], None) == ""
+    put(models / "race", "rwkv4-shakespeare", 4e-3, 2.05)         # kept: the shipped one is the earlier run
+    put(before, "gpt-shakespeare", 1.5e-3, 2.30, evaluated=False)  # replaced: its log was kept
+    put(before, "lstm-shakespeare", 1.5e-3, 2.10)                 # no race LSTM here: not compared
+    put(before, "redline-shakespeare", 1.5e-3, 2.08, tokens=4_485_120)
+    put(models, "redline-shakespeare", 8e-3, 2.12)
+    rows = race.carried(models, before)
+    assert [r["kind"] for r in rows] == ["rwkv4", "gpt", "redline"]
+    assert rows[0]["before"]["bits_per_char"] == 1.99 and rows[0]["race"]["bits_per_char"] == 2.05
+    assert rows[1]["before"]["file"].endswith("gpt-shakespeare.log.json")   # no evaluation kept: its log's
+    text = race.carried_text(rows, {"steps": 300})
+    assert ("the sweep's choice read the held-out text worse than the setting shipped before the race for "
+            "RWKV-4 (+0.060); at least as well for the GPT (-0.100)") in text
+    assert "(0.004 against 0.0015)" in text and "after 300 steps" in text and "over 2,000" in text
+    assert "about 7 times the CPU" in text
+    assert "Not compared: the red-line RNN's run from before the race saw 4.49M training tokens" in text
+    put(models / "race", "rwkv4-shakespeare", 1e-3, 2.05)         # worse at a lower rate: no word on fast starts
+    text = race.carried_text(race.carried(models, before), {"steps": 300})
+    assert "worse than the setting shipped before the race for RWKV-4" in text and "fast starts" not in text
+
+
 def test_the_committed_race_files_agree_with_the_check():
     committed = race.read(race.SWEEP_FILE)
     logs = race.race_logs()

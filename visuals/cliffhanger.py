@@ -22,8 +22,7 @@ def held_out_figure(rows: Sequence[tuple[str, float]], highlight: Sequence[str] 
     top = max(v for _, v in rows)
     lo = min(v for _, v in rows)
     return figure([bar], title="Held-out bits per character, same held-out text",
-                  caption="Lower is better: The Tempest and Timon of Athens, never trained on. The red-line "
-                          "RNN saw 27% fewer training tokens (its time cap). "
+                  caption="Lower is better: The Tempest and Timon of Athens, never trained on. "
                           "The axis starts near the best model so the gaps show; read the numbers on the bars.",
                   x_title="model", y_title="bits per character",
                   yaxis=dict(range=[max(0.0, lo - 0.25), top + 0.12]), showlegend=False)

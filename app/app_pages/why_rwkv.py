@@ -61,6 +61,9 @@ else:
                   if sweep.get("init_2") else "") + f"; {sweep['steps']} steps of "
                f"{sweep['batch'][0]} × {sweep['batch'][1]} tokens, seed {sweep['seed']}. The red-line RNN takes the "
                "LSTM's setting. Each run's machine, threads and load are in the file.")
+    carried = race.carried_text(race.carried(), sweep)   # the sweep's choice against each kind's earlier run
+    if carried:
+        st.markdown(md_escape(carried))
 
 # --- quality -----------------------------------------------------------------------------------
 st.header("Quality: held-out bits per character")
