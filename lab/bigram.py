@@ -8,8 +8,8 @@ The level is the conditional entropy of the next token given the previous one, c
 training text exactly as the trainer encodes it (lab.train_tasks.encode_corpus, the embedded
 model's tokenizer): H = −Σ p(a, b) ln p(b | a), in nats per token. No model that reads one token back
 can do better on its training text, so a training loss above it means the model has not yet used
-more than the last token: a transformer's early plateau sits there until its attention learns to
-look further back. A run leaves it at the first step whose mean training loss over the WINDOW
+more than the last token (lab.plateau measures what a GPT's attention reads before and after). A run
+leaves it at the first step whose mean training loss over the WINDOW
 steps before it is below the level.
 """
 from __future__ import annotations

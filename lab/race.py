@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
 THROUGHPUT_FILE = ROOT / "docs" / "race" / "throughput.json"
 BIGRAM_FILE = ROOT / "docs" / "race" / "bigram.json"      # `python -m lab.bigram --json docs/race/bigram.json`
+PLATEAU_FILE = ROOT / "docs" / "race" / "plateau.json"    # `python -m lab.plateau --json docs/race/plateau.json`
 RACE_KINDS = ("rwkv4", "gpt", "lstm", "redline")   # the four models of the race (each kind's main shipped model)
 # What this race's scale cannot show, and what would (the paper's abstract: Peng et al., 2023, arXiv:2305.13048).
 SCALE_NOTE = ("At this size (about 6M parameters, 6M training tokens, one seed) the paper's claim cannot be settled "

@@ -204,6 +204,19 @@ def carried_section(sweep: dict | None) -> list[str]:
                        "race − before", "files"], table), "", race.carried_text(rows, sweep)]
 
 
+def attention_section(data: dict) -> list[str]:
+    """What the GPT's attention reads on and past the plateau (lab.plateau), worded from the file."""
+    from lab import plateau
+    rows = [[f"`{r['checkpoint']}`", f"{r['step']:,}", f"{r['lr_peak']:g}, {r['warmup_steps']} warm-up, {r['init']} init",
+             f"{r['train_loss']:.3f}", f"layer {r['layer']}, head {r['head']}", f"{r['best']:.3f}"] for r in data["runs"]]
+    return [f"`{data['command']}` ({data['machine']}): for each GPT checkpoint, the mean weight its attention heads "
+            f"put on the token just before each query, over {data['windows']} windows of {data['ctx']} held-out "
+            f"tokens; the strongest head. Training loss: the mean of the {data['window']} steps up to the checkpoint "
+            "(nats/token).", "",
+            *md_table(["checkpoint", "step", "setting", "training loss", "strongest head", "weight on the previous token"],
+                      rows), "", plateau.verdict(data)]
+
+
 def report() -> str:
     sweep, rec = race.read(race.SWEEP_FILE), race.read(race.THROUGHPUT_FILE)
     logs = race.race_logs()
@@ -226,6 +239,9 @@ def report() -> str:
     bigram = race.read(race.BIGRAM_FILE)
     if bigram:
         lines += ["## The early plateau (docs/race/bigram.json)", "", *plateau_section(bigram), ""]
+    attention = race.read(race.PLATEAU_FILE)
+    if attention:
+        lines += ["### What the GPT's attention reads (docs/race/plateau.json)", "", *attention_section(attention), ""]
     return "\n".join(lines)
 
 
