@@ -22,3 +22,12 @@ def test_the_readme_speed_line_is_the_committed_benchmark():
         assert f"{100 * p['ours'] / bounds[bound]:.0f}% of" in line, part
     assert f"over {len(data['paired']['decode']['ours_rounds'])} paired rounds" in line
     assert re.search(r"on an AMD EPYC", line) and "AMD EPYC" in data["device"]
+
+
+def test_the_readme_ablation_line_is_the_committed_evaluations():
+    """The rivals' list: the ablation's and RWKV-4's held-out bits/char, from their .eval.json."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    bpc = {stem: json.loads((ROOT / "models" / f"{stem}.eval.json").read_text())["total"]["bits_per_char"]
+           for stem in ("rwkv4-shiftonly-shakespeare", "rwkv4-shakespeare")}
+    assert (f"Held-out {bpc['rwkv4-shiftonly-shakespeare']:.3f} bits/char against RWKV-4's "
+            f"{bpc['rwkv4-shakespeare']:.3f} (`python -m lab.evaluate`: models/*.eval.json)") in text
