@@ -21,11 +21,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from lab import sweep
 from lab.kinds import MODELS_DIR, main_model
 
 WINDOW = 50                  # training steps averaged: one step's loss is one batch's
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = ROOT / "docs" / "race" / "before"   # the GPT as shipped before the race (RWKV-4's recipe), from git
+BEFORE = sweep.BEFORE       # the logs of the models the race replaced (lab.sweep.adopt keeps them there)
 
 
 def default_logs() -> list[Path]:

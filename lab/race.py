@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from lab import kinds
-from lab.sweep import BORROWS, LOSS, TUNED
+from lab.sweep import BEFORE, BORROWS, LOSS, TUNED
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
@@ -164,7 +164,7 @@ def kept(models_dir: Path | None = None) -> list[str]:
     return out
 
 
-BEFORE_DIR = ROOT / "docs" / "race" / "before"     # the shipped logs the race replaced (copied when adopted)
+BEFORE_DIR = BEFORE                                 # the shipped logs the race replaced (lab.sweep.adopt keeps them)
 
 
 def carried(models_dir: Path | None = None, before_dir: Path | None = None) -> list[dict]:

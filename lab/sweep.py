@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -215,11 +216,16 @@ def adoption_notes(log: dict) -> list[str]:
     return [n for n in log.get("notes", []) if n != said] + [said]
 
 
-def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> str:
+BEFORE = Path(__file__).resolve().parent.parent / "docs" / "race" / "before"   # replaced logs (lab.race.BEFORE_DIR)
+
+
+def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False, before_dir: Path | None = None) -> str:
     """Export `kind`'s finished retraining (runs/race/<kind>) into models_dir under its shipped stem, with
     its tokenizer and log (what every page, card and table reads). RWKV-4's file is the embedded model:
     it is replaced only if its held-out bits per character are at most the shipped one's (force: anyway);
     else the retrained one goes to models_dir/race/, where the race reads it (lab.race.race_folder).
+    The log of a model it replaces is kept in before_dir (default docs/race/before/; an earlier copy
+    there stays), where lab.race.carried and lab.bigram read the run from before the race.
     Returns what was done, in a line."""
     from lab.kinds import KINDS
     from lab.train import Run, TrainConfig, default_name, export_model
@@ -250,6 +256,10 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False) -> s
     if not run.resume():
         raise SystemExit(f"{kind}: no checkpoint in {out}")
     run.log["notes"] = adoption_notes(run.log)
+    kept_as = Path(before_dir or BEFORE) / f"{stem}.log.json"
+    if not keep and shipped.is_file() and not kept_as.is_file():
+        kept_as.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped, kept_as)             # the run from before the race, for the comparison
     path = export_model(run.params, run.fixed, out / "tokenizer.json", run.log, target, stem, hooks.half)
     stale = target / f"{stem}.eval.json"           # it described the file just replaced
     stale.unlink(missing_ok=True)

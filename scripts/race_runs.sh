@@ -51,7 +51,7 @@ for kind in rwkv4 gpt lstm redline; do
     fi
 done
 "$PYTHON" -m lab.sweep adopt
-if [ -f models/race/rwkv4-shakespeare.safetensors ]; then
+if [ -f models/race/rwkv4-shakespeare.safetensors ] && [ ! -f models/race/rwkv4-shakespeare.eval.json ]; then
     "$PYTHON" -m lab.evaluate --model models/race/rwkv4-shakespeare.safetensors --json models/race/rwkv4-shakespeare.eval.json
 fi
 for stem in gpt-shakespeare lstm-shakespeare redline-shakespeare; do   # a replaced file lost its evaluation
@@ -59,7 +59,8 @@ for stem in gpt-shakespeare lstm-shakespeare redline-shakespeare; do   # a repla
 done
 "$PYTHON" -m lab.card --all --threads "$THREADS"
 "$PYTHON" -m lab.bigram --json docs/race/bigram.json
+"$PYTHON" -m lab.plateau --json docs/race/plateau.json
 "$PYTHON" -m lab.recall --threads 1 --json docs/compare/recall_cpu.json
 "$PYTHON" scripts/docs_blocks.py
 "$PYTHON" scripts/race_report.py --out docs/race/README.md
-echo "done: commit models/, docs/race/, docs/compare/recall_cpu.json, docs/benchmarks.md; retake the Why page's screenshots"
+echo "done: commit models/, docs/race/ (with before/: the logs adopt replaced), docs/compare/recall_cpu.json, docs/benchmarks.md; retake the Why page's screenshots"

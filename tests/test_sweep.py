@@ -124,14 +124,18 @@ def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(k
     stem = default_name(kind)
     models.mkdir()
     (models / f"{stem}.log.json").write_text(json.dumps({"final": {"bits_per_char": new - 0.5}}))   # a better one
-    said = sweep.adopt(kind, models)
+    before = tmp_path / "before"
+    said = sweep.adopt(kind, models, before_dir=before)
     if kind == "rwkv4":
         assert said.startswith("rwkv4: kept the shipped model") and not (models / f"{stem}.safetensors").exists()
         assert (models / "race" / f"{stem}.safetensors").is_file()    # the race's run, where lab.race reads it
         from lab import race
         assert race.race_folder("rwkv4", models) == models / "race"
-        said = sweep.adopt(kind, models, force=True)
+        assert not before.exists()                                  # nothing replaced: nothing kept
+        said = sweep.adopt(kind, models, force=True, before_dir=before)
     assert said.startswith(f"{kind}: wrote ") and f"{new:.4f}" in said
+    kept = json.loads((before / f"{stem}.log.json").read_text())      # the replaced model's log, for lab.race.carried
+    assert kept == {"final": {"bits_per_char": new - 0.5}}
     from safetensors.torch import load_file
     lab.load_model(models / f"{stem}.safetensors")                  # the ordinary loader reads it
     ckpt = torch.load(tmp_path / "race" / kind / "ckpt.pt", weights_only=True)["params"]
