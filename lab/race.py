@@ -26,6 +26,7 @@ SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
 THROUGHPUT_FILE = ROOT / "docs" / "race" / "throughput.json"
 BIGRAM_FILE = ROOT / "docs" / "race" / "bigram.json"      # `python -m lab.bigram --json docs/race/bigram.json`
 PLATEAU_FILE = ROOT / "docs" / "race" / "plateau.json"    # `python -m lab.plateau --json docs/race/plateau.json`
+BEFORE_DIR = BEFORE                                       # the shipped logs the race replaced (lab.sweep.adopt keeps them)
 RACE_KINDS = ("rwkv4", "gpt", "lstm", "redline")   # the four models of the race (each kind's main shipped model)
 # What this race's scale cannot show, and what would (the paper's abstract: Peng et al., 2023, arXiv:2305.13048).
 SCALE_NOTE = ("At this size (about 6M parameters, 6M training tokens, one seed) the paper's claim cannot be settled "
@@ -162,9 +163,6 @@ def kept(models_dir: Path | None = None) -> list[str]:
                    f"sweep's choice for the {name}, made at {'its' if worse else 'a'} short budget, "
                    f"{'did not carry over to the full run' if worse else 'matched it'})")
     return out
-
-
-BEFORE_DIR = BEFORE                                 # the shipped logs the race replaced (lab.sweep.adopt keeps them)
 
 
 def carried(models_dir: Path | None = None, before_dir: Path | None = None) -> list[dict]:
