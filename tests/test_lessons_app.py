@@ -278,3 +278,13 @@ def test_a_bad_prompt_is_refused_and_the_previous_one_kept(bad, says):
     assert says in at.error[0].value and "still for the previous prompt" in at.error[0].value
     assert at.session_state["lsn_example"][2] == OTHER_PROMPT                     # nothing lost
     assert list(at.dataframe[0].value["k (engine)"]) == list(good["k (engine)"])
+
+
+def test_the_cliffhanger_step_shows_the_worry_answered_from_the_race_logs():
+    """Lesson 2's last measured step: the red-line sentence is the view's, from the race's logs."""
+    from app.lessons import views_cliffhanger as vcl
+    from lab import race
+    at = open_lessons({"lesson": "scaling-an-rnn", "step": "cliffhanger-measured"})
+    said = vcl.red_line_sentence(race.race_logs())
+    assert said and said in [m.value for m in at.markdown]
+    assert not at.error
