@@ -186,7 +186,7 @@ def training_section(device: str) -> None:
         if rec.get("problem"):
             st.warning(f"Skipped {rec['file']}: {rec['problem']}")
         elif rec["rows"]:
-            table(sc.speed_table(rec["rows"]), key=f"sl_speed_{rec['file']}")
+            table(sc.speed_table(rec["rows"]), key=f"sl_speed_{sc.record_key(rec)}")
             st.caption(f"{rec['file']}: {rec['device']}, batch {rec['batch']} × {rec['ctx']} tokens, "
                        f"forward + backward, each kind in its fastest allowed schedule "
                        "(`python -m lab.train_bench`).")

@@ -196,9 +196,14 @@ RACE_SPEED = COMPARE.parent / "race" / "throughput.json"   # the fair race's cle
 
 def training_step_records(folder: Path = COMPARE, race: Path = RACE_SPEED) -> list[dict]:
     """The committed training-step tables: the fair race's throughput (`python -m lab.train_bench
-    --repeats 9 --json docs/race/throughput.json`) first, then any train_step_*.json in the folder."""
+    --threads 1 2 --repeats 9 --json docs/race/throughput.json`) first, then any train_step_*.json in the folder."""
     from lab.train_bench import read_record_file, read_records
     return (read_record_file(race) if race.is_file() else []) + read_records(folder)
+
+
+def record_key(rec: dict) -> str:
+    """A widget key for one training-step record: a file can hold several (batches, shapes, thread counts)."""
+    return "_".join(str(rec.get(k)) for k in ("file", "shape", "batch", "threads"))
 
 
 def training_step_stamp(folder: Path = COMPARE, race: Path = RACE_SPEED) -> tuple:

@@ -2,6 +2,7 @@
 the AdamW step) over a batch of B sequences of T tokens, each kind in its fastest allowed schedule.
 
     python -m lab.train_bench                  # the recipe's 6 x 512, the shipped shapes, this CPU
+    python -m lab.train_bench --threads 1 2 --repeats 9 --json docs/race/throughput.json   # the fair race's
     python -m lab.train_bench --device cuda --shape shipped 169m --batch 6 fill --repeats 5 --json race.json
 
 Each kind runs as the one trainer (lab.train) runs it, through its hooks (lab.train_kinds):
@@ -222,15 +223,32 @@ def parse_batch(text: str) -> int | str:
 
 
 def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str, ctx: int, repeats: int,
-         log=print) -> dict:
-    """The training race: a record per (shape, batch), each in to_record's layout, in one JSON
-    object. Each kind is built once per shape. A kind that fails (an error, not a slow step) is
-    named in "skipped" with the error, and the race goes on."""
-    dev, cuda = device_name(device), torch.device(device).type == "cuda"
+         log=print, threads: list[int] | None = None) -> dict:
+    """The training race: a record per (thread count, shape, batch), each in to_record's layout (with its
+    threads), in one JSON object. Each kind is built once per shape and thread count. A kind that fails
+    (an error, not a slow step) is named in "skipped" with the error, and the race goes on. threads: the
+    CPU thread counts to time each kind at (a small model's sequential steps can run faster on one
+    thread than on two: lab.race.throughput gives each kind its fastest); None: torch's as set."""
+    dev = device_name(device)
+    if threads and torch.device(device).type == "cpu":      # each record says its own count
+        dev = dev.rsplit(",", 1)[0] + ", " + " and ".join(map(str, threads)) + " threads"
     out = {"what": "the training race: one training step per kind", "device": dev, "torch": torch.__version__,
            "cuda": torch.version.cuda, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "ctx": ctx,
-           "repeats": repeats, "statistic": "median", "threads": torch.get_num_threads(),
+           "repeats": repeats, "statistic": "median",
+           "threads": list(threads) if threads else torch.get_num_threads(),
            "load_before": load_average(), "records": [], "skipped": []}
+    for n in threads or [None]:
+        if n:
+            torch.set_num_threads(n)
+        _race_at(out, kind_names, shapes, batches, device=device, ctx=ctx, repeats=repeats, log=log)
+    out["load_after"] = load_average()
+    return out
+
+
+def _race_at(out: dict, kind_names: list[str], shapes: list[str], batches: list, *, device: str, ctx: int,
+             repeats: int, log) -> None:
+    """race's records at the current thread count, appended to out."""
+    dev, cuda = device_name(device), torch.device(device).type == "cuda"
 
     def skip(kind, shape, batches, why):
         for batch in batches:
@@ -257,7 +275,8 @@ def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str
                     skip(kind, shape, [batch], f"{type(e).__name__}: {str(e)[:300]}")
                     continue
                 rows[batch].append(row)
-                log(f"  {shape} {kind} batch {row.batch}: {row.tokens_per_s:,.0f} tokens/s "
+                log(f"  {shape} {kind} batch {row.batch}, {torch.get_num_threads()} thread(s): "
+                    f"{row.tokens_per_s:,.0f} tokens/s "
                     f"({time.perf_counter() - t0:.1f} s since building began)")
             del built                        # free this kind's tensors before the next is built
             if cuda:
@@ -265,8 +284,6 @@ def race(kind_names: list[str], shapes: list[str], batches: list, *, device: str
         for batch in sizes:
             out["records"].append(to_record(rows[batch], dev, batch, ctx, shape))
             log(table(rows[batch], dev, batch, ctx) + "\n")
-    out["load_after"] = load_average()
-    return out
 
 
 def load_average() -> list[float] | None:
@@ -281,7 +298,8 @@ def load_average() -> list[float] | None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda falls back to cpu where there is none)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="torch CPU threads; several: each kind timed at each (default: torch's)")
     p.add_argument("--batch", type=parse_batch, nargs="+", default=[6],
                    help="one table per batch size, e.g. 6 fill (fill: the shape's batch that about fills an 80 GB GPU)")
     p.add_argument("--ctx", type=int, default=512)
@@ -299,9 +317,10 @@ def main(argv=None):
     device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
     if device != args.device:
         print(f"(no CUDA device here: running on {device})")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = race(names, args.shape, args.batch, device=device, ctx=args.ctx, repeats=args.repeats)
+    if args.threads and min(args.threads) < 1:
+        p.error("--threads must be at least 1")
+    result = race(names, args.shape, args.batch, device=device, ctx=args.ctx, repeats=args.repeats,
+                  threads=args.threads)
     result["command"] = " ".join(["python -m lab.train_bench", *(sys.argv[1:] if argv is None else argv)])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

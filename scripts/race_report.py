@@ -72,15 +72,24 @@ def sweep_section(sweep: dict) -> list[str]:
 
 
 def throughput_section(rec: dict) -> list[str]:
-    r = next(x for x in rec["records"] if x["batch"] == 6)
+    recs = [x for x in rec["records"] if x["batch"] == 6 and x.get("shape", "shipped") == "shipped"]
+    r = recs[0]
+    counts = [x["threads"] for x in recs]
     out = [f"`{rec['command']}`: one training step (forward, loss, backward, clipping, AdamW) of {r['batch']} × "
            f"{r['ctx']} tokens, each kind in its fastest allowed schedule, random weights of the shipped shapes; "
-           f"the median of {rec['repeats']} steps after a warm-up. {rec['device']}, torch {rec['torch']}, "
-           f"measured {r['measured_at']}; load average {rec['load_before'][0]:.2f} before and "
-           f"{rec['load_after'][0]:.2f} after (1 minute).", ""]
-    rows = [[cc.title(x["kind"]), x["schedule"], f"{x['params']:,}", f"{x['seconds']:.3f}",
-             f"{x['seconds_min']:.3f}–{x['seconds_max']:.3f}", f"{x['tokens_per_s']:,.0f}"] for x in r["rows"]]
-    return out + md_table(["kind", "schedule", "parameters", "s/step (median)", "range", "tokens/s"], rows)
+           f"the median of {rec['repeats']} steps after a warm-up, at "
+           + (f"{counts[0]} thread(s)" if len(counts) == 1 else " and at ".join(f"{n}" for n in counts) + " threads")
+           + f". {rec['device'].split(',')[0]}, torch {rec['torch']}, measured {r['measured_at']}; load average "
+           f"{rec['load_before'][0]:.2f} before and {rec['load_after'][0]:.2f} after (1 minute).", ""]
+    rows = [[cc.title(x["kind"]), x["schedule"], str(y["threads"]), f"{x['params']:,}", f"{x['seconds']:.3f}",
+             f"{x['seconds_min']:.3f}–{x['seconds_max']:.3f}", f"{x['tokens_per_s']:,.0f}"]
+            for y in recs for x in y["rows"]]
+    out += md_table(["kind", "schedule", "threads", "parameters", "s/step (median)", "range", "tokens/s"], rows)
+    if len(counts) > 1:
+        best = race.fastest(rec)
+        out += ["", "Each kind's fastest is its throughput below: " + ", ".join(
+            f"{cc.title(k)} {v:,.0f} tokens/s at {n} thread{'s' if n != 1 else ''}" for k, (v, n) in best.items()) + "."]
+    return out
 
 
 def quality_section(speed: dict[str, float]) -> list[str]:

@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def measure_training(repeats: int) -> None:
     """The fair race's training throughput: lab.train_bench at the recipe's batch (6 × 512), the
-    median of `repeats` steps, with the load before and after (docs/race/throughput.json)."""
+    median of `repeats` steps at 1 and at 2 threads (each kind's fastest is used), with the load before
+    and after (docs/race/throughput.json)."""
     from lab import train_bench
-    train_bench.main(["--repeats", str(repeats), "--json", str(cc.TRAIN_STEP_FILE.relative_to(ROOT))])
+    train_bench.main(["--threads", "1", "2", "--repeats", str(repeats), "--json",
+                      str(cc.TRAIN_STEP_FILE.relative_to(ROOT))])
 
 
 def main(argv=None) -> str:

@@ -44,6 +44,9 @@ def test_bad_arguments_get_a_clear_message(capsys):
     with pytest.raises(SystemExit):
         train_bench.main(["--batch", "0"])
     assert "positive number or 'fill'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_bench.main(["--threads", "1", "0"])
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 def test_the_gpu_summary_reads_the_rehearsal_and_exports_where_the_app_reads(tmp_path, capsys):
@@ -69,3 +72,40 @@ def test_a_batch_that_does_not_fit_is_halved_until_it_does(monkeypatch):
     row = train_bench.measure("gpt", *train_bench.build("gpt", TINY, "cpu", 4), device="cpu", batch=8, ctx=4,
                               vocab_size=TINY.vocab_size, repeats=1)
     assert row.batch == 2 and row.tokens_per_s == 2 * 4 / row.seconds
+
+
+def test_each_thread_count_gets_its_records_and_each_kind_its_fastest(tmp_path, monkeypatch):
+    """--threads 1 2: every kind timed at each count (a record each, saying its count); lab.race and the
+    Why page's table take each kind's fastest."""
+    from app import compare_core as cc
+    from lab import race
+    monkeypatch.setitem(train_bench.SHAPES, "shipped", TINY)
+    before = torch.get_num_threads()
+    try:
+        out = train_bench.race(["gpt", "redline"], ["shipped"], [6], device="cpu", ctx=4, repeats=1,
+                               log=lambda s: None, threads=[1, 2])
+    finally:
+        torch.set_num_threads(before)
+    assert out["threads"] == [1, 2] and [r["threads"] for r in out["records"]] == [1, 2]
+    assert all([row["kind"] for row in r["rows"]] == ["gpt", "redline"] for r in out["records"])
+    # made-up speeds, so that each count wins once
+    out["records"][0]["rows"][0]["tokens_per_s"], out["records"][1]["rows"][0]["tokens_per_s"] = 100.0, 200.0
+    out["records"][0]["rows"][1]["tokens_per_s"], out["records"][1]["rows"][1]["tokens_per_s"] = 50.0, 40.0
+    assert race.fastest(out) == {"gpt": (200.0, 2), "redline": (50.0, 1)}
+    assert race.throughput(out) == {"gpt": 200.0, "redline": 50.0}
+    path = tmp_path / "throughput.json"
+    path.write_text(json.dumps(out))
+    merged = cc.read_train_steps(path)
+    assert {r.kind: r.tokens_per_s for r in merged["rows"]} == {"gpt": 200.0, "redline": 50.0}
+    assert merged["threads_of"] == {"gpt": 2, "redline": 1} and merged["threads"] == "each kind's fastest of 1, 2"
+
+
+def test_every_record_of_one_file_has_its_own_widget_key(tmp_path):
+    """A race file holds a record per thread count (and batch, shape): the pages key each apart."""
+    from app import scheduling_core as sc
+    row = {"kind": "gpt", "schedule": "parallel", "params": 1, "seconds": 1.0, "tokens_per_s": 1.0}
+    race = {"records": [{"shape": "shipped", "batch": 6, "threads": n, "rows": [row]} for n in (1, 2)]}
+    path = tmp_path / "throughput.json"
+    path.write_text(json.dumps(race))
+    recs = sc.training_step_records(tmp_path, path)
+    assert len(recs) == 2 and len({sc.record_key(r) for r in recs}) == 2

@@ -100,8 +100,8 @@ for rec in sc.training_step_records():          # docs/compare/train_step_*.json
         st.warning(md_escape(f"Skipped {rec['file']}: {rec['problem']}"))
         continue
     show(vc.speed_figure([(cc.title(r.kind), r.tokens_per_s) for r in rec["rows"]], rec["device"]),
-         f"wr_speed_{rec['file']}")
-    table(sc.speed_table(rec["rows"]), key=f"wr_speed_table_{rec['file']}")
+         f"wr_speed_{sc.record_key(rec)}")
+    table(sc.speed_table(rec["rows"]), key=f"wr_speed_table_{sc.record_key(rec)}")
     load = (f", load average {rec['load_before'][0]:.2f} before and {rec['load_after'][0]:.2f} after"
             if rec.get("load_before") and rec.get("load_after") else "")
     how = (f", the median of {rec['repeats']} steps" if rec.get("repeats") else "")
