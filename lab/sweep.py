@@ -121,6 +121,10 @@ def run(kinds, max_minutes: float, threads: int, beside: str) -> None:
     def stop(*_):
         raise KeyboardInterrupt                      # `kill -TERM`: the trainer saves its checkpoint and returns
     signal.signal(signal.SIGTERM, stop)
+    if not collect()["complete"] and committed():
+        print(f"the sweep is complete ({SWEEP_JSON.relative_to(SWEEP_JSON.parents[2])}); its runs are not in this "
+              f"checkout ({RUNS}/): nothing to train")
+        return
     deadline = time.monotonic() + 60 * max_minutes
     while time.monotonic() < deadline:
         # the middle rates first, every kind in turn: a session that ends early has covered each kind
@@ -158,6 +162,22 @@ def retrain_config(kind: str, chosen: dict, threads: int):
                    loss=LOSS.get(BORROWS.get(kind, kind), "ce"), threads=threads, ckpt_every=25, max_minutes=100_000.0)
 
 
+SWEEP_JSON = Path(__file__).resolve().parent.parent / "docs" / "race" / "sweep.json"   # `json`'s committed output
+
+
+def committed() -> dict | None:
+    """The committed results (docs/race/sweep.json) when they are complete, else None."""
+    d = json.loads(SWEEP_JSON.read_text()) if SWEEP_JSON.is_file() else None
+    return d if d and d.get("complete") else None
+
+
+def results() -> dict:
+    """The sweep's results: collected from its runs (runs/sweep/, local) where they are complete here, else the
+    committed JSON its `json` command wrote from them (a new checkout has no runs folder)."""
+    sweep = collect()
+    return sweep if sweep["complete"] else committed() or sweep
+
+
 def matches(log: dict, tc) -> bool:
     """Whether a run's log was trained at this config's tuned setting (rate, warm-up, loss, initialisation)."""
     r = log.get("recipe", {})
@@ -173,7 +193,7 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
     import signal
 
     from lab.train import train
-    sweep = collect()
+    sweep = results()
     if not sweep["complete"]:
         raise SystemExit("the tuning sweep is not complete: `python -m lab.sweep run` first")
 
@@ -193,6 +213,9 @@ def retrain(kinds, max_minutes: float, threads: int, beside: str) -> None:
                 print(f"{kind}: {out} was trained at another setting; moved to {aside}", flush=True)
                 log = {}
             if "final" in log:
+                continue
+            if not log and adopted(kind, sweep):
+                print(f"{kind}: already adopted (its run is not in this checkout)", flush=True)
                 continue
             print(f"{kind}: the full recipe at {sweep['chosen'][BORROWS.get(kind, kind)]}", flush=True)
             log = train(kind, want, out, name=f"{kind}-race", export=False,
@@ -216,6 +239,30 @@ def adoption_notes(log: dict) -> list[str]:
     return [n for n in log.get("notes", []) if n != said] + [said]
 
 
+def adopted(kind: str, sweep: dict, models_dir: Path = MODELS_DIR) -> bool:
+    """Whether `kind`'s shipped model (or RWKV-4's race model, models_dir/race/) is an adopted race run at the
+    sweep's choice: then its retraining is done, whether or not its run folder (local) is here."""
+    from lab.train import default_name
+    if not sweep["complete"]:
+        return False
+    want = retrain_config(kind, sweep["chosen"], 1)
+    for folder in (models_dir, models_dir / "race"):
+        path = folder / f"{default_name(kind)}.log.json"
+        log = json.loads(path.read_text()) if path.is_file() else {}
+        if "final" in log and matches(log, want) and adoption_notes(log)[-1] in log.get("notes", []):
+            return True
+    return False
+
+
+def pending(kinds=RACE, models_dir: Path = MODELS_DIR) -> list[str]:
+    """The kinds whose retraining is neither finished (runs/race/<kind>) nor adopted."""
+    sweep = results()
+    def finished(kind):
+        path = RETRAINED / kind / "log.json"
+        return path.is_file() and "final" in json.loads(path.read_text())
+    return [k for k in kinds if not finished(k) and not adopted(k, sweep, models_dir)]
+
+
 BEFORE = Path(__file__).resolve().parent.parent / "docs" / "race" / "before"   # replaced logs (lab.race.BEFORE_DIR)
 
 
@@ -233,9 +280,11 @@ def adopt(kind: str, models_dir: Path = MODELS_DIR, *, force: bool = False, befo
     from rwkv_core.tokenizer import Tokenizer
     out = RETRAINED / kind
     log = json.loads((out / "log.json").read_text()) if (out / "log.json").is_file() else {}
+    sweep = results()
+    if not log and adopted(kind, sweep, models_dir):
+        return f"{kind}: already adopted (its run is not in this checkout)"
     if "final" not in log:
         raise SystemExit(f"{kind}: its retraining has not finished ({out}): `python -m lab.sweep retrain` first")
-    sweep = collect()
     if sweep["complete"] and not matches(log, retrain_config(kind, sweep["chosen"], 1)):
         raise SystemExit(f"{kind}: {out} was trained at another setting than the sweep's choice "
                          f"({sweep['chosen'][BORROWS.get(kind, kind)]}): `python -m lab.sweep retrain` again")
@@ -314,6 +363,7 @@ def main(argv=None) -> None:
     a.add_argument("--kinds", default=",".join(RACE))
     a.add_argument("--force", action="store_true", help="replace RWKV-4's embedded model even if worse")
     sub.add_parser("status", help="print what is done and what is next")
+    sub.add_parser("pending", help="list the kinds whose retraining is neither finished nor adopted (exit 1 if any)")
     j = sub.add_parser("json", help="write the results")
     j.add_argument("path")
     args = p.parse_args(argv)
@@ -335,13 +385,22 @@ def main(argv=None) -> None:
         for kind in kinds:
             print(adopt(kind, force=args.force))
     elif args.cmd == "status":
-        for row in collect()["runs"]:
+        for row in results()["runs"]:
             print(f"{row['kind']:6} lr {row['lr']:<7g} warm-up {row['warmup']:<4} init {row['init']:<5} "
                   + (f"{row['bits_per_char']:.4f} bits/char" if row["done"] else "not done"))
+    elif args.cmd == "pending":
+        left = pending()
+        print(" ".join(left) if left else "every retraining is finished or adopted")
+        raise SystemExit(1 if left else 0)
     else:
         out = Path(args.path)
+        new = collect()
+        old = json.loads(out.read_text()) if out.is_file() else {}
+        if not new["complete"] and old.get("complete"):
+            print(f"kept {out}: it holds the complete sweep, and this checkout's runs ({RUNS}/) do not")
+            return
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(collect(), indent=1) + "\n")
+        out.write_text(json.dumps(new, indent=1) + "\n")
         print(f"wrote {out}")
 
 

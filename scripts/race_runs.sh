@@ -24,9 +24,10 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
         if [ -f "runs/race/$kind/log.json" ]; then
             "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); r=d['recipe']; v=d['val'][-1] if d['val'] else {}; print(sys.argv[2], 'finished' if 'final' in d else 'at step %s' % v.get('step', 0), 'lr', r['lr_peak'], 'warm-up', r['warmup_steps'], 'init', r.get('init', 'kind'))" "runs/race/$kind/log.json" "$kind"
         else
-            echo "$kind: not started"
+            echo "$kind: no run here"
         fi
     done
+    "$PYTHON" -m lab.sweep pending || true
     exit 0
 fi
 if [ "${FORCE:-0}" != 1 ] && pgrep -f "lab.memory --train" > /dev/null; then
@@ -44,12 +45,10 @@ if ! "$PYTHON" -c "import json,sys; sys.exit(0 if json.load(open('docs/race/swee
 fi
 if [ "$(left)" -le 1 ]; then echo "time is up: run this again"; exit 0; fi
 "$PYTHON" -m lab.sweep retrain --threads "$THREADS" --max-minutes "$(left)" --beside "$BESIDE"
-for kind in rwkv4 gpt lstm redline; do
-    if ! "$PYTHON" -c "import json,sys; sys.exit(0 if 'final' in json.load(open(sys.argv[1])) else 1)" "runs/race/$kind/log.json" 2>/dev/null; then
-        echo "the retraining is not done yet ($kind): run this again"
-        exit 0
-    fi
-done
+if ! "$PYTHON" -m lab.sweep pending; then      # neither finished in runs/race/ nor adopted into models/
+    echo "the retraining is not done yet: run this again"
+    exit 0
+fi
 "$PYTHON" -m lab.sweep adopt
 if [ -f models/race/rwkv4-shakespeare.safetensors ] && [ ! -f models/race/rwkv4-shakespeare.eval.json ]; then
     "$PYTHON" -m lab.evaluate --model models/race/rwkv4-shakespeare.safetensors --json models/race/rwkv4-shakespeare.eval.json
@@ -59,7 +58,11 @@ for stem in gpt-shakespeare lstm-shakespeare redline-shakespeare; do   # a repla
 done
 "$PYTHON" -m lab.card --all --threads "$THREADS"
 "$PYTHON" -m lab.bigram --json docs/race/bigram.json
-"$PYTHON" -m lab.plateau --json docs/race/plateau.json
+if compgen -G "runs/sweep/gpt-*/ckpt.pt" > /dev/null; then     # the GPT checkpoints it reads are local runs
+    "$PYTHON" -m lab.plateau --json docs/race/plateau.json
+else
+    echo "kept docs/race/plateau.json: the GPT checkpoints it reads (runs/sweep/gpt-*/) are not in this checkout"
+fi
 "$PYTHON" -m lab.recall --threads 1 --json docs/compare/recall_cpu.json
 "$PYTHON" scripts/docs_blocks.py
 "$PYTHON" scripts/race_report.py --out docs/race/README.md

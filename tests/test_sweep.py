@@ -21,8 +21,58 @@ def fake_log(s: sweep.Setting, bpc: float | None) -> None:
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
+    """An empty sweep: no runs, no committed results, no retrainings (whatever this checkout holds)."""
     monkeypatch.setattr(sweep, "RUNS", tmp_path / "sweep")
+    monkeypatch.setattr(sweep, "SWEEP_JSON", tmp_path / "sweep.json")
+    monkeypatch.setattr(sweep, "RETRAINED", tmp_path / "race")
     return tmp_path / "sweep"
+
+
+def test_a_checkout_without_the_runs_reads_the_committed_sweep_and_keeps_it(runs, capsys):
+    """runs/ is local: a new checkout has only docs/race/sweep.json, which then gives the choice; `run` trains
+    nothing and `json` does not replace the complete file with this checkout's empty collection."""
+    from pathlib import Path
+    shipped = Path(__file__).resolve().parent.parent / "docs" / "race" / "sweep.json"
+    committed = json.loads(shipped.read_text())
+    assert committed["complete"] and set(committed["chosen"]) == set(sweep.TUNED)
+    assert not sweep.results()["complete"]                           # nothing anywhere yet
+    sweep.SWEEP_JSON.write_text(shipped.read_text())
+    assert sweep.results()["chosen"] == committed["chosen"] and not sweep.collect()["complete"]
+    sweep.main(["run", "--max-minutes", "0.01"])
+    assert "nothing to train" in capsys.readouterr().out and not runs.exists()
+    sweep.main(["json", str(sweep.SWEEP_JSON)])
+    assert "kept" in capsys.readouterr().out and json.loads(sweep.SWEEP_JSON.read_text()) == committed
+    fake_log(sweep.Setting("gpt", 1e-3, sweep.WARMUP), 2.3)          # a checkout with runs of its own: written
+    other = runs.parent / "other.json"
+    sweep.main(["json", str(other)])
+    assert not json.loads(other.read_text())["complete"]
+
+
+def test_an_adopted_race_run_counts_as_done_without_its_run_folder(runs, tmp_path, capsys):
+    """A kind is pending until its retraining finished here or its adopted log (models/, or models/race/ for an
+    RWKV-4 kept aside) says it is the race's run at the sweep's choice: not a shipped model at another setting."""
+    chosen = {"rwkv4": {"lr": 4e-3, "warmup": 100, "init": "kind"}, "lstm": {"lr": 8e-3, "warmup": 30, "init": "kind"},
+              "gpt": {"lr": 2e-3, "warmup": 100, "init": "torch"}}
+    sweep.SWEEP_JSON.write_text(json.dumps({"complete": True, "chosen": chosen, "runs": []}))
+    models = tmp_path / "models"
+    (models / "race").mkdir(parents=True)
+    def ship(kind, folder, note=True, **recipe):
+        tc = sweep.retrain_config(kind, chosen, 1)
+        log = {"recipe": {"lr_peak": tc.lr_peak, "warmup_steps": tc.warmup_steps, "loss": tc.loss, "init": tc.init,
+                          **recipe}, "final": {"bits_per_char": 2.0}}
+        log["notes"] = sweep.adoption_notes(log) if note else []
+        from lab.train import default_name
+        (folder / f"{default_name(kind)}.log.json").write_text(json.dumps(log))
+    ship("gpt", models)
+    ship("rwkv4", models / "race")
+    ship("lstm", models, note=False)                                 # at the setting, but never adopted
+    ship("redline", models, lr_peak=1.5e-3)                          # adopted at an earlier choice
+    assert sweep.pending(models_dir=models) == ["lstm", "redline"]
+    ship("lstm", models)
+    (sweep.RETRAINED / "redline").mkdir(parents=True)
+    (sweep.RETRAINED / "redline" / "log.json").write_text(json.dumps({"final": {"bits_per_char": 2.0}}))
+    assert sweep.pending(models_dir=models) == []                    # finished here, waiting for `adopt`
+    assert sweep.adopt("gpt", models).endswith("already adopted (its run is not in this checkout)")
 
 
 def test_the_budget_spans_a_factor_of_16_and_is_the_same_for_every_kind(runs):
@@ -112,6 +162,7 @@ def test_adopt_exports_a_finished_retraining_and_keeps_a_better_embedded_model(k
     from lab.train import TrainConfig, default_name, train
     monkeypatch.setattr(sweep, "RETRAINED", tmp_path / "race")
     monkeypatch.setattr(sweep, "RUNS", tmp_path / "sweep")       # no sweep here: whatever this machine's runs/ holds
+    monkeypatch.setattr(sweep, "SWEEP_JSON", tmp_path / "sweep.json")   # nor docs/race/sweep.json
     models = tmp_path / "models"
     with pytest.raises(SystemExit, match="has not finished"):
         sweep.adopt(kind, models)
