@@ -107,10 +107,11 @@ def sweep_losses(sweep_dir: Path) -> dict[str, list[float]]:
     return out
 
 
-def verdict(data: dict) -> str:
+def verdict(data: dict, measured: bool = False) -> str:
     """What plateau.json says, worded from its numbers: where each kind's training loss stands after the
     sweep's budget against the bigram level, and how much weight the GPT's heads put on the previous token
-    in the checkpoints above the level and in those below it."""
+    in the checkpoints above the level and in those below it. measured: the token-shift experiment
+    (lab.gpt_shift) has been run, so its question is asked as answered below, not as open."""
     from lab.kinds import title
     level, even, out = data["bigram_nats_per_token"], data["even_share"], []
     best = {k: min(v) for k, v in data.get("sweep_losses", {}).items() if v}
@@ -136,9 +137,13 @@ def verdict(data: dict) -> str:
                    + (f"{hi:.3f}" if lo == hi else f"{lo:.3f} to {hi:.3f}") + f" there ({hi / even:.0f} times even).")
     if best.get("gpt", 0) > level:
         out.append("Reaching the bigram level needs only the current token, not attention, so attention spread "
-                   "evenly does not explain the whole slow start. A GPT trained with RWKV-4's token shift added "
-                   "(each block also reading the previous token, as RWKV-4's do from the first step) would "
-                   "measure how much of it the missing previous token costs.")
+                   "evenly does not explain the whole slow start. " + (
+                       "The token-shift experiment below measures how much of it the missing previous token costs "
+                       "(each block of the GPT also reading the previous token, as RWKV-4's do from the first step)."
+                       if measured else
+                       "A GPT trained with RWKV-4's token shift added (each block also reading the previous token, "
+                       "as RWKV-4's do from the first step) would measure how much of it the missing previous "
+                       "token costs."))
     return " ".join(out)
 
 

@@ -27,6 +27,7 @@ SWEEP_FILE = ROOT / "docs" / "race" / "sweep.json"
 THROUGHPUT_FILE = ROOT / "docs" / "race" / "throughput.json"
 BIGRAM_FILE = ROOT / "docs" / "race" / "bigram.json"      # `python -m lab.bigram --json docs/race/bigram.json`
 PLATEAU_FILE = ROOT / "docs" / "race" / "plateau.json"    # `python -m lab.plateau --json docs/race/plateau.json`
+SHIFT_FILE = ROOT / "docs" / "race" / "gpt_shift.json"    # `python -m lab.gpt_shift --json docs/race/gpt_shift.json`
 BEFORE_DIR = BEFORE                                       # the shipped logs the race replaced (lab.sweep.adopt keeps them)
 RACE_KINDS = ("rwkv4", "gpt", "lstm", "redline")   # the four models of the race (each kind's main shipped model)
 # What this race's scale cannot show, and what would (the paper's abstract: Peng et al., 2023, arXiv:2305.13048).

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from lab import ablation
-from rivals import gpt, lstm
+from rivals import gpt, gpt_shift, lstm
 from rwkv_core import model as rwkv
 from rwkv_core.config import Config as RWKVConfig
 from rwkv_core.weights import Weights as RWKVWeights
@@ -144,3 +144,6 @@ def _gpt_scorer(w, cfg, tok):
 GPT = Hooks(make_config=gpt_config, init_weights=gpt.init_weights, weights=gpt.Weights.from_state_dict,
             forward=gpt.forward_batch, scorer=_gpt_scorer,
             decay_exempt=("transformer.wte.weight", "transformer.wpe.weight"))
+GPT = replace(GPT, variants={"shift": replace(     # the token-shift experiment (lab.gpt_shift), never shipped
+    GPT, init_weights=gpt_shift.init_weights, weights=gpt_shift.ShiftWeights.from_state_dict,
+    forward=gpt_shift.forward_batch, scorer=gpt_shift.Scorer)})

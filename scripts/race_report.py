@@ -213,7 +213,7 @@ def carried_section(sweep: dict | None) -> list[str]:
                        "race − before", "files"], table), "", race.carried_text(rows, sweep)]
 
 
-def attention_section(data: dict) -> list[str]:
+def attention_section(data: dict, measured: bool = False) -> list[str]:
     """What the GPT's attention reads on and past the plateau (lab.plateau), worded from the file."""
     from lab import plateau
     rows = [[f"`{r['checkpoint']}`", f"{r['step']:,}", f"{r['lr_peak']:g}, {r['warmup_steps']} warm-up, {r['init']} init",
@@ -223,7 +223,32 @@ def attention_section(data: dict) -> list[str]:
             f"tokens; the strongest head. Training loss: the mean of the {data['window']} steps up to the checkpoint "
             "(nats/token).", "",
             *md_table(["checkpoint", "step", "setting", "training loss", "strongest head", "weight on the previous token"],
-                      rows), "", plateau.verdict(data)]
+                      rows), "", plateau.verdict(data, measured)]
+
+
+def shift_section(data: dict) -> list[str]:
+    """The GPT with and without RWKV-4's token shift at the sweep's budget (lab.gpt_shift), from the file."""
+    from lab import gpt_shift
+    s = data["setting"]
+    steps = [c["step"] for c in data["plain"]["curve"]]
+
+    def row(name, r):
+        at = {c["step"]: c for c in r["curve"]}
+        below = r["below_bigram_from_step"]
+        return [name, f"{r['params']:,}", *[f"{at[n]['train_loss']:.3f} / {at[n]['bits_per_char']:.3f}" for n in steps],
+                f"{below:,}" if below is not None else f"not by step {r['steps']:,}"]
+    machine = "; ".join(sorted({f"{x['cpu']}, {x['threads']} thread(s)" for r in (data["plain"], data["shift"])
+                                for x in r["sessions"]}))
+    said = ([f"The plain run repeats the sweep's (held-out {data['sweep_bits_per_char']:.4f} bits/char there, "
+             f"{data['plain']['bits_per_char']:.4f} here)."] if data.get("sweep_bits_per_char") else [])
+    return [f"`{data['command']}` ({machine}): the GPT at its chosen setting ({s['lr']:g}, {s['warmup']} warm-up, "
+            f"{s['init']} init) for the sweep's {s['steps']:,} steps, the same data, seed and batch, with and without "
+            "RWKV-4's token shift before each sublayer (`lab.gpt_shift`: each block mixes its layer-normed input "
+            "with the previous token's, per channel, as RWKV-4's time-mix does). Each cell: the training loss (the "
+            f"mean of the {data['window']} steps up to it, nats/token) / held-out bits per character.", "",
+            *md_table(["model", "parameters", *[f"step {n:,}" for n in steps], "below the bigram level from step"],
+                      [row("GPT", data["plain"]), row("GPT + token shift", data["shift"])]), "",
+            " ".join([gpt_shift.verdict(data), *said])]
 
 
 def report() -> str:
@@ -248,9 +273,12 @@ def report() -> str:
     bigram = race.read(race.BIGRAM_FILE)
     if bigram:
         lines += ["## The early plateau (docs/race/bigram.json)", "", *plateau_section(bigram), ""]
-    attention = race.read(race.PLATEAU_FILE)
+    attention, shift = race.read(race.PLATEAU_FILE), race.read(race.SHIFT_FILE)
     if attention:
-        lines += ["### What the GPT's attention reads (docs/race/plateau.json)", "", *attention_section(attention), ""]
+        lines += ["### What the GPT's attention reads (docs/race/plateau.json)", "",
+                  *attention_section(attention, measured=bool(shift)), ""]
+    if shift:
+        lines += ["### The GPT with RWKV-4's token shift (docs/race/gpt_shift.json)", "", *shift_section(shift), ""]
     return "\n".join(lines)
 
 

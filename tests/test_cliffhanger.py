@@ -24,7 +24,7 @@ def test_every_model_trained_here_is_in_the_table_with_its_own_numbers():
         total = json.loads((MODELS / f"{m.name}.eval.json").read_text())["total"]
         assert m.bits_per_char == total["bits_per_char"]
     by = {m.name: m for m in models}
-    # the same recipe: 2,000 steps of 6 × 512 tokens, except the red line stopped by its time cap
+    # the same recipe for both: 2,000 steps of 6 × 512 tokens
     assert by["rwkv4-shakespeare"].train_tokens == by[vcl.ABLATION].train_tokens == 2000 * 6 * 512
     sentence = vcl.gap_sentence(models)
     gap = by[vcl.ABLATION].bits_per_char - by["rwkv4-shakespeare"].bits_per_char

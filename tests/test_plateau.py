@@ -58,7 +58,8 @@ def test_the_verdict_is_worded_from_the_numbers_either_way():
     assert "the GPT's best training loss is 4.500 nats/token, above the bigram level (4.000), against RWKV-4's 3.500" in text
     assert "In the 2 GPT checkpoints above the level (step 300), no attention head puts more than 0.015" in text
     assert "all but even" in text and "the strongest head puts 0.200 there (20 times even)" in text
-    assert "does not explain the whole slow start" in text
+    assert "does not explain the whole slow start" in text and "would measure how much" in text
+    assert "The token-shift experiment below measures" in plateau.verdict(data, measured=True)
     data["sweep_losses"]["gpt"] = [3.9]
     data["runs"] = [run(300, 3.9, 0.05)]
     text = plateau.verdict(data)
@@ -74,4 +75,4 @@ def test_the_committed_file_is_what_the_report_says():
         assert r["best"] == pytest.approx(max(max(h) for h in r["shares"]))
         assert r["below_bigram"] == (r["train_loss"] < data["bigram_nats_per_token"])
     report = (race.ROOT / "docs" / "race" / "README.md").read_text()
-    assert plateau.verdict(data) in report
+    assert plateau.verdict(data, measured=race.read(race.SHIFT_FILE) is not None) in report

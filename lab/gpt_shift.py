@@ -1,0 +1,117 @@
+"""An experiment on the GPT's slow start: the same GPT with RWKV-4's token shift before each sublayer.
+
+After the tuning sweep's 300 steps the GPT's training loss is still above the bigram level, where
+RWKV-4 and the LSTM are well below it, and its attention heads are all but even, putting no weight on
+the previous token (lab.plateau, docs/race/plateau.json). RWKV-4 reads the previous token from the
+first step through its token shift. This variant gives the GPT exactly that and nothing else: each
+block mixes its layer-normed input with the previous token's, per channel, before the attention and
+before the MLP, as RWKV-4's time-mix and channel-mix do before their projections (rivals/gpt_shift.py;
+the GPT's "shift" training variant, lab.train_kinds).
+
+Both the plain GPT and this one are trained here, one after the other, at the GPT's chosen setting and
+the sweep's short budget (the same data, seed, batch, loss and steps as the sweep's run), never shipped:
+
+    python -m lab.gpt_shift --json docs/race/gpt_shift.json   # trains runs/gpt-shift/{plain,shift}/ (resumable)
+
+The JSON holds both runs' training curves (the 50-step means lab.bigram and lab.plateau use), where each
+falls below the bigram level (lab.bigram.leaves_at), held-out bits per character, and each run's conditions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+OUT = Path("runs/gpt-shift")                 # the runs (ignored by git)
+
+
+# --- the experiment ---------------------------------------------------------------------------
+
+def setting():
+    """The sweep's run it is compared with: the GPT's chosen setting, the sweep's short budget."""
+    from lab import sweep
+    c = sweep.results()["chosen"]["gpt"]
+    return sweep.Setting("gpt", c["lr"], c["warmup"], c["init"])
+
+
+def curve(log: dict, window: int) -> list[dict]:
+    """The training loss's mean over the `window` steps up to each validation step (lab.plateau's measure)."""
+    losses = {t["step"]: t["loss"] for t in log["train"]}
+    out = []
+    for v in log["val"]:
+        back = [losses[s] for s in range(v["step"] - window + 1, v["step"] + 1) if s in losses]
+        out.append({"step": v["step"], "train_loss": sum(back) / len(back), "bits_per_char": v["bits_per_char"]})
+    return out
+
+
+def summary(log: dict, level: float, window: int) -> dict:
+    from lab import bigram
+    return {"steps": log["val"][-1]["step"], "bits_per_char": log["final"]["bits_per_char"],
+            "below_bigram_from_step": bigram.leaves_at(log, level), "curve": curve(log, window),
+            "recipe": {k: log["recipe"][k] for k in ("lr_peak", "warmup_steps", "loss", "init", "batch_size",
+                                                      "ctx_len", "seed", "total_steps")},
+            "params": log["params"], "sessions": [{k: s.get(k) for k in ("cpu", "threads", "load", "start_step",
+                                                                           "stop_step", "why", "beside")}
+                                                  for s in log["sessions"]]}
+
+
+def verdict(d: dict) -> str:
+    """The experiment's finding, worded from the numbers."""
+    plain, shift = d["plain"], d["shift"]
+    n, lvl = shift["steps"], d["bigram_nats_per_token"]
+    def where(r):
+        return (f"below it from step {r['below_bigram_from_step']:,}" if r["below_bigram_from_step"] is not None
+                else f"still above it at step {n:,} ({r['curve'][-1]['train_loss']:.3f})")
+    gain = plain["bits_per_char"] - shift["bits_per_char"]
+    return (f"The same GPT with RWKV-4's token shift added before each sublayer ({d['extra_params']:,} more "
+            f"parameters), trained at the same setting, data and seed for the sweep's {n:,} steps, is {where(shift)} "
+            f"of the bigram level ({lvl:.3f} nats/token); the plain GPT is {where(plain)}. Held-out after {n:,} steps: "
+            f"{shift['bits_per_char']:.3f} bits/char against {plain['bits_per_char']:.3f} "
+            f"({'better' if gain > 0 else 'worse'} by {abs(gain):.3f}): "
+            + ("reading the previous token from the first step is much of what the GPT's slow start lacks."
+               if shift["below_bigram_from_step"] is not None and plain["below_bigram_from_step"] is None
+               else "the previous token alone does not explain the GPT's slow start."))
+
+
+def run(variant: str, threads: int, beside: str) -> dict:
+    """Train the plain GPT ("") or this variant ("shift"), resumable, at the setting of the sweep's run;
+    returns its log. Both run here, one after the other on the same machine: the sweep's own run is a
+    local file a new checkout lacks, and the plain one again checks that the sweep's number reproduces."""
+    from lab import sweep
+    from lab.train import train
+    name = f"gpt-{variant or 'plain'}-sweep"
+    return train("gpt", sweep.config(setting(), threads), OUT / (variant or "plain"), variant=variant, name=name,
+                 export=False, tokenizer=sweep.TOKENIZER, beside=beside, quiet=True)
+
+
+def main(argv=None) -> dict:
+    from lab import bigram, sweep
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the logs)")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    logs = {}
+    for variant in ("", "shift"):
+        logs[variant] = run(variant, args.threads, args.beside)
+        if "final" not in logs[variant]:
+            raise SystemExit("stopped before the end: run it again to go on")
+    level = bigram.conditional_entropy(bigram.training_ids())
+    s = setting()
+    out = {"command": "python -m " + " ".join(["lab.gpt_shift", *(argv if argv is not None else sys.argv[1:])]),
+           "bigram_nats_per_token": level, "window": bigram.WINDOW,
+           "extra_params": logs["shift"]["params"] - logs[""]["params"],
+           "setting": {"lr": s.lr, "warmup": s.warmup, "init": s.init, "steps": sweep.STEPS},
+           "sweep_bits_per_char": next((r["bits_per_char"] for r in sweep.results()["runs"] if r["kind"] == "gpt"
+                                        and (r["lr"], r["warmup"], r["init"]) == (s.lr, s.warmup, s.init)), None),
+           "plain": summary(logs[""], level, bigram.WINDOW), "shift": summary(logs["shift"], level, bigram.WINDOW)}
+    out["verdict"] = verdict(out)
+    print(out["verdict"])
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()
