@@ -180,6 +180,58 @@ def compute_curves(curves: dict[str, Curve], speed: dict[str, float]) -> dict[st
 
 # --- training speed ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Plateau:
+    """The Why page's "Learning early" section, from docs/race/bigram.json, plateau.json and gpt_shift.json."""
+    level: float                                   # the bigram level, nats/token
+    curves: dict[str, list[tuple[int, float]]]     # model title → (step, 50-step mean training loss), the race's runs
+    short: dict[str, list[tuple[int, float]]]      # the token-shift experiment's two runs (dashed), if committed
+    table: dict[str, list]                         # model → the step its loss went below the level
+    text: str                                      # the verdicts, worded from the files
+    caption: str                                   # the commands that wrote them
+
+
+def _step(step: int | None, steps: int | None = None) -> str:
+    return f"{step:,}" if step is not None else f"not by step {steps:,}" if steps else "not reached"
+
+
+def plateau_view(models_dir: Path | None = None) -> Plateau | None:
+    """None until docs/race/bigram.json is committed (`python -m lab.bigram --json docs/race/bigram.json`)."""
+    from lab import bigram, plateau
+    data = race.read(race.BIGRAM_FILE)
+    if data is None:
+        return None
+    attention, shift = race.read(race.PLATEAU_FILE), race.read(race.SHIFT_FILE)
+    logs = race.race_logs(models_dir)
+    curves = {title(k): bigram.smoothed(log, data["window"]) for k, log in logs.items()}
+    short = ({f"GPT, {shift['plain']['steps']}-step run": [tuple(p) for p in shift["plain"]["smoothed"]],
+              f"GPT + token shift, {shift['shift']['steps']}-step run": [tuple(p) for p in shift["shift"]["smoothed"]]}
+             if shift else {})
+    rows = [r for r in data["runs"] if "/before/" not in r["log"]]
+    rows += [r for r in data["runs"] if "/before/" in r["log"]]
+    table = {"model": [title(r["kind"]) + (" (before the race)" if "/before/" in r["log"] else "") for r in rows],
+             "setting": [f"{r['lr_peak']:g}, {r['warmup_steps']} warm-up, {r['loss'] or 'ce+l2wrap'}, "
+                         f"{r.get('init', 'kind')} init" for r in rows],
+             "below the bigram level from step": [_step(r["leaves_at_step"]) for r in rows]}
+    if shift:
+        for name, r in zip(short, (shift["plain"], shift["shift"])):
+            table["model"].append(name)
+            table["setting"].append(f"{shift['setting']['lr']:g}, {shift['setting']['warmup']} warm-up, ce, "
+                                    f"{shift['setting']['init']} init")
+            table["below the bigram level from step"].append(_step(r["below_bigram_from_step"], r["steps"]))
+    text = " ".join(filter(None, [bigram.gpt_sentence(data),
+                                  attention and plateau.verdict(attention, measured=bool(shift)),
+                                  shift and shift["verdict"]]))
+    caption = (f"docs/race/bigram.json (`{data['command']}`): the bigram level is the training loss of the best table "
+               f"of which token follows which, over the {data['train_tokens']:,} training tokens. "
+               + (f"docs/race/plateau.json (`{attention['command']}`): the weight the GPT's attention heads put on "
+                  "the previous token. " if attention else "")
+               + (f"docs/race/gpt_shift.json (`{shift['command']}`): the same GPT with RWKV-4's token shift, and "
+                  "without it, for the sweep's short budget on the same data and seed. " if shift else "")
+               + "The whole story, with every run: docs/race/README.md.")
+    return Plateau(data["bigram_nats_per_token"], curves, short, table, text, caption)
+
+
 def train_step_speeds(kinds: Sequence[str], *, device="cpu", batch: int = 6, ctx: int = 512,
                       repeats: int = 1) -> list:
     """One training step per kind (batch × ctx tokens), each in its fastest allowed schedule

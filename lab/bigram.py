@@ -64,6 +64,31 @@ def leaves_at(log: dict, level: float, window: int = WINDOW) -> int | None:
     return None
 
 
+def smoothed(log: dict, window: int = WINDOW, every: int = 10) -> list[tuple[int, float]]:
+    """(step, mean training loss over the `window` steps before it) every `every` steps: the curve
+    leaves_at reads, for a figure."""
+    losses = {e["step"]: e["loss"] for e in log["train"]}
+    out = []
+    for step in sorted(losses):
+        back = [losses[s] for s in range(step - window, step) if s in losses]
+        if step % every == 0 and len(back) >= window // 2:
+            out.append((step, sum(back) / len(back)))
+    return out
+
+
+def gpt_sentence(data: dict) -> str:
+    """The race's GPT's step below the bigram level against its run's from before the race (docs/race/bigram.json),
+    worded from the file; "" where either is missing."""
+    now = next((r for r in data["runs"] if r["kind"] == "gpt" and "/before/" not in r["log"]), None)
+    was = next((r for r in data["runs"] if r["kind"] == "gpt" and "/before/" in r["log"]), None)
+    if not (now and was and now["leaves_at_step"] is not None and was["leaves_at_step"] is not None):
+        return ""
+    d = was["leaves_at_step"] - now["leaves_at_step"]
+    return (f"The GPT in the race leaves the plateau at step {now['leaves_at_step']:,}; before the race, at RWKV-4's "
+            f"recipe, at step {was['leaves_at_step']:,}: "
+            + (f"{d:,} steps earlier." if d > 0 else f"not earlier ({-d:,} steps later)." if d < 0 else "the same step."))
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--logs", nargs="+", type=Path, default=None, help="default: the race's logs and docs/race/before/")

@@ -36,19 +36,18 @@ def setting():
 
 
 def curve(log: dict, window: int) -> list[dict]:
-    """The training loss's mean over the `window` steps up to each validation step (lab.plateau's measure)."""
-    losses = {t["step"]: t["loss"] for t in log["train"]}
-    out = []
-    for v in log["val"]:
-        back = [losses[s] for s in range(v["step"] - window + 1, v["step"] + 1) if s in losses]
-        out.append({"step": v["step"], "train_loss": sum(back) / len(back), "bits_per_char": v["bits_per_char"]})
-    return out
+    """At each validation step: the training loss's mean over the `window` steps up to it (lab.plateau's
+    measure) and held-out bits per character."""
+    from lab.plateau import train_loss_at
+    return [{"step": v["step"], "train_loss": train_loss_at(log, v["step"], window), "bits_per_char": v["bits_per_char"]}
+            for v in log["val"]]
 
 
 def summary(log: dict, level: float, window: int) -> dict:
     from lab import bigram
     return {"steps": log["val"][-1]["step"], "bits_per_char": log["final"]["bits_per_char"],
-            "below_bigram_from_step": bigram.leaves_at(log, level), "curve": curve(log, window),
+            "below_bigram_from_step": bigram.leaves_at(log, level, window), "curve": curve(log, window),
+            "smoothed": [list(p) for p in bigram.smoothed(log, window)],
             "recipe": {k: log["recipe"][k] for k in ("lr_peak", "warmup_steps", "loss", "init", "batch_size",
                                                       "ctx_len", "seed", "total_steps")},
             "params": log["params"], "sessions": [{k: s.get(k) for k in ("cpu", "threads", "load", "start_step",

@@ -176,6 +176,7 @@ def sweep_svg(sweep: dict, width: int = 720, height: int = 420) -> str:
 
 def plateau_section(bigram: dict) -> list[str]:
     """When each run's training loss went below the bigram level (lab.bigram), worded from the file."""
+    from lab import bigram as lab_bigram
     runs, level = bigram["runs"], bigram["bigram_nats_per_token"]
     rows = [[cc.title(r["kind"]) + (" (before the race)" if "/before/" in r["log"] else ""), f"{r['lr_peak']:g}",
              str(r["warmup_steps"]), r["loss"] or "ce+l2wrap", r.get("init", "kind"),
@@ -185,14 +186,9 @@ def plateau_section(bigram: dict) -> list[str]:
            f"the {bigram['train_tokens']:,} training tokens, is {level:.3f} nats/token. A run leaves that plateau at "
            f"the first step whose mean training loss over the {bigram['window']} steps before it is below it.", ""]
     out += md_table(["model", "peak rate", "warm-up", "loss", "init", "below the bigram level from step", "log"], rows)
-    now = next((r for r in runs if r["kind"] == "gpt" and "/before/" not in r["log"]), None)
-    was = next((r for r in runs if r["kind"] == "gpt" and "/before/" in r["log"]), None)
-    if now and was and now["leaves_at_step"] is not None and was["leaves_at_step"] is not None:
-        d = was["leaves_at_step"] - now["leaves_at_step"]
-        out += ["", f"The GPT in the race leaves the plateau at step {now['leaves_at_step']:,}; before the race, at "
-                f"RWKV-4's recipe, at step {was['leaves_at_step']:,}: "
-                + (f"{d:,} steps earlier." if d > 0 else f"not earlier ({-d:,} steps later)." if d < 0 else
-                   "the same step.")]
+    said = lab_bigram.gpt_sentence(bigram)
+    if said:
+        out += ["", said]
     return out
 
 

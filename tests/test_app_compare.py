@@ -64,6 +64,31 @@ def test_the_fairness_warning_is_computed_from_the_files(page):
     assert [list(t["x"]) for t in lines] == [[lr for lr, _ in pts] for pts in series.values()]
 
 
+def test_learning_early_shows_each_race_run_against_the_bigram_level_from_the_files(page):
+    """The curves are the race's logs (the 50-step means lab.bigram reads), the steps in the table are
+    docs/race/bigram.json's, and the sentences are worded from bigram.json, plateau.json and gpt_shift.json."""
+    from lab import bigram
+    data = race.read(race.BIGRAM_FILE)
+    fig = chart(page, "Training loss against the bigram level")
+    logs = race.race_logs()
+    solid = [t for t in fig["data"] if t["line"].get("dash") != "dash"]
+    assert [t["name"] for t in solid] == [cc.title(k) for k in logs]
+    for t, log in zip(solid, logs.values()):
+        assert list(zip(t["x"], t["y"])) == bigram.smoothed(log, data["window"])
+    assert fig["layout"]["shapes"][0]["y0"] == data["bigram_nats_per_token"]
+    view = cc.plateau_view()
+    steps = table_with(page, "below the bigram level from step")
+    assert steps.to_dict("list") == view.table
+    assert sorted(view.table["below the bigram level from step"][:len(data["runs"])]) == \
+        sorted(f"{r['leaves_at_step']:,}" for r in data["runs"])
+    assert md_escape(view.text) in [m.value for m in page.markdown]
+    assert bigram.gpt_sentence(data) in view.text
+    shift = race.read(race.SHIFT_FILE)
+    assert len(fig["data"]) == len(logs) + (2 if shift else 0)
+    if shift:
+        assert shift["verdict"] in view.text and "The token-shift experiment below measures" in view.text
+
+
 def test_the_committed_training_speed(page, kinds):
     fig = chart(page, "Training: tokens per second of one step")
     assert set(cc.title(k) for k in LANDED) <= set(fig["data"][0]["x"])

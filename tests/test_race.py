@@ -138,6 +138,41 @@ def test_compute_time_is_tokens_over_the_clean_throughput():
     assert line.startswith(f"In the same {eq.seconds / 60:.0f} minutes of compute") and cc.title(best) in line
 
 
+def test_the_plateau_figure_draws_each_run_the_bigram_level_and_the_experiment_dashed():
+    fig = vc.plateau_figure({"RWKV-4": [(10, 6.0), (20, 3.5)], "GPT <b>": [(10, 6.5), (20, 4.4)]}, 3.921,
+                            {"GPT + token shift, 300-step run": [(10, 6.2), (20, 3.8)]})
+    assert [t.name for t in fig.data] == ["RWKV-4", "GPT &lt;b&gt;", "GPT + token shift, 300-step run"]
+    assert [t.line.dash for t in fig.data] == [None, None, "dash"]
+    assert fig.layout.shapes[0].y0 == fig.layout.shapes[0].y1 == 3.921
+    assert "3.921" in fig.layout.annotations[-1].text
+    assert fig.layout.yaxis.range[0] == pytest.approx(3.4) and fig.layout.yaxis.range[1] == pytest.approx(5.921)
+    assert len(vc.plateau_figure({}, 3.9).data) == 0
+
+
+def test_the_plateau_view_reads_the_files_and_adds_the_experiment_when_committed(tmp_path, monkeypatch):
+    from app import compare_core as cc
+    from lab import bigram
+    view = cc.plateau_view()
+    data = race.read(race.BIGRAM_FILE)
+    assert view.level == data["bigram_nats_per_token"]
+    assert sorted(view.table["below the bigram level from step"][:len(data["runs"])]) == \
+        sorted(f"{r['leaves_at_step']:,}" if r["leaves_at_step"] is not None else "not reached" for r in data["runs"])
+    shift = {"command": "python -m lab.gpt_shift", "verdict": "It says so.", "setting": {"lr": 2e-3, "warmup": 100,
+             "init": "torch", "steps": 300},
+             "plain": {"steps": 300, "smoothed": [[10, 7.0]], "below_bigram_from_step": None},
+             "shift": {"steps": 300, "smoothed": [[10, 6.0]], "below_bigram_from_step": 250}}
+    path = tmp_path / "gpt_shift.json"
+    path.write_text(__import__("json").dumps(shift))
+    monkeypatch.setattr(race, "SHIFT_FILE", path)
+    view = cc.plateau_view()
+    assert view.short == {"GPT, 300-step run": [(10, 7.0)], "GPT + token shift, 300-step run": [(10, 6.0)]}
+    assert view.table["below the bigram level from step"][-2:] == ["not by step 300", "250"]
+    assert view.text.endswith("It says so.") and "The token-shift experiment below measures" in view.text
+    assert bigram.gpt_sentence(data) in view.text and "gpt_shift.json" in view.caption
+    monkeypatch.setattr(race, "BIGRAM_FILE", tmp_path / "none.json")
+    assert cc.plateau_view() is None
+
+
 def test_the_sweep_figure_draws_each_kind_and_stars_the_chosen():
     fig = vc.sweep_figure({"RWKV-4": [(1e-3, 2.2), (2e-3, 2.1)], "GPT": [(1e-3, 2.6)]}, {"RWKV-4": (2e-3, 2.1)}, 300)
     lines = [t for t in fig.data if t.showlegend is not False]

@@ -54,6 +54,32 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
                   margin=ROOM_FOR_LEGEND, height=480)
 
 
+def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: float,
+                   short: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> go.Figure:
+    """curves: model → [(training step, mean training loss of the steps before it)]; level: the bigram
+    level (nats/token, a dashed line); short: shorter experiments drawn dashed (the token-shift GPT)."""
+    traces = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
+                         line=dict(color=model_colour(name, j)),
+                         hovertemplate="step %{x}: %{y:.3f} nats/token<extra>" + safe(name) + "</extra>")
+              for j, (name, pts) in enumerate(curves.items())]
+    traces += [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
+                          line=dict(color=model_colour(name, len(curves) + j), dash="dash", width=3),
+                          hovertemplate="step %{x}: %{y:.3f} nats/token<extra>" + safe(name) + "</extra>")
+               for j, (name, pts) in enumerate((short or {}).items())]
+    line = dict(type="line", x0=0, x1=1, xref="paper", y0=level, y1=level, yref="y", line=dict(color=MUTED, dash="dot"))
+    label = dict(text=f"bigram level {level:.3f}", x=1, xref="paper", y=level, yref="y", showarrow=False,
+                 xanchor="right", yanchor="bottom", font=dict(size=13))
+    lows = [p[1] for pts in [*curves.values(), *(short or {}).values()] for p in pts]
+    return figure(traces, title="Training loss against the bigram level",
+                  caption="The mean training loss of the 50 steps before each point (one step's loss is one batch's). "
+                          "Below the dotted line a model does better than the best table of which token follows "
+                          "which: it has begun to use more than the current token.",
+                  x_title="training step (6 × 512 tokens each)", y_title="training loss (nats/token)",
+                  shapes=[line], annotations=[label],
+                  yaxis=dict(range=[min(lows, default=level) - 0.1, level + 2.0]),
+                  margin=ROOM_FOR_LEGEND, height=480)
+
+
 def speed_figure(rows: Sequence[tuple[str, float]], device: str = "") -> go.Figure:
     """rows: (model, tokens per second of one training step)."""
     bar = go.Bar(x=[safe(n) for n, _ in rows], y=[v for _, v in rows], text=[f"{v:,.0f}" for _, v in rows],

@@ -93,6 +93,17 @@ elif len(curves) >= 2:
 else:
     st.info("The comparison needs at least two training logs in the models folder (models/*.log.json).")
 
+# --- the early plateau -------------------------------------------------------------------------
+st.header("Learning early: the bigram plateau")
+early = cc.plateau_view()
+if early is None:
+    st.info("No bigram level is committed yet (`python -m lab.bigram --json docs/race/bigram.json`).")
+else:
+    show(vc.plateau_figure(early.curves, early.level, early.short), "wr_plateau")
+    table(early.table, key="wr_plateau_table")
+    st.markdown(md_escape(early.text))
+    st.caption(early.caption)
+
 # --- training ----------------------------------------------------------------------------------
 st.header("Training: tokens per second of one step")
 for rec in sc.training_step_records():          # docs/compare/train_step_*.json: this page's and the Lab's
