@@ -1,6 +1,7 @@
-"""docs/benchmarks.md's tables of the models trained here, written from their files only:
+"""docs/benchmarks.md's tables of the models trained here, and the README's summary of the fair race,
+written from their files only:
 
-    python scripts/docs_blocks.py            # rewrite every block in docs/benchmarks.md
+    python scripts/docs_blocks.py            # rewrite every block in docs/benchmarks.md and README.md
     python scripts/docs_blocks.py --print    # print them
 
 A block sits between `<!-- block:NAME -->` and `<!-- /block:NAME -->`; everything between is
@@ -22,6 +23,8 @@ from scripts.race_report import md_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
+DOCS = (DOC, README)                                 # each holds the blocks it names
 RACE = ("rwkv4", "lstm", "gpt", "redline")          # the order of "The rivals trained here"
 
 
@@ -111,7 +114,33 @@ def recall(path: Path = vcl.RECALL) -> str:
                         "first: none learned to copy at this size and budget."])
 
 
-BLOCKS = {"rivals": rivals, "cliffhanger": cliffhanger, "recall": recall}
+def race_summary(models_dir: Path | None = None) -> str:
+    """The fair race in a paragraph (README): fair yet, who is best at equal tokens and at equal compute,
+    when the GPT left the bigram plateau: lab.race's and the Why page's own sentences, from the files."""
+    from app import compare_core as cc
+    from lab import bigram
+    sweep = race.read(race.SWEEP_FILE)
+    reasons = race.unfair(sweep, race.race_logs(models_dir))
+    out = ["**The fair race** ([docs/race/README.md](docs/race/README.md), `python scripts/race_report.py --out "
+           "docs/race/README.md`; the Why page): "
+           + ("every kind was tuned with the same budget (a sweep of peak rates, warm-up and initialisation) and "
+              "trained at its chosen setting on the same 6.14M training tokens." if not reasons else
+              "not yet fair: " + "; ".join(reasons) + ".")]
+    curves = cc.read_curves(models_dir)
+    eq = cc.equal_race(curves, race.throughput(race.read(race.THROUGHPUT_FILE)))
+    if eq is not None:
+        out.append(cc.verdict(curves, eq) + " " + cc.verdict_compute(curves, eq) + " Compute time is a run's "
+                   "training tokens ÷ its kind's clean throughput (docs/race/throughput.json).")
+    data = race.read(race.BIGRAM_FILE)
+    if data and bigram.gpt_sentence(data):
+        out.append(bigram.gpt_sentence(data))
+    shift = race.read(race.SHIFT_FILE)
+    if shift:
+        out.append(shift["verdict"])
+    return " ".join(out + [race.SCALE_NOTE])
+
+
+BLOCKS = {"rivals": rivals, "cliffhanger": cliffhanger, "recall": recall, "race": race_summary}
 
 
 def fill(doc: str) -> str:
@@ -130,8 +159,9 @@ def main(argv=None) -> None:
         for name, make in BLOCKS.items():
             print(f"<!-- block:{name} -->\n{make()}\n<!-- /block:{name} -->\n")
         return
-    DOC.write_text(fill(DOC.read_text()))
-    print(f"wrote the blocks of {DOC}")
+    for doc in DOCS:
+        doc.write_text(fill(doc.read_text()))
+        print(f"wrote the blocks of {doc}")
 
 
 if __name__ == "__main__":

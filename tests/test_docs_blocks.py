@@ -9,11 +9,25 @@ from scripts import docs_blocks
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_block_of_the_benchmarks_is_what_its_files_say():
-    doc = (ROOT / "docs" / "benchmarks.md").read_text()
+def test_every_block_of_the_benchmarks_and_the_readme_is_what_its_files_say():
+    docs = {path: path.read_text() for path in docs_blocks.DOCS}
     for name in docs_blocks.BLOCKS:
-        assert f"<!-- block:{name} -->" in doc and f"<!-- /block:{name} -->" in doc, name
-    assert docs_blocks.fill(doc) == doc, "docs/benchmarks.md is stale: run python scripts/docs_blocks.py"
+        assert any(f"<!-- block:{name} -->" in d and f"<!-- /block:{name} -->" in d for d in docs.values()), name
+    for path, doc in docs.items():
+        assert docs_blocks.fill(doc) == doc, f"{path.name} is stale: run python scripts/docs_blocks.py"
+
+
+def test_the_readme_says_the_race_as_its_files_do():
+    """The README's claims about the comparison are the Why page's own sentences, from the committed files."""
+    from app import compare_core as cc
+    from lab import race
+    readme = (ROOT / "README.md").read_text()
+    curves = cc.read_curves()
+    eq = cc.equal_race(curves, race.throughput(race.read(race.THROUGHPUT_FILE)))
+    assert cc.verdict(curves, eq) in readme and cc.verdict_compute(curves, eq) in readme
+    reasons = race.unfair(race.read(race.SWEEP_FILE), race.race_logs())
+    assert ("not yet fair: " + "; ".join(reasons)) in readme if reasons else "trained at its chosen setting" in readme
+    assert race.SCALE_NOTE in readme
 
 
 def test_a_block_is_filled_empty_or_not_and_nothing_else_moves():
