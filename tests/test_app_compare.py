@@ -87,6 +87,8 @@ def test_learning_early_shows_each_race_run_against_the_bigram_level_from_the_fi
     assert len(fig["data"]) == len(logs) + (2 if shift else 0)
     if shift:
         assert shift["verdict"] in view.text and "The token-shift experiment below measures" in view.text
+        close = chart(page, "The first")
+        assert [list(zip(t["x"], t["y"])) for t in close["data"]] == [list(map(tuple, pts)) for pts in view.short.values()]
 
 
 def test_the_committed_training_speed(page, kinds):

@@ -55,9 +55,10 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
 
 
 def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: float,
-                   short: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> go.Figure:
+                   short: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+                   title: str = "Training loss against the bigram level") -> go.Figure:
     """curves: model → [(training step, mean training loss of the steps before it)]; level: the bigram
-    level (nats/token, a dashed line); short: shorter experiments drawn dashed (the token-shift GPT)."""
+    level (nats/token, a dotted line); short: shorter experiments drawn dashed (the token-shift GPT)."""
     traces = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
                          line=dict(color=model_colour(name, j)),
                          hovertemplate="step %{x}: %{y:.3f} nats/token<extra>" + safe(name) + "</extra>")
@@ -70,7 +71,7 @@ def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: flo
     label = dict(text=f"bigram level {level:.3f}", x=1, xref="paper", y=level, yref="y", showarrow=False,
                  xanchor="right", yanchor="bottom", font=dict(size=13))
     lows = [p[1] for pts in [*curves.values(), *(short or {}).values()] for p in pts]
-    return figure(traces, title="Training loss against the bigram level",
+    return figure(traces, title=title,
                   caption="The mean training loss of the 50 steps before each point (one step's loss is one batch's). "
                           "Below the dotted line a model does better than the best table of which token follows "
                           "which: it has begun to use more than the current token.",

@@ -100,6 +100,11 @@ if early is None:
     st.info("No bigram level is committed yet (`python -m lab.bigram --json docs/race/bigram.json`).")
 else:
     show(vc.plateau_figure(early.curves, early.level, early.short), "wr_plateau")
+    if early.short:                              # the experiment's steps, close up
+        n = max(p[0] for pts in early.short.values() for p in pts)
+        show(vc.plateau_figure({}, early.level, early.short,
+                               title=f"The first {n} steps: the GPT with and without RWKV-4's token shift"),
+             "wr_plateau_shift")
     table(early.table, key="wr_plateau_table")
     st.markdown(md_escape(early.text))
     st.caption(early.caption)
