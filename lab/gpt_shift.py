@@ -59,18 +59,22 @@ def verdict(d: dict) -> str:
     """The experiment's finding, worded from the numbers."""
     plain, shift = d["plain"], d["shift"]
     n, lvl = shift["steps"], d["bigram_nats_per_token"]
+
     def where(r):
-        return (f"below it from step {r['below_bigram_from_step']:,}" if r["below_bigram_from_step"] is not None
-                else f"still above it at step {n:,} ({r['curve'][-1]['train_loss']:.3f})")
+        return (f"falls below it at step {r['below_bigram_from_step']:,}" if r["below_bigram_from_step"] is not None
+                else f"ends above it, at {r['curve'][-1]['train_loss']:.3f}")
     gain = plain["bits_per_char"] - shift["bits_per_char"]
+    if shift["below_bigram_from_step"] is not None and plain["below_bigram_from_step"] is None:
+        why = "reading the previous token from the first step is much of what the GPT's slow start lacks."
+    elif gain > 0:
+        why = "reading the previous token from the first step helps, but alone it does not explain the GPT's slow start."
+    else:
+        why = "the previous token alone does not explain the GPT's slow start."
     return (f"The same GPT with RWKV-4's token shift added before each sublayer ({d['extra_params']:,} more "
-            f"parameters), trained at the same setting, data and seed for the sweep's {n:,} steps, is {where(shift)} "
-            f"of the bigram level ({lvl:.3f} nats/token); the plain GPT is {where(plain)}. Held-out after {n:,} steps: "
-            f"{shift['bits_per_char']:.3f} bits/char against {plain['bits_per_char']:.3f} "
-            f"({'better' if gain > 0 else 'worse'} by {abs(gain):.3f}): "
-            + ("reading the previous token from the first step is much of what the GPT's slow start lacks."
-               if shift["below_bigram_from_step"] is not None and plain["below_bigram_from_step"] is None
-               else "the previous token alone does not explain the GPT's slow start."))
+            f"parameters), trained at the same setting, data and seed for the sweep's {n:,} steps: against the bigram "
+            f"level ({lvl:.3f} nats/token), its training loss {where(shift)}; the plain GPT's {where(plain)}. "
+            f"Held-out after {n:,} steps: {shift['bits_per_char']:.3f} bits/char against {plain['bits_per_char']:.3f} "
+            f"({'better' if gain > 0 else 'worse'} by {abs(gain):.3f}): " + why)
 
 
 def run(variant: str, threads: int, beside: str) -> dict:
@@ -79,6 +83,9 @@ def run(variant: str, threads: int, beside: str) -> dict:
     local file a new checkout lacks, and the plain one again checks that the sweep's number reproduces."""
     from lab import sweep
     from lab.train import train
+    done = OUT / (variant or "plain") / "log.json"
+    if done.is_file() and "final" in (log := json.loads(done.read_text())):
+        return log                                   # finished: read, not resumed (no empty session logged)
     name = f"gpt-{variant or 'plain'}-sweep"
     return train("gpt", sweep.config(setting(), threads), OUT / (variant or "plain"), variant=variant, name=name,
                  export=False, tokenizer=sweep.TOKENIZER, beside=beside, quiet=True)

@@ -101,7 +101,7 @@ def test_the_live_generation_cost_and_memory(page, kinds):
     page.multiselect(key="wr_gen_contexts").set_value([16, 64]).run()
     page.button(key="wr_gen_run").click().run()
     no_exception(page)
-    done = page.success[0].value
+    done = next(s.value for s in page.success if s.value.startswith("Measured here"))   # the fair race's is first
     assert done.startswith("Measured here, contexts 16 → 64") and all(cc.title(k) in done for k in kinds)
     live = chart(page, "Generation: time per new token", last=True)
     assert [t["name"] for t in live["data"]] == [cc.title(k) for k in kinds]

@@ -147,7 +147,9 @@ def test_the_plateau_figure_draws_each_run_the_bigram_level_and_the_experiment_d
     assert "3.921" in fig.layout.annotations[-1].text
     assert fig.layout.yaxis.range[0] == pytest.approx(3.4) and fig.layout.yaxis.range[1] == pytest.approx(5.921)
     assert len(vc.plateau_figure({}, 3.9).data) == 0
-    assert vc.plateau_figure({}, 3.9, title="The first 300 steps").layout.title.text.startswith("The first 300 steps")
+    close = vc.plateau_figure({}, 3.9, {"GPT, 300-step run": [(10, 6.5), (300, 4.5)]}, title="The first 300 steps")
+    assert close.layout.title.text.startswith("The first 300 steps")
+    assert close.layout.yaxis.range[0] == pytest.approx(3.8)        # the level in view though no curve reaches it
 
 
 def test_the_plateau_view_reads_the_files_and_adds_the_experiment_when_committed(tmp_path, monkeypatch):

@@ -77,7 +77,7 @@ def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: flo
                           "which: it has begun to use more than the current token.",
                   x_title="training step (6 × 512 tokens each)", y_title="training loss (nats/token)",
                   shapes=[line], annotations=[label],
-                  yaxis=dict(range=[min(lows, default=level) - 0.1, level + 2.0]),
+                  yaxis=dict(range=[min([*lows, level]) - 0.1, level + 2.0]),   # the level always in view
                   margin=ROOM_FOR_LEGEND, height=480)
 
 
