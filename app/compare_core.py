@@ -186,6 +186,7 @@ class Plateau:
     level: float                                   # the bigram level, nats/token
     curves: dict[str, list[tuple[int, float]]]     # model title → (step, 50-step mean training loss), the race's runs
     short: dict[str, list[tuple[int, float]]]      # the token-shift experiment's two runs (dashed), if committed
+    full: dict[str, list[tuple[int, float]]]       # its full-length run (dashed beside the race's), if committed
     table: dict[str, list]                         # model → the step its loss went below the level
     text: str                                      # the verdicts, worded from the files
     caption: str                                   # the commands that wrote them
@@ -219,9 +220,17 @@ def plateau_view(models_dir: Path | None = None) -> Plateau | None:
             table["setting"].append(f"{shift['setting']['lr']:g}, {shift['setting']['warmup']} warm-up, ce, "
                                     f"{shift['setting']['init']} init")
             table["below the bigram level from step"].append(_step(r["below_bigram_from_step"], r["steps"]))
+    full = {}
+    if shift and shift.get("full"):
+        r = shift["full"]["shift"]
+        name = f"GPT + token shift, {shift['full']['steps']:,} steps"
+        full[name] = [tuple(p) for p in r["smoothed"]]
+        table["model"].append(name)
+        table["setting"].append(table["setting"][table["model"].index("GPT")] if "GPT" in table["model"] else "")
+        table["below the bigram level from step"].append(_step(r["below_bigram_from_step"], r["steps"]))
     text = " ".join(filter(None, [bigram.gpt_sentence(data),
                                   attention and plateau.verdict(attention, measured=bool(shift)),
-                                  shift and shift["verdict"]]))
+                                  shift and shift["verdict"], shift and shift.get("full_verdict")]))
     caption = (f"docs/race/bigram.json (`{data['command']}`): the bigram level is the training loss of the best table "
                f"of which token follows which, over the {data['train_tokens']:,} training tokens. "
                + (f"docs/race/plateau.json (`{attention['command']}`): the weight the GPT's attention heads put on "
@@ -229,7 +238,7 @@ def plateau_view(models_dir: Path | None = None) -> Plateau | None:
                + (f"docs/race/gpt_shift.json (`{shift['command']}`): the same GPT with RWKV-4's token shift, and "
                   "without it, for the sweep's short budget on the same data and seed. " if shift else "")
                + "The whole story, with every run: docs/race/README.md.")
-    return Plateau(data["bigram_nats_per_token"], curves, short, table, text, caption)
+    return Plateau(data["bigram_nats_per_token"], curves, short, full, table, text, caption)
 
 
 def train_step_speeds(kinds: Sequence[str], *, device="cpu", batch: int = 6, ctx: int = 512,

@@ -82,13 +82,46 @@ def run(variant: str, threads: int, beside: str) -> dict:
     returns its log. Both run here, one after the other on the same machine: the sweep's own run is a
     local file a new checkout lacks, and the plain one again checks that the sweep's number reproduces."""
     from lab import sweep
+    return _train(OUT / (variant or "plain"), variant, sweep.config(setting(), threads),
+                  f"gpt-{variant or 'plain'}-sweep", beside)
+
+
+def run_full(threads: int, beside: str) -> dict:
+    """The variant over the full recipe at the GPT's chosen setting (lab.sweep.retrain_config): the race's
+    GPT (models/gpt-shakespeare.log.json) is its plain counterpart, so only this one is trained."""
+    from lab import sweep
+    return _train(OUT / "shift-full", "shift", sweep.retrain_config("gpt", sweep.results()["chosen"], threads),
+                  "gpt-shift-race", beside)
+
+
+def _train(out: Path, variant: str, tc, name: str, beside: str) -> dict:
+    from lab import sweep
     from lab.train import train
-    done = OUT / (variant or "plain") / "log.json"
+    done = out / "log.json"
     if done.is_file() and "final" in (log := json.loads(done.read_text())):
         return log                                   # finished: read, not resumed (no empty session logged)
-    name = f"gpt-{variant or 'plain'}-sweep"
-    return train("gpt", sweep.config(setting(), threads), OUT / (variant or "plain"), variant=variant, name=name,
-                 export=False, tokenizer=sweep.TOKENIZER, beside=beside, quiet=True)
+    return train("gpt", tc, out, variant=variant, name=name, export=False, tokenizer=sweep.TOKENIZER, beside=beside,
+                 quiet=True)
+
+
+def verdict_full(d: dict) -> str:
+    """The full-length comparison, worded from the numbers: when each falls below the bigram level, held-out."""
+    f = d["full"]
+    plain, shift = f["plain"], f["shift"]
+    a, b = shift["below_bigram_from_step"], plain["below_bigram_from_step"]
+
+    def reach(x):
+        return f"falls below the bigram level at step {x:,}" if x is not None else \
+            f"stays above the bigram level for all {f['steps']:,} steps"
+    if a is not None and b is not None:
+        than = f"{abs(b - a):,} steps {'earlier' if a < b else 'later'}" if a != b else "the same step"
+    else:
+        than = "a different outcome" if (a is None) != (b is None) else "neither reaching it"
+    gain = plain["bits_per_char"] - shift["bits_per_char"]
+    return (f"Over the full recipe ({f['steps']:,} steps, the race's GPT as the plain run): with the token shift the "
+            f"GPT's training loss {reach(a)}, the race's GPT's {reach(b)} ({than}); "
+            f"held-out {shift['bits_per_char']:.3f} bits/char against {plain['bits_per_char']:.3f} "
+            f"({'better' if gain > 0 else 'worse'} by {abs(gain):.3f}).")
 
 
 def main(argv=None) -> dict:
@@ -96,6 +129,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beside", default="", help="what else runs on the machine (recorded in the logs)")
+    p.add_argument("--full", action="store_true",
+                   help="also the variant over the full recipe, against the race's GPT (about 25 min on 2 threads)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     logs = {}
@@ -114,6 +149,16 @@ def main(argv=None) -> dict:
            "plain": summary(logs[""], level, bigram.WINDOW), "shift": summary(logs["shift"], level, bigram.WINDOW)}
     out["verdict"] = verdict(out)
     print(out["verdict"])
+    if args.full:
+        from lab import race
+        full = run_full(args.threads, args.beside)
+        if "final" not in full:
+            raise SystemExit("stopped before the end: run it again to go on")
+        plain = race.race_logs()["gpt"]
+        out["full"] = {"steps": full["val"][-1]["step"], "plain_log": "models/gpt-shakespeare.log.json",
+                       "plain": summary(plain, level, bigram.WINDOW), "shift": summary(full, level, bigram.WINDOW)}
+        out["full_verdict"] = verdict_full(out)
+        print(out["full_verdict"])
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     return out

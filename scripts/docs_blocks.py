@@ -136,7 +136,7 @@ def race_summary(models_dir: Path | None = None) -> str:
         out.append(bigram.gpt_sentence(data))
     shift = race.read(race.SHIFT_FILE)
     if shift:
-        out.append(shift["verdict"])
+        out += [shift["verdict"], *([shift["full_verdict"]] if shift.get("full_verdict") else [])]
     return " ".join(out + [race.SCALE_NOTE])
 
 

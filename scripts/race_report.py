@@ -244,7 +244,19 @@ def shift_section(data: dict) -> list[str]:
             f"mean of the {data['window']} steps up to it, nats/token) / held-out bits per character.", "",
             *md_table(["model", "parameters", *[f"step {n:,}" for n in steps], "below the bigram level from step"],
                       [row("GPT", data["plain"]), row("GPT + token shift", data["shift"])]), "",
-            " ".join([gpt_shift.verdict(data), *said])]
+            " ".join([gpt_shift.verdict(data), *said]),
+            *(["", *md_table(["model", "parameters", f"held-out bits/char after {data['full']['steps']:,} steps",
+                              "below the bigram level from step"],
+                             [[f"GPT (the race's, `{data['full']['plain_log']}`)", f"{data['full']['plain']['params']:,}",
+                               f"{data['full']['plain']['bits_per_char']:.3f}",
+                               _from(data["full"]["plain"])],
+                              ["GPT + token shift", f"{data['full']['shift']['params']:,}",
+                               f"{data['full']['shift']['bits_per_char']:.3f}", _from(data["full"]["shift"])]]),
+               "", data["full_verdict"]] if data.get("full") else [])]
+
+
+def _from(r: dict) -> str:
+    return f"{r['below_bigram_from_step']:,}" if r["below_bigram_from_step"] is not None else f"not by step {r['steps']:,}"
 
 
 def report() -> str:

@@ -84,7 +84,7 @@ def test_learning_early_shows_each_race_run_against_the_bigram_level_from_the_fi
     assert md_escape(view.text) in [m.value for m in page.markdown]
     assert bigram.gpt_sentence(data) in view.text
     shift = race.read(race.SHIFT_FILE)
-    assert len(fig["data"]) == len(logs) + (2 if shift else 0)
+    assert len(fig["data"]) == len(logs) + len(view.full)             # the experiment's full-length run, dashed
     if shift:
         assert shift["verdict"] in view.text and "The token-shift experiment below measures" in view.text
         close = chart(page, "The first")

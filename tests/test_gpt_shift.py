@@ -96,11 +96,27 @@ def test_the_verdict_is_worded_from_the_numbers():
     assert "worse by 0.038" in text and "the previous token alone does not explain" in text
 
 
+def test_the_full_length_verdict_is_worded_from_the_numbers():
+    def full(a, b, sa=2.20, sb=2.239):
+        return {"full": {"steps": 2000, "plain": {**run(b, sb), "steps": 2000}, "shift": {**run(a, sa), "steps": 2000}}}
+    text = experiment.verdict_full(full(700, 1188))
+    assert ("training loss falls below the bigram level at step 700, the race's GPT's falls below the bigram level "
+            "at step 1,188 (488 steps earlier)") in text
+    assert "held-out 2.200 bits/char against 2.239 (better by 0.039)" in text
+    assert "(300 steps later)" in experiment.verdict_full(full(1488, 1188))
+    assert ("stays above the bigram level for all 2,000 steps, the race's GPT's falls below the bigram level at "
+            "step 1,188 (a different outcome)") in experiment.verdict_full(full(None, 1188))
+
+
 def test_the_committed_experiment_agrees_with_its_verdict():
     from pathlib import Path
     path = Path(__file__).resolve().parent.parent / "docs" / "race" / "gpt_shift.json"   # `python -m lab.gpt_shift`
     d = json.loads(path.read_text())
     assert d["verdict"] == experiment.verdict(d)
+    if "full" in d:                                  # `--full`: the variant over the whole recipe, beside the race's GPT
+        assert d["full_verdict"] == experiment.verdict_full(d)
+        assert d["full"]["shift"]["recipe"] == d["full"]["plain"]["recipe"]
+        assert d["full_verdict"] in (path.parent / "README.md").read_text()
     assert d["shift"]["recipe"] == d["plain"]["recipe"] and d["shift"]["steps"] == d["plain"]["steps"]
     assert d["plain"]["recipe"]["lr_peak"] == d["setting"]["lr"] and d["plain"]["steps"] == d["setting"]["steps"]
     report = (path.parent / "README.md").read_text()
@@ -132,3 +148,13 @@ def test_the_command_trains_both_runs_and_writes_what_the_report_reads(tmp_path,
     assert d["plain"]["below_bigram_from_step"] is None and d["verdict"] == experiment.verdict(d)
     section = "\n".join(race_report.shift_section(d))
     assert d["verdict"] in section and "| GPT + token shift | " in section and "not by step 6" in section
+    from lab import race                                         # --full: the variant over the whole recipe
+    monkeypatch.setattr(experiment, "run_full", lambda threads, beside: train(
+        "gpt", tc, tmp_path / "full", variant="shift", export=False, texts=texts, quiet=True,
+        tokenizer=sweep.TOKENIZER, beside=beside))
+    monkeypatch.setattr(race, "race_logs", lambda: {"gpt": json.loads((tmp_path / "plain" / "log.json").read_text())})
+    d = experiment.main(["--full", "--json", str(tmp_path / "shift.json")])
+    assert d["full"]["steps"] == 6 and d["full_verdict"] == experiment.verdict_full(d)
+    assert d["full"]["shift"]["params"] - d["full"]["plain"]["params"] == 32
+    section = "\n".join(race_report.shift_section(d))
+    assert d["full_verdict"] in section and "held-out bits/char after 6 steps" in section

@@ -172,6 +172,15 @@ def test_the_plateau_view_reads_the_files_and_adds_the_experiment_when_committed
     assert view.table["below the bigram level from step"][-2:] == ["not by step 300", "250"]
     assert view.text.endswith("It says so.") and "The token-shift experiment below measures" in view.text
     assert bigram.gpt_sentence(data) in view.text and "gpt_shift.json" in view.caption
+    shift["full"] = {"steps": 2000, "plain": {"steps": 2000, "below_bigram_from_step": 1188, "smoothed": [[10, 7.0]]},
+                     "shift": {"steps": 2000, "below_bigram_from_step": 700, "smoothed": [[10, 6.5], [20, 3.0]]}}
+    shift["full_verdict"] = "And over the full recipe."
+    path.write_text(__import__("json").dumps(shift))
+    view = cc.plateau_view()
+    assert view.full == {"GPT + token shift, 2,000 steps": [(10, 6.5), (20, 3.0)]}
+    assert view.table["model"][-1] == "GPT + token shift, 2,000 steps"
+    assert view.table["below the bigram level from step"][-1] == "700"
+    assert view.text.endswith("It says so. And over the full recipe.")
     monkeypatch.setattr(race, "BIGRAM_FILE", tmp_path / "none.json")
     assert cc.plateau_view() is None
 

@@ -99,7 +99,7 @@ early = cc.plateau_view()
 if early is None:
     st.info("No bigram level is committed yet (`python -m lab.bigram --json docs/race/bigram.json`).")
 else:
-    show(vc.plateau_figure(early.curves, early.level, early.short), "wr_plateau")
+    show(vc.plateau_figure(early.curves, early.level, early.full), "wr_plateau")
     if early.short:                              # the experiment's steps, close up
         n = max(p[0] for pts in early.short.values() for p in pts)
         show(vc.plateau_figure({}, early.level, early.short,
