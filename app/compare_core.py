@@ -214,20 +214,15 @@ def plateau_view(models_dir: Path | None = None) -> Plateau | None:
              "setting": [f"{r['lr_peak']:g}, {r['warmup_steps']} warm-up, {r['loss'] or 'ce+l2wrap'}, "
                          f"{r.get('init', 'kind')} init" for r in rows],
              "below the bigram level from step": [_step(r["leaves_at_step"]) for r in rows]}
-    if shift:
-        for name, r in zip(short, (shift["plain"], shift["shift"])):
+    full = ({f"GPT + token shift, {shift['full']['steps']:,} steps": [tuple(p) for p in shift["full"]["shift"]["smoothed"]]}
+            if shift and shift.get("full") else {})
+    if shift:                                        # every run of the experiment: the GPT's chosen setting
+        s = shift["setting"]
+        runs = [shift["plain"], shift["shift"], *([shift["full"]["shift"]] if full else [])]
+        for name, r in zip([*short, *full], runs):
             table["model"].append(name)
-            table["setting"].append(f"{shift['setting']['lr']:g}, {shift['setting']['warmup']} warm-up, ce, "
-                                    f"{shift['setting']['init']} init")
+            table["setting"].append(f"{s['lr']:g}, {s['warmup']} warm-up, ce, {s['init']} init")
             table["below the bigram level from step"].append(_step(r["below_bigram_from_step"], r["steps"]))
-    full = {}
-    if shift and shift.get("full"):
-        r = shift["full"]["shift"]
-        name = f"GPT + token shift, {shift['full']['steps']:,} steps"
-        full[name] = [tuple(p) for p in r["smoothed"]]
-        table["model"].append(name)
-        table["setting"].append(table["setting"][table["model"].index("GPT")] if "GPT" in table["model"] else "")
-        table["below the bigram level from step"].append(_step(r["below_bigram_from_step"], r["steps"]))
     text = " ".join(filter(None, [bigram.gpt_sentence(data),
                                   attention and plateau.verdict(attention, measured=bool(shift)),
                                   shift and shift["verdict"], shift and shift.get("full_verdict")]))

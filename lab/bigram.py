@@ -53,27 +53,26 @@ def training_ids(tokenizer_path: Path = MODELS_DIR / "rwkv4-shakespeare.tokenize
     return encode_corpus(Tokenizer(tokenizer_path), train.values()).tolist()
 
 
-def leaves_at(log: dict, level: float, window: int = WINDOW) -> int | None:
-    """The first logged step whose mean training loss over the `window` steps before it is below
-    `level`; None if the run never went below it."""
+def _means(log: dict, window: int):
+    """(step, mean training loss over the `window` logged steps before it), for every logged step with at
+    least half a window behind it."""
     losses = {e["step"]: e["loss"] for e in log["train"]}
     for step in sorted(losses):
         back = [losses[s] for s in range(step - window, step) if s in losses]
-        if len(back) >= window // 2 and sum(back) / len(back) < level:
-            return step
-    return None
+        if len(back) >= window // 2:
+            yield step, sum(back) / len(back)
+
+
+def leaves_at(log: dict, level: float, window: int = WINDOW) -> int | None:
+    """The first logged step whose mean training loss over the `window` steps before it is below
+    `level`; None if the run never went below it."""
+    return next((step for step, mean in _means(log, window) if mean < level), None)
 
 
 def smoothed(log: dict, window: int = WINDOW, every: int = 10) -> list[tuple[int, float]]:
     """(step, mean training loss over the `window` steps before it) every `every` steps: the curve
     leaves_at reads, for a figure."""
-    losses = {e["step"]: e["loss"] for e in log["train"]}
-    out = []
-    for step in sorted(losses):
-        back = [losses[s] for s in range(step - window, step) if s in losses]
-        if step % every == 0 and len(back) >= window // 2:
-            out.append((step, sum(back) / len(back)))
-    return out
+    return [(step, mean) for step, mean in _means(log, window) if step % every == 0]
 
 
 def gpt_sentence(data: dict) -> str:

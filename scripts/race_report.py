@@ -230,9 +230,8 @@ def shift_section(data: dict) -> list[str]:
 
     def row(name, r):
         at = {c["step"]: c for c in r["curve"]}
-        below = r["below_bigram_from_step"]
         return [name, f"{r['params']:,}", *[f"{at[n]['train_loss']:.3f} / {at[n]['bits_per_char']:.3f}" for n in steps],
-                f"{below:,}" if below is not None else f"not by step {r['steps']:,}"]
+                _from(r)]
     machine = "; ".join(sorted({f"{x['cpu']}, {x['threads']} thread(s)" for r in (data["plain"], data["shift"])
                                 for x in r["sessions"]}))
     said = ([f"The plain run repeats the sweep's (held-out {data['sweep_bits_per_char']:.4f} bits/char there, "

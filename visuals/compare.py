@@ -55,10 +55,10 @@ def quality_figure(curves: Mapping[str, Sequence[tuple[int, float, float]]], axi
 
 
 def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: float,
-                   short: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+                   dashed: Mapping[str, Sequence[tuple[int, float]]] | None = None,
                    title: str = "Training loss against the bigram level") -> go.Figure:
     """curves: model → [(training step, mean training loss of the steps before it)]; level: the bigram
-    level (nats/token, a dotted line); short: shorter experiments drawn dashed (the token-shift GPT)."""
+    level (nats/token, a dotted line); dashed: experiments drawn dashed beside them (the token-shift GPT)."""
     traces = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
                          line=dict(color=model_colour(name, j)),
                          hovertemplate="step %{x}: %{y:.3f} nats/token<extra>" + safe(name) + "</extra>")
@@ -66,11 +66,11 @@ def plateau_figure(curves: Mapping[str, Sequence[tuple[int, float]]], level: flo
     traces += [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=safe(name), mode="lines",
                           line=dict(color=model_colour(name, len(curves) + j), dash="dash", width=3),
                           hovertemplate="step %{x}: %{y:.3f} nats/token<extra>" + safe(name) + "</extra>")
-               for j, (name, pts) in enumerate((short or {}).items())]
+               for j, (name, pts) in enumerate((dashed or {}).items())]
     line = dict(type="line", x0=0, x1=1, xref="paper", y0=level, y1=level, yref="y", line=dict(color=MUTED, dash="dot"))
     label = dict(text=f"bigram level {level:.3f}", x=1, xref="paper", y=level, yref="y", showarrow=False,
                  xanchor="right", yanchor="bottom", font=dict(size=13))
-    lows = [p[1] for pts in [*curves.values(), *(short or {}).values()] for p in pts]
+    lows = [p[1] for pts in [*curves.values(), *(dashed or {}).values()] for p in pts]
     return figure(traces, title=title,
                   caption="The mean training loss of the 50 steps before each point (one step's loss is one batch's). "
                           "Below the dotted line a model does better than the best table of which token follows "
